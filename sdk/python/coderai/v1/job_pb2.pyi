@@ -1,0 +1,220 @@
+import datetime
+
+from coderai.v1 import common_pb2 as _common_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ProcessingJob(_message.Message):
+    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_USED_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    type: _common_pb2.JobType
+    status: _common_pb2.JobStatus
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
+    documents_total: int
+    documents_processed: int
+    documents_failed: int
+    progress_percent: float
+    tokens_used: int
+    cost_usd: float
+    status_reason: str
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Extraction(_message.Message):
+    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    document_id: str
+    variable_id: str
+    entity_key: str
+    value: _struct_pb2.Value
+    confidence: float
+    source_text: str
+    source_start_offset: int
+    source_end_offset: int
+    prompt_version: int
+    status: _common_pb2.ExtractionStatus
+    error: str
+    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class CreateJobRequest(_message.Message):
+    __slots__ = ("project_id", "type", "document_ids", "sample_size")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    type: _common_pb2.JobType
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
+    sample_size: int
+    def __init__(self, project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., sample_size: _Optional[int] = ...) -> None: ...
+
+class CreateJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: ProcessingJob
+    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: ProcessingJob
+    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("project_id", "page_size", "page_token")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, project_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[ProcessingJob]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[ProcessingJob, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PauseJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class PauseJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: ProcessingJob
+    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+
+class ResumeJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ResumeJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: ProcessingJob
+    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: ProcessingJob
+    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+
+class ListExtractionsRequest(_message.Message):
+    __slots__ = ("project_id", "job_id", "statuses", "page_size", "page_token")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    job_id: str
+    statuses: _containers.RepeatedScalarFieldContainer[_common_pb2.ExtractionStatus]
+    page_size: int
+    page_token: str
+    def __init__(self, project_id: _Optional[str] = ..., job_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_common_pb2.ExtractionStatus, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListExtractionsResponse(_message.Message):
+    __slots__ = ("extractions", "next_page_token")
+    EXTRACTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    extractions: _containers.RepeatedCompositeFieldContainer[Extraction]
+    next_page_token: str
+    def __init__(self, extractions: _Optional[_Iterable[_Union[Extraction, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateFeedbackRequest(_message.Message):
+    __slots__ = ("extraction_id", "feedback_type", "corrected_value", "user_note")
+    EXTRACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    USER_NOTE_FIELD_NUMBER: _ClassVar[int]
+    extraction_id: str
+    feedback_type: _common_pb2.FeedbackType
+    corrected_value: _struct_pb2.Value
+    user_note: str
+    def __init__(self, extraction_id: _Optional[str] = ..., feedback_type: _Optional[_Union[_common_pb2.FeedbackType, str]] = ..., corrected_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., user_note: _Optional[str] = ...) -> None: ...
+
+class CreateFeedbackResponse(_message.Message):
+    __slots__ = ("feedback_id",)
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    feedback_id: str
+    def __init__(self, feedback_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id", "last_event_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    last_event_id: str
+    def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobResponse(_message.Message):
+    __slots__ = ("event_id", "event_type", "job", "document_id", "message")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    event_type: str
+    job: ProcessingJob
+    document_id: str
+    message: str
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,161 @@
+import datetime
+
+from coderai.v1 import common_pb2 as _common_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Category(_message.Message):
+    __slots__ = ("label", "definition")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    definition: str
+    def __init__(self, label: _Optional[str] = ..., definition: _Optional[str] = ...) -> None: ...
+
+class ClassificationRules(_message.Message):
+    __slots__ = ("categories", "selection_logic")
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_LOGIC_FIELD_NUMBER: _ClassVar[int]
+    categories: _containers.RepeatedCompositeFieldContainer[Category]
+    selection_logic: str
+    def __init__(self, categories: _Optional[_Iterable[_Union[Category, _Mapping]]] = ..., selection_logic: _Optional[str] = ...) -> None: ...
+
+class ValidationRules(_message.Message):
+    __slots__ = ("min_length", "max_length", "pattern", "min_value", "max_value", "integer_only", "min_date", "max_date")
+    MIN_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    MIN_VALUE_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_ONLY_FIELD_NUMBER: _ClassVar[int]
+    MIN_DATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_DATE_FIELD_NUMBER: _ClassVar[int]
+    min_length: int
+    max_length: int
+    pattern: str
+    min_value: float
+    max_value: float
+    integer_only: bool
+    min_date: str
+    max_date: str
+    def __init__(self, min_length: _Optional[int] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., min_value: _Optional[float] = ..., max_value: _Optional[float] = ..., integer_only: _Optional[bool] = ..., min_date: _Optional[str] = ..., max_date: _Optional[str] = ...) -> None: ...
+
+class Variable(_message.Message):
+    __slots__ = ("id", "project_id", "name", "display_name", "type", "instructions", "classification_rules", "confidence_threshold", "if_uncertain", "if_multiple_values", "max_values", "default_value", "validation_rules", "depends_on", "order", "create_time", "update_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_RULES_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    IF_UNCERTAIN_FIELD_NUMBER: _ClassVar[int]
+    IF_MULTIPLE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALUES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_RULES_FIELD_NUMBER: _ClassVar[int]
+    DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    name: str
+    display_name: str
+    type: _common_pb2.VariableType
+    instructions: str
+    classification_rules: ClassificationRules
+    confidence_threshold: float
+    if_uncertain: _common_pb2.IfUncertain
+    if_multiple_values: _common_pb2.IfMultipleValues
+    max_values: int
+    default_value: _struct_pb2.Value
+    validation_rules: ValidationRules
+    depends_on: _containers.RepeatedScalarFieldContainer[str]
+    order: int
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.VariableType, str]] = ..., instructions: _Optional[str] = ..., classification_rules: _Optional[_Union[ClassificationRules, _Mapping]] = ..., confidence_threshold: _Optional[float] = ..., if_uncertain: _Optional[_Union[_common_pb2.IfUncertain, str]] = ..., if_multiple_values: _Optional[_Union[_common_pb2.IfMultipleValues, str]] = ..., max_values: _Optional[int] = ..., default_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., validation_rules: _Optional[_Union[ValidationRules, _Mapping]] = ..., depends_on: _Optional[_Iterable[str]] = ..., order: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateVariableRequest(_message.Message):
+    __slots__ = ("variable",)
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    variable: Variable
+    def __init__(self, variable: _Optional[_Union[Variable, _Mapping]] = ...) -> None: ...
+
+class CreateVariableResponse(_message.Message):
+    __slots__ = ("variable",)
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    variable: Variable
+    def __init__(self, variable: _Optional[_Union[Variable, _Mapping]] = ...) -> None: ...
+
+class GetVariableRequest(_message.Message):
+    __slots__ = ("variable_id",)
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    variable_id: str
+    def __init__(self, variable_id: _Optional[str] = ...) -> None: ...
+
+class GetVariableResponse(_message.Message):
+    __slots__ = ("variable",)
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    variable: Variable
+    def __init__(self, variable: _Optional[_Union[Variable, _Mapping]] = ...) -> None: ...
+
+class ListVariablesRequest(_message.Message):
+    __slots__ = ("project_id",)
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
+
+class ListVariablesResponse(_message.Message):
+    __slots__ = ("variables",)
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    variables: _containers.RepeatedCompositeFieldContainer[Variable]
+    def __init__(self, variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ...) -> None: ...
+
+class UpdateVariableRequest(_message.Message):
+    __slots__ = ("variable", "update_mask")
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    variable: Variable
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, variable: _Optional[_Union[Variable, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateVariableResponse(_message.Message):
+    __slots__ = ("variable",)
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    variable: Variable
+    def __init__(self, variable: _Optional[_Union[Variable, _Mapping]] = ...) -> None: ...
+
+class DeleteVariableRequest(_message.Message):
+    __slots__ = ("variable_id",)
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    variable_id: str
+    def __init__(self, variable_id: _Optional[str] = ...) -> None: ...
+
+class DeleteVariableResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReorderVariablesRequest(_message.Message):
+    __slots__ = ("project_id", "variable_ids")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    variable_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, project_id: _Optional[str] = ..., variable_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReorderVariablesResponse(_message.Message):
+    __slots__ = ("variables",)
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    variables: _containers.RepeatedCompositeFieldContainer[Variable]
+    def __init__(self, variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,116 @@
+"""The database engine, ORM base and the per-transaction tenant context that RLS reads."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import DateTime, MetaData, event, func, text
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
+
+# The key under which a session carries its tenant; read by the after_begin hook below.
+TENANT_INFO_KEY = "tenant_user_id"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampedMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class TenantSession(Session):
+    """A session whose every transaction starts by naming its tenant to PostgreSQL."""
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _set_tenant_for_transaction(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    # Transaction-local (is_local = true): the setting vanishes at COMMIT/ROLLBACK, so a pooled
+    # connection never carries one tenant's context into another's transaction.
+    user_id = session.info.get(TENANT_INFO_KEY)
+    if user_id is not None:
+        connection.execute(
+            text("SELECT set_config('app.user_id', :user_id, true)"), {"user_id": str(user_id)}
+        )
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy asyncpg form of a postgresql:// URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "coderai"}},
+    )
+
+
+class Database:
+    """The application's connection to PostgreSQL, as the non-owner application role."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(
+            engine, sync_session_class=TenantSession, expire_on_commit=False
+        )
+
+    @asynccontextmanager
+    async def transaction(self, user_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
+        """One unit of work in one transaction, seen through the tenant's RLS policies.
+
+        With user_id None, no tenant is set and every tenant table reads as empty.
+        """
+        async with self._sessions(info={TENANT_INFO_KEY: user_id}) as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+
+class TenantOwnedMixin(TimestampedMixin):
+    """A row that belongs to one user; RLS compares this column with the transaction's tenant."""
+
+    user_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+
+
+def pg_enum(enum_class: type[enum.Enum], name: str) -> SAEnum:
+    """A PostgreSQL enum type holding the Python enum's member names."""
+    return SAEnum(enum_class, name=name, native_enum=True, create_type=False)

@@ -1,0 +1,97 @@
+"""Uploaded documents, their original bytes and their chunks."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from server.core.db import Base, TenantOwnedMixin, pg_enum
+from server.core.tenancy import same_tenant_fk
+
+
+class DocumentStatus(enum.Enum):
+    UPLOADED = "UPLOADED"
+    PARSED = "PARSED"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class Document(TenantOwnedMixin, Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        same_tenant_fk("project_id", "projects"),
+        UniqueConstraint("id", "user_id"),
+        # The same bytes are stored once per project.
+        UniqueConstraint("project_id", "content_hash"),
+        Index("ix_documents_project_id_status_created_at", "project_id", "status", "created_at"),
+        Index("ix_documents_project_id_created_at", "project_id", "created_at"),
+        CheckConstraint("size_bytes >= 0", name="size_non_negative"),
+    )
+
+    project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    filename: Mapped[str] = mapped_column(String(500), nullable=False)
+    mime_type: Mapped[str] = mapped_column(String(200), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[DocumentStatus] = mapped_column(
+        pg_enum(DocumentStatus, "document_status"), nullable=False, default=DocumentStatus.UPLOADED
+    )
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # The extracted text; deferred so that listings do not load whole documents.
+    text_content: Mapped[str | None] = deferred(mapped_column("text", Text))
+    word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    page_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Parser facts worth keeping (title, author, encoding, ...).
+    parse_metadata: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=text("'{}'::jsonb")
+    )
+
+
+class DocumentBlob(Base):
+    """The original bytes of a document, kept apart so that document rows stay small."""
+
+    __tablename__ = "document_blobs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["document_id", "user_id"], ["documents.id", "documents.user_id"], ondelete="CASCADE"
+        ),
+    )
+
+    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class DocumentChunk(TenantOwnedMixin, Base):
+    """A span of a long document's text sized for one model call."""
+
+    __tablename__ = "document_chunks"
+    __table_args__ = (
+        same_tenant_fk("document_id", "documents"),
+        UniqueConstraint("document_id", "ordinal"),
+        CheckConstraint("start_offset >= 0 AND end_offset >= start_offset", name="offsets_valid"),
+    )
+
+    document_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    ordinal: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_content: Mapped[str] = mapped_column("text", Text, nullable=False)
+    token_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    start_offset: Mapped[int] = mapped_column(Integer, nullable=False)
+    end_offset: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -1,0 +1,24 @@
+"""Every ORM model, imported in one place so that the metadata is complete (Alembic, tests)."""
+
+from server.auth.models import RefreshToken, User
+from server.core.db import Base
+from server.documents.models import Document, DocumentBlob, DocumentChunk
+from server.jobs.models import Extraction, ExtractionFeedback, ProcessingJob, ProcessingLog
+from server.projects.models import Project
+from server.schema.models import Prompt, Variable
+
+__all__ = [
+    "Base",
+    "Document",
+    "DocumentBlob",
+    "DocumentChunk",
+    "Extraction",
+    "ExtractionFeedback",
+    "ProcessingJob",
+    "ProcessingLog",
+    "Project",
+    "Prompt",
+    "RefreshToken",
+    "User",
+    "Variable",
+]
