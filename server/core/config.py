@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     redis_url: str | None = None
+    task_redelivery_timeout_ms: int = Field(default=10 * 60 * 1000, ge=1000)
+    worker_processes: int = Field(default=1, ge=1)
+    worker_concurrency: int = Field(default=10, ge=1)
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("coderai")))
 
     # gRPC server.

@@ -63,7 +63,7 @@ class Variable(TenantOwnedMixin, Base):
         CheckConstraint('"order" >= 0', name="order_non_negative"),
     )
 
-    project_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
     name: Mapped[str] = mapped_column(String(63), nullable=False)
     display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     type: Mapped[VariableType] = mapped_column(pg_enum(VariableType, "variable_type"), nullable=False)
@@ -109,7 +109,7 @@ class Prompt(TenantOwnedMixin, Base):
         CheckConstraint("temperature BETWEEN 0 AND 2", name="temperature_range"),
     )
 
-    variable_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+    variable_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     system_prompt: Mapped[str] = mapped_column(Text, nullable=False)

@@ -1,0 +1,113 @@
+"""The `coderai` command: serve, worker, migrate, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from server.auth.schemas import RegisterInput
+from server.auth.service import AuthService
+from server.core.config import Settings, get_settings
+from server.core.embedded import start_embedded_postgres
+from server.core.errors import DomainError
+from server.core.infrastructure import connect_database, prepare
+from server.core.migrate import migrate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coderai", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--port", type=int, help="port to listen on (default: GRPC_PORT)")
+    worker = commands.add_parser("worker", help="run a Taskiq worker")
+    worker.add_argument("--processes", type=int, help="worker processes (default: WORKER_PROCESSES)")
+    commands.add_parser("migrate", help="create or upgrade the database schema and roles")
+    create_user = commands.add_parser("create-user", help="create an account")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--display-name", default="")
+    create_user.add_argument(
+        "--password", help="the password (default: CODERAI_PASSWORD, else asked for)"
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        print(f"coderai: invalid configuration:\n{error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    if args.command == "serve":
+        from server.main import serve as run_server
+
+        asyncio.run(run_server(settings, args.port))
+        return 0
+    if args.command == "worker":
+        return run_worker(settings, args.processes or settings.worker_processes)
+    if args.command == "migrate":
+        asyncio.run(run_migrations(settings))
+        return 0
+    password = args.password or os.environ.get("CODERAI_PASSWORD") or getpass.getpass()
+    return asyncio.run(add_user(settings, args.email, password, args.display_name))
+
+
+async def run_migrations(settings: Settings) -> None:
+    owner_url = (
+        start_embedded_postgres(settings.data_dir)
+        if settings.embedded_postgres
+        else settings.database_url
+    )
+    if owner_url is None:
+        raise SystemExit("coderai migrate needs DATABASE_URL (the owner role's URL)")
+    await migrate(settings, owner_url)
+    print("database schema is up to date")
+
+
+async def add_user(settings: Settings, email: str, password: str, display_name: str) -> int:
+    infrastructure = await prepare(settings)
+    database = await connect_database(settings, infrastructure)
+    try:
+        data = RegisterInput(email=email, password=password, display_name=display_name)
+        user, _ = await AuthService(database, settings).register(data)
+    except ValidationError as error:
+        print(f"coderai: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"coderai: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        await database.dispose()
+    print(f"created user {user.email} ({user.id})")
+    return 0
+
+
+def run_worker(settings: Settings, processes: int) -> int:
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker as run_taskiq_worker
+
+    infrastructure = asyncio.run(prepare(settings))
+    # The worker processes import workers.broker, which reads these.
+    os.environ["REDIS_URL"] = infrastructure.redis_url
+    os.environ["APP_DATABASE_URL"] = infrastructure.app_database_url
+    get_settings.cache_clear()
+    args = WorkerArgs(
+        broker="workers.broker:broker",
+        modules=["workers.tasks"],
+        workers=processes,
+        max_async_tasks=settings.worker_concurrency,
+    )
+    return run_taskiq_worker(args) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Finds (or starts) the PostgreSQL and Redis the product runs on.
+
+With DATABASE_URL / REDIS_URL unset, private servers are started in DATA_DIR (the embedded
+default) and migrated, so one command runs the product on a machine with nothing installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from server.core.config import Settings
+from server.core.db import Database, create_engine
+from server.core.embedded import start_embedded_postgres, start_embedded_redis
+from server.core.migrate import RoleError, application_url, migrate
+
+log = logging.getLogger("coderai.infrastructure")
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    app_database_url: str
+    redis_url: str
+    owner_database_url: str | None
+
+
+async def prepare(settings: Settings) -> Infrastructure:
+    if settings.embedded_postgres:
+        owner_url = start_embedded_postgres(settings.data_dir)
+        log.info("embedded PostgreSQL in %s", settings.data_dir / "postgres")
+        await migrate(settings, owner_url)
+    else:
+        owner_url = settings.database_url
+    app_url = application_url(settings, owner_url) if owner_url else settings.app_database_url
+    assert app_url is not None  # embedded_postgres is False only when one URL is set
+    redis_url = settings.redis_url
+    if redis_url is None:
+        redis_url = start_embedded_redis(settings.data_dir)
+        log.info("embedded Redis in %s", settings.data_dir / "redis")
+    return Infrastructure(app_database_url=app_url, redis_url=redis_url,
+                          owner_database_url=owner_url)
+
+
+async def connect_database(settings: Settings, infrastructure: Infrastructure) -> Database:
+    """The application's database, after checking that RLS binds the role it connects as."""
+    database = Database(
+        create_engine(
+            infrastructure.app_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+    )
+    async with database.engine.connect() as connection:
+        role = (
+            await connection.execute(
+                text(
+                    "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles "
+                    "WHERE rolname = current_user"
+                )
+            )
+        ).one()
+    if role.rolsuper or role.rolbypassrls:
+        await database.dispose()
+        raise RoleError(
+            f"refusing to serve as {role.rolname!r}: it is superuser or BYPASSRLS, so "
+            "row-level security would not isolate tenants. Connect as the application role."
+        )
+    return database

@@ -1,0 +1,226 @@
+"""Server interceptors: access logging, domain-error mapping and authentication.
+
+Each wraps the method handler's behaviour rather than acting in intercept_service, so that it
+runs inside the handler's own task: the authenticated user (a ContextVar) is visible to the
+servicer, and every error the servicer raises passes through the error mapping.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from server.core import errors
+from server.core.config import Settings
+from server.core.security import verify_access_token
+
+log = logging.getLogger("coderai.rpc")
+
+_current_user_id: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar(
+    "current_user_id", default=None
+)
+
+UnaryBehaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+def current_user_id() -> uuid.UUID:
+    """The caller's user id, set by the authentication interceptor."""
+    user_id = _current_user_id.get()
+    if user_id is None:
+        raise errors.Unauthenticated("authentication required")
+    return user_id
+
+
+class BehaviourInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler's behaviour; subclasses implement `around`."""
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(method, handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_unary(self, method: str, behaviour: UnaryBehaviour) -> UnaryBehaviour:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call() -> Any:
+                return await behaviour(request, context)
+
+            return await self.around(method, context, call)
+
+        return wrapped
+
+    def _wrap_stream(self, method: str, behaviour: StreamBehaviour) -> StreamBehaviour:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            responses: list[AsyncIterator[Any]] = []
+
+            async def start() -> None:
+                responses.append(behaviour(request, context))
+
+            await self.around(method, context, start)
+            try:
+                async for response in responses[0]:
+                    yield response
+            except Exception as error:  # noqa: BLE001 - handed to the same mapping as unary calls
+                await self.on_stream_error(method, context, error)
+
+        return wrapped
+
+    async def around(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        return await call()
+
+    async def on_stream_error(
+        self, method: str, context: grpc.aio.ServicerContext, error: Exception
+    ) -> None:
+        raise error
+
+
+class AccessLogInterceptor(BehaviourInterceptor):
+    async def around(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call()
+        finally:
+            code = context.code() or grpc.StatusCode.OK
+            log.info(
+                "rpc %s %s %.1fms peer=%s",
+                method,
+                code.name if isinstance(code, grpc.StatusCode) else code,
+                (time.perf_counter() - started) * 1000,
+                context.peer(),
+            )
+
+
+_STATUS_OF: dict[type[errors.DomainError], tuple[grpc.StatusCode, int]] = {
+    errors.InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
+    errors.NotFound: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
+    errors.AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS),
+    errors.FailedPrecondition: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+    errors.Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED),
+    errors.PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED),
+    errors.ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED),
+}
+
+
+def status_for(error: errors.DomainError) -> grpc.Status:
+    """The gRPC status (with google.rpc details) that a domain error answers with."""
+    code = _STATUS_OF.get(type(error))
+    if code is None:
+        code = next(
+            (c for cls, c in _STATUS_OF.items() if isinstance(error, cls)),
+            (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+        )
+    status = status_pb2.Status(code=code[1], message=error.message)
+    if isinstance(error, errors.InvalidArgument) and error.violations:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    return rpc_status.to_status(status)
+
+
+class ErrorMappingInterceptor(BehaviourInterceptor):
+    """Domain exceptions become their status codes; an unexpected one is logged as a bug."""
+
+    async def around(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        try:
+            return await call()
+        except Exception as error:  # noqa: BLE001 - every failure is mapped and recorded below
+            await self.on_stream_error(method, context, error)
+
+    async def on_stream_error(
+        self, method: str, context: grpc.aio.ServicerContext, error: Exception
+    ) -> None:
+        if isinstance(error, errors.DomainError):
+            await context.abort_with_status(status_for(error))
+        if isinstance(error, OperationalError | InterfaceError) or (
+            isinstance(error, DBAPIError) and error.connection_invalidated
+        ):
+            log.warning("database unavailable during %s: %s", method, error)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable; retry later")
+        if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
+            raise error
+        log.exception("unhandled error in %s", method, exc_info=error)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+class AuthenticationInterceptor(BehaviourInterceptor):
+    """Requires `authorization: Bearer <jwt>` on every method but the public ones."""
+
+    def __init__(self, settings: Settings, public_methods: frozenset[str]) -> None:
+        self._settings = settings
+        self._public_methods = public_methods
+
+    async def around(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        if method in self._public_methods or _is_infrastructure(method):
+            return await call()
+        # grpc.aio runs each call in its own task with its own context, so the value set here
+        # is seen by this call alone, streamed responses included, and needs no reset.
+        _current_user_id.set(verify_access_token(self._settings, _bearer_token(context)))
+        return await call()
+
+
+def _is_infrastructure(method: str) -> bool:
+    return method.startswith(("/grpc.health.v1.", "/grpc.reflection."))
+
+
+def _bearer_token(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            scheme, _, token = str(value).partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            break
+    raise errors.Unauthenticated("missing bearer token in the authorization metadata")

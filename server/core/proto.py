@@ -1,0 +1,95 @@
+"""Conversions shared by every servicer: ids, timestamps, field masks, JSON values."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+
+from server.core.errors import FieldViolation, InvalidArgument
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_id(value: str, field: str) -> uuid.UUID:
+    """A UUID from a request field; INVALID_ARGUMENT naming the field when it is not one."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        description = "required" if not value else "must be a UUID"
+        raise InvalidArgument(
+            f"{field} {description}", [FieldViolation(field, description)]
+        ) from None
+
+
+def parse_ids(values: Iterable[str], field: str) -> list[uuid.UUID]:
+    return [parse_id(value, f"{field}[{index}]") for index, value in enumerate(values)]
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def json_value(value: Any) -> struct_pb2.Value | None:
+    """A google.protobuf.Value for a JSON value; None (field unset) for SQL NULL."""
+    if value is None:
+        return None
+    message = struct_pb2.Value()
+    json_format.ParseDict(value, message)
+    return message
+
+
+def from_json_value(message: Message, field: str) -> Any:
+    """The JSON value of an optional google.protobuf.Value field; None when unset."""
+    if not message.HasField(field):
+        return None
+    return json_format.MessageToDict(getattr(message, field))
+
+
+def masked_fields(
+    mask: FieldMask, updatable: frozenset[str], prefix: str
+) -> frozenset[str]:
+    """The fields an Update request changes: the mask's paths, or all when it is empty."""
+    if not mask.paths:
+        return updatable
+    unknown = [path for path in mask.paths if path not in updatable]
+    if unknown:
+        raise InvalidArgument(
+            "update_mask names fields that cannot be updated",
+            [
+                FieldViolation("update_mask", f"{prefix}.{path} is not an updatable field")
+                for path in unknown
+            ],
+        )
+    return frozenset(mask.paths)
+
+
+def enum_to_proto(member: enum.Enum | None, proto_enum: EnumTypeWrapper, prefix: str) -> int:
+    """The proto enum number of a domain enum member (0, UNSPECIFIED, for None)."""
+    return 0 if member is None else proto_enum.Value(f"{prefix}_{member.value}")
+
+
+def enum_from_proto(
+    number: int, domain_enum: type[E], proto_enum: EnumTypeWrapper, prefix: str, field: str
+) -> E | None:
+    """The domain enum member of a proto enum number; None for UNSPECIFIED."""
+    if number == 0:
+        return None
+    try:
+        return domain_enum(proto_enum.Name(number).removeprefix(f"{prefix}_"))
+    except ValueError:
+        raise InvalidArgument(
+            f"{field} has an unknown value {number}",
+            [FieldViolation(field, f"unknown value {number}")],
+        ) from None

@@ -1,0 +1,149 @@
+"""Builds and runs the asyncio gRPC server: services, health, reflection, interceptors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from coderai.v1 import auth_pb2, auth_pb2_grpc, project_pb2, project_pb2_grpc, schema_pb2
+from coderai.v1 import schema_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
+
+from server.auth.rpc import PUBLIC_METHODS, AuthServicer
+from server.auth.service import AuthService
+from server.core.config import Settings
+from server.core.db import Database
+from server.core.infrastructure import connect_database, prepare
+from server.core.interceptors import (
+    AccessLogInterceptor,
+    AuthenticationInterceptor,
+    ErrorMappingInterceptor,
+)
+from server.projects.rpc import ProjectServicer
+from server.projects.service import ProjectService
+from server.schema.rpc import SchemaServicer
+from server.schema.service import SchemaService
+
+log = logging.getLogger("coderai.server")
+
+SERVICE_NAMES = (
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+    project_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
+    schema_pb2.DESCRIPTOR.services_by_name["SchemaService"].full_name,
+)
+HEALTH_CHECK_INTERVAL_SECONDS = 5.0
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: HealthServicer
+    database: Database
+    redis: Redis
+    _health_task: asyncio.Task[None]
+
+    async def stop(self, grace: float | None) -> None:
+        """Stops taking calls, lets those in flight finish for `grace` seconds, closes pools."""
+        await self.health.enter_graceful_shutdown()
+        self._health_task.cancel()
+        await self.server.stop(grace)
+        await self.database.dispose()
+        await self.redis.aclose()
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        # Keep long-lived streams alive through proxies and notice dead clients.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+async def start_server(
+    settings: Settings, database: Database, redis: Redis, port: int
+) -> RunningServer:
+    server = grpc.aio.server(
+        interceptors=[
+            AccessLogInterceptor(),
+            ErrorMappingInterceptor(),
+            AuthenticationInterceptor(settings, PUBLIC_METHODS),
+        ],
+        options=server_options(settings),
+    )
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(
+        AuthServicer(AuthService(database, settings)), server
+    )
+    project_pb2_grpc.add_ProjectServiceServicer_to_server(
+        ProjectServicer(ProjectService(database)), server
+    )
+    schema_pb2_grpc.add_SchemaServiceServicer_to_server(
+        SchemaServicer(SchemaService(database)), server
+    )
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for name in ("", *SERVICE_NAMES):
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    bound_port = server.add_insecure_port(f"{settings.grpc_host}:{port}")
+    await server.start()
+    health_task = asyncio.create_task(_watch_dependencies(health, database, redis))
+    log.info("gRPC server listening on %s:%d", settings.grpc_host, bound_port)
+    return RunningServer(server, bound_port, health, database, redis, health_task)
+
+
+async def _watch_dependencies(health: HealthServicer, database: Database, redis: Redis) -> None:
+    """SERVING while PostgreSQL and Redis both answer; NOT_SERVING otherwise."""
+    serving: bool | None = None
+    while True:
+        try:
+            await asyncio.wait_for(database.ping(), timeout=3)
+            await asyncio.wait_for(redis.ping(), timeout=3)
+            now_serving = True
+        except Exception as error:  # noqa: BLE001 - any failure means a dependency is down
+            if serving is not False:
+                log.warning("dependency check failed: %s", error)
+            now_serving = False
+        if now_serving != serving:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if now_serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for name in ("", *SERVICE_NAMES):
+                await health.set(name, status)
+            serving = now_serving
+        await asyncio.sleep(HEALTH_CHECK_INTERVAL_SECONDS if now_serving else 0.5)
+
+
+async def serve(settings: Settings, port: int | None = None) -> None:
+    """Runs until SIGINT/SIGTERM, then shuts down gracefully."""
+    infrastructure = await prepare(settings)
+    database = await connect_database(settings, infrastructure)
+    redis = Redis.from_url(infrastructure.redis_url)
+    running = await start_server(
+        settings, database, redis, settings.grpc_port if port is None else port
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down (grace %.0fs)", settings.grpc_shutdown_grace_seconds)
+    await running.stop(settings.grpc_shutdown_grace_seconds)

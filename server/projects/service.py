@@ -1,0 +1,105 @@
+"""Project use cases; each owns its transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from server.core.db import Database
+from server.core.errors import FailedPrecondition, NotFound, invalid_from_pydantic
+from server.core.pagination import Cursor, decode_cursor, encode_cursor
+from server.projects import repository
+from server.projects.models import Project
+from server.projects.repository import ProcessingStatus
+from server.projects.schemas import ProjectInput
+from server.schema import repository as variables
+from server.schema.models import Variable
+
+# The fields a researcher sets; everything else is the server's.
+PROJECT_FIELDS = frozenset(ProjectInput.model_fields)
+
+
+@dataclass(frozen=True)
+class ProjectDetails:
+    project: Project
+    variables: Sequence[Variable]
+    processing_status: ProcessingStatus
+
+
+def project_not_found(project_id: uuid.UUID) -> NotFound:
+    # Identical for a missing project and another tenant's: ids reveal nothing.
+    return NotFound(f"project {project_id} not found")
+
+
+def validate_project(values: Mapping[str, Any]) -> ProjectInput:
+    try:
+        return ProjectInput(**values)
+    except ValidationError as error:
+        raise invalid_from_pydantic(error, "project") from None
+
+
+class ProjectService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Project:
+        data = validate_project(values)
+        async with self._db.transaction(user_id) as session:
+            project = Project(user_id=user_id, **data.model_dump())
+            session.add(project)
+            await session.flush()
+            await session.refresh(project)
+        return project
+
+    async def get(self, user_id: uuid.UUID, project_id: uuid.UUID) -> ProjectDetails:
+        async with self._db.transaction(user_id) as session:
+            project = await repository.get(session, project_id)
+            if project is None:
+                raise project_not_found(project_id)
+            return ProjectDetails(
+                project=project,
+                variables=await variables.list_for_project(session, project_id),
+                processing_status=await repository.processing_status(session, project_id),
+            )
+
+    async def list(
+        self, user_id: uuid.UUID, page_size: int, page_token: str
+    ) -> tuple[Sequence[Project], str]:
+        after = decode_cursor(page_token)
+        async with self._db.transaction(user_id) as session:
+            # One extra row says whether another page follows.
+            rows = await repository.list_page(session, page_size + 1, after)
+        page = rows[:page_size]
+        next_token = ""
+        if len(rows) > page_size:
+            last = page[-1]
+            next_token = encode_cursor(Cursor(created_at=last.created_at, id=last.id))
+        return page, next_token
+
+    async def update(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, changes: Mapping[str, Any]
+    ) -> Project:
+        async with self._db.transaction(user_id) as session:
+            project = await repository.get_for_update(session, project_id)
+            if project is None:
+                raise project_not_found(project_id)
+            current = {name: getattr(project, name) for name in PROJECT_FIELDS}
+            data = validate_project({**current, **changes})
+            for name, value in data.model_dump().items():
+                setattr(project, name, value)
+            await session.flush()
+            await session.refresh(project)
+        return project
+
+    async def delete(self, user_id: uuid.UUID, project_id: uuid.UUID) -> None:
+        async with self._db.transaction(user_id) as session:
+            project = await repository.get_for_update(session, project_id)
+            if project is None:
+                raise project_not_found(project_id)
+            if await repository.has_running_job(session, project_id):
+                raise FailedPrecondition("the project has a running job; cancel it first")
+            await session.delete(project)

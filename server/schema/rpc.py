@@ -1,0 +1,161 @@
+"""SchemaService servicer: converts messages, calls SchemaService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from coderai.v1 import common_pb2, schema_pb2, schema_pb2_grpc
+from google.protobuf import json_format
+
+from server.core.interceptors import current_user_id
+from server.core.proto import (
+    enum_from_proto,
+    enum_to_proto,
+    from_json_value,
+    json_value,
+    masked_fields,
+    parse_id,
+    parse_ids,
+    timestamp,
+)
+from server.schema.models import IfMultipleValues, IfUncertain, Variable, VariableType
+from server.schema.service import VARIABLE_FIELDS, SchemaService
+
+
+def variable_message(variable: Variable) -> schema_pb2.Variable:
+    message = schema_pb2.Variable(
+        id=str(variable.id),
+        project_id=str(variable.project_id),
+        name=variable.name,
+        display_name=variable.display_name,
+        type=enum_to_proto(variable.type, common_pb2.VariableType, "VARIABLE_TYPE"),
+        instructions=variable.instructions,
+        confidence_threshold=variable.confidence_threshold,
+        if_uncertain=enum_to_proto(variable.if_uncertain, common_pb2.IfUncertain, "IF_UNCERTAIN"),
+        if_multiple_values=enum_to_proto(
+            variable.if_multiple_values, common_pb2.IfMultipleValues, "IF_MULTIPLE_VALUES"
+        ),
+        max_values=variable.max_values,
+        default_value=json_value(variable.default_value),
+        depends_on=[str(dependency) for dependency in variable.depends_on],
+        order=variable.order,
+        create_time=timestamp(variable.created_at),
+        update_time=timestamp(variable.updated_at),
+    )
+    if variable.classification_rules:
+        json_format.ParseDict(variable.classification_rules, message.classification_rules)
+    if variable.validation_rules:
+        json_format.ParseDict(variable.validation_rules, message.validation_rules)
+    return message
+
+
+def variable_values(message: schema_pb2.Variable) -> dict[str, Any]:
+    """The researcher-set fields present in a Variable message, in domain types. Fields left
+    unset are absent, so that their defaults apply."""
+    values: dict[str, Any] = {
+        "name": message.name,
+        "display_name": message.display_name,
+        "instructions": message.instructions,
+        "type": enum_from_proto(
+            message.type, VariableType, common_pb2.VariableType, "VARIABLE_TYPE", "variable.type"
+        ),
+        "depends_on": parse_ids(message.depends_on, "variable.depends_on"),
+        "default_value": from_json_value(message, "default_value"),
+    }
+    if message.HasField("classification_rules"):
+        values["classification_rules"] = _as_dict(message.classification_rules)
+    if message.HasField("validation_rules"):
+        values["validation_rules"] = _as_dict(message.validation_rules)
+    if message.HasField("confidence_threshold"):
+        values["confidence_threshold"] = message.confidence_threshold
+    if message.max_values:
+        values["max_values"] = message.max_values
+    if_uncertain = enum_from_proto(
+        message.if_uncertain,
+        IfUncertain,
+        common_pb2.IfUncertain,
+        "IF_UNCERTAIN",
+        "variable.if_uncertain",
+    )
+    if if_uncertain is not None:
+        values["if_uncertain"] = if_uncertain
+    if_multiple_values = enum_from_proto(
+        message.if_multiple_values,
+        IfMultipleValues,
+        common_pb2.IfMultipleValues,
+        "IF_MULTIPLE_VALUES",
+        "variable.if_multiple_values",
+    )
+    if if_multiple_values is not None:
+        values["if_multiple_values"] = if_multiple_values
+    return values
+
+
+def _as_dict(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
+    def __init__(self, service: SchemaService) -> None:
+        self._service = service
+
+    async def CreateVariable(  # noqa: N802 - gRPC method names are the proto's
+        self, request: schema_pb2.CreateVariableRequest, context: grpc.aio.ServicerContext
+    ) -> schema_pb2.CreateVariableResponse:
+        project_id = parse_id(request.variable.project_id, "variable.project_id")
+        variable = await self._service.create(
+            current_user_id(), project_id, variable_values(request.variable)
+        )
+        return schema_pb2.CreateVariableResponse(variable=variable_message(variable))
+
+    async def GetVariable(  # noqa: N802
+        self, request: schema_pb2.GetVariableRequest, context: grpc.aio.ServicerContext
+    ) -> schema_pb2.GetVariableResponse:
+        variable = await self._service.get(
+            current_user_id(), parse_id(request.variable_id, "variable_id")
+        )
+        return schema_pb2.GetVariableResponse(variable=variable_message(variable))
+
+    async def ListVariables(  # noqa: N802
+        self, request: schema_pb2.ListVariablesRequest, context: grpc.aio.ServicerContext
+    ) -> schema_pb2.ListVariablesResponse:
+        variables = await self._service.list(
+            current_user_id(), parse_id(request.project_id, "project_id")
+        )
+        return schema_pb2.ListVariablesResponse(
+            variables=[variable_message(variable) for variable in variables]
+        )
+
+    async def UpdateVariable(  # noqa: N802
+        self, request: schema_pb2.UpdateVariableRequest, context: grpc.aio.ServicerContext
+    ) -> schema_pb2.UpdateVariableResponse:
+        variable_id = parse_id(request.variable.id, "variable.id")
+        fields = masked_fields(request.update_mask, VARIABLE_FIELDS, "variable")
+        values = variable_values(request.variable)
+        variable = await self._service.update(
+            current_user_id(),
+            variable_id,
+            changes={name: values[name] for name in fields if name in values},
+            # Named in the mask but unset in the message: back to the default.
+            reset=fields - values.keys(),
+        )
+        return schema_pb2.UpdateVariableResponse(variable=variable_message(variable))
+
+    async def DeleteVariable(  # noqa: N802
+        self, request: schema_pb2.DeleteVariableRequest, context: grpc.aio.ServicerContext
+    ) -> schema_pb2.DeleteVariableResponse:
+        await self._service.delete(current_user_id(), parse_id(request.variable_id, "variable_id"))
+        return schema_pb2.DeleteVariableResponse()
+
+    async def ReorderVariables(  # noqa: N802
+        self, request: schema_pb2.ReorderVariablesRequest, context: grpc.aio.ServicerContext
+    ) -> schema_pb2.ReorderVariablesResponse:
+        variables = await self._service.reorder(
+            current_user_id(),
+            parse_id(request.project_id, "project_id"),
+            parse_ids(request.variable_ids, "variable_ids"),
+        )
+        return schema_pb2.ReorderVariablesResponse(
+            variables=[variable_message(variable) for variable in variables]
+        )

@@ -1,0 +1,109 @@
+"""Shared fixtures: a fresh database per test session on the real PostgreSQL, migrated by a
+non-superuser owner role; the real Redis; a real gRPC server on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import grpc
+import pytest
+from redis.asyncio import Redis
+
+from server.core.config import Settings
+from server.core.db import Database, create_engine
+from server.core.migrate import application_url, migrate
+from server.main import RunningServer, start_server
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+OWNER_ROLE = "coderai_test_owner"
+APP_ROLE = "coderai_test_app"
+
+
+def _with_database(url: str, database: str, user: str | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(database=database)
+    if user is not None:
+        parsed = parsed.set(username=user, password=None)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_name() -> str:
+    return f"coderai_test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+async def owner_url(database_name: str) -> AsyncIterator[str]:
+    """A new database owned by a plain (non-superuser) owner role, as in production."""
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", OWNER_ROLE)
+        if not exists:
+            await admin.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN CREATEROLE")
+        await admin.execute(f"CREATE DATABASE {database_name} OWNER {OWNER_ROLE}")
+    finally:
+        await admin.close()
+    yield _with_database(POSTGRES_ADMIN_URL, database_name, OWNER_ROLE)
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {database_name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(
+        _env_file=None,
+        environment="test",
+        database_url="postgresql://unused@127.0.0.1/unused",
+        redis_url=TEST_REDIS_URL,
+        app_db_role=APP_ROLE,
+        grpc_host="127.0.0.1",
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def app_url(settings: Settings, owner_url: str) -> str:
+    await migrate(settings, owner_url)
+    return application_url(settings, owner_url)
+
+
+@pytest.fixture(scope="session")
+async def database(app_url: str) -> AsyncIterator[Database]:
+    db = Database(create_engine(app_url, pool_size=5, max_overflow=5))
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(TEST_REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def grpc_server(
+    settings: Settings, database: Database, redis: Redis
+) -> AsyncIterator[RunningServer]:
+    running = await start_server(settings, database, redis, port=0)
+    yield running
+    await running.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as chan:
+        yield chan
+
+
+@pytest.fixture
+def unique_email() -> Iterator[str]:
+    yield f"researcher-{uuid.uuid4().hex[:12]}@example.org"
