@@ -27,7 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--port", type=int, help="port to listen on (default: GRPC_PORT)")
     worker = commands.add_parser("worker", help="run a Taskiq worker")
-    worker.add_argument("--processes", type=int, help="worker processes (default: WORKER_PROCESSES)")
+    worker.add_argument(
+        "--processes", type=int, help="worker processes (default: WORKER_PROCESSES)"
+    )
     commands.add_parser("migrate", help="create or upgrade the database schema and roles")
     create_user = commands.add_parser("create-user", help="create an account")
     create_user.add_argument("--email", required=True)

@@ -9,8 +9,14 @@ import signal
 from dataclasses import dataclass
 
 import grpc
-from coderai.v1 import auth_pb2, auth_pb2_grpc, project_pb2, project_pb2_grpc, schema_pb2
-from coderai.v1 import schema_pb2_grpc
+from coderai.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    project_pb2,
+    project_pb2_grpc,
+    schema_pb2,
+    schema_pb2_grpc,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -96,8 +102,11 @@ async def start_server(
     for name in ("", *SERVICE_NAMES):
         await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     bound_port = server.add_insecure_port(f"{settings.grpc_host}:{port}")

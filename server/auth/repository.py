@@ -35,9 +35,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 async def get_refresh_token_for_update(
     session: AsyncSession, token_hash: bytes
 ) -> RefreshToken | None:
-    statement = (
-        select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
-    )
+    statement = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
     return (await session.scalars(statement)).first()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
 from coderai.v1 import auth_pb2, auth_pb2_grpc
 from pydantic import ValidationError
 
@@ -10,7 +9,7 @@ from server.auth.models import User
 from server.auth.schemas import RegisterInput
 from server.auth.service import AuthService, TokenPair
 from server.core.errors import invalid_from_pydantic
-from server.core.interceptors import current_user_id
+from server.core.interceptors import RpcContext, current_user_id
 from server.core.proto import timestamp
 
 PUBLIC_METHODS = frozenset(
@@ -41,7 +40,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self._service = service
 
     async def Register(  # noqa: N802 - gRPC method names are the proto's
-        self, request: auth_pb2.RegisterRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RegisterRequest, context: RpcContext
     ) -> auth_pb2.RegisterResponse:
         try:
             data = RegisterInput(
@@ -53,25 +52,25 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.RegisterResponse(user=user_message(user), tokens=tokens_message(tokens))
 
     async def Login(  # noqa: N802
-        self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.LoginRequest, context: RpcContext
     ) -> auth_pb2.LoginResponse:
         user, tokens = await self._service.login(request.email, request.password)
         return auth_pb2.LoginResponse(user=user_message(user), tokens=tokens_message(tokens))
 
     async def Refresh(  # noqa: N802
-        self, request: auth_pb2.RefreshRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RefreshRequest, context: RpcContext
     ) -> auth_pb2.RefreshResponse:
         tokens = await self._service.refresh(request.refresh_token)
         return auth_pb2.RefreshResponse(tokens=tokens_message(tokens))
 
     async def Logout(  # noqa: N802
-        self, request: auth_pb2.LogoutRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.LogoutRequest, context: RpcContext
     ) -> auth_pb2.LogoutResponse:
         await self._service.logout(request.refresh_token)
         return auth_pb2.LogoutResponse()
 
     async def GetMe(  # noqa: N802
-        self, request: auth_pb2.GetMeRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.GetMeRequest, context: RpcContext
     ) -> auth_pb2.GetMeResponse:
         user = await self._service.get_me(current_user_id())
         return auth_pb2.GetMeResponse(user=user_message(user))

@@ -94,8 +94,9 @@ class AuthService:
                 tokens = self._issue(session, user_id, family_id=stored.family_id)
         if reused:
             # Raised after the commit, so that the revocation is kept.
-            raise Unauthenticated("refresh token already used; all sessions of that sign-in "
-                                  "were revoked")
+            raise Unauthenticated(
+                "refresh token already used; all sessions of that sign-in were revoked"
+            )
         return tokens
 
     async def logout(self, refresh_token: str) -> None:

@@ -104,7 +104,6 @@ class Database:
         await self.engine.dispose()
 
 
-
 class TenantOwnedMixin(TimestampedMixin):
     """A row that belongs to one user; RLS compares this column with the transaction's tenant."""
 

@@ -27,20 +27,26 @@ class Infrastructure:
 
 
 async def prepare(settings: Settings) -> Infrastructure:
+    owner_url: str | None
     if settings.embedded_postgres:
         owner_url = start_embedded_postgres(settings.data_dir)
         log.info("embedded PostgreSQL in %s", settings.data_dir / "postgres")
         await migrate(settings, owner_url)
     else:
         owner_url = settings.database_url
-    app_url = application_url(settings, owner_url) if owner_url else settings.app_database_url
-    assert app_url is not None  # embedded_postgres is False only when one URL is set
+    if owner_url is not None:
+        app_url = application_url(settings, owner_url)
+    elif settings.app_database_url is not None:
+        app_url = settings.app_database_url
+    else:  # unreachable: embedded_postgres is False only when one of the two URLs is set
+        raise RuntimeError("no database URL")
     redis_url = settings.redis_url
     if redis_url is None:
         redis_url = start_embedded_redis(settings.data_dir)
         log.info("embedded Redis in %s", settings.data_dir / "redis")
-    return Infrastructure(app_database_url=app_url, redis_url=redis_url,
-                          owner_database_url=owner_url)
+    return Infrastructure(
+        app_database_url=app_url, redis_url=redis_url, owner_database_url=owner_url
+    )
 
 
 async def connect_database(settings: Settings, infrastructure: Infrastructure) -> Database:

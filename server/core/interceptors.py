@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -30,9 +30,12 @@ _current_user_id: contextvars.ContextVar[uuid.UUID | None] = contextvars.Context
     "current_user_id", default=None
 )
 
-UnaryBehaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+# The servicer context of every call; request and response types vary by method.
+RpcContext = grpc.aio.ServicerContext[Any, Any]
+UnaryBehaviour = Callable[[Any, RpcContext], Awaitable[Any]]
+StreamBehaviour = Callable[[Any, RpcContext], AsyncIterator[Any]]
+Handler = grpc.RpcMethodHandler[Any, Any]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 
 
 def current_user_id() -> uuid.UUID:
@@ -43,42 +46,42 @@ def current_user_id() -> uuid.UUID:
     return user_id
 
 
-class BehaviourInterceptor(grpc.aio.ServerInterceptor):
+class BehaviourInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Wraps every handler's behaviour; subclasses implement `around`."""
 
-    async def intercept_service(
+    async def intercept_service(  # type: ignore[override]
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> Handler | None:  # None: no such method, as grpc's own continuation answers
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),
+                self._wrap_unary(method, cast(UnaryBehaviour, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.stream_unary),
+                self._wrap_unary(method, cast(UnaryBehaviour, handler.stream_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                self._wrap_stream(method, cast(StreamBehaviour, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(method, handler.stream_stream),
+            self._wrap_stream(method, cast(StreamBehaviour, handler.stream_stream)),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
     def _wrap_unary(self, method: str, behaviour: UnaryBehaviour) -> UnaryBehaviour:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: RpcContext) -> Any:
             async def call() -> Any:
                 return await behaviour(request, context)
 
@@ -87,7 +90,7 @@ class BehaviourInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap_stream(self, method: str, behaviour: StreamBehaviour) -> StreamBehaviour:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def wrapped(request: Any, context: RpcContext) -> AsyncIterator[Any]:
             responses: list[AsyncIterator[Any]] = []
 
             async def start() -> None:
@@ -103,19 +106,17 @@ class BehaviourInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     async def around(
-        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+        self, method: str, context: RpcContext, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
-    async def on_stream_error(
-        self, method: str, context: grpc.aio.ServicerContext, error: Exception
-    ) -> None:
+    async def on_stream_error(self, method: str, context: RpcContext, error: Exception) -> None:
         raise error
 
 
 class AccessLogInterceptor(BehaviourInterceptor):
     async def around(
-        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+        self, method: str, context: RpcContext, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         started = time.perf_counter()
         try:
@@ -171,18 +172,17 @@ class ErrorMappingInterceptor(BehaviourInterceptor):
     """Domain exceptions become their status codes; an unexpected one is logged as a bug."""
 
     async def around(
-        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+        self, method: str, context: RpcContext, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         try:
             return await call()
         except Exception as error:  # noqa: BLE001 - every failure is mapped and recorded below
             await self.on_stream_error(method, context, error)
 
-    async def on_stream_error(
-        self, method: str, context: grpc.aio.ServicerContext, error: Exception
-    ) -> None:
+    async def on_stream_error(self, method: str, context: RpcContext, error: Exception) -> None:
         if isinstance(error, errors.DomainError):
-            await context.abort_with_status(status_for(error))
+            # grpc.aio's context has abort_with_status; grpc-stubs only know the sync one's.
+            await context.abort_with_status(status_for(error))  # type: ignore[attr-defined]
         if isinstance(error, OperationalError | InterfaceError) or (
             isinstance(error, DBAPIError) and error.connection_invalidated
         ):
@@ -202,7 +202,7 @@ class AuthenticationInterceptor(BehaviourInterceptor):
         self._public_methods = public_methods
 
     async def around(
-        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Any]]
+        self, method: str, context: RpcContext, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         if method in self._public_methods or _is_infrastructure(method):
             return await call()
@@ -216,7 +216,7 @@ def _is_infrastructure(method: str) -> bool:
     return method.startswith(("/grpc.health.v1.", "/grpc.reflection."))
 
 
-def _bearer_token(context: grpc.aio.ServicerContext) -> str:
+def _bearer_token(context: RpcContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
             scheme, _, token = str(value).partition(" ")

@@ -57,9 +57,7 @@ def from_json_value(message: Message, field: str) -> Any:
     return json_format.MessageToDict(getattr(message, field))
 
 
-def masked_fields(
-    mask: FieldMask, updatable: frozenset[str], prefix: str
-) -> frozenset[str]:
+def masked_fields(mask: FieldMask, updatable: frozenset[str], prefix: str) -> frozenset[str]:
     """The fields an Update request changes: the mask's paths, or all when it is empty."""
     if not mask.paths:
         return updatable
@@ -75,9 +73,10 @@ def masked_fields(
     return frozenset(mask.paths)
 
 
-def enum_to_proto(member: enum.Enum | None, proto_enum: EnumTypeWrapper, prefix: str) -> int:
-    """The proto enum number of a domain enum member (0, UNSPECIFIED, for None)."""
-    return 0 if member is None else proto_enum.Value(f"{prefix}_{member.value}")
+def enum_to_proto(member: enum.Enum | None, prefix: str) -> str:
+    """The proto enum value name of a domain enum member (UNSPECIFIED for None); message
+    constructors take enum values by name."""
+    return f"{prefix}_{'UNSPECIFIED' if member is None else member.value}"
 
 
 def enum_from_proto(

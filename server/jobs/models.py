@@ -143,7 +143,9 @@ class Extraction(TenantOwnedMixin, Base):
         Index("ix_extractions_variable_id", "variable_id"),
         Index("ix_extractions_job_id", "job_id"),
         Index("ix_extractions_prompt_id", "prompt_id"),
-        CheckConstraint("confidence IS NULL OR confidence BETWEEN 0 AND 1", name="confidence_range"),
+        CheckConstraint(
+            "confidence IS NULL OR confidence BETWEEN 0 AND 1", name="confidence_range"
+        ),
     )
 
     project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)

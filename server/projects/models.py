@@ -5,7 +5,15 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,7 +39,9 @@ class Project(TenantOwnedMixin, Base):
         # only point at a parent of the same tenant, even though FK checks bypass RLS.
         UniqueConstraint("id", "user_id"),
         ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
-        Index("ix_projects_user_id_created_at", "user_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_projects_user_id_created_at", "user_id", text("created_at DESC"), text("id DESC")
+        ),
         CheckConstraint(
             "unit_of_observation <> 'ENTITY' OR length(entity_identification_pattern) > 0",
             name="entity_pattern_required",

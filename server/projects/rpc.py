@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from coderai.v1 import common_pb2, project_pb2, project_pb2_grpc
 
-from server.core.interceptors import current_user_id
+from server.core.interceptors import RpcContext, current_user_id
 from server.core.pagination import page_size
 from server.core.proto import enum_from_proto, enum_to_proto, masked_fields, parse_id, timestamp
 from server.documents.models import DocumentStatus
@@ -24,11 +23,9 @@ def project_message(project: Project) -> project_pb2.Project:
         description=project.description,
         domain=project.domain,
         language=project.language,
-        unit_of_observation=enum_to_proto(
-            project.unit_of_observation, common_pb2.UnitOfObservation, "UNIT_OF_OBSERVATION"
-        ),
+        unit_of_observation=enum_to_proto(project.unit_of_observation, "UNIT_OF_OBSERVATION"),
         entity_identification_pattern=project.entity_identification_pattern,
-        status=enum_to_proto(project.status, common_pb2.ProjectStatus, "PROJECT_STATUS"),
+        status=enum_to_proto(project.status, "PROJECT_STATUS"),
         create_time=timestamp(project.created_at),
         update_time=timestamp(project.updated_at),
     )
@@ -43,9 +40,7 @@ def processing_status_message(status: ProcessingStatus) -> project_pb2.Processin
         documents_ready=counts.get(DocumentStatus.READY, 0),
         documents_failed=counts.get(DocumentStatus.FAILED, 0),
         active_job_id=str(status.active_job_id) if status.active_job_id else "",
-        active_job_status=enum_to_proto(
-            status.active_job_status, common_pb2.JobStatus, "JOB_STATUS"
-        ),
+        active_job_status=enum_to_proto(status.active_job_status, "JOB_STATUS"),
         extraction_count=status.extraction_count,
     )
 
@@ -73,13 +68,13 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
         self._service = service
 
     async def CreateProject(  # noqa: N802 - gRPC method names are the proto's
-        self, request: project_pb2.CreateProjectRequest, context: grpc.aio.ServicerContext
+        self, request: project_pb2.CreateProjectRequest, context: RpcContext
     ) -> project_pb2.CreateProjectResponse:
         project = await self._service.create(current_user_id(), project_values(request.project))
         return project_pb2.CreateProjectResponse(project=project_message(project))
 
     async def GetProject(  # noqa: N802
-        self, request: project_pb2.GetProjectRequest, context: grpc.aio.ServicerContext
+        self, request: project_pb2.GetProjectRequest, context: RpcContext
     ) -> project_pb2.GetProjectResponse:
         details = await self._service.get(
             current_user_id(), parse_id(request.project_id, "project_id")
@@ -91,7 +86,7 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
         )
 
     async def ListProjects(  # noqa: N802
-        self, request: project_pb2.ListProjectsRequest, context: grpc.aio.ServicerContext
+        self, request: project_pb2.ListProjectsRequest, context: RpcContext
     ) -> project_pb2.ListProjectsResponse:
         projects, next_token = await self._service.list(
             current_user_id(), page_size(request.page_size), request.page_token
@@ -102,7 +97,7 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
         )
 
     async def UpdateProject(  # noqa: N802
-        self, request: project_pb2.UpdateProjectRequest, context: grpc.aio.ServicerContext
+        self, request: project_pb2.UpdateProjectRequest, context: RpcContext
     ) -> project_pb2.UpdateProjectResponse:
         project_id = parse_id(request.project.id, "project.id")
         fields = masked_fields(request.update_mask, PROJECT_FIELDS, "project")
@@ -113,7 +108,7 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
         return project_pb2.UpdateProjectResponse(project=project_message(project))
 
     async def DeleteProject(  # noqa: N802
-        self, request: project_pb2.DeleteProjectRequest, context: grpc.aio.ServicerContext
+        self, request: project_pb2.DeleteProjectRequest, context: RpcContext
     ) -> project_pb2.DeleteProjectResponse:
         await self._service.delete(current_user_id(), parse_id(request.project_id, "project_id"))
         return project_pb2.DeleteProjectResponse()

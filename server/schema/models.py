@@ -54,7 +54,10 @@ class Variable(TenantOwnedMixin, Base):
         Index("uq_variables_project_id_name_lower", "project_id", text("lower(name)"), unique=True),
         # Deferred so that ReorderVariables can permute positions inside one transaction.
         UniqueConstraint(
-            "project_id", "order", deferrable=True, initially="DEFERRED",
+            "project_id",
+            "order",
+            deferrable=True,
+            initially="DEFERRED",
             name="uq_variables_project_id_order",
         ),
         Index("ix_variables_depends_on", "depends_on", postgresql_using="gin"),
@@ -66,7 +69,9 @@ class Variable(TenantOwnedMixin, Base):
     project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
     name: Mapped[str] = mapped_column(String(63), nullable=False)
     display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
-    type: Mapped[VariableType] = mapped_column(pg_enum(VariableType, "variable_type"), nullable=False)
+    type: Mapped[VariableType] = mapped_column(
+        pg_enum(VariableType, "variable_type"), nullable=False
+    )
     instructions: Mapped[str] = mapped_column(Text, nullable=False)
     # {"categories": [{"label": ..., "definition": ...}], "selection_logic": ...}
     classification_rules: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

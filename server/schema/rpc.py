@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from coderai.v1 import common_pb2, schema_pb2, schema_pb2_grpc
 from google.protobuf import json_format
 
-from server.core.interceptors import current_user_id
+from server.core.interceptors import RpcContext, current_user_id
 from server.core.proto import (
     enum_from_proto,
     enum_to_proto,
@@ -29,13 +28,11 @@ def variable_message(variable: Variable) -> schema_pb2.Variable:
         project_id=str(variable.project_id),
         name=variable.name,
         display_name=variable.display_name,
-        type=enum_to_proto(variable.type, common_pb2.VariableType, "VARIABLE_TYPE"),
+        type=enum_to_proto(variable.type, "VARIABLE_TYPE"),
         instructions=variable.instructions,
         confidence_threshold=variable.confidence_threshold,
-        if_uncertain=enum_to_proto(variable.if_uncertain, common_pb2.IfUncertain, "IF_UNCERTAIN"),
-        if_multiple_values=enum_to_proto(
-            variable.if_multiple_values, common_pb2.IfMultipleValues, "IF_MULTIPLE_VALUES"
-        ),
+        if_uncertain=enum_to_proto(variable.if_uncertain, "IF_UNCERTAIN"),
+        if_multiple_values=enum_to_proto(variable.if_multiple_values, "IF_MULTIPLE_VALUES"),
         max_values=variable.max_values,
         default_value=json_value(variable.default_value),
         depends_on=[str(dependency) for dependency in variable.depends_on],
@@ -101,7 +98,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         self._service = service
 
     async def CreateVariable(  # noqa: N802 - gRPC method names are the proto's
-        self, request: schema_pb2.CreateVariableRequest, context: grpc.aio.ServicerContext
+        self, request: schema_pb2.CreateVariableRequest, context: RpcContext
     ) -> schema_pb2.CreateVariableResponse:
         project_id = parse_id(request.variable.project_id, "variable.project_id")
         variable = await self._service.create(
@@ -110,7 +107,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         return schema_pb2.CreateVariableResponse(variable=variable_message(variable))
 
     async def GetVariable(  # noqa: N802
-        self, request: schema_pb2.GetVariableRequest, context: grpc.aio.ServicerContext
+        self, request: schema_pb2.GetVariableRequest, context: RpcContext
     ) -> schema_pb2.GetVariableResponse:
         variable = await self._service.get(
             current_user_id(), parse_id(request.variable_id, "variable_id")
@@ -118,7 +115,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         return schema_pb2.GetVariableResponse(variable=variable_message(variable))
 
     async def ListVariables(  # noqa: N802
-        self, request: schema_pb2.ListVariablesRequest, context: grpc.aio.ServicerContext
+        self, request: schema_pb2.ListVariablesRequest, context: RpcContext
     ) -> schema_pb2.ListVariablesResponse:
         variables = await self._service.list(
             current_user_id(), parse_id(request.project_id, "project_id")
@@ -128,7 +125,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         )
 
     async def UpdateVariable(  # noqa: N802
-        self, request: schema_pb2.UpdateVariableRequest, context: grpc.aio.ServicerContext
+        self, request: schema_pb2.UpdateVariableRequest, context: RpcContext
     ) -> schema_pb2.UpdateVariableResponse:
         variable_id = parse_id(request.variable.id, "variable.id")
         fields = masked_fields(request.update_mask, VARIABLE_FIELDS, "variable")
@@ -143,13 +140,13 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         return schema_pb2.UpdateVariableResponse(variable=variable_message(variable))
 
     async def DeleteVariable(  # noqa: N802
-        self, request: schema_pb2.DeleteVariableRequest, context: grpc.aio.ServicerContext
+        self, request: schema_pb2.DeleteVariableRequest, context: RpcContext
     ) -> schema_pb2.DeleteVariableResponse:
         await self._service.delete(current_user_id(), parse_id(request.variable_id, "variable_id"))
         return schema_pb2.DeleteVariableResponse()
 
     async def ReorderVariables(  # noqa: N802
-        self, request: schema_pb2.ReorderVariablesRequest, context: grpc.aio.ServicerContext
+        self, request: schema_pb2.ReorderVariablesRequest, context: RpcContext
     ) -> schema_pb2.ReorderVariablesResponse:
         variables = await self._service.reorder(
             current_user_id(),

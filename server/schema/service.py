@@ -125,8 +125,11 @@ class SchemaService:
             if len(variable_ids) != len(set(variable_ids)) or set(variable_ids) != set(by_id):
                 raise InvalidArgument(
                     "variable_ids must list every variable of the project exactly once",
-                    [FieldViolation("variable_ids", "must be a permutation of the project's "
-                                    "variable ids")],
+                    [
+                        FieldViolation(
+                            "variable_ids", "must be a permutation of the project's variable ids"
+                        )
+                    ],
                 )
             for position, variable_id in enumerate(variable_ids):
                 by_id[variable_id].order = position
@@ -159,7 +162,5 @@ class SchemaService:
             await session.flush()
         except IntegrityError as error:
             if "uq_variables_project_id_name_lower" in str(error.orig):
-                raise AlreadyExists(
-                    f"the project already has a variable named {name!r}"
-                ) from error
+                raise AlreadyExists(f"the project already has a variable named {name!r}") from error
             raise
