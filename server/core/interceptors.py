@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -30,11 +30,16 @@ _current_user_id: contextvars.ContextVar[uuid.UUID | None] = contextvars.Context
     "current_user_id", default=None
 )
 
-# The servicer context of every call; request and response types vary by method.
-RpcContext = grpc.aio.ServicerContext[Any, Any]
+# The servicer context of every call; request and response types vary by method. The grpc
+# classes are generic only in their type stubs.
+if TYPE_CHECKING:
+    RpcContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:
+    RpcContext = grpc.aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
 UnaryBehaviour = Callable[[Any, RpcContext], Awaitable[Any]]
 StreamBehaviour = Callable[[Any, RpcContext], AsyncIterator[Any]]
-Handler = grpc.RpcMethodHandler[Any, Any]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 
 
