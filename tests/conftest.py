@@ -107,3 +107,8 @@ async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]
 @pytest.fixture
 def unique_email() -> Iterator[str]:
     yield f"researcher-{uuid.uuid4().hex[:12]}@example.org"
+
+
+@pytest.fixture(scope="session")
+def grpc_server_target(grpc_server: RunningServer) -> str:
+    return f"127.0.0.1:{grpc_server.port}"
