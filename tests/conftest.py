@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
@@ -17,7 +17,9 @@ from server.core.db import Database, create_engine
 from server.core.migrate import application_url, migrate
 from server.main import RunningServer, start_server
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 OWNER_ROLE = "coderai_test_owner"
 APP_ROLE = "coderai_test_app"
@@ -105,8 +107,8 @@ async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]
 
 
 @pytest.fixture
-def unique_email() -> Iterator[str]:
-    yield f"researcher-{uuid.uuid4().hex[:12]}@example.org"
+def unique_email() -> str:
+    return f"researcher-{uuid.uuid4().hex[:12]}@example.org"
 
 
 @pytest.fixture(scope="session")

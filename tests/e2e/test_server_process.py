@@ -67,8 +67,8 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int | None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def wait_until_serving(server: ServerProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until_serving(server: ServerProcess, within: float) -> None:
+    deadline = time.monotonic() + within
     async with grpc.aio.insecure_channel(server.target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
@@ -80,7 +80,7 @@ async def wait_until_serving(server: ServerProcess, timeout: float) -> None:
             except grpc.aio.AioRpcError:
                 pass
             await asyncio.sleep(0.2)
-    raise AssertionError(f"not SERVING within {timeout}s")
+    raise AssertionError(f"not SERVING within {within}s")
 
 
 async def register_and_get_me(target: str) -> str:
@@ -112,7 +112,7 @@ async def test_serve_with_no_settings_runs_on_the_embedded_servers(
         port,
     )
     try:
-        await wait_until_serving(server, timeout=90)
+        await wait_until_serving(server, within=90)
         assert (embedded_data_dir / "postgres").is_dir()
         assert (embedded_data_dir / "redis").is_dir()
         email = await register_and_get_me(server.target)
@@ -126,13 +126,16 @@ async def test_serve_with_database_and_redis_urls_uses_those_servers(
 ) -> None:
     server = ServerProcess(
         coderai(
-            "serve", "--port", str(port := free_port()), APP_DATABASE_URL=app_url,
+            "serve",
+            "--port",
+            str(port := free_port()),
+            APP_DATABASE_URL=app_url,
             REDIS_URL=TEST_REDIS_URL,
         ),
         port,
     )
     try:
-        await wait_until_serving(server, timeout=30)
+        await wait_until_serving(server, within=30)
         assert (await register_and_get_me(server.target)).startswith("process-")
     finally:
         assert stop(server.process) == 0
@@ -143,7 +146,10 @@ async def test_serve_refuses_a_role_that_bypasses_row_level_security(owner_url: 
     from tests.conftest import POSTGRES_ADMIN_URL
 
     process = coderai(
-        "serve", "--port", str(free_port()), APP_DATABASE_URL=POSTGRES_ADMIN_URL,
+        "serve",
+        "--port",
+        str(free_port()),
+        APP_DATABASE_URL=POSTGRES_ADMIN_URL,
         REDIS_URL=TEST_REDIS_URL,
     )
     try:
@@ -189,8 +195,8 @@ async def test_worker_consumes_and_acknowledges_tasks_from_redis(app_url: str) -
         while time.monotonic() < deadline and not acknowledged:
             await asyncio.sleep(0.3)
             groups = await redis.xinfo_groups("coderai:tasks")
-            acknowledged = bool(groups) and groups[0]["entries-read"] == 1 and (
-                groups[0]["pending"] == 0
+            acknowledged = (
+                bool(groups) and groups[0]["entries-read"] == 1 and (groups[0]["pending"] == 0)
             )
         await broker.shutdown()
         assert acknowledged, "the worker read the task and acknowledged it"
