@@ -57,7 +57,7 @@ def _forget_stale_postmaster(pgdata: Path) -> None:
         return
     try:
         is_postgres = info.process.name() == "postgres"
-    except Exception:  # the process exited meanwhile
+    except Exception:  # noqa: BLE001 - psutil.NoSuchProcess: it exited meanwhile
         is_postgres = False
     if not is_postgres:
         (pgdata / "postmaster.pid").unlink(missing_ok=True)

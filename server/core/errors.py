@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +110,17 @@ def field_path(loc: tuple[str | int, ...], prefix: str = "") -> str:
     return path
 
 
-def _description(error: Any) -> str:
-    error_type: str = error["type"]
+def _description(error: ErrorDetails) -> str:
+    error_type = error["type"]
     if error_type == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
         # Strings are stripped before their length is checked: too short means blank.
         return "must not be blank"
+    if error["input"] is None and (error_type == "enum" or error_type.endswith("_type")):
+        # The servicers turn an unset field (an UNSPECIFIED enum, say) into None.
+        return "required"
     if error_type in _PLAIN_MESSAGES:
         return _PLAIN_MESSAGES[error_type]
-    message: str = error["msg"]
+    message = error["msg"]
     for boilerplate in _BOILERPLATE_PREFIXES:
         message = message.removeprefix(boilerplate)
     return message

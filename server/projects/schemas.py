@@ -12,13 +12,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, m
 from server.core.errors import RuleViolations, rule_error
 from server.projects.models import UnitOfObservation
 
-# RFC 5646 "langtag": language (2-3 letters with up to three extlangs, or 5-8 letters),
-# script, region, variants, extensions, private use. Grandfathered and private-use-only tags
-# (i-klingon, x-whatever) name no language a corpus is written in, so they are refused.
+# RFC 5646 "langtag": language (2-3 letters, up to three extlangs), script, region, variants,
+# extensions, private use. Refused although the grammar allows them: primary subtags of 4-8
+# letters (none is registered, and they would let "English" or "German" through) and
+# grandfathered and private-use-only tags (i-klingon, x-whatever), which name no language a
+# corpus is written in.
 # ASCII: with IGNORECASE alone, [a-z] would also match the Kelvin sign and the long s.
 _LANGUAGE_TAG = re.compile(
     r"""
-    (?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{5,8})
+    [a-z]{2,3}(?:-[a-z]{3}){0,3}
     (?:-[a-z]{4})?
     (?:-(?:[a-z]{2}|[0-9]{3}))?
     (?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*

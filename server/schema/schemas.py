@@ -9,7 +9,7 @@ import datetime as dt
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -114,6 +114,15 @@ def _check_iso_date(value: str) -> str:
 _IsoDate = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_iso_date)]
 
 
+def _repeats(keys: Iterable[Hashable]) -> Iterator[tuple[int, int]]:
+    """(index, index of its first occurrence) for each key that occurred before."""
+    first_index: dict[Hashable, int] = {}
+    for index, key in enumerate(keys):
+        first = first_index.setdefault(key, index)
+        if first != index:
+            yield index, first
+
+
 def _text(max_length: int, *, required: bool = False) -> StringConstraints:
     # Stripped before the length checks, so a required field of blanks is too short.
     return StringConstraints(
@@ -138,18 +147,12 @@ class ClassificationRulesInput(BaseModel):
     @model_validator(mode="after")
     def _labels_are_unique(self) -> ClassificationRulesInput:
         violations = RuleViolations()
-        first_index: dict[str, int] = {}
-        for index, category in enumerate(self.categories):
-            key = category.label.casefold()
-            if key in first_index:
-                violations.add(
-                    ("categories", index, "label"),
-                    f"repeats the label of categories[{first_index[key]}] "
-                    "(labels are compared ignoring case)",
-                    category.label,
-                )
-            else:
-                first_index[key] = index
+        for index, first in _repeats(c.label.casefold() for c in self.categories):
+            violations.add(
+                ("categories", index, "label"),
+                f"repeats the label of categories[{first}] (labels are compared ignoring case)",
+                self.categories[index].label,
+            )
         violations.raise_if_any(type(self).__name__)
         return self
 
@@ -262,13 +265,8 @@ class VariableInput(BaseModel):
     @classmethod
     def _no_repeated_dependencies(cls, depends_on: list[uuid.UUID]) -> list[uuid.UUID]:
         violations = RuleViolations()
-        first_index: dict[uuid.UUID, int] = {}
-        for index, variable_id in enumerate(depends_on):
-            if variable_id in first_index:
-                violations.add(
-                    (index,), f"repeats depends_on[{first_index[variable_id]}]", str(variable_id)
-                )
-            first_index.setdefault(variable_id, index)
+        for index, first in _repeats(depends_on):
+            violations.add((index,), f"repeats depends_on[{first}]", str(depends_on[index]))
         violations.raise_if_any("depends_on")
         return depends_on
 

@@ -134,7 +134,9 @@ class SchemaService:
             for position, variable_id in enumerate(variable_ids):
                 by_id[variable_id].order = position
             await session.flush()
-            return sorted(current, key=lambda variable: variable.order)
+            # The flush expired the server-set update times; reading the rows again loads them
+            # while the session is open (the servicer converts them after it has closed).
+            return await repository.list_for_project(session, project_id)
 
     async def _lock_variable(self, session: AsyncSession, variable_id: uuid.UUID) -> Variable:
         variable = await repository.get(session, variable_id)
