@@ -24,7 +24,12 @@ from server.projects import repository as projects
 from server.projects.service import project_not_found
 from server.schema import repository
 from server.schema.models import Variable
-from server.schema.schemas import VariableInput, check_dependencies
+from server.schema.schemas import (
+    VariableInput,
+    check_column_names,
+    check_dependencies,
+    dataset_columns,
+)
 
 # The fields a researcher sets; order changes only through ReorderVariables.
 VARIABLE_FIELDS = frozenset(VariableInput.model_fields)
@@ -53,7 +58,7 @@ class SchemaService:
             # Locking the project serialises schema changes: order and names stay consistent.
             if await projects.get_for_update(session, project_id) is None:
                 raise project_not_found(project_id)
-            await self._check_dependencies(session, project_id, None, data)
+            await self._check_against_siblings(session, project_id, None, data)
             variable = Variable(
                 user_id=user_id,
                 project_id=project_id,
@@ -91,7 +96,7 @@ class SchemaService:
             kept_fields = VARIABLE_FIELDS - changes.keys() - reset
             kept = {name: getattr(variable, name) for name in kept_fields}
             data = validate_variable({**kept, **changes})
-            await self._check_dependencies(session, variable.project_id, variable.id, data)
+            await self._check_against_siblings(session, variable.project_id, variable.id, data)
             for column, value in data.to_columns().items():
                 setattr(variable, column, value)
             await self._flush_unique_name(session, data.name)
@@ -146,16 +151,26 @@ class SchemaService:
         await projects.get_for_update(session, variable.project_id)
         return variable
 
-    async def _check_dependencies(
+    async def _check_against_siblings(
         self,
         session: AsyncSession,
         project_id: uuid.UUID,
         variable_id: uuid.UUID | None,
         data: VariableInput,
     ) -> None:
-        if not data.depends_on:
-            return
+        """Rules that need the project's other variables: dataset columns that do not clash,
+        and dependencies that exist in the project and form no cycle."""
         siblings = await repository.list_for_project(session, project_id)
+        check_column_names(
+            variable_id,
+            dataset_columns(data.name, data.if_multiple_values, data.max_values),
+            {
+                sibling.id: dataset_columns(
+                    sibling.name, sibling.if_multiple_values, sibling.max_values
+                )
+                for sibling in siblings
+            },
+        )
         graph = {sibling.id: list(sibling.depends_on) for sibling in siblings}
         check_dependencies(variable_id, list(data.depends_on), graph, set(graph))
 
