@@ -58,7 +58,7 @@ async def processing_status(session: AsyncSession, project_id: uuid.UUID) -> Pro
         select(func.count()).select_from(Extraction).where(Extraction.project_id == project_id)
     )
     return ProcessingStatus(
-        documents_by_status={status: count for status, count in documents.tuples()},
+        documents_by_status={row[0]: row[1] for row in documents},
         active_job_id=active_job.id if active_job else None,
         active_job_status=active_job.status if active_job else None,
         extraction_count=extraction_count or 0,

@@ -161,6 +161,11 @@ class SchemaService:
         """Rules that need the project's other variables: dataset columns that do not clash,
         and dependencies that exist in the project and form no cycle."""
         siblings = await repository.list_for_project(session, project_id)
+        if any(
+            sibling.id != variable_id and sibling.name.casefold() == data.name.casefold()
+            for sibling in siblings
+        ):
+            raise _name_taken(data.name)
         check_column_names(
             variable_id,
             dataset_columns(data.name, data.if_multiple_values, data.max_values),
@@ -179,5 +184,9 @@ class SchemaService:
             await session.flush()
         except IntegrityError as error:
             if "uq_variables_project_id_name_lower" in str(error.orig):
-                raise AlreadyExists(f"the project already has a variable named {name!r}") from error
+                raise _name_taken(name) from error
             raise
+
+
+def _name_taken(name: str) -> AlreadyExists:
+    return AlreadyExists(f"the project already has a variable named {name!r}")

@@ -1,0 +1,228 @@
+"""Two researchers, one server: whatever B asks about A's project and variables, the answer is
+the one a missing id gets, and A's data stays as it was (FR-001, FR-004, multi-tenancy)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from coderai.v1 import project_pb2, schema_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from tests.factories import (
+    Caller,
+    field_violations,
+    project_message,
+    random_id,
+    rpc_error,
+    signed_in,
+    variable_message,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The ids an intruder aims at: a project, a variable and one that depends on it."""
+
+    project_id: str
+    variable_id: str
+    dependant_id: str
+
+    @classmethod
+    def missing(cls) -> Target:
+        return cls(project_id=random_id(), variable_id=random_id(), dependant_id=random_id())
+
+    def ids(self) -> tuple[str, ...]:
+        return (self.project_id, self.variable_id, self.dependant_id)
+
+
+@dataclass(frozen=True)
+class Tenants:
+    owner: Caller
+    intruder: Caller
+    owners_project: Target
+    intruders_project_id: str
+
+
+# A call by the intruder against a target; the intruder's own project id comes third.
+Intrusion = Callable[[Caller, Target, str], Awaitable[object]]
+
+
+def _get_project(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.projects.GetProject(
+        project_pb2.GetProjectRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _update_project(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.projects.UpdateProject(
+        project_pb2.UpdateProjectRequest(
+            project=project_message(id=t.project_id, name="Taken over"),
+            update_mask=FieldMask(paths=["name"]),
+        ),
+        metadata=b.metadata,
+    )
+
+
+def _delete_project(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.projects.DeleteProject(
+        project_pb2.DeleteProjectRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _create_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.CreateVariable(
+        schema_pb2.CreateVariableRequest(variable=variable_message(t.project_id)),
+        metadata=b.metadata,
+    )
+
+
+def _get_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.GetVariable(
+        schema_pb2.GetVariableRequest(variable_id=t.variable_id), metadata=b.metadata
+    )
+
+
+def _list_variables(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.ListVariables(
+        schema_pb2.ListVariablesRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _update_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.UpdateVariable(
+        schema_pb2.UpdateVariableRequest(
+            variable=variable_message(
+                t.project_id, id=t.dependant_id, instructions="Whatever B wants."
+            ),
+            update_mask=FieldMask(paths=["instructions"]),
+        ),
+        metadata=b.metadata,
+    )
+
+
+def _delete_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.DeleteVariable(
+        schema_pb2.DeleteVariableRequest(variable_id=t.dependant_id), metadata=b.metadata
+    )
+
+
+def _delete_depended_on_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    # For its owner this is FAILED_PRECONDITION; for anyone else it must not differ from a
+    # missing variable, or the answer would reveal that the id exists.
+    return b.schema.DeleteVariable(
+        schema_pb2.DeleteVariableRequest(variable_id=t.variable_id), metadata=b.metadata
+    )
+
+
+def _reorder_variables(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.ReorderVariables(
+        schema_pb2.ReorderVariablesRequest(
+            project_id=t.project_id, variable_ids=[t.dependant_id, t.variable_id]
+        ),
+        metadata=b.metadata,
+    )
+
+
+def _depend_on_foreign_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.CreateVariable(
+        schema_pb2.CreateVariableRequest(
+            variable=variable_message(own, depends_on=[t.variable_id])
+        ),
+        metadata=b.metadata,
+    )
+
+
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
+    "GetProject": (_get_project, NOT_FOUND),
+    "UpdateProject": (_update_project, NOT_FOUND),
+    "DeleteProject": (_delete_project, NOT_FOUND),
+    "CreateVariable": (_create_variable, NOT_FOUND),
+    "GetVariable": (_get_variable, NOT_FOUND),
+    "ListVariables": (_list_variables, NOT_FOUND),
+    "UpdateVariable": (_update_variable, NOT_FOUND),
+    "DeleteVariable": (_delete_variable, NOT_FOUND),
+    "DeleteVariable-depended-on": (_delete_depended_on_variable, NOT_FOUND),
+    "ReorderVariables": (_reorder_variables, NOT_FOUND),
+    "CreateVariable-depends-on-foreign": (
+        _depend_on_foreign_variable,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+}
+
+
+@pytest.fixture
+async def tenants(channel: grpc.aio.Channel) -> Tenants:
+    owner = await signed_in(channel, f"owner-{uuid.uuid4().hex[:12]}@example.org")
+    intruder = await signed_in(channel, f"intruder-{uuid.uuid4().hex[:12]}@example.org")
+    project = await owner.create_project(name="A's confidential study")
+    party = await owner.create_variable(project.id, name="party")
+    speaker = await owner.create_variable(project.id, name="speaker", depends_on=[party.id])
+    intruders_project = await intruder.create_project(name="B's own study")
+    return Tenants(
+        owner=owner,
+        intruder=intruder,
+        owners_project=Target(project.id, party.id, speaker.id),
+        intruders_project_id=intruders_project.id,
+    )
+
+
+def answer_shape(error: grpc.aio.AioRpcError, target: Target) -> tuple[object, ...]:
+    """What the caller learns from an error, with the ids it was asked about blanked out."""
+
+    def blank(text: str) -> str:
+        for target_id in target.ids():
+            text = text.replace(target_id, "<id>")
+        return text
+
+    violations = [(blank(v.field), blank(v.description)) for v in field_violations(error)]
+    return error.code(), blank(error.details() or ""), violations
+
+
+@pytest.mark.parametrize("rpc", INTRUSIONS)
+async def test_another_researchers_ids_answer_like_missing_ones(tenants: Tenants, rpc: str) -> None:
+    intrude, expected_code = INTRUSIONS[rpc]
+    a, b, own = tenants.owner, tenants.intruder, tenants.intruders_project_id
+    before = await a.get_project(tenants.owners_project.project_id)
+
+    foreign = await rpc_error(intrude(b, tenants.owners_project, own))
+    missing_target = Target.missing()
+    missing = await rpc_error(intrude(b, missing_target, own))
+
+    assert foreign.code() == expected_code
+    assert answer_shape(foreign, tenants.owners_project) == answer_shape(missing, missing_target)
+    assert await a.get_project(tenants.owners_project.project_id) == before
+    own_project = await b.get_project(own)
+    assert list(own_project.variables) == []
+
+
+async def test_list_projects_shows_only_the_callers_own(tenants: Tenants) -> None:
+    a, b = tenants.owner, tenants.intruder
+
+    listed = await b.projects.ListProjects(project_pb2.ListProjectsRequest(), metadata=b.metadata)
+
+    assert [p.id for p in listed.projects] == [tenants.intruders_project_id]
+    owners = await a.projects.ListProjects(project_pb2.ListProjectsRequest(), metadata=a.metadata)
+    assert [p.id for p in owners.projects] == [tenants.owners_project.project_id]
+
+
+async def test_the_owner_still_sees_and_controls_everything(tenants: Tenants) -> None:
+    a, target = tenants.owner, tenants.owners_project
+
+    details = await a.get_project(target.project_id)
+
+    assert details.project.name == "A's confidential study"
+    assert [(v.id, list(v.depends_on)) for v in details.variables] == [
+        (target.variable_id, []),
+        (target.dependant_id, [target.variable_id]),
+    ]
+    error = await rpc_error(
+        a.schema.DeleteVariable(
+            schema_pb2.DeleteVariableRequest(variable_id=target.variable_id), metadata=a.metadata
+        )
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
