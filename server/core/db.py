@@ -73,7 +73,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it would cost a round trip per transaction. Connections dropped by the
+        # server are discarded when used and the call answers UNAVAILABLE.
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "coderai"}},
     )
 
