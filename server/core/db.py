@@ -36,6 +36,9 @@ class Base(DeclarativeBase):
 
 
 class TimestampedMixin:
+    # Server-side timestamps come back with INSERT/UPDATE ... RETURNING: no reload query.
+    __mapper_args__ = {"eager_defaults": True}
+
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False

@@ -52,7 +52,6 @@ class ProjectService:
             project = Project(user_id=user_id, **data.model_dump())
             session.add(project)
             await session.flush()
-            await session.refresh(project)
         return project
 
     async def get(self, user_id: uuid.UUID, project_id: uuid.UUID) -> ProjectDetails:
@@ -92,7 +91,6 @@ class ProjectService:
             for name, value in data.model_dump().items():
                 setattr(project, name, value)
             await session.flush()
-            await session.refresh(project)
         return project
 
     async def delete(self, user_id: uuid.UUID, project_id: uuid.UUID) -> None:

@@ -67,7 +67,6 @@ class SchemaService:
             )
             session.add(variable)
             await self._flush_unique_name(session, data.name)
-            await session.refresh(variable)
         return variable
 
     async def get(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> Variable:
@@ -100,7 +99,6 @@ class SchemaService:
             for column, value in data.to_columns().items():
                 setattr(variable, column, value)
             await self._flush_unique_name(session, data.name)
-            await session.refresh(variable)
         return variable
 
     async def delete(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> None:
