@@ -23,7 +23,6 @@ log = logging.getLogger("coderai.infrastructure")
 class Infrastructure:
     app_database_url: str
     redis_url: str
-    owner_database_url: str | None
 
 
 async def prepare(settings: Settings) -> Infrastructure:
@@ -44,9 +43,7 @@ async def prepare(settings: Settings) -> Infrastructure:
     if redis_url is None:
         redis_url = start_embedded_redis(settings.data_dir)
         log.info("embedded Redis in %s", settings.data_dir / "redis")
-    return Infrastructure(
-        app_database_url=app_url, redis_url=redis_url, owner_database_url=owner_url
-    )
+    return Infrastructure(app_database_url=app_url, redis_url=redis_url)
 
 
 async def connect_database(settings: Settings, infrastructure: Infrastructure) -> Database:
