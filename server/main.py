@@ -92,10 +92,10 @@ async def start_server(
         AuthServicer(AuthService(database, settings)), server
     )
     project_pb2_grpc.add_ProjectServiceServicer_to_server(
-        ProjectServicer(ProjectService(database)), server
+        ProjectServicer(ProjectService(database, settings)), server
     )
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(
-        SchemaServicer(SchemaService(database)), server
+        SchemaServicer(SchemaService(database, settings)), server
     )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -4,6 +4,7 @@ from server.auth.models import RefreshToken, User
 from server.core.db import Base
 from server.documents.models import Document, DocumentBlob, DocumentChunk
 from server.jobs.models import Extraction, ExtractionFeedback, ProcessingJob, ProcessingLog
+from server.llm.ledger import LLMCall
 from server.projects.models import Project
 from server.schema.models import Prompt, Variable
 
@@ -14,6 +15,7 @@ __all__ = [
     "DocumentChunk",
     "Extraction",
     "ExtractionFeedback",
+    "LLMCall",
     "ProcessingJob",
     "ProcessingLog",
     "Project",

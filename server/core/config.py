@@ -7,15 +7,41 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The development secret; refused when ENVIRONMENT=production.
 DEFAULT_JWT_SECRET = "coderai-development-secret-change-me-0123456789"
 
 
+class ModelPrice(BaseModel):
+    """List price of a model in US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+# OpenAI's published list prices (USD per 1M tokens); LLM_PRICES replaces the table.
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    name: ModelPrice(input=input_price, output=output_price)
+    for name, input_price, output_price in [
+        ("gpt-4o-mini", 0.15, 0.60),
+        ("gpt-4o", 2.50, 10.00),
+        ("gpt-4.1", 2.00, 8.00),
+        ("gpt-4.1-mini", 0.40, 1.60),
+        ("gpt-4.1-nano", 0.10, 0.40),
+        ("gpt-5", 1.25, 10.00),
+        ("gpt-5-mini", 0.25, 2.00),
+        ("gpt-5-nano", 0.05, 0.40),
+        ("baseline", 0.0, 0.0),
+    ]
+}
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
@@ -46,6 +72,27 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
 
+    # LLM gateway. No provider, key or base URL configured: the offline baseline.
+    llm_provider: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("llm_base_url", "openai_base_url")
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("llm_api_key", "openai_api_key")
+    )
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=5, ge=0, le=10)
+    llm_retry_initial_wait_seconds: float = Field(default=1.0, ge=0)
+    llm_retry_max_wait_seconds: float = Field(default=16.0, ge=0)
+    llm_retry_jitter_seconds: float = Field(default=0.5, ge=0)
+    llm_requests_per_minute: int = Field(default=500, ge=0)
+    llm_tokens_per_minute: int = Field(default=200_000, ge=0)
+    llm_breaker_failure_threshold: int = Field(default=5, ge=1)
+    llm_breaker_recovery_seconds: float = Field(default=30.0, gt=0)
+    llm_breaker_success_threshold: int = Field(default=3, ge=1)
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
@@ -65,6 +112,20 @@ class Settings(BaseSettings):
     def embedded_redis(self) -> bool:
         """True when the product should start its own Redis."""
         return self.redis_url is None
+
+    @property
+    def default_llm_provider(self) -> str:
+        """LLM_PROVIDER; unset, OpenAI when a key or base URL is configured, else the offline
+        baseline (so that a machine with no LLM access still runs the whole pipeline)."""
+        if self.llm_provider:
+            return self.llm_provider
+        if self.llm_api_key is not None or self.llm_base_url:
+            return "openai"
+        return "offline"
+
+    @property
+    def default_llm_model(self) -> str:
+        return "baseline" if self.default_llm_provider == "offline" else self.llm_model
 
 
 @lru_cache

@@ -25,6 +25,10 @@ def project_message(project: Project) -> project_pb2.Project:
         language=project.language,
         unit_of_observation=enum_to_proto(project.unit_of_observation, "UNIT_OF_OBSERVATION"),
         entity_identification_pattern=project.entity_identification_pattern,
+        llm_config=project_pb2.LlmConfig(
+            provider=project.llm_config.get("provider", ""),
+            model=project.llm_config.get("model", ""),
+        ),
         status=enum_to_proto(project.status, "PROJECT_STATUS"),
         create_time=timestamp(project.created_at),
         update_time=timestamp(project.updated_at),
@@ -60,6 +64,10 @@ def project_values(message: project_pb2.Project) -> dict[str, Any]:
             "project.unit_of_observation",
         ),
         "entity_identification_pattern": message.entity_identification_pattern,
+        "llm_config": {
+            "provider": message.llm_config.provider,
+            "model": message.llm_config.model,
+        },
     }
 
 

@@ -58,6 +58,23 @@ def _text(max_length: int, *, required: bool) -> StringConstraints:
     )
 
 
+# Model names as providers spell them: "gpt-4o-mini", "meta-llama/Llama-3.1-8B", "llama3:8b".
+_MODEL_NAME = r"^(?:[A-Za-z0-9][A-Za-z0-9._:/@-]*)?$"
+
+
+class LlmConfigInput(BaseModel):
+    """A project's choice of provider and model; empty strings take the server's defaults.
+    Which providers are allowed depends on the server's configuration, checked by the
+    service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Annotated[str, _text(100, required=False)] = ""
+    model: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=200, pattern=_MODEL_NAME)
+    ] = ""
+
+
 class ProjectInput(BaseModel):
     """A project's researcher-editable fields, keyed by their proto (and ORM column) names."""
 
@@ -73,6 +90,7 @@ class ProjectInput(BaseModel):
     ]
     unit_of_observation: UnitOfObservation
     entity_identification_pattern: Annotated[str, _text(2000, required=False)] = ""
+    llm_config: LlmConfigInput = LlmConfigInput()
 
     @model_validator(mode="after")
     def _entity_pattern_goes_with_entity_unit(self) -> ProjectInput:
@@ -91,5 +109,8 @@ class ProjectInput(BaseModel):
         return self
 
     def to_columns(self) -> dict[str, Any]:
-        """The values keyed by the columns of server.projects.models.Project."""
-        return self.model_dump()
+        """The values keyed by the columns of server.projects.models.Project; llm_config keeps
+        only the choices made."""
+        columns = self.model_dump()
+        columns["llm_config"] = {k: v for k, v in columns["llm_config"].items() if v}
+        return columns

@@ -9,15 +9,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from server.core.config import Settings
 from server.core.db import Database
-from server.core.errors import FailedPrecondition, NotFound, invalid_from_pydantic
+from server.core.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    invalid_from_pydantic,
+)
 from server.core.pagination import Cursor, decode_cursor, encode_cursor
+from server.llm.factory import available_providers, resolve_model
 from server.projects import repository
 from server.projects.models import Project
 from server.projects.repository import ProcessingStatus
 from server.projects.schemas import ProjectInput
 from server.schema import repository as variables
 from server.schema.models import Variable
+from server.schema.prompt_versions import PROJECT_UPDATED, sync_prompts
 
 # The fields a researcher sets; everything else is the server's.
 PROJECT_FIELDS = frozenset(ProjectInput.model_fields)
@@ -43,13 +52,14 @@ def validate_project(values: Mapping[str, Any]) -> ProjectInput:
 
 
 class ProjectService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
+        self._settings = settings
 
     async def create(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Project:
-        data = validate_project(values)
+        data = self._validate(values)
         async with self._db.transaction(user_id) as session:
-            project = Project(user_id=user_id, **data.model_dump())
+            project = Project(user_id=user_id, **data.to_columns())
             session.add(project)
             await session.flush()
         return project
@@ -87,11 +97,31 @@ class ProjectService:
             if project is None:
                 raise project_not_found(project_id)
             current = {name: getattr(project, name) for name in PROJECT_FIELDS}
-            data = validate_project({**current, **changes})
-            for name, value in data.model_dump().items():
+            data = self._validate({**current, **changes})
+            for name, value in data.to_columns().items():
                 setattr(project, name, value)
             await session.flush()
+            # The project's context and model are part of every variable's prompt.
+            await sync_prompts(
+                session,
+                project,
+                await variables.list_for_project(session, project_id),
+                resolve_model(self._settings, project.llm_config),
+                PROJECT_UPDATED,
+            )
         return project
+
+    def _validate(self, values: Mapping[str, Any]) -> ProjectInput:
+        data = validate_project(values)
+        provider = data.llm_config.provider
+        allowed = available_providers(self._settings)
+        if provider and provider not in allowed:
+            description = f"must be one of {', '.join(sorted(allowed))} on this server"
+            raise InvalidArgument(
+                f"project.llm_config.provider {description}",
+                [FieldViolation("project.llm_config.provider", description)],
+            )
+        return data
 
     async def delete(self, user_id: uuid.UUID, project_id: uuid.UUID) -> None:
         async with self._db.transaction(user_id) as session:

@@ -120,8 +120,13 @@ class Prompt(TenantOwnedMixin, Base):
     system_prompt: Mapped[str] = mapped_column(Text, nullable=False)
     user_prompt_template: Mapped[str] = mapped_column(Text, nullable=False)
     response_schema: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # The LangChain provider ("openai", "offline", ...) and its model name.
+    provider: Mapped[str] = mapped_column(String(100), nullable=False)
     model: Mapped[str] = mapped_column(String(200), nullable=False)
     temperature: Mapped[float] = mapped_column(Float, nullable=False)
     max_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
+    # SHA-256 of what the version was generated from (variable, project context, dependency
+    # names, model): a change of these, and only that, makes a new version automatically.
+    source_fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     # Why this version exists: "created", "variable_updated", "regenerated", "refined", ...
     reason: Mapped[str] = mapped_column(String(100), nullable=False, default="created")

@@ -7,6 +7,7 @@ from typing import Any
 from coderai.v1 import common_pb2, schema_pb2, schema_pb2_grpc
 from google.protobuf import json_format
 
+from server.core.errors import FieldViolation, InvalidArgument
 from server.core.interceptors import RpcContext, current_user_id
 from server.core.proto import (
     enum_from_proto,
@@ -18,8 +19,9 @@ from server.core.proto import (
     parse_ids,
     timestamp,
 )
-from server.schema.models import IfMultipleValues, IfUncertain, Variable, VariableType
-from server.schema.service import VARIABLE_FIELDS, SchemaService
+from server.schema.models import IfMultipleValues, IfUncertain, Prompt, Variable, VariableType
+from server.schema.prompts import CallContext
+from server.schema.service import VARIABLE_FIELDS, PreviewSource, SchemaService
 
 
 def variable_message(variable: Variable) -> schema_pb2.Variable:
@@ -89,6 +91,34 @@ def variable_values(message: schema_pb2.Variable) -> dict[str, Any]:
     return values
 
 
+def prompt_version_message(prompt: Prompt) -> schema_pb2.PromptVersion:
+    message = schema_pb2.PromptVersion(
+        id=str(prompt.id),
+        variable_id=str(prompt.variable_id),
+        version=prompt.version,
+        active=prompt.is_active,
+        system_prompt=prompt.system_prompt,
+        user_prompt_template=prompt.user_prompt_template,
+        provider=prompt.provider,
+        model=prompt.model,
+        temperature=prompt.temperature,
+        max_tokens=prompt.max_tokens,
+        reason=prompt.reason,
+        create_time=timestamp(prompt.created_at),
+    )
+    message.response_schema.update(prompt.response_schema)
+    return message
+
+
+def _version_or_active(version: int) -> int | None:
+    if version < 0:
+        raise InvalidArgument(
+            "version must be 1 or more (0 for the active version)",
+            [FieldViolation("version", "must be 0 (active) or a version number")],
+        )
+    return version or None
+
+
 def _as_dict(message: Any) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
@@ -156,3 +186,79 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         return schema_pb2.ReorderVariablesResponse(
             variables=[variable_message(variable) for variable in variables]
         )
+
+    async def ListPromptVersions(  # noqa: N802
+        self, request: schema_pb2.ListPromptVersionsRequest, context: RpcContext
+    ) -> schema_pb2.ListPromptVersionsResponse:
+        versions = await self._service.list_prompt_versions(
+            current_user_id(), parse_id(request.variable_id, "variable_id")
+        )
+        return schema_pb2.ListPromptVersionsResponse(
+            versions=[prompt_version_message(prompt) for prompt in versions]
+        )
+
+    async def GetPromptVersion(  # noqa: N802
+        self, request: schema_pb2.GetPromptVersionRequest, context: RpcContext
+    ) -> schema_pb2.GetPromptVersionResponse:
+        prompt = await self._service.get_prompt_version(
+            current_user_id(),
+            parse_id(request.variable_id, "variable_id"),
+            _version_or_active(request.version),
+        )
+        return schema_pb2.GetPromptVersionResponse(version=prompt_version_message(prompt))
+
+    async def RegeneratePrompts(  # noqa: N802
+        self, request: schema_pb2.RegeneratePromptsRequest, context: RpcContext
+    ) -> schema_pb2.RegeneratePromptsResponse:
+        synced = await self._service.regenerate_prompts(
+            current_user_id(),
+            parse_id(request.project_id, "project_id"),
+            parse_ids(request.variable_ids, "variable_ids"),
+        )
+        return schema_pb2.RegeneratePromptsResponse(
+            versions=[prompt_version_message(item.prompt) for item in synced],
+            created_count=sum(item.created for item in synced),
+        )
+
+    async def ActivatePromptVersion(  # noqa: N802
+        self, request: schema_pb2.ActivatePromptVersionRequest, context: RpcContext
+    ) -> schema_pb2.ActivatePromptVersionResponse:
+        version = _version_or_active(request.version)
+        if version is None:
+            raise InvalidArgument("version is required", [FieldViolation("version", "required")])
+        prompt = await self._service.activate_prompt_version(
+            current_user_id(), parse_id(request.variable_id, "variable_id"), version
+        )
+        return schema_pb2.ActivatePromptVersionResponse(version=prompt_version_message(prompt))
+
+    async def PreviewPrompt(  # noqa: N802
+        self, request: schema_pb2.PreviewPromptRequest, context: RpcContext
+    ) -> schema_pb2.PreviewPromptResponse:
+        if request.WhichOneof("source") == "document_id":
+            source = PreviewSource(document_id=parse_id(request.document_id, "document_id"))
+        else:
+            source = PreviewSource(document_text=request.document_text)
+        call_context = CallContext(
+            entity=request.entity or None,
+            known_values=_as_dict(request.known_values)
+            if request.HasField("known_values")
+            else None,
+        )
+        preview = await self._service.preview_prompt(
+            current_user_id(),
+            parse_id(request.variable_id, "variable_id"),
+            _version_or_active(request.version),
+            source,
+            call_context,
+        )
+        response = schema_pb2.PreviewPromptResponse(
+            version=prompt_version_message(preview.prompt),
+            messages=[
+                schema_pb2.ChatMessage(role="system", content=preview.messages.system),
+                schema_pb2.ChatMessage(role="user", content=preview.messages.user),
+            ],
+            estimated_prompt_tokens=preview.estimated_prompt_tokens,
+        )
+        if preview.estimated_max_cost_usd is not None:
+            response.estimated_max_cost_usd = preview.estimated_max_cost_usd
+        return response

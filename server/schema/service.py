@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,6 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core.config import Settings
 from server.core.db import Database
 from server.core.errors import (
     AlreadyExists,
@@ -20,10 +22,25 @@ from server.core.errors import (
     NotFound,
     invalid_from_pydantic,
 )
+from server.documents import repository as documents
+from server.documents.models import DocumentStatus
+from server.llm.factory import resolve_model
+from server.llm.pricing import cost_usd
+from server.llm.tokens import count_message_tokens
 from server.projects import repository as projects
+from server.projects.models import Project
 from server.projects.service import project_not_found
 from server.schema import repository
-from server.schema.models import Variable
+from server.schema.models import Prompt, Variable
+from server.schema.prompt_versions import (
+    CREATED,
+    REGENERATED,
+    SCHEMA_UPDATED,
+    VARIABLE_UPDATED,
+    SyncedPrompt,
+    sync_prompts,
+)
+from server.schema.prompts import CallContext, RenderedMessages, render_messages
 from server.schema.schemas import (
     VariableInput,
     check_column_names,
@@ -46,9 +63,26 @@ def validate_variable(values: Mapping[str, Any]) -> VariableInput:
         raise invalid_from_pydantic(error, "variable") from None
 
 
+@dataclass(frozen=True)
+class PromptPreview:
+    prompt: Prompt
+    messages: RenderedMessages
+    estimated_prompt_tokens: int
+    estimated_max_cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class PreviewSource:
+    """The text a preview renders: a document of the project, or text given directly."""
+
+    document_id: uuid.UUID | None = None
+    document_text: str | None = None
+
+
 class SchemaService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
+        self._settings = settings
 
     async def create(
         self, user_id: uuid.UUID, project_id: uuid.UUID, values: Mapping[str, Any]
@@ -56,7 +90,8 @@ class SchemaService:
         data = validate_variable(values)
         async with self._db.transaction(user_id) as session:
             # Locking the project serialises schema changes: order and names stay consistent.
-            if await projects.get_for_update(session, project_id) is None:
+            project = await projects.get_for_update(session, project_id)
+            if project is None:
                 raise project_not_found(project_id)
             await self._check_against_siblings(session, project_id, None, data)
             variable = Variable(
@@ -67,6 +102,7 @@ class SchemaService:
             )
             session.add(variable)
             await self._flush_unique_name(session, data.name)
+            await self._sync_prompts(session, project, CREATED, only={variable.id})
         return variable
 
     async def get(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> Variable:
@@ -99,6 +135,11 @@ class SchemaService:
             for column, value in data.to_columns().items():
                 setattr(variable, column, value)
             await self._flush_unique_name(session, data.name)
+            project = await projects.get(session, variable.project_id)
+            assert project is not None  # locked by _lock_variable
+            await self._sync_prompts(session, project, VARIABLE_UPDATED, only={variable.id})
+            # Variables that depend on this one name it in their prompts.
+            await self._sync_prompts(session, project, SCHEMA_UPDATED)
         return variable
 
     async def delete(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> None:
@@ -140,6 +181,127 @@ class SchemaService:
             # The flush expired the server-set update times; reading the rows again loads them
             # while the session is open (the servicer converts them after it has closed).
             return await repository.list_for_project(session, project_id)
+
+    # --- prompt versions -------------------------------------------------------------------
+
+    async def list_prompt_versions(
+        self, user_id: uuid.UUID, variable_id: uuid.UUID
+    ) -> Sequence[Prompt]:
+        async with self._db.transaction(user_id) as session:
+            if await repository.get(session, variable_id) is None:
+                raise variable_not_found(variable_id)
+            return await repository.prompt_versions(session, variable_id)
+
+    async def get_prompt_version(
+        self, user_id: uuid.UUID, variable_id: uuid.UUID, version: int | None
+    ) -> Prompt:
+        """A version of the variable's prompt; the active one when version is None."""
+        async with self._db.transaction(user_id) as session:
+            return await self._prompt_version(session, variable_id, version)
+
+    async def regenerate_prompts(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, variable_ids: Sequence[uuid.UUID]
+    ) -> Sequence[SyncedPrompt]:
+        """New versions for the variables (all of the project's when none are named) whose
+        generated prompt differs from the active one; the result is in schema order."""
+        async with self._db.transaction(user_id) as session:
+            project = await projects.get_for_update(session, project_id)
+            if project is None:
+                raise project_not_found(project_id)
+            variables = await repository.list_for_project(session, project_id)
+            known = {variable.id for variable in variables}
+            unknown = [str(v) for v in variable_ids if v not in known]
+            if unknown:
+                raise NotFound(f"variables {', '.join(unknown)} not found in project {project_id}")
+            synced = await self._sync_prompts(
+                session, project, REGENERATED, only=set(variable_ids) or None
+            )
+            return [synced[v.id] for v in variables if v.id in synced]
+
+    async def activate_prompt_version(
+        self, user_id: uuid.UUID, variable_id: uuid.UUID, version: int
+    ) -> Prompt:
+        async with self._db.transaction(user_id) as session:
+            await self._lock_variable(session, variable_id)
+            prompt = await self._prompt_version(session, variable_id, version)
+            if not prompt.is_active:
+                await repository.deactivate_prompts(session, variable_id)
+                # The partial unique index sees the old version deactivated first.
+                await session.flush()
+                prompt.is_active = True
+                await session.flush()
+            return prompt
+
+    async def preview_prompt(
+        self,
+        user_id: uuid.UUID,
+        variable_id: uuid.UUID,
+        version: int | None,
+        source: PreviewSource,
+        context: CallContext,
+    ) -> PromptPreview:
+        async with self._db.transaction(user_id) as session:
+            prompt = await self._prompt_version(session, variable_id, version)
+            text = source.document_text
+            if source.document_id is not None:
+                variable = await repository.get(session, variable_id)
+                assert variable is not None  # the prompt was found through it
+                text = await self._document_text(session, variable.project_id, source.document_id)
+        messages = render_messages(
+            prompt.system_prompt, prompt.user_prompt_template, text or "", context
+        )
+        prompt_tokens = count_message_tokens([messages.system, messages.user])
+        return PromptPreview(
+            prompt=prompt,
+            messages=messages,
+            estimated_prompt_tokens=prompt_tokens,
+            estimated_max_cost_usd=cost_usd(
+                self._settings.llm_prices, prompt.model, prompt_tokens, prompt.max_tokens
+            ),
+        )
+
+    async def _prompt_version(
+        self, session: AsyncSession, variable_id: uuid.UUID, version: int | None
+    ) -> Prompt:
+        if await repository.get(session, variable_id) is None:
+            raise variable_not_found(variable_id)
+        if version is None:
+            active = await repository.active_prompts(session, [variable_id])
+            prompt = active.get(variable_id)
+        else:
+            prompt = await repository.prompt_version(session, variable_id, version)
+        if prompt is None:
+            raise NotFound(f"variable {variable_id} has no prompt version {version or 'active'}")
+        return prompt
+
+    async def _document_text(
+        self, session: AsyncSession, project_id: uuid.UUID, document_id: uuid.UUID
+    ) -> str:
+        document = await documents.get(session, document_id)
+        if document is None or document.project_id != project_id:
+            raise NotFound(f"document {document_id} not found in the variable's project")
+        if document.status not in (DocumentStatus.PARSED, DocumentStatus.READY):
+            raise FailedPrecondition(
+                f"document {document_id} has no text yet (status {document.status.value})"
+            )
+        return document.text_content or ""
+
+    async def _sync_prompts(
+        self,
+        session: AsyncSession,
+        project: Project,
+        reason: str,
+        only: set[uuid.UUID] | None = None,
+    ) -> dict[uuid.UUID, SyncedPrompt]:
+        variables = await repository.list_for_project(session, project.id)
+        return await sync_prompts(
+            session,
+            project,
+            variables,
+            resolve_model(self._settings, project.llm_config),
+            reason,
+            only=frozenset(only) if only is not None else None,
+        )
 
     async def _lock_variable(self, session: AsyncSession, variable_id: uuid.UUID) -> Variable:
         variable = await repository.get(session, variable_id)

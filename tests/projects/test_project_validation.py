@@ -90,6 +90,7 @@ def test_given_output_only_fields_they_are_ignored() -> None:
         "language",
         "unit_of_observation",
         "entity_identification_pattern",
+        "llm_config",
     }
 
 

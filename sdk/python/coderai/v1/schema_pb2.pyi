@@ -159,3 +159,125 @@ class ReorderVariablesResponse(_message.Message):
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
     variables: _containers.RepeatedCompositeFieldContainer[Variable]
     def __init__(self, variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ...) -> None: ...
+
+class PromptVersion(_message.Message):
+    __slots__ = ("id", "variable_id", "version", "active", "system_prompt", "user_prompt_template", "response_schema", "provider", "model", "temperature", "max_tokens", "reason", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    USER_PROMPT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    variable_id: str
+    version: int
+    active: bool
+    system_prompt: str
+    user_prompt_template: str
+    response_schema: _struct_pb2.Struct
+    provider: str
+    model: str
+    temperature: float
+    max_tokens: int
+    reason: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., variable_id: _Optional[str] = ..., version: _Optional[int] = ..., active: _Optional[bool] = ..., system_prompt: _Optional[str] = ..., user_prompt_template: _Optional[str] = ..., response_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListPromptVersionsRequest(_message.Message):
+    __slots__ = ("variable_id",)
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    variable_id: str
+    def __init__(self, variable_id: _Optional[str] = ...) -> None: ...
+
+class ListPromptVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[PromptVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[PromptVersion, _Mapping]]] = ...) -> None: ...
+
+class GetPromptVersionRequest(_message.Message):
+    __slots__ = ("variable_id", "version")
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    variable_id: str
+    version: int
+    def __init__(self, variable_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetPromptVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: PromptVersion
+    def __init__(self, version: _Optional[_Union[PromptVersion, _Mapping]] = ...) -> None: ...
+
+class RegeneratePromptsRequest(_message.Message):
+    __slots__ = ("project_id", "variable_ids")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    variable_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, project_id: _Optional[str] = ..., variable_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RegeneratePromptsResponse(_message.Message):
+    __slots__ = ("versions", "created_count")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[PromptVersion]
+    created_count: int
+    def __init__(self, versions: _Optional[_Iterable[_Union[PromptVersion, _Mapping]]] = ..., created_count: _Optional[int] = ...) -> None: ...
+
+class ActivatePromptVersionRequest(_message.Message):
+    __slots__ = ("variable_id", "version")
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    variable_id: str
+    version: int
+    def __init__(self, variable_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ActivatePromptVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: PromptVersion
+    def __init__(self, version: _Optional[_Union[PromptVersion, _Mapping]] = ...) -> None: ...
+
+class PreviewPromptRequest(_message.Message):
+    __slots__ = ("variable_id", "version", "document_id", "document_text", "entity", "known_values")
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_VALUES_FIELD_NUMBER: _ClassVar[int]
+    variable_id: str
+    version: int
+    document_id: str
+    document_text: str
+    entity: str
+    known_values: _struct_pb2.Struct
+    def __init__(self, variable_id: _Optional[str] = ..., version: _Optional[int] = ..., document_id: _Optional[str] = ..., document_text: _Optional[str] = ..., entity: _Optional[str] = ..., known_values: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ChatMessage(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class PreviewPromptResponse(_message.Message):
+    __slots__ = ("version", "messages", "estimated_prompt_tokens", "estimated_max_cost_usd")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    version: PromptVersion
+    messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    estimated_prompt_tokens: int
+    estimated_max_cost_usd: float
+    def __init__(self, version: _Optional[_Union[PromptVersion, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., estimated_prompt_tokens: _Optional[int] = ..., estimated_max_cost_usd: _Optional[float] = ...) -> None: ...

@@ -66,6 +66,31 @@ class SchemaServiceStub:
                 request_serializer=coderai_dot_v1_dot_schema__pb2.ReorderVariablesRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_schema__pb2.ReorderVariablesResponse.FromString,
                 _registered_method=True)
+        self.ListPromptVersions = channel.unary_unary(
+                '/coderai.v1.SchemaService/ListPromptVersions',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.ListPromptVersionsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.ListPromptVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetPromptVersion = channel.unary_unary(
+                '/coderai.v1.SchemaService/GetPromptVersion',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.GetPromptVersionRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.GetPromptVersionResponse.FromString,
+                _registered_method=True)
+        self.RegeneratePrompts = channel.unary_unary(
+                '/coderai.v1.SchemaService/RegeneratePrompts',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.RegeneratePromptsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.RegeneratePromptsResponse.FromString,
+                _registered_method=True)
+        self.ActivatePromptVersion = channel.unary_unary(
+                '/coderai.v1.SchemaService/ActivatePromptVersion',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.ActivatePromptVersionRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.ActivatePromptVersionResponse.FromString,
+                _registered_method=True)
+        self.PreviewPrompt = channel.unary_unary(
+                '/coderai.v1.SchemaService/PreviewPrompt',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptResponse.FromString,
+                _registered_method=True)
 
 
 class SchemaServiceServicer:
@@ -113,6 +138,46 @@ class SchemaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPromptVersions(self, request, context):
+        """A variable's prompt versions, newest first. A version is generated when the variable is
+        created and whenever what its prompt is generated from changes (the variable, the
+        project's context or model, the names of the variables it depends on).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPromptVersion(self, request, context):
+        """One version; the active one when version is 0.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegeneratePrompts(self, request, context):
+        """Generates the prompts of a project's variables again (e.g. after the server's model
+        changed); a variable whose generated prompt differs from its active version gets a new
+        active version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivatePromptVersion(self, request, context):
+        """Makes an earlier version the active one again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewPrompt(self, request, context):
+        """The exact messages a document would be sent with, without calling a model. The fence
+        boundary in them is random per call, so it differs from call to call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchemaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +210,31 @@ def add_SchemaServiceServicer_to_server(servicer, server):
                     servicer.ReorderVariables,
                     request_deserializer=coderai_dot_v1_dot_schema__pb2.ReorderVariablesRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_schema__pb2.ReorderVariablesResponse.SerializeToString,
+            ),
+            'ListPromptVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPromptVersions,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.ListPromptVersionsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.ListPromptVersionsResponse.SerializeToString,
+            ),
+            'GetPromptVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPromptVersion,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.GetPromptVersionRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.GetPromptVersionResponse.SerializeToString,
+            ),
+            'RegeneratePrompts': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegeneratePrompts,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.RegeneratePromptsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.RegeneratePromptsResponse.SerializeToString,
+            ),
+            'ActivatePromptVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivatePromptVersion,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.ActivatePromptVersionRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.ActivatePromptVersionResponse.SerializeToString,
+            ),
+            'PreviewPrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewPrompt,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +401,141 @@ class SchemaService:
             '/coderai.v1.SchemaService/ReorderVariables',
             coderai_dot_v1_dot_schema__pb2.ReorderVariablesRequest.SerializeToString,
             coderai_dot_v1_dot_schema__pb2.ReorderVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPromptVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/ListPromptVersions',
+            coderai_dot_v1_dot_schema__pb2.ListPromptVersionsRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.ListPromptVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPromptVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/GetPromptVersion',
+            coderai_dot_v1_dot_schema__pb2.GetPromptVersionRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.GetPromptVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegeneratePrompts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/RegeneratePrompts',
+            coderai_dot_v1_dot_schema__pb2.RegeneratePromptsRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.RegeneratePromptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivatePromptVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/ActivatePromptVersion',
+            coderai_dot_v1_dot_schema__pb2.ActivatePromptVersionRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.ActivatePromptVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewPrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/PreviewPrompt',
+            coderai_dot_v1_dot_schema__pb2.PreviewPromptRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.PreviewPromptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,24 @@ class SchemaServiceStub:
     """FAILED_PRECONDITION while another variable depends on it."""
     ReorderVariables: _grpc.UnaryUnaryMultiCallable[_schema_pb2.ReorderVariablesRequest, _schema_pb2.ReorderVariablesResponse]
     """Sets the order of all of a project's variables at once."""
+    ListPromptVersions: _grpc.UnaryUnaryMultiCallable[_schema_pb2.ListPromptVersionsRequest, _schema_pb2.ListPromptVersionsResponse]
+    """A variable's prompt versions, newest first. A version is generated when the variable is
+    created and whenever what its prompt is generated from changes (the variable, the
+    project's context or model, the names of the variables it depends on).
+    """
+    GetPromptVersion: _grpc.UnaryUnaryMultiCallable[_schema_pb2.GetPromptVersionRequest, _schema_pb2.GetPromptVersionResponse]
+    """One version; the active one when version is 0."""
+    RegeneratePrompts: _grpc.UnaryUnaryMultiCallable[_schema_pb2.RegeneratePromptsRequest, _schema_pb2.RegeneratePromptsResponse]
+    """Generates the prompts of a project's variables again (e.g. after the server's model
+    changed); a variable whose generated prompt differs from its active version gets a new
+    active version.
+    """
+    ActivatePromptVersion: _grpc.UnaryUnaryMultiCallable[_schema_pb2.ActivatePromptVersionRequest, _schema_pb2.ActivatePromptVersionResponse]
+    """Makes an earlier version the active one again."""
+    PreviewPrompt: _grpc.UnaryUnaryMultiCallable[_schema_pb2.PreviewPromptRequest, _schema_pb2.PreviewPromptResponse]
+    """The exact messages a document would be sent with, without calling a model. The fence
+    boundary in them is random per call, so it differs from call to call.
+    """
 
 @_typing.type_check_only
 class SchemaServiceAsyncStub(SchemaServiceStub):
@@ -63,6 +81,24 @@ class SchemaServiceAsyncStub(SchemaServiceStub):
     """FAILED_PRECONDITION while another variable depends on it."""
     ReorderVariables: _aio.UnaryUnaryMultiCallable[_schema_pb2.ReorderVariablesRequest, _schema_pb2.ReorderVariablesResponse]  # type: ignore[assignment]
     """Sets the order of all of a project's variables at once."""
+    ListPromptVersions: _aio.UnaryUnaryMultiCallable[_schema_pb2.ListPromptVersionsRequest, _schema_pb2.ListPromptVersionsResponse]  # type: ignore[assignment]
+    """A variable's prompt versions, newest first. A version is generated when the variable is
+    created and whenever what its prompt is generated from changes (the variable, the
+    project's context or model, the names of the variables it depends on).
+    """
+    GetPromptVersion: _aio.UnaryUnaryMultiCallable[_schema_pb2.GetPromptVersionRequest, _schema_pb2.GetPromptVersionResponse]  # type: ignore[assignment]
+    """One version; the active one when version is 0."""
+    RegeneratePrompts: _aio.UnaryUnaryMultiCallable[_schema_pb2.RegeneratePromptsRequest, _schema_pb2.RegeneratePromptsResponse]  # type: ignore[assignment]
+    """Generates the prompts of a project's variables again (e.g. after the server's model
+    changed); a variable whose generated prompt differs from its active version gets a new
+    active version.
+    """
+    ActivatePromptVersion: _aio.UnaryUnaryMultiCallable[_schema_pb2.ActivatePromptVersionRequest, _schema_pb2.ActivatePromptVersionResponse]  # type: ignore[assignment]
+    """Makes an earlier version the active one again."""
+    PreviewPrompt: _aio.UnaryUnaryMultiCallable[_schema_pb2.PreviewPromptRequest, _schema_pb2.PreviewPromptResponse]  # type: ignore[assignment]
+    """The exact messages a document would be sent with, without calling a model. The fence
+    boundary in them is random per call, so it differs from call to call.
+    """
 
 class SchemaServiceServicer(metaclass=_abc_1.ABCMeta):
     """A project's schema: the variables that become the dataset's columns.
@@ -114,5 +150,53 @@ class SchemaServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_schema_pb2.ReorderVariablesResponse, _abc.Awaitable[_schema_pb2.ReorderVariablesResponse]]:
         """Sets the order of all of a project's variables at once."""
+
+    @_abc_1.abstractmethod
+    def ListPromptVersions(
+        self,
+        request: _schema_pb2.ListPromptVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.ListPromptVersionsResponse, _abc.Awaitable[_schema_pb2.ListPromptVersionsResponse]]:
+        """A variable's prompt versions, newest first. A version is generated when the variable is
+        created and whenever what its prompt is generated from changes (the variable, the
+        project's context or model, the names of the variables it depends on).
+        """
+
+    @_abc_1.abstractmethod
+    def GetPromptVersion(
+        self,
+        request: _schema_pb2.GetPromptVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.GetPromptVersionResponse, _abc.Awaitable[_schema_pb2.GetPromptVersionResponse]]:
+        """One version; the active one when version is 0."""
+
+    @_abc_1.abstractmethod
+    def RegeneratePrompts(
+        self,
+        request: _schema_pb2.RegeneratePromptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.RegeneratePromptsResponse, _abc.Awaitable[_schema_pb2.RegeneratePromptsResponse]]:
+        """Generates the prompts of a project's variables again (e.g. after the server's model
+        changed); a variable whose generated prompt differs from its active version gets a new
+        active version.
+        """
+
+    @_abc_1.abstractmethod
+    def ActivatePromptVersion(
+        self,
+        request: _schema_pb2.ActivatePromptVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.ActivatePromptVersionResponse, _abc.Awaitable[_schema_pb2.ActivatePromptVersionResponse]]:
+        """Makes an earlier version the active one again."""
+
+    @_abc_1.abstractmethod
+    def PreviewPrompt(
+        self,
+        request: _schema_pb2.PreviewPromptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.PreviewPromptResponse, _abc.Awaitable[_schema_pb2.PreviewPromptResponse]]:
+        """The exact messages a document would be sent with, without calling a model. The fence
+        boundary in them is random per call, so it differs from call to call.
+        """
 
 def add_SchemaServiceServicer_to_server(servicer: SchemaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,28 @@
+"""What tokens cost, from the price table in settings (LLM_PRICES)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from server.core.config import ModelPrice
+
+_PER_TOKENS = 1_000_000
+
+
+def price_for(prices: Mapping[str, ModelPrice], model: str) -> ModelPrice | None:
+    """The model's price; a dated snapshot ("gpt-4o-mini-2024-07-18") takes its family's price
+    unless the table names the snapshot itself."""
+    if model in prices:
+        return prices[model]
+    family = max((name for name in prices if model.startswith(name + "-")), key=len, default=None)
+    return prices[family] if family is not None else None
+
+
+def cost_usd(
+    prices: Mapping[str, ModelPrice], model: str, prompt_tokens: int, completion_tokens: int
+) -> float | None:
+    """Cost in US dollars; None when the model has no price (unknown, not free)."""
+    price = price_for(prices, model)
+    if price is None:
+        return None
+    return (prompt_tokens * price.input + completion_tokens * price.output) / _PER_TOKENS
