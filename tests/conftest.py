@@ -68,6 +68,11 @@ def settings() -> Settings:
         app_db_role=APP_ROLE,
         grpc_host="127.0.0.1",
         log_level="WARNING",
+        # Whatever the machine's environment says: no LLM is configured, so prompts are made
+        # for the offline baseline.
+        llm_provider=None,
+        llm_api_key=None,
+        llm_base_url=None,
     )
 
 

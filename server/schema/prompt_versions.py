@@ -2,10 +2,11 @@
 
 A variable's prompt depends on the variable, its project, the names of the variables it
 depends on and the model choice. After a schema or project change every variable's prompt is
-generated again, and where what it was generated from (its source fingerprint) changed, a new
-version is stored and activated and the old one deactivated, in the caller's transaction.
-Comparing sources rather than texts keeps a version the researcher chose (an older one
-re-activated, a refined one) until its variable really changes. Regenerating on request
+generated again, and where what it is generated from (its source fingerprint) differs from
+the source of the newest version, a new version is stored and activated and the old one
+deactivated, in the caller's transaction. Comparing with the newest version's source, rather
+than with the active version's text, keeps a version the researcher chose (an older one made
+active again, a refined one) until what its prompt is made from really changes. Regenerating on request
 compares the texts, so that improvements of the generator reach existing variables. The
 partial unique index on (variable_id) WHERE is_active makes "one active version" the
 database's rule.
@@ -52,7 +53,9 @@ async def sync_prompts(
     regenerated) and stores a new active version where the prompt changed."""
     names = {variable.id: variable.name for variable in variables}
     targets = [v for v in variables if only is None or v.id in only]
-    active = await repository.active_prompts(session, [v.id for v in targets])
+    ids = [v.id for v in targets]
+    active = await repository.active_prompts(session, ids)
+    newest = await repository.newest_prompts(session, ids)
     synced: dict[uuid.UUID, SyncedPrompt] = {}
     for variable in targets:
         generated = generate_prompt(
@@ -62,15 +65,13 @@ async def sync_prompts(
             dependency_names=[names[d] for d in variable.depends_on if d in names],
         )
         current = active.get(variable.id)
-        unchanged = (
-            (
-                as_generated(current) == generated
-                if reason == REGENERATED
-                else current.source_fingerprint == generated.source_fingerprint
+        latest = newest.get(variable.id)
+        if reason == REGENERATED:
+            unchanged = current is not None and as_generated(current) == generated
+        else:
+            unchanged = (
+                latest is not None and latest.source_fingerprint == generated.source_fingerprint
             )
-            if current is not None
-            else False
-        )
         if current is not None and unchanged:
             synced[variable.id] = SyncedPrompt(current, created=False)
             continue

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.schema.models import Prompt, Variable
@@ -37,6 +38,19 @@ async def active_prompts(
     session: AsyncSession, variable_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Prompt]:
     statement = select(Prompt).where(Prompt.variable_id.in_(variable_ids), Prompt.is_active)
+    return {prompt.variable_id: prompt for prompt in (await session.scalars(statement)).all()}
+
+
+async def newest_prompts(
+    session: AsyncSession, variable_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Prompt]:
+    """Each variable's highest version (active or not)."""
+    statement = (
+        select(Prompt)
+        .where(Prompt.variable_id.in_(variable_ids))
+        .order_by(Prompt.variable_id, Prompt.version.desc())
+        .ext(distinct_on(Prompt.variable_id))
+    )
     return {prompt.variable_id: prompt for prompt in (await session.scalars(statement)).all()}
 
 

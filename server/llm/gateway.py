@@ -1,0 +1,452 @@
+"""The one path every model call takes.
+
+A call is: circuit breaker check → shared rate limit → the LangChain chat model with the
+answer's JSON Schema as structured output → the answer parsed and validated against that
+schema. Each request sent is recorded in the usage ledger with its tokens and cost, failed
+ones too. Failures become an `LLMError` of a defined kind; the retryable kinds (timeout,
+connection, 429, 5xx) are retried with tenacity after 1, 2, 4, 8, 16 s (plus jitter, or the
+provider's Retry-After when longer), never the others. The SDK's own retries are off
+(server.llm.factory), so the numbers of requests and of retries are this module's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import httpx
+import openai
+from jsonschema import Draft202012Validator, FormatChecker
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+from redis.asyncio import Redis
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from server.core.config import Settings
+from server.llm.breaker import CircuitBreaker, CircuitOpenError
+from server.llm.errors import PROVIDER_FAILURES, FailureKind, LLMError
+from server.llm.factory import OFFLINE, ChatModels, ModelChoice, describe
+from server.llm.ledger import LLMCall
+from server.llm.pricing import cost_usd
+from server.llm.ratelimit import RateLimiter, RateLimitTimeout, Reservation
+from server.llm.tokens import count_message_tokens, count_tokens
+
+log = logging.getLogger(__name__)
+
+# A provider's Retry-After is honoured up to this long; beyond it the schedule applies.
+_MAX_RETRY_AFTER_SECONDS = 60.0
+# A backstop over the client's own timeout, for providers whose client has none.
+_TIMEOUT_MARGIN_SECONDS = 5.0
+_ERROR_TEXT_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One structured call: the messages, the answer's schema, the model settings, and the
+    tenant (and project, job) it is done for, which the ledger records."""
+
+    system: str
+    user: str
+    response_schema: dict[str, Any]
+    model: ModelChoice
+    temperature: float
+    max_tokens: int
+    purpose: str
+    user_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    job_id: uuid.UUID | None = None
+    schema_name: str = "answer"
+
+
+@dataclass(frozen=True)
+class CallResult:
+    data: dict[str, Any]
+    raw_text: str
+    # Totals over every request the call made (retries included).
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    attempts: int
+    latency_seconds: float
+
+
+class UsageLedger(Protocol):
+    async def record(self, call: LLMCall) -> None: ...
+
+
+@dataclass
+class _Totals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+    attempts: int = 0
+
+    def add(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+
+@dataclass
+class _Attempt:
+    """What one request produced, for the ledger."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+class LLMGateway:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        *,
+        models: ChatModels | None = None,
+        ledger: UsageLedger | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[float], float] = lambda limit: random.uniform(0, limit),  # noqa: S311
+    ) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._models = models or ChatModels(settings)
+        self._ledger = ledger
+        self._sleep = sleep
+        self._jitter = jitter
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._limiters: dict[str, RateLimiter] = {}
+        log.info(describe(settings))
+
+    async def call(self, request: ModelCall) -> CallResult:
+        """The validated answer, or an LLMError carrying what the failed call cost."""
+        totals = _Totals()
+        started = time.perf_counter()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.llm_max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(lambda error: isinstance(error, LLMError) and error.retryable),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    data, raw_text = await self._attempt(request, totals)
+        except LLMError as error:
+            error.prompt_tokens = totals.prompt_tokens
+            error.completion_tokens = totals.completion_tokens
+            error.cost_usd = totals.cost_usd
+            error.attempts = totals.attempts
+            raise
+        return CallResult(
+            data=data,
+            raw_text=raw_text,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            cost_usd=totals.cost_usd,
+            attempts=totals.attempts,
+            latency_seconds=time.perf_counter() - started,
+        )
+
+    # --- one request ------------------------------------------------------------------------
+
+    async def _attempt(self, request: ModelCall, totals: _Totals) -> tuple[dict[str, Any], str]:
+        remote = request.model.provider != OFFLINE
+        breaker = self._breaker(request.model) if remote else None
+        generation = None
+        if breaker is not None:
+            try:
+                generation = await breaker.before_call()
+            except CircuitOpenError as error:
+                raise LLMError(
+                    FailureKind.CIRCUIT_OPEN,
+                    str(error),
+                    retry_after_seconds=error.retry_after_seconds,
+                ) from error
+        estimate = count_message_tokens([request.system, request.user])
+        reservation = await self._reserve(request, estimate) if remote else None
+
+        totals.attempts += 1
+        attempt = _Attempt()
+        outcome: LLMError | None = None
+        try:
+            data, raw_text = await self._request(request, attempt)
+        except LLMError as error:
+            outcome = error
+            raise
+        finally:
+            await self._account(request, attempt, totals, outcome, estimate)
+            if reservation is not None:
+                limiter = self._limiter(request.model)
+                await limiter.settle(reservation, attempt.prompt_tokens + attempt.completion_tokens)
+            if breaker is not None:
+                if outcome is not None and outcome.kind in PROVIDER_FAILURES:
+                    await breaker.record_failure(generation)
+                elif outcome is None or outcome.kind is not FailureKind.CONFIGURATION:
+                    await breaker.record_success(generation)
+        return data, raw_text
+
+    async def _reserve(self, request: ModelCall, estimate: int) -> Reservation:
+        try:
+            return await self._limiter(request.model).acquire(estimate + request.max_tokens)
+        except RateLimitTimeout as error:
+            raise LLMError(FailureKind.RATE_LIMIT_WAIT, str(error)) from error
+
+    async def _request(self, request: ModelCall, attempt: _Attempt) -> tuple[dict[str, Any], str]:
+        model = self._models.get(request.model)
+        messages: list[BaseMessage] = [
+            SystemMessage(content=request.system),
+            HumanMessage(content=request.user),
+        ]
+        timeout = self._settings.llm_timeout_seconds + _TIMEOUT_MARGIN_SECONDS
+        try:
+            async with asyncio.timeout(timeout):
+                message = await self._invoke(model, messages, request)
+        except openai.LengthFinishReasonError as error:
+            reported = error.completion.usage
+            if reported is not None:
+                attempt.prompt_tokens = reported.prompt_tokens
+                attempt.completion_tokens = reported.completion_tokens
+            raise LLMError(
+                FailureKind.TRUNCATED,
+                f"the answer was cut off at max_tokens ({request.max_tokens})",
+            ) from error
+        except openai.ContentFilterFinishReasonError as error:
+            raise LLMError(
+                FailureKind.REFUSED, "the provider's content filter stopped the answer"
+            ) from error
+        except (openai.APIError, httpx.HTTPError, TimeoutError) as error:
+            raise classify(error) from error
+
+        usage = message.usage_metadata
+        text = _text_of(message)
+        if usage is not None:
+            attempt.prompt_tokens = usage["input_tokens"]
+            attempt.completion_tokens = usage["output_tokens"]
+        else:
+            # Some providers report no usage: count it ourselves rather than record zero.
+            attempt.prompt_tokens = count_message_tokens([request.system, request.user])
+            attempt.completion_tokens = count_tokens(text)
+        return parse_answer(message, text, request), text
+
+    async def _invoke(
+        self, model: BaseChatModel, messages: list[BaseMessage], request: ModelCall
+    ) -> AIMessage:
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": request.schema_name,
+                "schema": request.response_schema,
+                "strict": True,
+            },
+        }
+        reply: object
+        if isinstance(model, ChatOpenAI) or request.model.provider == OFFLINE:
+            reply = await model.ainvoke(
+                messages,
+                response_format=response_format,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+            )
+        else:
+            # Other providers: LangChain's structured output, whichever way the provider
+            # implements it; the raw message is validated like any other. The copy shares
+            # the client and carries this call's settings.
+            configured = model.model_copy(
+                update={"temperature": request.temperature, "max_tokens": request.max_tokens}
+            )
+            structured = configured.with_structured_output(
+                request.response_schema, include_raw=True
+            )
+            output = await structured.ainvoke(messages)
+            reply = output.get("raw") if isinstance(output, dict) else output
+        if not isinstance(reply, AIMessage):
+            raise LLMError(FailureKind.MALFORMED, f"unexpected reply type {type(reply).__name__}")
+        return reply
+
+    async def _account(
+        self,
+        request: ModelCall,
+        attempt: _Attempt,
+        totals: _Totals,
+        outcome: LLMError | None,
+        estimate: int,
+    ) -> None:
+        cost = cost_usd(
+            self._settings.llm_prices,
+            request.model.model,
+            attempt.prompt_tokens,
+            attempt.completion_tokens,
+        )
+        totals.add(attempt.prompt_tokens, attempt.completion_tokens, cost)
+        if self._ledger is None or request.user_id is None:
+            return
+        await self._ledger.record(
+            LLMCall(
+                user_id=request.user_id,
+                project_id=request.project_id,
+                job_id=request.job_id,
+                purpose=request.purpose,
+                provider=request.model.provider,
+                model=request.model.model,
+                attempt=totals.attempts,
+                outcome="ok" if outcome is None else outcome.kind.value,
+                prompt_tokens=attempt.prompt_tokens,
+                completion_tokens=attempt.completion_tokens,
+                cost_usd=None if cost is None else Decimal(str(round(cost, 6))),
+                latency_ms=round((time.perf_counter() - attempt.started) * 1000),
+                error_message=None if outcome is None else outcome.message[:_ERROR_TEXT_LIMIT],
+            )
+        )
+
+    # --- shared state, per provider endpoint --------------------------------------------------
+
+    def _endpoint(self, model: ModelChoice) -> str:
+        return f"{model.provider}|{self._settings.llm_base_url or 'default'}"
+
+    def _breaker(self, model: ModelChoice) -> CircuitBreaker:
+        name = self._endpoint(model)
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            settings = self._settings
+            breaker = CircuitBreaker(
+                self._redis,
+                name,
+                failure_threshold=settings.llm_breaker_failure_threshold,
+                recovery_seconds=settings.llm_breaker_recovery_seconds,
+                success_threshold=settings.llm_breaker_success_threshold,
+            )
+            self._breakers[name] = breaker
+        return breaker
+
+    def _limiter(self, model: ModelChoice) -> RateLimiter:
+        name = self._endpoint(model)
+        limiter = self._limiters.get(name)
+        if limiter is None:
+            settings = self._settings
+            limiter = RateLimiter(
+                self._redis,
+                name,
+                requests_per_minute=settings.llm_requests_per_minute or None,
+                tokens_per_minute=settings.llm_tokens_per_minute or None,
+                sleep=self._sleep,
+            )
+            self._limiters[name] = limiter
+        return limiter
+
+    # --- retry schedule ---------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        """1, 2, 4, 8, 16 s after the 1st..5th failure, plus jitter; a longer Retry-After from
+        the provider wins (up to a minute)."""
+        settings = self._settings
+        wait: float = min(
+            settings.llm_retry_initial_wait_seconds * 2.0 ** (state.attempt_number - 1),
+            settings.llm_retry_max_wait_seconds,
+        ) + self._jitter(settings.llm_retry_jitter_seconds)
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, LLMError) and error.retry_after_seconds is not None:
+            wait = max(wait, min(error.retry_after_seconds, _MAX_RETRY_AFTER_SECONDS))
+        return wait
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("LLM call failed (%s); retry %d in %.1f s", error, state.attempt_number, wait)
+
+
+def classify(error: BaseException) -> LLMError:
+    """The failure kind of an exception raised by a LangChain client."""
+    if isinstance(error, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        return LLMError(FailureKind.TIMEOUT, "the provider did not answer in time")
+    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+        return LLMError(FailureKind.CONNECTION, f"cannot reach the provider: {error}")
+    status = getattr(error, "status_code", None)
+    message = _short(str(error))
+    if status == 429:
+        return LLMError(
+            FailureKind.RATE_LIMITED,
+            f"the provider is rate limiting (429): {message}",
+            retry_after_seconds=_retry_after(error),
+        )
+    if isinstance(status, int) and status >= 500:
+        return LLMError(FailureKind.SERVER_ERROR, f"the provider failed ({status}): {message}")
+    if status in (401, 403):
+        return LLMError(
+            FailureKind.UNAUTHORIZED, f"the provider refused the credentials ({status}): {message}"
+        )
+    return LLMError(
+        FailureKind.BAD_REQUEST, f"the provider rejected the request ({status}): {message}"
+    )
+
+
+def parse_answer(message: AIMessage, text: str, request: ModelCall) -> dict[str, Any]:
+    """The answer as a dict valid against the request's schema, or MALFORMED, REFUSED or
+    TRUNCATED."""
+    refusal = message.additional_kwargs.get("refusal")
+    if refusal:
+        raise LLMError(FailureKind.REFUSED, f"the model refused: {_short(str(refusal))}")
+    if message.response_metadata.get("finish_reason") == "length":
+        raise LLMError(
+            FailureKind.TRUNCATED,
+            f"the answer was cut off at max_tokens ({request.max_tokens})",
+            raw_text=text,
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LLMError(
+            FailureKind.MALFORMED, f"the answer is not valid JSON: {error}", raw_text=text
+        ) from None
+    if not isinstance(data, dict):
+        raise LLMError(FailureKind.MALFORMED, "the answer is not a JSON object", raw_text=text)
+    problems = sorted(
+        _validator(request.response_schema).iter_errors(data), key=lambda e: list(e.path)
+    )
+    if problems:
+        details = "; ".join(
+            f"{'/'.join(map(str, problem.path)) or 'answer'}: {problem.message}"
+            for problem in problems[:5]
+        )
+        raise LLMError(
+            FailureKind.MALFORMED,
+            f"the answer does not match its schema: {_short(details)}",
+            raw_text=text,
+        )
+    return data
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def _text_of(message: AIMessage) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    return "".join(
+        block if isinstance(block, str) else str(block.get("text", "")) for block in message.content
+    )
+
+
+def _retry_after(error: BaseException) -> float | None:
+    response = getattr(error, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 1] + "…"

@@ -1,0 +1,251 @@
+"""User Story 2: a variable and its project become a prompt (FR-006..010) — the context, the
+researcher's instructions and categories (fenced), the rules for uncertain and multiple values,
+a typed answer schema and the temperature of the variable's type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from server.llm.factory import ModelChoice
+from server.llm.fencing import sections
+from server.projects.models import Project, UnitOfObservation
+from server.schema.models import IfMultipleValues, IfUncertain, Variable, VariableType
+from server.schema.prompts import CallContext, generate_prompt, render_messages
+
+MODEL = ModelChoice(provider="openai", model="gpt-4o-mini")
+CATEGORIES = {
+    "categories": [
+        {"label": "support", "definition": "The speaker argues for the bill."},
+        {"label": "oppose", "definition": "The speaker argues against the bill."},
+        {"label": "neutral", "definition": "Neither for nor against."},
+    ],
+    "selection_logic": "If the speaker changes position, code the final one.",
+}
+
+
+def project(**overrides: Any) -> Project:
+    fields: dict[str, Any] = {
+        "name": "Debates",
+        "domain": "parliamentary debates on climate policy",
+        "language": "de",
+        "unit_of_observation": UnitOfObservation.DOCUMENT,
+        "entity_identification_pattern": "",
+        "llm_config": {},
+    }
+    fields.update(overrides)
+    return Project(**fields)
+
+
+def variable(**overrides: Any) -> Variable:
+    fields: dict[str, Any] = {
+        "name": "stance",
+        "display_name": "Stance on the bill",
+        "type": VariableType.TEXT,
+        "instructions": "The speaker's position on the climate bill.",
+        "classification_rules": None,
+        "confidence_threshold": 0.7,
+        "if_uncertain": IfUncertain.FLAG_FOR_REVIEW,
+        "if_multiple_values": IfMultipleValues.FIRST,
+        "max_values": 1,
+        "default_value": None,
+        "validation_rules": {},
+        "depends_on": [],
+    }
+    fields.update(overrides)
+    return Variable(**fields)
+
+
+def rendered(var: Variable, proj: Project | None = None, **context: Any) -> tuple[str, str]:
+    prompt = generate_prompt(var, proj or project(), MODEL)
+    messages = render_messages(
+        prompt.system_prompt, prompt.user_prompt_template, "The document.", CallContext(**context)
+    )
+    return messages.system, messages.user
+
+
+@pytest.mark.parametrize(
+    ("variable_type", "temperature"),
+    [
+        (VariableType.BOOLEAN, 0.1),
+        (VariableType.CATEGORY, 0.1),
+        (VariableType.DATE, 0.15),
+        (VariableType.NUMBER, 0.15),
+        (VariableType.TEXT, 0.2),
+    ],
+)
+def test_given_a_variable_type_its_prompt_uses_the_types_temperature(
+    variable_type: VariableType, temperature: float
+) -> None:
+    rules = CATEGORIES if variable_type is VariableType.CATEGORY else None
+    prompt = generate_prompt(
+        variable(type=variable_type, classification_rules=rules), project(), MODEL
+    )
+
+    assert prompt.temperature == temperature
+    assert (prompt.provider, prompt.model) == ("openai", "gpt-4o-mini")
+    assert prompt.max_tokens >= 300
+
+
+def test_given_a_text_variable_the_prompt_carries_project_context_type_and_answer_format() -> None:
+    system, user = rendered(variable())
+    found = sections(system)
+
+    assert "Domain: parliamentary debates on climate policy" in found["PROJECT"]
+    assert "Language of the documents: de" in found["PROJECT"]
+    assert "Unit of observation: one row per document" in found["PROJECT"]
+    assert found["INSTRUCTIONS"] == "The speaker's position on the climate bill."
+    assert json.loads(found["VARIABLE"])["type"] == "TEXT"
+    assert "found, value, confidence and source_text" in system
+    assert "copied character for character" in system
+    assert sections(user)["DOCUMENT"] == "The document."
+
+
+def test_given_a_categorical_variable_the_prompt_carries_categories_and_selection_logic() -> None:
+    var = variable(type=VariableType.CATEGORY, classification_rules=CATEGORIES)
+    system, _ = rendered(var)
+    described = json.loads(sections(system)["VARIABLE"])
+
+    assert described["categories"] == CATEGORIES["categories"]
+    assert described["selection_logic"] == CATEGORIES["selection_logic"]
+    assert "exactly one of the category labels" in system
+    schema = generate_prompt(var, project(), MODEL).response_schema
+    assert schema["properties"]["value"]["enum"] == ["support", "oppose", "neutral", None]
+
+
+def test_given_an_entity_project_the_prompt_names_the_entity_pattern_and_context() -> None:
+    entity_project = project(
+        unit_of_observation=UnitOfObservation.ENTITY,
+        entity_identification_pattern="each member of parliament who speaks",
+    )
+    system, user = rendered(variable(), entity_project, entity="Dr. Anna Weber")
+
+    assert (
+        "Unit of observation: one row per entity: each member of parliament who speaks"
+        in sections(system)["PROJECT"]
+    )
+    assert "code the variable for that entity alone" in system
+    assert json.loads(sections(user)["CONTEXT"])["entity"] == "Dr. Anna Weber"
+
+
+@pytest.mark.parametrize(
+    ("if_uncertain", "phrase"),
+    [
+        (IfUncertain.FLAG_FOR_REVIEW, "flagged for the researcher to review"),
+        (IfUncertain.LEAVE_EMPTY, "left empty in the dataset"),
+        (IfUncertain.USE_DEFAULT, "default value is recorded instead"),
+        (IfUncertain.BEST_GUESS, "give your best inference with a low confidence"),
+    ],
+)
+def test_given_an_if_uncertain_rule_the_model_is_told(
+    if_uncertain: IfUncertain, phrase: str
+) -> None:
+    system, _ = rendered(variable(if_uncertain=if_uncertain, confidence_threshold=0.8))
+
+    assert phrase in system
+    assert "below 0.8" in system
+
+
+def test_given_several_values_allowed_the_answer_is_a_bounded_list() -> None:
+    var = variable(type=VariableType.DATE, if_multiple_values=IfMultipleValues.ALL, max_values=4)
+    prompt = generate_prompt(var, project(), MODEL)
+    value = prompt.response_schema["properties"]["value"]
+    source = prompt.response_schema["properties"]["source_text"]
+
+    assert value == {**value, "type": "array", "maxItems": 4}
+    assert value["items"] == {"type": "string", "format": "date"}
+    assert source["type"] == "array" and source["maxItems"] == 4
+    assert "every distinct value the document gives, up to 4" in prompt.system_prompt
+    assert prompt.max_tokens == 4 * 300
+
+
+def test_given_first_of_several_values_the_model_is_told_to_take_the_first() -> None:
+    system, _ = rendered(variable(if_multiple_values=IfMultipleValues.FIRST))
+
+    assert "record the first one it gives" in system
+
+
+@pytest.mark.parametrize(
+    ("variable_type", "rules", "value_schema"),
+    [
+        (VariableType.TEXT, {}, {"type": ["string", "null"]}),
+        (VariableType.NUMBER, {}, {"type": ["number", "null"]}),
+        (VariableType.NUMBER, {"integer_only": True}, {"type": ["integer", "null"]}),
+        (VariableType.DATE, {}, {"type": ["string", "null"], "format": "date"}),
+        (VariableType.BOOLEAN, {}, {"type": ["boolean", "null"]}),
+    ],
+)
+def test_given_a_type_the_answer_schema_types_the_value(
+    variable_type: VariableType, rules: dict[str, Any], value_schema: dict[str, Any]
+) -> None:
+    schema = generate_prompt(
+        variable(type=variable_type, validation_rules=rules), project(), MODEL
+    ).response_schema
+    value = {k: v for k, v in schema["properties"]["value"].items() if k != "description"}
+
+    assert value == value_schema
+    Draft202012Validator.check_schema(schema)
+    # OpenAI's strict mode: every property required, nothing else allowed.
+    assert schema["required"] == list(schema["properties"])
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["confidence"] == {
+        **schema["properties"]["confidence"],
+        "minimum": 0,
+        "maximum": 1,
+    }
+
+
+def test_the_answer_schema_accepts_a_typed_answer_and_rejects_a_mistyped_one() -> None:
+    schema = generate_prompt(variable(type=VariableType.DATE), project(), MODEL).response_schema
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    good = {"found": True, "value": "2024-03-12", "confidence": 0.9, "source_text": "12.3.2024"}
+    not_stated = {"found": False, "value": None, "confidence": 0.2, "source_text": None}
+
+    assert validator.is_valid(good)
+    assert validator.is_valid(not_stated)
+    assert not validator.is_valid({**good, "value": "12 March 2024"})
+    assert not validator.is_valid({**good, "confidence": 1.5})
+    assert not validator.is_valid({k: v for k, v in good.items() if k != "source_text"})
+
+
+def test_validation_rules_are_given_as_expectations_not_constraints() -> None:
+    rules = {"min_value": 0, "max_value": 100, "integer_only": True}
+    var = variable(type=VariableType.NUMBER, validation_rules=rules)
+    system, _ = rendered(var)
+    schema = generate_prompt(var, project(), MODEL).response_schema
+
+    assert json.loads(sections(system)["VARIABLE"])["expected"] == rules
+    assert "record it as stated" in system
+    # A value outside the range must stay expressible, so that it can be flagged.
+    assert "minimum" not in schema["properties"]["value"]
+
+
+def test_given_dependencies_the_prompt_names_them_and_the_context_carries_their_values() -> None:
+    var = variable()
+    prompt = generate_prompt(var, project(), MODEL, dependency_names=["party"])
+    messages = render_messages(
+        prompt.system_prompt,
+        prompt.user_prompt_template,
+        "Text.",
+        CallContext(known_values={"party": "Greens"}),
+    )
+
+    assert "This variable depends on party" in messages.system
+    assert json.loads(sections(messages.user)["CONTEXT"])["known_values"] == {"party": "Greens"}
+
+
+def test_generation_is_deterministic_and_its_fingerprint_follows_its_sources() -> None:
+    first = generate_prompt(variable(), project(), MODEL)
+
+    assert generate_prompt(variable(), project(), MODEL) == first
+    assert generate_prompt(variable(default_value="n/a"), project(), MODEL) == first
+    changed = [
+        generate_prompt(variable(instructions="Something else."), project(), MODEL),
+        generate_prompt(variable(), project(domain="news"), MODEL),
+        generate_prompt(variable(), project(), ModelChoice("openai", "gpt-4o")),
+        generate_prompt(variable(), project(), MODEL, dependency_names=["party"]),
+    ]
+    assert all(prompt.source_fingerprint != first.source_fingerprint for prompt in changed)
