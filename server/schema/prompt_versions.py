@@ -6,9 +6,9 @@ generated again, and where what it is generated from (its source fingerprint) di
 the source of the newest version, a new version is stored and activated and the old one
 deactivated, in the caller's transaction. Comparing with the newest version's source, rather
 than with the active version's text, keeps a version the researcher chose (an older one made
-active again, a refined one) until what its prompt is made from really changes. Regenerating on request
-compares the texts, so that improvements of the generator reach existing variables. The
-partial unique index on (variable_id) WHERE is_active makes "one active version" the
+active again, a refined one) until what its prompt is made from really changes. Regenerating
+on request compares the texts, so that improvements of the generator reach existing
+variables. The partial unique index on (variable_id) WHERE is_active makes "one active version" the
 database's rule.
 """
 

@@ -72,7 +72,7 @@ def test_a_boundary_that_occurs_in_a_value_is_never_used(
 
 
 def test_a_section_nested_in_a_document_is_not_a_section_of_the_prompt() -> None:
-    (text,), boundary = render([TEMPLATE], {"document": ATTACK})
+    (text,), _boundary = render([TEMPLATE], {"document": ATTACK})
 
     found = sections(text)
     assert found["INSTRUCTIONS"].startswith("Find the revenue growth")

@@ -157,7 +157,8 @@ def test_given_several_values_allowed_the_answer_is_a_bounded_list() -> None:
 
     assert value == {**value, "type": "array", "maxItems": 4}
     assert value["items"] == {"type": "string", "format": "date"}
-    assert source["type"] == "array" and source["maxItems"] == 4
+    assert source["type"] == "array"
+    assert source["maxItems"] == 4
     assert "every distinct value the document gives, up to 4" in prompt.system_prompt
     assert prompt.max_tokens == 4 * 300
 

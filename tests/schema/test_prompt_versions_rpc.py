@@ -5,11 +5,12 @@ active version enforced by the database — and a preview of the exact messages 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 
 import grpc
 import pytest
 from coderai.v1 import common_pb2, project_pb2, schema_pb2
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy.exc import IntegrityError
 
@@ -60,7 +61,8 @@ async def test_creating_a_variable_generates_its_first_active_version(
     assert version.temperature == pytest.approx(0.1)
     # No LLM is configured in the tests: the prompts are made for the offline baseline.
     assert (version.provider, version.model) == ("offline", "baseline")
-    assert version.response_schema["properties"]["value"]["type"] == ["boolean", "null"]
+    schema = json_format.MessageToDict(version.response_schema)
+    assert schema["properties"]["value"]["type"] == ["boolean", "null"]
     assert "${boundary}" in version.system_prompt
     assert "parliamentary debates" in version.system_prompt
 
@@ -233,7 +235,7 @@ async def test_prompt_versions_of_another_tenant_are_not_found(
     variable = await researcher.create_variable(project.id)
     intruder = await signed_in(channel, f"intruder-{uuid.uuid4().hex[:8]}@example.org")
 
-    calls = [
+    calls: list[Awaitable[object]] = [
         intruder.schema.ListPromptVersions(
             schema_pb2.ListPromptVersionsRequest(variable_id=variable.id),
             metadata=intruder.metadata,
