@@ -1,9 +1,10 @@
-"""The `coderai` command: serve, worker, migrate, create-user."""
+"""The `coderai` command: serve, worker, migrate, create-user, llm-server."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -37,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     create_user.add_argument(
         "--password", help="the password (default: CODERAI_PASSWORD, else asked for)"
     )
+    llm_server = commands.add_parser(
+        "llm-server",
+        help="run the local OpenAI-compatible server (tests and demos: schema-valid answers "
+        "drawn from the document by the offline baseline, faults on request)",
+    )
+    llm_server.add_argument("--host", default="127.0.0.1")
+    llm_server.add_argument("--port", type=int, default=8089)
     args = parser.parse_args(argv)
 
     try:
@@ -56,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "worker":
         return run_worker(settings, args.processes or settings.worker_processes)
+    if args.command == "llm-server":
+        from server.llm.local_server import run as run_llm_server
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_llm_server(args.host, args.port))
+        return 0
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))
         return 0

@@ -32,6 +32,7 @@ from server.core.interceptors import (
     AuthenticationInterceptor,
     ErrorMappingInterceptor,
 )
+from server.llm.factory import describe as describe_llm
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
 from server.schema.rpc import SchemaServicer
@@ -148,6 +149,7 @@ async def serve(settings: Settings, port: int | None = None) -> None:
     running = await start_server(
         settings, database, redis, settings.grpc_port if port is None else port
     )
+    log.info(describe_llm(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -25,6 +25,17 @@ from typing import Any, Protocol
 import httpx
 import openai
 from jsonschema import Draft202012Validator, FormatChecker
+from langchain_core.exceptions import (
+    ContextOverflowError,
+    ModelAPIError,
+    ModelAuthenticationError,
+    ModelConnectionError,
+    ModelError,
+    ModelPermissionDeniedError,
+    ModelRateLimitError,
+    ModelRefusalError,
+    ModelTimeoutError,
+)
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
@@ -225,7 +236,7 @@ class LLMGateway:
             raise LLMError(
                 FailureKind.REFUSED, "the provider's content filter stopped the answer"
             ) from error
-        except (openai.APIError, httpx.HTTPError, TimeoutError) as error:
+        except (ModelError, openai.APIError, httpx.HTTPError, TimeoutError) as error:
             raise classify(error) from error
 
         usage = message.usage_metadata
@@ -367,25 +378,39 @@ class LLMGateway:
 
 
 def classify(error: BaseException) -> LLMError:
-    """The failure kind of an exception raised by a LangChain client."""
-    if isinstance(error, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
-        return LLMError(FailureKind.TIMEOUT, "the provider did not answer in time")
-    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
-        return LLMError(FailureKind.CONNECTION, f"cannot reach the provider: {error}")
+    """The failure kind of an exception from a chat model. LangChain's provider-neutral
+    exceptions (langchain_core.exceptions.Model*Error, which provider integrations raise
+    alongside their SDK's own) come first; HTTP status codes and transport errors cover
+    clients that do not raise them yet."""
     status = getattr(error, "status_code", None)
     message = _short(str(error))
-    if status == 429:
+    if isinstance(error, ModelTimeoutError | openai.APITimeoutError | httpx.TimeoutException):
+        return LLMError(FailureKind.TIMEOUT, "the provider did not answer in time")
+    if isinstance(error, TimeoutError):
+        return LLMError(FailureKind.TIMEOUT, "the provider did not answer in time")
+    if isinstance(error, ModelConnectionError | openai.APIConnectionError | httpx.TransportError):
+        return LLMError(FailureKind.CONNECTION, f"cannot reach the provider: {message}")
+    if isinstance(error, ModelRateLimitError) or status == 429:
         return LLMError(
             FailureKind.RATE_LIMITED,
             f"the provider is rate limiting (429): {message}",
             retry_after_seconds=_retry_after(error),
         )
-    if isinstance(status, int) and status >= 500:
-        return LLMError(FailureKind.SERVER_ERROR, f"the provider failed ({status}): {message}")
-    if status in (401, 403):
+    if isinstance(error, ModelAuthenticationError | ModelPermissionDeniedError) or status in (
+        401,
+        403,
+    ):
         return LLMError(
             FailureKind.UNAUTHORIZED, f"the provider refused the credentials ({status}): {message}"
         )
+    if isinstance(error, ModelRefusalError):
+        return LLMError(FailureKind.REFUSED, f"the model refused: {message}")
+    if isinstance(error, ContextOverflowError):
+        return LLMError(
+            FailureKind.BAD_REQUEST, f"the request is longer than the model's context: {message}"
+        )
+    if isinstance(error, ModelAPIError) or (isinstance(status, int) and status >= 500):
+        return LLMError(FailureKind.SERVER_ERROR, f"the provider failed ({status}): {message}")
     return LLMError(
         FailureKind.BAD_REQUEST, f"the provider rejected the request ({status}): {message}"
     )

@@ -1,0 +1,420 @@
+"""A local OpenAI-compatible Chat Completions server for tests and demos.
+
+It answers structured requests with the offline baseline (values drawn from the document) and
+injects the failures a real provider produces (error statuses, slowness, malformed, truncated
+or incomplete output, refusals) on demand, so the gateway's error handling is exercised over
+real HTTP with the real client instead of a mocked one.
+
+Which fault a request gets, first match wins: a directive in the request (the header
+`X-Local-LLM-Fault: 500` or a marker `[[local-llm:500]]` anywhere in the messages), then the
+next scripted fault, then the default, then a normal answer. A directive does not consume the
+script. Another process can drive the server through `/_control/*`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from aiohttp import web
+
+from server.llm import tokens
+from server.llm.offline import baseline_answer, response_schema
+
+logger = logging.getLogger(__name__)
+
+FaultKind = Literal[
+    "ok", "status", "timeout", "malformed", "missing_fields", "wrong_types", "refusal", "length"
+]
+_KINDS: dict[str, FaultKind] = {kind: kind for kind in get_args(FaultKind) if kind != "status"}
+FAULT_HEADER = "X-Local-LLM-Fault"
+TIMEOUT_SLEEP = 3600.0
+REFUSAL = "I can't help with that."
+MODELS = ("gpt-4o-mini", "coderai-baseline")
+PLAIN_ANSWER = (
+    "Local CoderAI test server: send a json_schema response_format to get an extraction "
+    "answer drawn from the document by the offline baseline."
+)
+_MARKER = re.compile(r"\[\[local-llm:([^\]]*)\]\]")
+# Documents travel in the request body; aiohttp's default cap (1 MiB) is too small for them.
+_MAX_BODY = 64 * 1024 * 1024
+# OpenAI's error `type` and `code` for the statuses a fault may return.
+_ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request (injected by the local LLM server)."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("permission_error", None, "You are not allowed to use this model."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", "overloaded", "The engine is currently overloaded."),
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How the server answers one request.
+
+    `status` is the HTTP status for kind "status"; `delay` is latency added before answering
+    (for "timeout" with no delay, an hour that `stop()` cuts short); `retry_after` is sent as a
+    Retry-After header with an error status.
+    """
+
+    kind: FaultKind = "ok"
+    status: int = 500
+    delay: float = 0.0
+    retry_after: float | None = None
+
+    @property
+    def sleep_seconds(self) -> float:
+        if self.kind == "timeout" and not self.delay:
+            return TIMEOUT_SLEEP
+        return self.delay
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """Reads a directive: comma-separated items, each a kind ("timeout", "malformed",
+        "missing_fields", "wrong_types", "refusal", "length", "ok"), an HTTP error status
+        ("429"), or a setting ("latency=0.2", "delay=0.2", "retry_after=1", "status=503",
+        "timeout=5"). Example: "429,retry_after=2" or "latency=0.3"."""
+        kind: FaultKind | None = None
+        status = 500
+        delay = 0.0
+        retry_after: float | None = None
+        items = [item for item in re.split(r"[,;\s]+", text.strip()) if item]
+        if not items:
+            raise ValueError("an empty fault directive")
+        for item in items:
+            key, _, setting = item.partition("=")
+            key = key.strip().lower().replace("-", "_")
+            new_kind: FaultKind | None = None
+            try:
+                if not setting:
+                    if key.isdigit():
+                        new_kind, status = "status", _error_status(int(key))
+                    elif key in _KINDS:
+                        new_kind = _KINDS[key]
+                    else:
+                        raise ValueError(f"unknown fault {item!r}")
+                elif key in ("latency", "delay"):
+                    delay = _seconds(setting)
+                elif key == "timeout":
+                    new_kind, delay = "timeout", _seconds(setting)
+                elif key == "retry_after":
+                    retry_after = _seconds(setting)
+                elif key == "status":
+                    new_kind, status = "status", _error_status(int(setting))
+                else:
+                    raise ValueError(f"unknown fault setting {item!r}")
+            except ValueError as error:
+                raise ValueError(f"bad fault directive {text!r}: {error}") from error
+            if new_kind is not None:
+                if kind is not None and kind != new_kind:
+                    raise ValueError(f"bad fault directive {text!r}: two kinds of fault")
+                kind = new_kind
+        return cls(kind=kind or "ok", status=status, delay=delay, retry_after=retry_after)
+
+    def __str__(self) -> str:
+        parts = [str(self.status) if self.kind == "status" else self.kind]
+        if self.delay:
+            parts.append(f"delay={self.delay:g}")
+        if self.retry_after is not None:
+            parts.append(f"retry_after={self.retry_after:g}")
+        return ",".join(parts)
+
+
+def _error_status(status: int) -> int:
+    if not 400 <= status <= 599:
+        raise ValueError(f"an error status is 4xx or 5xx, not {status}")
+    return status
+
+
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not 0 <= seconds <= TIMEOUT_SLEEP:
+        raise ValueError(f"{text} seconds is out of range")
+    return seconds
+
+
+def _message_texts(messages: Sequence[Any]) -> list[str]:
+    """The text of each message: a string content or the text parts of a list content."""
+    texts: list[str] = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.append(
+                "".join(
+                    part["text"]
+                    for part in content
+                    if isinstance(part, dict) and isinstance(part.get("text"), str)
+                )
+            )
+        else:
+            texts.append("")
+    return texts
+
+
+def _error(
+    status: int, message: str | None = None, retry_after: float | None = None
+) -> web.Response:
+    error_type, code, default_message = _ERRORS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None, "Error.")
+    )
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    return web.json_response(
+        {
+            "error": {
+                "message": message or default_message,
+                "type": error_type,
+                "param": None,
+                "code": code,
+            }
+        },
+        status=status,
+        headers=headers,
+    )
+
+
+class LocalLLMServer:
+    """The server, started and stopped inside the caller's event loop."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._script: deque[Fault] = deque()
+        self._default: Fault | None = None
+        self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
+        self._port: int | None = None
+        self._stopping = asyncio.Event()
+        self._completions = 0
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the local LLM server is not running")
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host  # noqa: S104
+        return f"http://{host}:{self._port}/v1"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = web.Application(client_max_size=_MAX_BODY)
+        app.add_routes(
+            [
+                web.post("/v1/chat/completions", self._chat_completions),
+                web.get("/v1/models", self._models),
+                web.post("/_control/faults", self._control_faults),
+                web.get("/_control/stats", self._control_stats),
+                web.post("/_control/reset", self._control_reset),
+            ]
+        )
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runner = runner
+        self._host = host
+        self._port = int(runner.addresses[0][1])
+        self._stopping = asyncio.Event()
+
+    async def stop(self) -> None:
+        """Stops serving; requests still sleeping (latency, timeout faults) end at once with
+        a 503 instead of holding the shutdown."""
+        if self._runner is None:
+            return
+        self._stopping.set()
+        runner, self._runner, self._port = self._runner, None, None
+        await runner.cleanup()
+
+    def script(self, *faults: Fault) -> None:
+        """Queues faults for the next requests, one each, ahead of the default."""
+        self._script.extend(faults)
+
+    def set_default(self, fault: Fault | None) -> None:
+        """The fault for requests once the script is used up (None: answer normally)."""
+        self._default = fault
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self._script.clear()
+        self._default = None
+
+    def _fault_for(self, texts: list[str], header: str | None) -> Fault:
+        if header:
+            return Fault.parse(header)
+        for text in texts:
+            marker = _MARKER.search(text)
+            if marker:
+                return Fault.parse(marker.group(1))
+        if self._script:
+            return self._script.popleft()
+        return self._default or Fault()
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Waits `seconds`; True if `stop()` cut the wait short."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _chat_completions(self, request: web.Request) -> web.Response:
+        raw = await request.text()
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            self.requests.append({"unparsed_body": raw})
+            return _error(400, "The request body is not a JSON object.")
+        self.requests.append(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "'messages' must be a non-empty array.")
+        texts = _message_texts(messages)
+        try:
+            fault = self._fault_for(texts, request.headers.get(FAULT_HEADER))
+        except ValueError as error:
+            return _error(400, str(error))
+        if fault.kind != "ok":
+            logger.debug("local LLM server injects %s", fault)
+        if fault.sleep_seconds and await self._sleep(fault.sleep_seconds):
+            return _error(503, "The local LLM server is shutting down.")
+        if fault.kind == "status":
+            return _error(fault.status, retry_after=fault.retry_after)
+        try:
+            answer = self._answer(texts, body.get("response_format"))
+        except ValueError as error:
+            return _error(400, f"Unsupported response_format: {error}")
+        return web.json_response(self._completion(body, texts, answer, fault))
+
+    @staticmethod
+    def _answer(texts: list[str], response_format: Any) -> dict[str, Any] | None:
+        """The baseline's answer for a json_schema request; None for a plain chat request."""
+        if response_format is None or (
+            isinstance(response_format, dict) and response_format.get("type") == "text"
+        ):
+            return None
+        return baseline_answer(texts, response_schema(response_format))
+
+    def _completion(
+        self,
+        body: dict[str, Any],
+        texts: list[str],
+        answer: dict[str, Any] | None,
+        fault: Fault,
+    ) -> dict[str, Any]:
+        """An OpenAI chat.completion object carrying the answer, spoiled as `fault` says."""
+        text = json.dumps(answer) if answer is not None else PLAIN_ANSWER
+        content: str | None = text
+        refusal: str | None = None
+        finish_reason = "stop"
+        if fault.kind == "malformed":
+            # A proper prefix of a JSON object is never valid JSON.
+            content = text[: len(text) // 2] if answer is not None else '{"found": tr'
+        elif fault.kind == "missing_fields":
+            content = json.dumps(_without_fields(answer))
+        elif fault.kind == "wrong_types":
+            content = json.dumps(_with_wrong_types(answer))
+        elif fault.kind == "refusal":
+            content, refusal = None, REFUSAL
+        elif fault.kind == "length":
+            content, finish_reason = text[: len(text) // 2], "length"
+        self._completions += 1
+        prompt_tokens = tokens.count_message_tokens(texts)
+        completion_tokens = tokens.count_tokens(content or refusal or "")
+        model = body.get("model")
+        return {
+            "id": f"chatcmpl-local{self._completions:06d}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model if isinstance(model, str) else MODELS[0],
+            "system_fingerprint": "coderai-local",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": model, "object": "model", "created": 0, "owned_by": "coderai-local"}
+                    for model in MODELS
+                ],
+            }
+        )
+
+    async def _control_faults(self, request: web.Request) -> web.Response:
+        """{"script": ["500", "timeout"], "default": "ok" | null}: a given script replaces
+        the queue; either key may be left out."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("the body is a JSON object")
+            script = body.get("script")
+            faults = None if script is None else [Fault.parse(str(item)) for item in script]
+            default = body.get("default")
+            new_default = None if default is None else Fault.parse(str(default))
+        except (ValueError, TypeError) as error:
+            return _error(400, f"Bad fault control request: {error}")
+        if faults is not None:
+            self._script = deque(faults)
+        if "default" in body:
+            self.set_default(new_default)
+        return web.json_response(self._stats())
+
+    async def _control_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self._stats())
+
+    async def _control_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response(self._stats())
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "requests": len(self.requests),
+            "script": [str(fault) for fault in self._script],
+            "default": None if self._default is None else str(self._default),
+        }
+
+
+def _without_fields(answer: dict[str, Any] | None) -> dict[str, Any]:
+    if answer is None or "entities" in answer:
+        return {}
+    return {key: value for key, value in answer.items() if key not in ("confidence", "source_text")}
+
+
+def _with_wrong_types(answer: dict[str, Any] | None) -> dict[str, Any]:
+    if answer is not None and "entities" in answer:
+        return {"entities": ", ".join(entity["name"] for entity in answer["entities"])}
+    return {**(answer or {}), "found": "yes", "confidence": "high"}
+
+
+async def run(host: str, port: int) -> None:
+    """Serves until cancelled (the `coderai llm-server` command)."""
+    server = LocalLLMServer()
+    await server.start(host, port)
+    logger.info("local OpenAI-compatible LLM server listening on %s", server.base_url)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
