@@ -49,7 +49,7 @@ from server.llm.factory import OFFLINE, ChatModels, ModelChoice, describe
 from server.llm.ledger import LLMCall
 from server.llm.pricing import cost_usd
 from server.llm.ratelimit import RateLimiter, RateLimitTimeout, Reservation
-from server.llm.tokens import count_message_tokens, count_tokens
+from server.llm.tokens import count_message_tokens, count_tokens, estimate_message_tokens
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class LLMGateway:
                     str(error),
                     retry_after_seconds=error.retry_after_seconds,
                 ) from error
-        estimate = count_message_tokens([request.system, request.user])
+        estimate = estimate_message_tokens([request.system, request.user])
         reservation = await self._reserve(request, estimate) if remote else None
 
         totals.attempts += 1
@@ -196,7 +196,7 @@ class LLMGateway:
             outcome = error
             raise
         finally:
-            await self._account(request, attempt, totals, outcome, estimate)
+            await self._account(request, attempt, totals, outcome)
             if reservation is not None:
                 limiter = self._limiter(request.model)
                 await limiter.settle(reservation, attempt.prompt_tokens + attempt.completion_tokens)
@@ -291,7 +291,6 @@ class LLMGateway:
         attempt: _Attempt,
         totals: _Totals,
         outcome: LLMError | None,
-        estimate: int,
     ) -> None:
         cost = cost_usd(
             self._settings.llm_prices,

@@ -36,3 +36,12 @@ def count_message_tokens(contents: list[str]) -> int:
     return sum(count_tokens(content) + TOKENS_PER_MESSAGE for content in contents) + (
         TOKENS_PER_REPLY
     )
+
+
+def estimate_message_tokens(contents: list[str]) -> int:
+    """A quick upper estimate (about a millisecond cheaper per call than counting): three
+    characters per token, where English text averages four. For reservations that are settled
+    with the provider's count afterwards."""
+    return sum(len(content) // 3 + 1 + TOKENS_PER_MESSAGE for content in contents) + (
+        TOKENS_PER_REPLY
+    )
