@@ -12,6 +12,8 @@ import grpc
 from coderai.v1 import (
     auth_pb2,
     auth_pb2_grpc,
+    document_pb2,
+    document_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
     schema_pb2,
@@ -21,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
+from taskiq import AsyncBroker
 
 from server.auth.rpc import PUBLIC_METHODS, AuthServicer
 from server.auth.service import AuthService
@@ -32,11 +35,15 @@ from server.core.interceptors import (
     AuthenticationInterceptor,
     ErrorMappingInterceptor,
 )
+from server.documents.rpc import DocumentServicer
+from server.documents.service import DocumentService
 from server.llm.factory import describe as describe_llm
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
 from server.schema.rpc import SchemaServicer
 from server.schema.service import SchemaService
+from workers.broker import build_broker
+from workers.queue import TaskiqQueue
 
 log = logging.getLogger("coderai.server")
 
@@ -44,6 +51,7 @@ SERVICE_NAMES = (
     auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     project_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
     schema_pb2.DESCRIPTOR.services_by_name["SchemaService"].full_name,
+    document_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
 )
 HEALTH_CHECK_INTERVAL_SECONDS = 5.0
 
@@ -55,6 +63,7 @@ class RunningServer:
     health: HealthServicer
     database: Database
     redis: Redis
+    broker: AsyncBroker
     _health_task: asyncio.Task[None]
 
     async def stop(self, grace: float | None) -> None:
@@ -62,6 +71,7 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         self._health_task.cancel()
         await self.server.stop(grace)
+        await self.broker.shutdown()
         await self.database.dispose()
         await self.redis.aclose()
 
@@ -79,8 +89,11 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
 
 
 async def start_server(
-    settings: Settings, database: Database, redis: Redis, port: int
+    settings: Settings, database: Database, redis: Redis, redis_url: str, port: int
 ) -> RunningServer:
+    """Serves on port (0: any free port); tasks go to the Taskiq stream at redis_url."""
+    broker = build_broker(redis_url, settings.task_queue_name)
+    await broker.startup()
     server = grpc.aio.server(
         interceptors=[
             AccessLogInterceptor(),
@@ -98,6 +111,9 @@ async def start_server(
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(
         SchemaServicer(SchemaService(database, settings)), server
     )
+    document_pb2_grpc.add_DocumentServiceServicer_to_server(
+        DocumentServicer(DocumentService(database, settings, TaskiqQueue(broker))), server
+    )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *SERVICE_NAMES):
@@ -114,7 +130,7 @@ async def start_server(
     await server.start()
     health_task = asyncio.create_task(_watch_dependencies(health, database, redis))
     log.info("gRPC server listening on %s:%d", settings.grpc_host, bound_port)
-    return RunningServer(server, bound_port, health, database, redis, health_task)
+    return RunningServer(server, bound_port, health, database, redis, broker, health_task)
 
 
 async def _watch_dependencies(health: HealthServicer, database: Database, redis: Redis) -> None:
@@ -147,7 +163,11 @@ async def serve(settings: Settings, port: int | None = None) -> None:
     database = await connect_database(settings, infrastructure)
     redis = Redis.from_url(infrastructure.redis_url)
     running = await start_server(
-        settings, database, redis, settings.grpc_port if port is None else port
+        settings,
+        database,
+        redis,
+        infrastructure.redis_url,
+        settings.grpc_port if port is None else port,
     )
     log.info(describe_llm(settings))
     stop = asyncio.Event()

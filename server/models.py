@@ -2,7 +2,13 @@
 
 from server.auth.models import RefreshToken, User
 from server.core.db import Base
-from server.documents.models import Document, DocumentBlob, DocumentChunk
+from server.documents.models import (
+    Document,
+    DocumentBlob,
+    DocumentChunk,
+    UploadPart,
+    UploadSession,
+)
 from server.jobs.models import Extraction, ExtractionFeedback, ProcessingJob, ProcessingLog
 from server.llm.ledger import LLMCall
 from server.projects.models import Project
@@ -21,6 +27,8 @@ __all__ = [
     "Project",
     "Prompt",
     "RefreshToken",
+    "UploadPart",
+    "UploadSession",
     "User",
     "Variable",
 ]

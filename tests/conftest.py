@@ -4,8 +4,9 @@ non-superuser owner role; the real Redis; a real gRPC server on a loopback port.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import grpc
@@ -16,6 +17,7 @@ from server.core.config import Settings
 from server.core.db import Database, create_engine
 from server.core.migrate import application_url, migrate
 from server.main import RunningServer, start_server
+from tests.processes import coderai, stop
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -73,6 +75,8 @@ def settings() -> Settings:
         llm_provider=None,
         llm_api_key=None,
         llm_base_url=None,
+        # A queue of this session's own: other test runs may share the Redis.
+        task_queue_name=f"coderai:test:{uuid.uuid4().hex[:10]}",
     )
 
 
@@ -100,7 +104,7 @@ async def redis() -> AsyncIterator[Redis]:
 async def grpc_server(
     settings: Settings, database: Database, redis: Redis
 ) -> AsyncIterator[RunningServer]:
-    running = await start_server(settings, database, redis, port=0)
+    running = await start_server(settings, database, redis, TEST_REDIS_URL, port=0)
     yield running
     await running.stop(grace=1)
 
@@ -109,6 +113,21 @@ async def grpc_server(
 async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as chan:
         yield chan
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, app_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `coderai worker` process on this session's queue and database."""
+    process = coderai(
+        "worker",
+        "--processes",
+        "1",
+        APP_DATABASE_URL=app_url,
+        REDIS_URL=TEST_REDIS_URL,
+        TASK_QUEUE_NAME=settings.task_queue_name,
+    )
+    yield process
+    stop(process, timeout=10)
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from taskiq_redis import RedisStreamBroker
 from server.core.config import get_settings
 
 
-def build_broker(redis_url: str) -> RedisStreamBroker:
+def build_broker(redis_url: str, queue_name: str | None = None) -> RedisStreamBroker:
     return RedisStreamBroker(
         url=redis_url,
-        queue_name="coderai:tasks",
+        queue_name=queue_name or get_settings().task_queue_name,
         consumer_group_name="coderai-workers",
         # A message left unacknowledged this long (its worker died) is handed to another.
         idle_timeout=get_settings().task_redelivery_timeout_ms,

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     redis_url: str | None = None
     task_redelivery_timeout_ms: int = Field(default=10 * 60 * 1000, ge=1000)
+    task_queue_name: str = "coderai:tasks"
     worker_processes: int = Field(default=1, ge=1)
     worker_concurrency: int = Field(default=10, ge=1)
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("coderai")))
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     grpc_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+    # Documents.
+    upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    upload_max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    upload_part_bytes: int = Field(default=1024 * 1024, ge=1024)
+    upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
     # Authentication.
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)

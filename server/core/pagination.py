@@ -6,10 +6,16 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy import Select, tuple_
 
 from server.core.errors import FieldViolation, InvalidArgument
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -47,3 +53,26 @@ def decode_cursor(token: str) -> Cursor | None:
             "page_token is not a token from a previous page",
             [FieldViolation("page_token", "not a token from a previous page")],
         ) from None
+
+
+class _Keyed(Protocol):
+    created_at: Any
+    id: Any
+
+
+def newest_first(statement: Select[Any], model: Any, after: Cursor | None, limit: int) -> Any:
+    """The statement ordered newest first by (created_at, id), after the cursor, limited."""
+    ordered = statement.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
+    if after is None:
+        return ordered
+    return ordered.where(tuple_(model.created_at, model.id) < tuple_(after.created_at, after.id))
+
+
+def page_with_token(rows: Sequence[T], size: int) -> tuple[Sequence[T], str]:
+    """A page from rows fetched with limit size + 1 (the extra row says whether another page
+    follows) and the token of the next page ("" on the last)."""
+    page = rows[:size]
+    if len(rows) <= size:
+        return page, ""
+    last = cast(_Keyed, page[-1])
+    return page, encode_cursor(Cursor(created_at=last.created_at, id=last.id))

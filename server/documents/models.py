@@ -65,16 +65,56 @@ class Document(TenantOwnedMixin, Base):
 
 
 class DocumentBlob(Base):
-    """The original bytes of a document, kept apart so that document rows stay small."""
+    """The original bytes of a document, in parts of at most UPLOAD_PART_BYTES, kept apart so
+    that document rows stay small and no single value has to be built whole in memory."""
 
     __tablename__ = "document_blobs"
     __table_args__ = (
         ForeignKeyConstraint(
             ["document_id", "user_id"], ["documents.id", "documents.user_id"], ondelete="CASCADE"
         ),
+        CheckConstraint("part >= 0", name="part_non_negative"),
     )
 
     document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    user_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class UploadSession(TenantOwnedMixin, Base):
+    """A file being uploaded in several unary calls (the browser's way): its parts are kept
+    until it is finished, aborted or expires."""
+
+    __tablename__ = "upload_sessions"
+    __table_args__ = (
+        same_tenant_fk("project_id", "projects"),
+        UniqueConstraint("id", "user_id"),
+        Index("ix_upload_sessions_created_at", "created_at"),
+        CheckConstraint("received_bytes >= 0", name="received_non_negative"),
+    )
+
+    project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    filename: Mapped[str] = mapped_column(String(500), nullable=False)
+    mime_type_hint: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    # As announced by the client (0 when unknown).
+    expected_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    received_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    part_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class UploadPart(Base):
+    __tablename__ = "upload_parts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["session_id", "user_id"],
+            ["upload_sessions.id", "upload_sessions.user_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 

@@ -1,15 +1,130 @@
-"""Named queries for documents."""
+"""Named queries for documents, their stored bytes, chunks and upload sessions."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from server.documents.models import Document
+from server.core.pagination import Cursor, newest_first
+from server.documents.models import (
+    Document,
+    DocumentBlob,
+    DocumentChunk,
+    DocumentStatus,
+    UploadPart,
+    UploadSession,
+)
 
 
 async def get(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
     """The document with its text."""
     return await session.get(Document, document_id, options=[undefer(Document.text_content)])
+
+
+async def get_for_update(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
+    return await session.get(Document, document_id, with_for_update=True)
+
+
+async def find_by_hash(
+    session: AsyncSession, project_id: uuid.UUID, content_hash: str
+) -> Document | None:
+    statement = select(Document).where(
+        Document.project_id == project_id, Document.content_hash == content_hash
+    )
+    return await session.scalar(statement)
+
+
+async def list_page(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    status: DocumentStatus | None,
+    limit: int,
+    after: Cursor | None,
+) -> Sequence[Document]:
+    statement = select(Document).where(Document.project_id == project_id)
+    if status is not None:
+        statement = statement.where(Document.status == status)
+    return (await session.scalars(newest_first(statement, Document, after, limit))).all()
+
+
+async def add_blob_part(session: AsyncSession, document: Document, part: int, data: bytes) -> None:
+    await session.execute(
+        insert(DocumentBlob).values(
+            document_id=document.id, part=part, user_id=document.user_id, data=data
+        )
+    )
+
+
+async def blob_parts(session: AsyncSession, document_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """The document's original bytes, part after part (a server-side cursor: one part in
+    memory at a time)."""
+    statement = (
+        select(DocumentBlob.data)
+        .where(DocumentBlob.document_id == document_id)
+        .order_by(DocumentBlob.part)
+    )
+    async for data in await session.stream_scalars(statement):
+        yield data
+
+
+async def chunks(session: AsyncSession, document_id: uuid.UUID) -> Sequence[DocumentChunk]:
+    statement = (
+        select(DocumentChunk)
+        .where(DocumentChunk.document_id == document_id)
+        .order_by(DocumentChunk.ordinal)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def delete_chunks(session: AsyncSession, document_id: uuid.UUID) -> None:
+    await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
+
+
+# --- upload sessions ----------------------------------------------------------------------
+
+
+async def get_upload(session: AsyncSession, upload_id: uuid.UUID) -> UploadSession | None:
+    return await session.get(UploadSession, upload_id, with_for_update=True)
+
+
+async def add_upload_part(
+    session: AsyncSession, upload: UploadSession, part: int, data: bytes
+) -> None:
+    await session.execute(
+        insert(UploadPart).values(
+            session_id=upload.id, part=part, user_id=upload.user_id, data=data
+        )
+    )
+
+
+async def upload_parts(session: AsyncSession, upload_id: uuid.UUID) -> AsyncIterator[bytes]:
+    statement = (
+        select(UploadPart.data).where(UploadPart.session_id == upload_id).order_by(UploadPart.part)
+    )
+    async for data in await session.stream_scalars(statement):
+        yield data
+
+
+async def delete_uploads_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Deletes the tenant's unfinished uploads begun before cutoff (their parts go with
+    them)."""
+    result = await session.execute(
+        delete(UploadSession).where(UploadSession.created_at < cutoff).returning(UploadSession.id)
+    )
+    return len(result.all())
+
+
+async def count_by_status(
+    session: AsyncSession, project_id: uuid.UUID
+) -> dict[DocumentStatus, int]:
+    rows = await session.execute(
+        select(Document.status, func.count())
+        .where(Document.project_id == project_id)
+        .group_by(Document.status)
+    )
+    return {status: count for status, count in rows.tuples()}

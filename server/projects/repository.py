@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.pagination import Cursor
-from server.documents.models import Document, DocumentStatus
+from server.core.pagination import Cursor, newest_first
+from server.documents import repository as documents
+from server.documents.models import DocumentStatus
 from server.jobs.models import ACTIVE_JOB_STATUSES, Extraction, JobStatus, ProcessingJob
 from server.projects.models import Project
 
@@ -32,20 +33,10 @@ async def get_for_update(session: AsyncSession, project_id: uuid.UUID) -> Projec
 
 
 async def list_page(session: AsyncSession, limit: int, after: Cursor | None) -> Sequence[Project]:
-    statement = select(Project).order_by(Project.created_at.desc(), Project.id.desc()).limit(limit)
-    if after is not None:
-        statement = statement.where(
-            tuple_(Project.created_at, Project.id) < tuple_(after.created_at, after.id)
-        )
-    return (await session.scalars(statement)).all()
+    return (await session.scalars(newest_first(select(Project), Project, after, limit))).all()
 
 
 async def processing_status(session: AsyncSession, project_id: uuid.UUID) -> ProcessingStatus:
-    documents = await session.execute(
-        select(Document.status, func.count())
-        .where(Document.project_id == project_id)
-        .group_by(Document.status)
-    )
     active_job = (
         await session.execute(
             select(ProcessingJob.id, ProcessingJob.status).where(
@@ -58,7 +49,7 @@ async def processing_status(session: AsyncSession, project_id: uuid.UUID) -> Pro
         select(func.count()).select_from(Extraction).where(Extraction.project_id == project_id)
     )
     return ProcessingStatus(
-        documents_by_status={row[0]: row[1] for row in documents},
+        documents_by_status=await documents.count_by_status(session, project_id),
         active_job_id=active_job.id if active_job else None,
         active_job_status=active_job.status if active_job else None,
         extraction_count=extraction_count or 0,

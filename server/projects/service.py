@@ -18,7 +18,7 @@ from server.core.errors import (
     NotFound,
     invalid_from_pydantic,
 )
-from server.core.pagination import Cursor, decode_cursor, encode_cursor
+from server.core.pagination import decode_cursor, page_with_token
 from server.llm.factory import available_providers, resolve_model
 from server.projects import repository
 from server.projects.models import Project
@@ -80,14 +80,8 @@ class ProjectService:
     ) -> tuple[Sequence[Project], str]:
         after = decode_cursor(page_token)
         async with self._db.transaction(user_id) as session:
-            # One extra row says whether another page follows.
             rows = await repository.list_page(session, page_size + 1, after)
-        page = rows[:page_size]
-        next_token = ""
-        if len(rows) > page_size:
-            last = page[-1]
-            next_token = encode_cursor(Cursor(created_at=last.created_at, id=last.id))
-        return page, next_token
+        return page_with_token(rows, page_size)
 
     async def update(
         self, user_id: uuid.UUID, project_id: uuid.UUID, changes: Mapping[str, Any]

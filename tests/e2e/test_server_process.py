@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +19,7 @@ from redis.asyncio import Redis
 
 from server.core.embedded import stop_embedded
 from tests.conftest import TEST_REDIS_URL
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import coderai, free_port, stop
 
 
 @dataclass
@@ -36,35 +30,6 @@ class ServerProcess:
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def coderai(*args: str, **environment: str) -> subprocess.Popen[bytes]:
-    """Runs `coderai ARGS` with no CoderAI setting inherited, plus `environment`."""
-    own = {"DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "DATA_DIR", "GRPC_PORT"}
-    env = {key: value for key, value in os.environ.items() if key not in own}
-    env.update(LOG_LEVEL="WARNING", **environment)
-    return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env, start_new_session=True
-    )
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int | None:
-    """SIGTERM, then the exit status; None if it had to be killed after `timeout` seconds."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-    finally:
-        # The whole process group: a worker's child processes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 async def wait_until_serving(server: ServerProcess, within: float) -> None:

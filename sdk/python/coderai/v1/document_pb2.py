@@ -26,7 +26,7 @@ from coderai.v1 import common_pb2 as coderai_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63oderai/v1/document.proto\x12\ncoderai.v1\x1a\x17\x63oderai/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12*\n\x06status\x18\x07 \x01(\x0e\x32\x1a.coderai.v1.DocumentStatus\x12\x15\n\rerror_message\x18\x08 \x01(\t\x12\x12\n\nword_count\x18\t \x01(\x05\x12\x12\n\npage_count\x18\n \x01(\x05\x12\x13\n\x0b\x63hunk_count\x18\x0b \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\rDocumentChunk\x12\x0f\n\x07ordinal\x18\x01 \x01(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x0btoken_count\x18\x03 \x01(\x05\x12\x14\n\x0cstart_offset\x18\x04 \x01(\x05\x12\x12\n\nend_offset\x18\x05 \x01(\x05\"I\n\x0eUploadMetadata\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x11\n\tmime_type\x18\x03 \x01(\t\"c\n\x15UploadDocumentRequest\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1a.coderai.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"S\n\x16UploadDocumentResponse\x12&\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.coderai.v1.Document\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"?\n\x12GetDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x14\n\x0cinclude_text\x18\x02 \x01(\x08\"v\n\x13GetDocumentResponse\x12&\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.coderai.v1.Document\x12\x0c\n\x04text\x18\x02 \x01(\t\x12)\n\x06\x63hunks\x18\x03 \x03(\x0b\x32\x19.coderai.v1.DocumentChunk\"}\n\x14ListDocumentsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.coderai.v1.DocumentStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Y\n\x15ListDocumentsResponse\x12\'\n\tdocuments\x18\x01 \x03(\x0b\x32\x14.coderai.v1.Document\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15\x44\x65leteDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteDocumentResponse\"-\n\x16ReparseDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"A\n\x17ReparseDocumentResponse\x12&\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.coderai.v1.Document2\xc7\x03\n\x0f\x44ocumentService\x12Y\n\x0eUploadDocument\x12!.coderai.v1.UploadDocumentRequest\x1a\".coderai.v1.UploadDocumentResponse(\x01\x12N\n\x0bGetDocument\x12\x1e.coderai.v1.GetDocumentRequest\x1a\x1f.coderai.v1.GetDocumentResponse\x12T\n\rListDocuments\x12 .coderai.v1.ListDocumentsRequest\x1a!.coderai.v1.ListDocumentsResponse\x12W\n\x0e\x44\x65leteDocument\x12!.coderai.v1.DeleteDocumentRequest\x1a\".coderai.v1.DeleteDocumentResponse\x12Z\n\x0fReparseDocument\x12\".coderai.v1.ReparseDocumentRequest\x1a#.coderai.v1.ReparseDocumentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63oderai/v1/document.proto\x12\ncoderai.v1\x1a\x17\x63oderai/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12*\n\x06status\x18\x07 \x01(\x0e\x32\x1a.coderai.v1.DocumentStatus\x12\x15\n\rerror_message\x18\x08 \x01(\t\x12\x12\n\nword_count\x18\t \x01(\x05\x12\x12\n\npage_count\x18\n \x01(\x05\x12\x13\n\x0b\x63hunk_count\x18\x0b \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\rDocumentChunk\x12\x0f\n\x07ordinal\x18\x01 \x01(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x0btoken_count\x18\x03 \x01(\x05\x12\x14\n\x0cstart_offset\x18\x04 \x01(\x05\x12\x12\n\nend_offset\x18\x05 \x01(\x05\"I\n\x0eUploadMetadata\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x11\n\tmime_type\x18\x03 \x01(\t\"r\n\x0cUploadResult\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12&\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x14.coderai.v1.Document\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x15\n\rerror_message\x18\x04 \x01(\t\"c\n\x15UploadDocumentRequest\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1a.coderai.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"C\n\x16UploadDocumentResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.coderai.v1.UploadResult\"B\n\nUploadFile\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12\x11\n\tmime_type\x18\x03 \x01(\t\"S\n\x16UploadDocumentsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12%\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x16.coderai.v1.UploadFile\"D\n\x17UploadDocumentsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.coderai.v1.UploadResult\"V\n\x12\x42\x65ginUploadRequest\x12,\n\x08metadata\x18\x01 \x01(\x0b\x32\x1a.coderai.v1.UploadMetadata\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\"@\n\x13\x42\x65ginUploadResponse\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x16\n\x0emax_part_bytes\x18\x02 \x01(\x05\"F\n\x13\x41ppendUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\".\n\x14\x41ppendUploadResponse\x12\x16\n\x0ereceived_bytes\x18\x01 \x01(\x03\"(\n\x13\x46inishUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"A\n\x14\x46inishUploadResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.coderai.v1.UploadResult\"\'\n\x12\x41\x62ortUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"\x15\n\x13\x41\x62ortUploadResponse\"?\n\x12GetDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x14\n\x0cinclude_text\x18\x02 \x01(\x08\"v\n\x13GetDocumentResponse\x12&\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.coderai.v1.Document\x12\x0c\n\x04text\x18\x02 \x01(\t\x12)\n\x06\x63hunks\x18\x03 \x03(\x0b\x32\x19.coderai.v1.DocumentChunk\"}\n\x14ListDocumentsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.coderai.v1.DocumentStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Y\n\x15ListDocumentsResponse\x12\'\n\tdocuments\x18\x01 \x03(\x0b\x32\x14.coderai.v1.Document\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15\x44\x65leteDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteDocumentResponse\"-\n\x16ReparseDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"A\n\x17ReparseDocumentResponse\x12&\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.coderai.v1.Document2\xe9\x06\n\x0f\x44ocumentService\x12Y\n\x0eUploadDocument\x12!.coderai.v1.UploadDocumentRequest\x1a\".coderai.v1.UploadDocumentResponse(\x01\x12Z\n\x0fUploadDocuments\x12\".coderai.v1.UploadDocumentsRequest\x1a#.coderai.v1.UploadDocumentsResponse\x12N\n\x0b\x42\x65ginUpload\x12\x1e.coderai.v1.BeginUploadRequest\x1a\x1f.coderai.v1.BeginUploadResponse\x12Q\n\x0c\x41ppendUpload\x12\x1f.coderai.v1.AppendUploadRequest\x1a .coderai.v1.AppendUploadResponse\x12Q\n\x0c\x46inishUpload\x12\x1f.coderai.v1.FinishUploadRequest\x1a .coderai.v1.FinishUploadResponse\x12N\n\x0b\x41\x62ortUpload\x12\x1e.coderai.v1.AbortUploadRequest\x1a\x1f.coderai.v1.AbortUploadResponse\x12N\n\x0bGetDocument\x12\x1e.coderai.v1.GetDocumentRequest\x1a\x1f.coderai.v1.GetDocumentResponse\x12T\n\rListDocuments\x12 .coderai.v1.ListDocumentsRequest\x1a!.coderai.v1.ListDocumentsResponse\x12W\n\x0e\x44\x65leteDocument\x12!.coderai.v1.DeleteDocumentRequest\x1a\".coderai.v1.DeleteDocumentResponse\x12Z\n\x0fReparseDocument\x12\".coderai.v1.ReparseDocumentRequest\x1a#.coderai.v1.ReparseDocumentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,26 +39,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOCUMENTCHUNK']._serialized_end=558
   _globals['_UPLOADMETADATA']._serialized_start=560
   _globals['_UPLOADMETADATA']._serialized_end=633
-  _globals['_UPLOADDOCUMENTREQUEST']._serialized_start=635
-  _globals['_UPLOADDOCUMENTREQUEST']._serialized_end=734
-  _globals['_UPLOADDOCUMENTRESPONSE']._serialized_start=736
-  _globals['_UPLOADDOCUMENTRESPONSE']._serialized_end=819
-  _globals['_GETDOCUMENTREQUEST']._serialized_start=821
-  _globals['_GETDOCUMENTREQUEST']._serialized_end=884
-  _globals['_GETDOCUMENTRESPONSE']._serialized_start=886
-  _globals['_GETDOCUMENTRESPONSE']._serialized_end=1004
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1006
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1131
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1133
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1222
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1224
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1268
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1270
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1294
-  _globals['_REPARSEDOCUMENTREQUEST']._serialized_start=1296
-  _globals['_REPARSEDOCUMENTREQUEST']._serialized_end=1341
-  _globals['_REPARSEDOCUMENTRESPONSE']._serialized_start=1343
-  _globals['_REPARSEDOCUMENTRESPONSE']._serialized_end=1408
-  _globals['_DOCUMENTSERVICE']._serialized_start=1411
-  _globals['_DOCUMENTSERVICE']._serialized_end=1866
+  _globals['_UPLOADRESULT']._serialized_start=635
+  _globals['_UPLOADRESULT']._serialized_end=749
+  _globals['_UPLOADDOCUMENTREQUEST']._serialized_start=751
+  _globals['_UPLOADDOCUMENTREQUEST']._serialized_end=850
+  _globals['_UPLOADDOCUMENTRESPONSE']._serialized_start=852
+  _globals['_UPLOADDOCUMENTRESPONSE']._serialized_end=919
+  _globals['_UPLOADFILE']._serialized_start=921
+  _globals['_UPLOADFILE']._serialized_end=987
+  _globals['_UPLOADDOCUMENTSREQUEST']._serialized_start=989
+  _globals['_UPLOADDOCUMENTSREQUEST']._serialized_end=1072
+  _globals['_UPLOADDOCUMENTSRESPONSE']._serialized_start=1074
+  _globals['_UPLOADDOCUMENTSRESPONSE']._serialized_end=1142
+  _globals['_BEGINUPLOADREQUEST']._serialized_start=1144
+  _globals['_BEGINUPLOADREQUEST']._serialized_end=1230
+  _globals['_BEGINUPLOADRESPONSE']._serialized_start=1232
+  _globals['_BEGINUPLOADRESPONSE']._serialized_end=1296
+  _globals['_APPENDUPLOADREQUEST']._serialized_start=1298
+  _globals['_APPENDUPLOADREQUEST']._serialized_end=1368
+  _globals['_APPENDUPLOADRESPONSE']._serialized_start=1370
+  _globals['_APPENDUPLOADRESPONSE']._serialized_end=1416
+  _globals['_FINISHUPLOADREQUEST']._serialized_start=1418
+  _globals['_FINISHUPLOADREQUEST']._serialized_end=1458
+  _globals['_FINISHUPLOADRESPONSE']._serialized_start=1460
+  _globals['_FINISHUPLOADRESPONSE']._serialized_end=1525
+  _globals['_ABORTUPLOADREQUEST']._serialized_start=1527
+  _globals['_ABORTUPLOADREQUEST']._serialized_end=1566
+  _globals['_ABORTUPLOADRESPONSE']._serialized_start=1568
+  _globals['_ABORTUPLOADRESPONSE']._serialized_end=1589
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=1591
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=1654
+  _globals['_GETDOCUMENTRESPONSE']._serialized_start=1656
+  _globals['_GETDOCUMENTRESPONSE']._serialized_end=1774
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1776
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1901
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1903
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1992
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1994
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=2038
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=2040
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=2064
+  _globals['_REPARSEDOCUMENTREQUEST']._serialized_start=2066
+  _globals['_REPARSEDOCUMENTREQUEST']._serialized_end=2111
+  _globals['_REPARSEDOCUMENTRESPONSE']._serialized_start=2113
+  _globals['_REPARSEDOCUMENTRESPONSE']._serialized_end=2178
+  _globals['_DOCUMENTSERVICE']._serialized_start=2181
+  _globals['_DOCUMENTSERVICE']._serialized_end=3054
 # @@protoc_insertion_point(module_scope)

@@ -64,6 +64,18 @@ class UploadMetadata(_message.Message):
     mime_type: str
     def __init__(self, project_id: _Optional[str] = ..., filename: _Optional[str] = ..., mime_type: _Optional[str] = ...) -> None: ...
 
+class UploadResult(_message.Message):
+    __slots__ = ("filename", "document", "duplicate", "error_message")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    document: Document
+    duplicate: bool
+    error_message: str
+    def __init__(self, filename: _Optional[str] = ..., document: _Optional[_Union[Document, _Mapping]] = ..., duplicate: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+
 class UploadDocumentRequest(_message.Message):
     __slots__ = ("metadata", "chunk")
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -73,12 +85,88 @@ class UploadDocumentRequest(_message.Message):
     def __init__(self, metadata: _Optional[_Union[UploadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class UploadDocumentResponse(_message.Message):
-    __slots__ = ("document", "duplicate")
-    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
-    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
-    document: Document
-    duplicate: bool
-    def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[UploadResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[UploadResult, _Mapping]]] = ...) -> None: ...
+
+class UploadFile(_message.Message):
+    __slots__ = ("filename", "content", "mime_type")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    content: bytes
+    mime_type: str
+    def __init__(self, filename: _Optional[str] = ..., content: _Optional[bytes] = ..., mime_type: _Optional[str] = ...) -> None: ...
+
+class UploadDocumentsRequest(_message.Message):
+    __slots__ = ("project_id", "files")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    files: _containers.RepeatedCompositeFieldContainer[UploadFile]
+    def __init__(self, project_id: _Optional[str] = ..., files: _Optional[_Iterable[_Union[UploadFile, _Mapping]]] = ...) -> None: ...
+
+class UploadDocumentsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[UploadResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[UploadResult, _Mapping]]] = ...) -> None: ...
+
+class BeginUploadRequest(_message.Message):
+    __slots__ = ("metadata", "size_bytes")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    metadata: UploadMetadata
+    size_bytes: int
+    def __init__(self, metadata: _Optional[_Union[UploadMetadata, _Mapping]] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class BeginUploadResponse(_message.Message):
+    __slots__ = ("upload_id", "max_part_bytes")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_PART_BYTES_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    max_part_bytes: int
+    def __init__(self, upload_id: _Optional[str] = ..., max_part_bytes: _Optional[int] = ...) -> None: ...
+
+class AppendUploadRequest(_message.Message):
+    __slots__ = ("upload_id", "offset", "data")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    offset: int
+    data: bytes
+    def __init__(self, upload_id: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AppendUploadResponse(_message.Message):
+    __slots__ = ("received_bytes",)
+    RECEIVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    received_bytes: int
+    def __init__(self, received_bytes: _Optional[int] = ...) -> None: ...
+
+class FinishUploadRequest(_message.Message):
+    __slots__ = ("upload_id",)
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    def __init__(self, upload_id: _Optional[str] = ...) -> None: ...
+
+class FinishUploadResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[UploadResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[UploadResult, _Mapping]]] = ...) -> None: ...
+
+class AbortUploadRequest(_message.Message):
+    __slots__ = ("upload_id",)
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    def __init__(self, upload_id: _Optional[str] = ...) -> None: ...
+
+class AbortUploadResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class GetDocumentRequest(_message.Message):
     __slots__ = ("document_id", "include_text")

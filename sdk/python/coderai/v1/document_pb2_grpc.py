@@ -27,7 +27,13 @@ if _version_not_supported:
 
 class DocumentServiceStub:
     """A project's corpus: upload, parse, list and inspect documents.
-    (Sketch: the ingestion work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    Uploaded files are stored with their original bytes and parsed by the workers, off the
+    request path: a document starts UPLOADED and becomes READY (text extracted, long documents
+    chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
+    stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
+    and each file in it becomes a document. Files larger than the server's upload limit answer
+    RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
     """
 
     def __init__(self, channel):
@@ -40,6 +46,31 @@ class DocumentServiceStub:
                 '/coderai.v1.DocumentService/UploadDocument',
                 request_serializer=coderai_dot_v1_dot_document__pb2.UploadDocumentRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_document__pb2.UploadDocumentResponse.FromString,
+                _registered_method=True)
+        self.UploadDocuments = channel.unary_unary(
+                '/coderai.v1.DocumentService/UploadDocuments',
+                request_serializer=coderai_dot_v1_dot_document__pb2.UploadDocumentsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_document__pb2.UploadDocumentsResponse.FromString,
+                _registered_method=True)
+        self.BeginUpload = channel.unary_unary(
+                '/coderai.v1.DocumentService/BeginUpload',
+                request_serializer=coderai_dot_v1_dot_document__pb2.BeginUploadRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_document__pb2.BeginUploadResponse.FromString,
+                _registered_method=True)
+        self.AppendUpload = channel.unary_unary(
+                '/coderai.v1.DocumentService/AppendUpload',
+                request_serializer=coderai_dot_v1_dot_document__pb2.AppendUploadRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_document__pb2.AppendUploadResponse.FromString,
+                _registered_method=True)
+        self.FinishUpload = channel.unary_unary(
+                '/coderai.v1.DocumentService/FinishUpload',
+                request_serializer=coderai_dot_v1_dot_document__pb2.FinishUploadRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_document__pb2.FinishUploadResponse.FromString,
+                _registered_method=True)
+        self.AbortUpload = channel.unary_unary(
+                '/coderai.v1.DocumentService/AbortUpload',
+                request_serializer=coderai_dot_v1_dot_document__pb2.AbortUploadRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_document__pb2.AbortUploadResponse.FromString,
                 _registered_method=True)
         self.GetDocument = channel.unary_unary(
                 '/coderai.v1.DocumentService/GetDocument',
@@ -65,13 +96,53 @@ class DocumentServiceStub:
 
 class DocumentServiceServicer:
     """A project's corpus: upload, parse, list and inspect documents.
-    (Sketch: the ingestion work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    Uploaded files are stored with their original bytes and parsed by the workers, off the
+    request path: a document starts UPLOADED and becomes READY (text extracted, long documents
+    chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
+    stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
+    and each file in it becomes a document. Files larger than the server's upload limit answer
+    RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
     """
 
     def UploadDocument(self, request_iterator, context):
-        """Client-streaming upload: the first message carries the file's metadata, the following
-        ones its bytes in order.
+        """Client-streaming upload of one file of any size up to the limit (SDKs and services): the
+        first message carries the file's metadata, the following ones its bytes in order.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadDocuments(self, request, context):
+        """Several small files in one call; each must fit, with the others, in one message
+        (grpc-web, which cannot stream from the client).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginUpload(self, request, context):
+        """A resumable upload in unary calls for large files from a browser: begin, append the
+        bytes in order (each part under the message limit), finish. Unfinished sessions expire.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppendUpload(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishUpload(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortUpload(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -109,6 +180,31 @@ def add_DocumentServiceServicer_to_server(servicer, server):
                     request_deserializer=coderai_dot_v1_dot_document__pb2.UploadDocumentRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_document__pb2.UploadDocumentResponse.SerializeToString,
             ),
+            'UploadDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadDocuments,
+                    request_deserializer=coderai_dot_v1_dot_document__pb2.UploadDocumentsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_document__pb2.UploadDocumentsResponse.SerializeToString,
+            ),
+            'BeginUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginUpload,
+                    request_deserializer=coderai_dot_v1_dot_document__pb2.BeginUploadRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_document__pb2.BeginUploadResponse.SerializeToString,
+            ),
+            'AppendUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendUpload,
+                    request_deserializer=coderai_dot_v1_dot_document__pb2.AppendUploadRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_document__pb2.AppendUploadResponse.SerializeToString,
+            ),
+            'FinishUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishUpload,
+                    request_deserializer=coderai_dot_v1_dot_document__pb2.FinishUploadRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_document__pb2.FinishUploadResponse.SerializeToString,
+            ),
+            'AbortUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortUpload,
+                    request_deserializer=coderai_dot_v1_dot_document__pb2.AbortUploadRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_document__pb2.AbortUploadResponse.SerializeToString,
+            ),
             'GetDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDocument,
                     request_deserializer=coderai_dot_v1_dot_document__pb2.GetDocumentRequest.FromString,
@@ -139,7 +235,13 @@ def add_DocumentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class DocumentService:
     """A project's corpus: upload, parse, list and inspect documents.
-    (Sketch: the ingestion work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    Uploaded files are stored with their original bytes and parsed by the workers, off the
+    request path: a document starts UPLOADED and becomes READY (text extracted, long documents
+    chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
+    stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
+    and each file in it becomes a document. Files larger than the server's upload limit answer
+    RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
     """
 
     @staticmethod
@@ -159,6 +261,141 @@ class DocumentService:
             '/coderai.v1.DocumentService/UploadDocument',
             coderai_dot_v1_dot_document__pb2.UploadDocumentRequest.SerializeToString,
             coderai_dot_v1_dot_document__pb2.UploadDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.DocumentService/UploadDocuments',
+            coderai_dot_v1_dot_document__pb2.UploadDocumentsRequest.SerializeToString,
+            coderai_dot_v1_dot_document__pb2.UploadDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.DocumentService/BeginUpload',
+            coderai_dot_v1_dot_document__pb2.BeginUploadRequest.SerializeToString,
+            coderai_dot_v1_dot_document__pb2.BeginUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.DocumentService/AppendUpload',
+            coderai_dot_v1_dot_document__pb2.AppendUploadRequest.SerializeToString,
+            coderai_dot_v1_dot_document__pb2.AppendUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.DocumentService/FinishUpload',
+            coderai_dot_v1_dot_document__pb2.FinishUploadRequest.SerializeToString,
+            coderai_dot_v1_dot_document__pb2.FinishUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.DocumentService/AbortUpload',
+            coderai_dot_v1_dot_document__pb2.AbortUploadRequest.SerializeToString,
+            coderai_dot_v1_dot_document__pb2.AbortUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,13 @@ GRPC_VERSION: str
 
 class DocumentServiceStub:
     """A project's corpus: upload, parse, list and inspect documents.
-    (Sketch: the ingestion work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    Uploaded files are stored with their original bytes and parsed by the workers, off the
+    request path: a document starts UPLOADED and becomes READY (text extracted, long documents
+    chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
+    stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
+    and each file in it becomes a document. Files larger than the server's upload limit answer
+    RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
     """
 
     @_typing.overload
@@ -36,9 +42,20 @@ class DocumentServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> DocumentServiceAsyncStub: ...
     UploadDocument: _grpc.StreamUnaryMultiCallable[_document_pb2.UploadDocumentRequest, _document_pb2.UploadDocumentResponse]
-    """Client-streaming upload: the first message carries the file's metadata, the following
-    ones its bytes in order.
+    """Client-streaming upload of one file of any size up to the limit (SDKs and services): the
+    first message carries the file's metadata, the following ones its bytes in order.
     """
+    UploadDocuments: _grpc.UnaryUnaryMultiCallable[_document_pb2.UploadDocumentsRequest, _document_pb2.UploadDocumentsResponse]
+    """Several small files in one call; each must fit, with the others, in one message
+    (grpc-web, which cannot stream from the client).
+    """
+    BeginUpload: _grpc.UnaryUnaryMultiCallable[_document_pb2.BeginUploadRequest, _document_pb2.BeginUploadResponse]
+    """A resumable upload in unary calls for large files from a browser: begin, append the
+    bytes in order (each part under the message limit), finish. Unfinished sessions expire.
+    """
+    AppendUpload: _grpc.UnaryUnaryMultiCallable[_document_pb2.AppendUploadRequest, _document_pb2.AppendUploadResponse]
+    FinishUpload: _grpc.UnaryUnaryMultiCallable[_document_pb2.FinishUploadRequest, _document_pb2.FinishUploadResponse]
+    AbortUpload: _grpc.UnaryUnaryMultiCallable[_document_pb2.AbortUploadRequest, _document_pb2.AbortUploadResponse]
     GetDocument: _grpc.UnaryUnaryMultiCallable[_document_pb2.GetDocumentRequest, _document_pb2.GetDocumentResponse]
     ListDocuments: _grpc.UnaryUnaryMultiCallable[_document_pb2.ListDocumentsRequest, _document_pb2.ListDocumentsResponse]
     DeleteDocument: _grpc.UnaryUnaryMultiCallable[_document_pb2.DeleteDocumentRequest, _document_pb2.DeleteDocumentResponse]
@@ -48,14 +65,31 @@ class DocumentServiceStub:
 @_typing.type_check_only
 class DocumentServiceAsyncStub(DocumentServiceStub):
     """A project's corpus: upload, parse, list and inspect documents.
-    (Sketch: the ingestion work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    Uploaded files are stored with their original bytes and parsed by the workers, off the
+    request path: a document starts UPLOADED and becomes READY (text extracted, long documents
+    chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
+    stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
+    and each file in it becomes a document. Files larger than the server's upload limit answer
+    RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     UploadDocument: _aio.StreamUnaryMultiCallable[_document_pb2.UploadDocumentRequest, _document_pb2.UploadDocumentResponse]  # type: ignore[assignment]
-    """Client-streaming upload: the first message carries the file's metadata, the following
-    ones its bytes in order.
+    """Client-streaming upload of one file of any size up to the limit (SDKs and services): the
+    first message carries the file's metadata, the following ones its bytes in order.
     """
+    UploadDocuments: _aio.UnaryUnaryMultiCallable[_document_pb2.UploadDocumentsRequest, _document_pb2.UploadDocumentsResponse]  # type: ignore[assignment]
+    """Several small files in one call; each must fit, with the others, in one message
+    (grpc-web, which cannot stream from the client).
+    """
+    BeginUpload: _aio.UnaryUnaryMultiCallable[_document_pb2.BeginUploadRequest, _document_pb2.BeginUploadResponse]  # type: ignore[assignment]
+    """A resumable upload in unary calls for large files from a browser: begin, append the
+    bytes in order (each part under the message limit), finish. Unfinished sessions expire.
+    """
+    AppendUpload: _aio.UnaryUnaryMultiCallable[_document_pb2.AppendUploadRequest, _document_pb2.AppendUploadResponse]  # type: ignore[assignment]
+    FinishUpload: _aio.UnaryUnaryMultiCallable[_document_pb2.FinishUploadRequest, _document_pb2.FinishUploadResponse]  # type: ignore[assignment]
+    AbortUpload: _aio.UnaryUnaryMultiCallable[_document_pb2.AbortUploadRequest, _document_pb2.AbortUploadResponse]  # type: ignore[assignment]
     GetDocument: _aio.UnaryUnaryMultiCallable[_document_pb2.GetDocumentRequest, _document_pb2.GetDocumentResponse]  # type: ignore[assignment]
     ListDocuments: _aio.UnaryUnaryMultiCallable[_document_pb2.ListDocumentsRequest, _document_pb2.ListDocumentsResponse]  # type: ignore[assignment]
     DeleteDocument: _aio.UnaryUnaryMultiCallable[_document_pb2.DeleteDocumentRequest, _document_pb2.DeleteDocumentResponse]  # type: ignore[assignment]
@@ -64,7 +98,13 @@ class DocumentServiceAsyncStub(DocumentServiceStub):
 
 class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
     """A project's corpus: upload, parse, list and inspect documents.
-    (Sketch: the ingestion work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    Uploaded files are stored with their original bytes and parsed by the workers, off the
+    request path: a document starts UPLOADED and becomes READY (text extracted, long documents
+    chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
+    stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
+    and each file in it becomes a document. Files larger than the server's upload limit answer
+    RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
     """
 
     @_abc_1.abstractmethod
@@ -73,9 +113,50 @@ class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_document_pb2.UploadDocumentRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_document_pb2.UploadDocumentResponse, _abc.Awaitable[_document_pb2.UploadDocumentResponse]]:
-        """Client-streaming upload: the first message carries the file's metadata, the following
-        ones its bytes in order.
+        """Client-streaming upload of one file of any size up to the limit (SDKs and services): the
+        first message carries the file's metadata, the following ones its bytes in order.
         """
+
+    @_abc_1.abstractmethod
+    def UploadDocuments(
+        self,
+        request: _document_pb2.UploadDocumentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_pb2.UploadDocumentsResponse, _abc.Awaitable[_document_pb2.UploadDocumentsResponse]]:
+        """Several small files in one call; each must fit, with the others, in one message
+        (grpc-web, which cannot stream from the client).
+        """
+
+    @_abc_1.abstractmethod
+    def BeginUpload(
+        self,
+        request: _document_pb2.BeginUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_pb2.BeginUploadResponse, _abc.Awaitable[_document_pb2.BeginUploadResponse]]:
+        """A resumable upload in unary calls for large files from a browser: begin, append the
+        bytes in order (each part under the message limit), finish. Unfinished sessions expire.
+        """
+
+    @_abc_1.abstractmethod
+    def AppendUpload(
+        self,
+        request: _document_pb2.AppendUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_pb2.AppendUploadResponse, _abc.Awaitable[_document_pb2.AppendUploadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def FinishUpload(
+        self,
+        request: _document_pb2.FinishUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_pb2.FinishUploadResponse, _abc.Awaitable[_document_pb2.FinishUploadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AbortUpload(
+        self,
+        request: _document_pb2.AbortUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_pb2.AbortUploadResponse, _abc.Awaitable[_document_pb2.AbortUploadResponse]]: ...
 
     @_abc_1.abstractmethod
     def GetDocument(

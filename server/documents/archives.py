@@ -1,0 +1,166 @@
+"""Reading ZIP containers (a .docx, or a .zip of documents) without trusting them.
+
+A ZIP's headers can lie and a few kilobytes can unpack to gigabytes, so every entry is read in
+pieces with a cap, and an archive is refused before it is unpacked when its declared sizes,
+entry count or compression ratio are out of bounds.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+from server.documents.detection import CorruptDocument, DocumentTooLarge, EncryptedDocument
+
+MIB = 1024 * 1024
+
+# Ratios are checked only for entries this large: small XML parts compress very well and
+# cannot hurt anyone.
+_RATIO_CHECKED_FROM_BYTES = MIB
+_READ_PIECE_BYTES = MIB
+# Files that operating systems add to archives and that nobody uploads on purpose.
+_SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_NAME_CHARS = 255
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Bounds on the work one document may cause; the defaults admit any real document."""
+
+    # One document, or one file inside a ZIP, once unpacked.
+    max_document_bytes: int = 100 * MIB
+    # Everything a DOCX or a ZIP of documents unpacks to.
+    max_decompressed_bytes: int = 256 * MIB
+    max_pages: int = 2000
+    max_zip_entries: int = 10_000
+    # Word's XML compresses about 10-30:1; zip bombs reach 1000:1.
+    max_compression_ratio: float = 100.0
+
+
+DEFAULT_LIMITS = ParseLimits()
+
+
+def open_zip(data: bytes, limits: ParseLimits, *, what: str) -> zipfile.ZipFile:
+    """The archive, after its declared entries passed the limits (nothing is unpacked yet).
+
+    `what` names the archive in messages ("Word document", "ZIP archive").
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
+        raise CorruptDocument(f"The {what} is damaged and cannot be opened.") from e
+    try:
+        _check_declared(archive.infolist(), limits, what=what)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_declared(infos: list[zipfile.ZipInfo], limits: ParseLimits, *, what: str) -> None:
+    if len(infos) > limits.max_zip_entries:
+        raise DocumentTooLarge(
+            f"The {what} holds {len(infos)} files; at most {limits.max_zip_entries} are accepted."
+        )
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise EncryptedDocument(
+                f"The {what} is password-protected. Remove the password and upload it again."
+            )
+        if (
+            info.file_size > _RATIO_CHECKED_FROM_BYTES
+            and info.file_size > info.compress_size * limits.max_compression_ratio
+        ):
+            raise DocumentTooLarge(
+                f"The {what} looks like a zip bomb: {info.filename} would unpack to "
+                f"{info.file_size // MIB} MiB from {max(info.compress_size // 1024, 1)} KiB."
+            )
+        if info.file_size > limits.max_document_bytes:
+            raise _too_large(what, info.filename, limits.max_document_bytes)
+        total += info.file_size
+    if total > limits.max_decompressed_bytes:
+        raise DocumentTooLarge(
+            f"The {what} would unpack to {total // MIB} MiB; "
+            f"the limit is {limits.max_decompressed_bytes // MIB} MiB."
+        )
+
+
+def read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, what: str) -> bytes:
+    """An entry's bytes, read in pieces and refused as soon as they pass `cap` bytes, whatever
+    its header declared; a damaged entry (bad CRC, truncated stream) is CorruptDocument."""
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        with archive.open(info) as entry:
+            while piece := entry.read(_READ_PIECE_BYTES):
+                size += len(piece)
+                if size > cap:
+                    raise _too_large(what, info.filename, cap)
+                pieces.append(piece)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise CorruptDocument(f"The {what} is damaged: {info.filename} cannot be read.") from e
+    except NotImplementedError as e:
+        raise CorruptDocument(
+            f"The {what} uses a compression method we cannot read ({info.filename})."
+        ) from e
+    return b"".join(pieces)
+
+
+def verify_entries(archive: zipfile.ZipFile, limits: ParseLimits, *, what: str) -> None:
+    """Unpacks every entry once, within the limits, keeping nothing: proof that the archive
+    holds what its headers say before a library that trusts them reads it."""
+    budget = limits.max_decompressed_bytes
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        cap = min(limits.max_document_bytes, budget)
+        budget -= len(read_entry(archive, info, cap, what=what))
+
+
+def unpack_zip(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[tuple[str, bytes]]:
+    """The documents inside a ZIP a researcher uploaded, as (file name, bytes).
+
+    Folders, macOS resource forks, hidden and system files and symbolic links are skipped.
+    Names are reduced to their last component, so "../../etc/passwd" is just "passwd" and
+    nothing can point outside. A ZIP inside the ZIP is returned as it is, not expanded: parsing
+    refuses it with its own message. The whole archive is refused when it is encrypted, damaged,
+    or unpacks beyond the limits.
+    """
+    what = "ZIP archive"
+    documents: list[tuple[str, bytes]] = []
+    with open_zip(data, limits, what=what) as archive:
+        budget = limits.max_decompressed_bytes
+        for info in archive.infolist():
+            name = _document_name(info)
+            if name is None:
+                continue
+            content = read_entry(archive, info, min(limits.max_document_bytes, budget), what=what)
+            budget -= len(content)
+            documents.append((name, content))
+    return documents
+
+
+def _document_name(info: zipfile.ZipInfo) -> str | None:
+    """The name to keep for an entry, or None for entries that are not documents."""
+    if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+        return None
+    parts = [part for part in re.split(r"[/\\]", info.filename) if part]
+    hidden = (part.startswith(".") and part not in {".", ".."} for part in parts)
+    if not parts or "__MACOSX" in parts or any(hidden):
+        return None
+    name = _UNPRINTABLE.sub("", parts[-1]).strip()
+    if not name or name in {".", ".."} or name.lower() in _SYSTEM_FILES:
+        return None
+    return name[-_MAX_NAME_CHARS:]
+
+
+def _too_large(what: str, entry: str, cap: int) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        f"The {what} is too large once unpacked: {entry} exceeds {max(cap // MIB, 1)} MiB."
+    )
