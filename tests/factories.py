@@ -3,8 +3,10 @@ Variable messages with sensible defaults, and the decoding of google.rpc error d
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,6 +15,8 @@ from coderai.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     common_pb2,
+    document_pb2,
+    document_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
     schema_pb2,
@@ -34,6 +38,7 @@ class Caller:
     auth: auth_pb2_grpc.AuthServiceAsyncStub
     projects: project_pb2_grpc.ProjectServiceAsyncStub
     schema: schema_pb2_grpc.SchemaServiceAsyncStub
+    documents: document_pb2_grpc.DocumentServiceAsyncStub
 
     async def create_project(self, **overrides: Any) -> project_pb2.Project:
         """Creates a project from project_message(**overrides)."""
@@ -56,6 +61,44 @@ class Caller:
         )
         return response.variable
 
+    async def upload(
+        self, project_id: str, filename: str, data: bytes, chunk_bytes: int = 64 * 1024
+    ) -> list[document_pb2.UploadResult]:
+        """Streams the file to UploadDocument in chunks; the results."""
+
+        async def messages() -> AsyncIterator[document_pb2.UploadDocumentRequest]:
+            yield document_pb2.UploadDocumentRequest(
+                metadata=document_pb2.UploadMetadata(project_id=project_id, filename=filename)
+            )
+            for start in range(0, len(data), chunk_bytes):
+                yield document_pb2.UploadDocumentRequest(chunk=data[start : start + chunk_bytes])
+
+        response = await self.documents.UploadDocument(messages(), metadata=self.metadata)
+        return list(response.results)
+
+    async def get_document(
+        self, document_id: str, include_text: bool = False
+    ) -> document_pb2.GetDocumentResponse:
+        return await self.documents.GetDocument(
+            document_pb2.GetDocumentRequest(document_id=document_id, include_text=include_text),
+            metadata=self.metadata,
+        )
+
+    async def parsed(
+        self, document_id: str, within: float = 30.0
+    ) -> document_pb2.GetDocumentResponse:
+        """The document once the workers are done with it (READY or FAILED), with its text."""
+        deadline = time.monotonic() + within
+        while True:
+            response = await self.get_document(document_id, include_text=True)
+            done = response.document.status in (
+                common_pb2.DOCUMENT_STATUS_READY,
+                common_pb2.DOCUMENT_STATUS_FAILED,
+            )
+            if done or time.monotonic() > deadline:
+                return response
+            await asyncio.sleep(0.1)
+
 
 async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
     """Registers a researcher with this email and returns them signed in."""
@@ -70,6 +113,7 @@ async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
         auth=auth,
         projects=project_pb2_grpc.ProjectServiceStub(channel),
         schema=schema_pb2_grpc.SchemaServiceStub(channel),
+        documents=document_pb2_grpc.DocumentServiceStub(channel),
     )
 
 

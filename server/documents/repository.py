@@ -127,4 +127,4 @@ async def count_by_status(
         .where(Document.project_id == project_id)
         .group_by(Document.status)
     )
-    return {status: count for status, count in rows.tuples()}
+    return {status: count for status, count in rows.all()}
