@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import grpc
 import pytest
@@ -305,7 +305,7 @@ async def test_another_researchers_documents_are_not_found(
     [result] = await researcher.upload(project.id, "private.txt", b"Private notes.")
     intruder = await signed_in(channel, f"intruder-{uuid.uuid4().hex[:8]}@example.org")
 
-    calls = [
+    calls: list[Awaitable[object]] = [
         intruder.get_document(result.document.id),
         intruder.upload(project.id, "x.txt", b"Planted."),
         intruder.documents.ListDocuments(
