@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from server.core.tenancy import isolation_statements
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -94,12 +96,5 @@ def downgrade() -> None:
 
 
 def _isolate(table: str, tenant_column: str) -> None:
-    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"""
-        CREATE POLICY tenant_isolation ON {table}
-        USING ({tenant_column} = app_current_user_id())
-        WITH CHECK ({tenant_column} = app_current_user_id())
-        """
-    )
+    for statement in isolation_statements(table, tenant_column):
+        op.execute(statement)

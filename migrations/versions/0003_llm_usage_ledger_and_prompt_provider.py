@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from server.core.tenancy import isolation_statements
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -71,15 +73,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_llm_calls_user_id_created_at", "llm_calls", ["user_id", "created_at"], unique=False
     )
-    op.execute("ALTER TABLE llm_calls ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE llm_calls FORCE ROW LEVEL SECURITY")
-    op.execute(
-        """
-        CREATE POLICY tenant_isolation ON llm_calls
-        USING (user_id = app_current_user_id())
-        WITH CHECK (user_id = app_current_user_id())
-        """
-    )
+    for statement in isolation_statements("llm_calls"):
+        op.execute(statement)
     # Versions written before providers were recorded were generated for OpenAI.
     op.add_column(
         "prompts",

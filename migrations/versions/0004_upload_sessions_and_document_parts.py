@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from server.core.tenancy import isolation_statements
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -72,15 +74,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_upload_parts_user_id"), "upload_parts", ["user_id"], unique=False)
     for table in ("upload_sessions", "upload_parts"):
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"""
-            CREATE POLICY tenant_isolation ON {table}
-            USING (user_id = app_current_user_id())
-            WITH CHECK (user_id = app_current_user_id())
-            """
-        )
+        for statement in isolation_statements(table):
+            op.execute(statement)
     # A document's bytes become numbered parts; an existing blob is its part 0.
     op.add_column(
         "document_blobs", sa.Column("part", sa.Integer(), nullable=False, server_default="0")
