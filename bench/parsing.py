@@ -48,7 +48,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPOSITORY.parent / "shared" / "corpus"
 # The handbook has no docProps/app.xml; the corpus manifest gives its rendered page count.
 NOMINAL_PAGES = {"handbook-872p.docx": 872}
-# PyMuPDF's and python-docx's annotations are partial: used through Any, as in server/documents/formats.
+# PyMuPDF's and python-docx's annotations are partial: used through Any, as in the format readers.
 mupdf: Any = pymupdf
 word: Any = docx
 

@@ -11,7 +11,7 @@ from typing import Any
 import docx
 import pymupdf
 
-# PyMuPDF's and python-docx's annotations are partial: used through Any, as in server/documents/formats.
+# PyMuPDF's and python-docx's annotations are partial: used through Any, as in the format readers.
 mupdf: Any = pymupdf
 word: Any = docx
 
