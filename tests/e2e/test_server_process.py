@@ -12,13 +12,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from coderai.v1 import auth_pb2, auth_pb2_grpc
+from coderai.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from redis.asyncio import Redis
 
 from server.core.embedded import stop_embedded
 from tests.conftest import TEST_REDIS_URL
+from tests.factories import signed_in
 from tests.processes import coderai, free_port, stop
 
 
@@ -69,20 +70,33 @@ def embedded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     stop_embedded(data_dir)
 
 
-async def test_serve_with_no_settings_runs_on_the_embedded_servers(
+async def test_serve_and_a_worker_with_no_settings_run_on_the_embedded_servers(
     embedded_data_dir: Path,
 ) -> None:
+    """What `./scripts/run` does on a machine with nothing installed: the server and a worker
+    share the embedded PostgreSQL and Redis, and an upload is parsed."""
     server = ServerProcess(
         coderai("serve", "--port", str(port := free_port()), DATA_DIR=str(embedded_data_dir)),
         port,
     )
+    worker = None
     try:
         await wait_until_serving(server, within=90)
         assert (embedded_data_dir / "postgres").is_dir()
         assert (embedded_data_dir / "redis").is_dir()
         email = await register_and_get_me(server.target)
         assert email.startswith("process-")
+        worker = coderai("worker", "--processes", "1", DATA_DIR=str(embedded_data_dir))
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            caller = await signed_in(channel, f"embedded-{uuid.uuid4().hex[:8]}@example.org")
+            project = await caller.create_project()
+            [result] = await caller.upload(project.id, "note.txt", b"Parsed by the worker.")
+            parsed = await caller.parsed(result.document.id, within=60)
+        assert parsed.document.status == common_pb2.DOCUMENT_STATUS_READY
+        assert parsed.text == "Parsed by the worker."
     finally:
+        if worker is not None:
+            stop(worker, timeout=10)
         assert stop(server.process) == 0, "SIGTERM shuts down gracefully with status 0"
 
 
