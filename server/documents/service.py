@@ -148,27 +148,27 @@ class DocumentService:
             # Recognised from its first kilobyte: stored straight from the file.
             outcomes = [await self._store(user_id, project_id, filename, file, "application/pdf")]
         else:
-            outcomes = await self._upload_bytes(user_id, project_id, filename, file.read())
+            outcomes = await self._upload_other(user_id, project_id, filename, file)
         for outcome in outcomes:
             if outcome.document is not None and not outcome.duplicate:
                 await self._queue_parse(user_id, outcome.document.id)
         return outcomes
 
-    async def _upload_bytes(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, filename: str, data: bytes
+    async def _upload_other(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, filename: str, file: IO[bytes]
     ) -> list[UploadOutcome]:
+        """A file that is not a PDF: its type needs all of it (a ZIP's directory is at its
+        end; text must decode), so it is read whole, once; it is stored from the file."""
+        data = file.read()
         try:
             document_type = detect_type(data, filename)
         except DocumentArchive:
             return await self._upload_archive(user_id, project_id, data)
         except DocumentParseError as error:
             raise _unreadable(filename, error) from None
-        with spooled_file() as file:
-            file.write(data)
-            file.seek(0)
-            return [
-                await self._store(user_id, project_id, filename, file, MIME_TYPES[document_type])
-            ]
+        del data
+        file.seek(0)
+        return [await self._store(user_id, project_id, filename, file, MIME_TYPES[document_type])]
 
     async def _upload_archive(
         self, user_id: uuid.UUID, project_id: uuid.UUID, data: bytes
