@@ -14,6 +14,8 @@ from coderai.v1 import (
     auth_pb2_grpc,
     document_pb2,
     document_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
     schema_pb2,
@@ -37,6 +39,9 @@ from server.core.interceptors import (
 )
 from server.documents.rpc import DocumentServicer
 from server.documents.service import DocumentService
+from server.jobs.events import JobEvents
+from server.jobs.rpc import JobServicer
+from server.jobs.service import JobService
 from server.llm.factory import describe as describe_llm
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
@@ -52,6 +57,7 @@ SERVICE_NAMES = (
     project_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
     schema_pb2.DESCRIPTOR.services_by_name["SchemaService"].full_name,
     document_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
+    job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
 )
 HEALTH_CHECK_INTERVAL_SECONDS = 5.0
 
@@ -113,6 +119,21 @@ async def start_server(
     )
     document_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(DocumentService(database, settings, TaskiqQueue(broker))), server
+    )
+    job_pb2_grpc.add_JobServiceServicer_to_server(
+        JobServicer(
+            JobService(
+                database,
+                settings,
+                TaskiqQueue(broker),
+                JobEvents(
+                    redis,
+                    max_length=settings.job_events_max_length,
+                    ttl_seconds=settings.job_events_ttl_seconds,
+                ),
+            )
+        ),
+        server,
     )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -9,7 +9,13 @@ from server.documents.models import (
     UploadPart,
     UploadSession,
 )
-from server.jobs.models import Extraction, ExtractionFeedback, ProcessingJob, ProcessingLog
+from server.jobs.models import (
+    Extraction,
+    ExtractionFeedback,
+    JobDocument,
+    ProcessingJob,
+    ProcessingLog,
+)
 from server.llm.ledger import LLMCall
 from server.projects.models import Project
 from server.schema.models import Prompt, Variable
@@ -21,6 +27,7 @@ __all__ = [
     "DocumentChunk",
     "Extraction",
     "ExtractionFeedback",
+    "JobDocument",
     "LLMCall",
     "ProcessingJob",
     "ProcessingLog",

@@ -17,6 +17,8 @@ from coderai.v1 import (
     common_pb2,
     document_pb2,
     document_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
     schema_pb2,
@@ -39,6 +41,7 @@ class Caller:
     projects: project_pb2_grpc.ProjectServiceAsyncStub
     schema: schema_pb2_grpc.SchemaServiceAsyncStub
     documents: document_pb2_grpc.DocumentServiceAsyncStub
+    jobs: job_pb2_grpc.JobServiceAsyncStub
 
     async def create_project(self, **overrides: Any) -> project_pb2.Project:
         """Creates a project from project_message(**overrides)."""
@@ -99,6 +102,64 @@ class Caller:
                 return response
             await asyncio.sleep(0.1)
 
+    async def create_job(
+        self,
+        project_id: str,
+        job_type: common_pb2.JobType = common_pb2.JOB_TYPE_SAMPLE,
+        document_ids: list[str] | None = None,
+        **fields: Any,
+    ) -> job_pb2.CreateJobResponse:
+        selection = job_pb2.JobSelection(
+            project_id=project_id, type=job_type, document_ids=document_ids or []
+        )
+        return await self.jobs.CreateJob(
+            job_pb2.CreateJobRequest(selection=selection, **fields), metadata=self.metadata
+        )
+
+    async def get_job(self, job_id: str) -> job_pb2.ProcessingJob:
+        response = await self.jobs.GetJob(
+            job_pb2.GetJobRequest(job_id=job_id), metadata=self.metadata
+        )
+        return response.job
+
+    async def job_ended(
+        self,
+        job_id: str,
+        within: float = 60.0,
+        statuses: tuple[common_pb2.JobStatus, ...] = (),
+    ) -> job_pb2.ProcessingJob:
+        """The job once it is COMPLETED, FAILED, CANCELLED or PAUSED (or in `statuses`)."""
+        wanted = statuses or (
+            common_pb2.JOB_STATUS_COMPLETED,
+            common_pb2.JOB_STATUS_FAILED,
+            common_pb2.JOB_STATUS_CANCELLED,
+            common_pb2.JOB_STATUS_PAUSED,
+        )
+        deadline = time.monotonic() + within
+        while True:
+            job = await self.get_job(job_id)
+            if job.status in wanted:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job still {job.status} after {within}s: {job}")
+            await asyncio.sleep(0.1)
+
+    async def extractions(self, project_id: str, **filters: Any) -> list[job_pb2.Extraction]:
+        """Every extraction of the project matching the filters, all pages."""
+        found: list[job_pb2.Extraction] = []
+        token = ""
+        while True:
+            response = await self.jobs.ListExtractions(
+                job_pb2.ListExtractionsRequest(
+                    project_id=project_id, page_size=200, page_token=token, **filters
+                ),
+                metadata=self.metadata,
+            )
+            found.extend(response.extractions)
+            token = response.next_page_token
+            if not token:
+                return found
+
 
 async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
     """Registers a researcher with this email and returns them signed in."""
@@ -114,6 +175,7 @@ async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
         projects=project_pb2_grpc.ProjectServiceStub(channel),
         schema=schema_pb2_grpc.SchemaServiceStub(channel),
         documents=document_pb2_grpc.DocumentServiceStub(channel),
+        jobs=job_pb2_grpc.JobServiceStub(channel),
     )
 
 

@@ -18,3 +18,14 @@ class TaskiqQueue:
         from workers.tasks import parse_document
 
         await parse_document.kicker().with_broker(self._broker).kiq(str(user_id), str(document_id))
+
+    async def extract_document(
+        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
+    ) -> None:
+        from workers.tasks import extraction_job
+
+        await (
+            extraction_job.kicker()
+            .with_broker(self._broker)
+            .kiq(str(user_id), str(job_id), str(document_id))
+        )

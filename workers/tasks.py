@@ -6,16 +6,23 @@ server) and builds the services its tasks call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from taskiq import TaskiqEvents, TaskiqState
 
 from server.core.config import get_settings
 from server.core.db import Database
 from server.core.infrastructure import connect_database, prepare
 from server.documents.service import DocumentService
+from server.jobs.events import JobEvents
+from server.jobs.pipeline import ExtractionPipeline
+from server.jobs.runner import JobRunner
+from server.llm.gateway import LLMGateway
+from server.llm.ledger import DatabaseLedger
 from workers.broker import broker
 from workers.queue import TaskiqQueue
 
@@ -25,7 +32,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class WorkerServices:
     database: Database
+    redis: Redis
     documents: DocumentService
+    jobs: JobRunner
 
 
 _services: WorkerServices | None = None
@@ -35,9 +44,22 @@ _services: WorkerServices | None = None
 async def connect(state: TaskiqState) -> None:
     global _services
     settings = get_settings()
-    database = await connect_database(settings, await prepare(settings))
+    infrastructure = await prepare(settings)
+    database = await connect_database(settings, infrastructure)
+    redis = Redis.from_url(infrastructure.redis_url)
+    gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
+    # One bound for every model call this process makes, whatever document it is for.
+    pipeline = ExtractionPipeline(gateway, asyncio.Semaphore(settings.worker_llm_concurrency))
+    events = JobEvents(
+        redis,
+        max_length=settings.job_events_max_length,
+        ttl_seconds=settings.job_events_ttl_seconds,
+    )
     _services = WorkerServices(
-        database=database, documents=DocumentService(database, settings, TaskiqQueue(broker))
+        database=database,
+        redis=redis,
+        documents=DocumentService(database, settings, TaskiqQueue(broker)),
+        jobs=JobRunner(database, settings, pipeline, events),
     )
 
 
@@ -45,6 +67,7 @@ async def connect(state: TaskiqState) -> None:
 async def disconnect(state: TaskiqState) -> None:
     if _services is not None:
         await _services.database.dispose()
+        await _services.redis.aclose()
 
 
 def services() -> WorkerServices:
@@ -65,3 +88,23 @@ async def parse_document(user_id: str, document_id: str) -> None:
     document = await services().documents.parse(uuid.UUID(user_id), uuid.UUID(document_id))
     if document is not None:
         log.info("document %s: %s", document_id, document.status.value)
+
+
+@broker.task(task_name="coderai.extraction_job")
+async def extraction_job(user_id: str, job_id: str, document_id: str) -> None:
+    """Extracts one document of a job (its state, and the job's, are in PostgreSQL)."""
+    await services().jobs.run_document(
+        uuid.UUID(user_id), uuid.UUID(job_id), uuid.UUID(document_id)
+    )
+
+
+@broker.task(task_name="coderai.prompt_refinement_job")
+async def prompt_refinement_job(user_id: str, project_id: str) -> None:
+    """Refines prompts from the researcher's feedback (its issue fills this in)."""
+    log.warning("prompt refinement is not available yet (project %s)", project_id)
+
+
+@broker.task(task_name="coderai.export_job")
+async def export_job(user_id: str, export_id: str) -> None:
+    """Builds a large export (its issue fills this in)."""
+    log.warning("exports are not available yet (export %s)", export_id)

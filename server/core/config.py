@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     upload_part_bytes: int = Field(default=1024 * 1024, ge=1024)
     upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
+    # Extraction jobs.
+    job_sample_size: int = Field(default=5, ge=1)
+    # Model calls one worker process makes at once (documents x variables x chunks).
+    worker_llm_concurrency: int = Field(default=16, ge=1)
+    # A claimed document is another worker's to take over if its lease is not renewed in time
+    # (its worker died); leases are renewed every third of this while a document is worked on.
+    job_lease_seconds: float = Field(default=120.0, gt=0)
+    # More consecutive failed documents than this pause the job.
+    job_max_consecutive_failures: int = Field(default=10, ge=1)
+    # Events kept per job for clients that reconnect, and for how long.
+    job_events_max_length: int = Field(default=10_000, ge=100)
+    job_events_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
     # Authentication.
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_issuer: str = "coderai"

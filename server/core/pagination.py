@@ -68,6 +68,14 @@ def newest_first(statement: Select[Any], model: Any, after: Cursor | None, limit
     return ordered.where(tuple_(model.created_at, model.id) < tuple_(after.created_at, after.id))
 
 
+def oldest_first(statement: Select[Any], model: Any, after: Cursor | None, limit: int) -> Any:
+    """The statement ordered oldest first by (created_at, id), after the cursor, limited."""
+    ordered = statement.order_by(model.created_at, model.id).limit(limit)
+    if after is None:
+        return ordered
+    return ordered.where(tuple_(model.created_at, model.id) > tuple_(after.created_at, after.id))
+
+
 def page_with_token(rows: Sequence[T], size: int) -> tuple[Sequence[T], str]:
     """A page from rows fetched with limit size + 1 (the extra row says whether another page
     follows) and the token of the next page ("" on the last)."""

@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Float,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -43,6 +44,16 @@ class JobStatus(enum.Enum):
 
 
 ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.PAUSED)
+
+
+class JobDocumentStatus(enum.Enum):
+    PENDING = "PENDING"
+    # Claimed by a worker until lease_until; an expired lease (a dead worker) is claimable.
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    # Already extracted with the current prompt versions: nothing was called.
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
 
 
 class ExtractionStatus(enum.Enum):
@@ -126,6 +137,39 @@ class ProcessingJob(TenantOwnedMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class JobDocument(Base):
+    """One document of a job and how far it got: the job's work list, which workers claim
+    from with FOR UPDATE SKIP LOCKED so that no document is processed twice at once."""
+
+    __tablename__ = "job_documents"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["job_id", "user_id"],
+            ["processing_jobs.id", "processing_jobs.user_id"],
+            ondelete="CASCADE",
+        ),
+        same_tenant_fk("document_id", "documents"),
+        Index("ix_job_documents_job_id_status", "job_id", "status"),
+    )
+
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+    # The order documents are worked through.
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[JobDocumentStatus] = mapped_column(
+        pg_enum(JobDocumentStatus, "job_document_status"),
+        nullable=False,
+        default=JobDocumentStatus.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Tokens set aside for the document while it is worked on, so that documents in flight at
+    # once cannot together spend past the job's budget.
+    reserved_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class Extraction(TenantOwnedMixin, Base):
     """One value for one unit (document, or entity in it) and one variable."""
 
@@ -155,6 +199,8 @@ class Extraction(TenantOwnedMixin, Base):
     prompt_id: Mapped[uuid.UUID | None] = mapped_column()
     # '' for document-level projects; the entity's normalised key otherwise.
     entity_key: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    # The entity as the document names it.
+    entity_name: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     value: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
     raw_response: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
     confidence: Mapped[float | None] = mapped_column(Float)

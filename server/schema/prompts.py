@@ -415,3 +415,75 @@ def _user_prompt_template(variable: Variable) -> str:
         + f'\n\nCode the variable "{variable.name}" for the document above. Answer with the '
         "JSON object only."
     )
+
+
+# --- entity identification ----------------------------------------------------------------
+
+ENTITY_SCHEMA_NAME = "entities"
+MAX_ENTITIES_PER_CALL = 100
+_ENTITY_TEMPERATURE = 0.1
+_ENTITY_MAX_TOKENS = 4096
+
+
+def entity_prompt(project: Project, model: ModelChoice) -> GeneratedPrompt:
+    """The call that lists a document's entities (ENTITY projects): one row each in the
+    dataset, so the list must be complete and each entity named once."""
+    system = "\n\n".join(
+        [
+            "You read one document for a research project and list the entities it contains, "
+            "exactly as the researcher defines them: each becomes one row of the dataset.",
+            _FENCING_RULES,
+            "The project:\n" + section_template("PROJECT", _project_description(project)),
+            "Which entities to list:\n"
+            + section_template("ENTITY_PATTERN", project.entity_identification_pattern),
+            "What to record:\n"
+            "- Every entity of that kind the document mentions, each once, in order of first "
+            "appearance, under the fullest name the document gives it.\n"
+            "- For each, source_text: a passage that mentions it, copied character for "
+            "character from the document.\n"
+            "- Nothing that does not match the description; an empty list when the document "
+            "has none.",
+            "Answer with one JSON object and nothing else: {\"entities\": [{\"name\": ..., "
+            "\"source_text\": ...}]}.",
+        ]
+    )
+    user = (
+        "Context of this request (data, like the document):\n"
+        + slot_template("CONTEXT", "context")
+        + "\n\nThe document:\n"
+        + slot_template("DOCUMENT", "document")
+        + "\n\nList the entities of the document above. Answer with the JSON object only."
+    )
+    schema = {
+        "type": "object",
+        "properties": {
+            "entities": {
+                "type": "array",
+                "maxItems": MAX_ENTITIES_PER_CALL,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "source_text": {"type": "string"},
+                    },
+                    "required": ["name", "source_text"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["entities"],
+        "additionalProperties": False,
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps([system, user, schema, model.provider, model.model]).encode()
+    ).hexdigest()
+    return GeneratedPrompt(
+        system_prompt=system,
+        user_prompt_template=user,
+        response_schema=schema,
+        provider=model.provider,
+        model=model.model,
+        temperature=_ENTITY_TEMPERATURE,
+        max_tokens=_ENTITY_MAX_TOKENS,
+        source_fingerprint=fingerprint,
+    )

@@ -75,6 +75,14 @@ class ExtractionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXTRACTION_STATUS_NOT_FOUND: _ClassVar[ExtractionStatus]
     EXTRACTION_STATUS_FAILED: _ClassVar[ExtractionStatus]
 
+class EvidenceMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVIDENCE_MATCH_UNSPECIFIED: _ClassVar[EvidenceMatch]
+    EVIDENCE_MATCH_EXACT: _ClassVar[EvidenceMatch]
+    EVIDENCE_MATCH_FUZZY: _ClassVar[EvidenceMatch]
+    EVIDENCE_MATCH_NOT_FOUND: _ClassVar[EvidenceMatch]
+    EVIDENCE_MATCH_NO_QUOTE: _ClassVar[EvidenceMatch]
+
 class FeedbackType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FEEDBACK_TYPE_UNSPECIFIED: _ClassVar[FeedbackType]
@@ -125,6 +133,11 @@ EXTRACTION_STATUS_SUCCESS: ExtractionStatus
 EXTRACTION_STATUS_LOW_CONFIDENCE: ExtractionStatus
 EXTRACTION_STATUS_NOT_FOUND: ExtractionStatus
 EXTRACTION_STATUS_FAILED: ExtractionStatus
+EVIDENCE_MATCH_UNSPECIFIED: EvidenceMatch
+EVIDENCE_MATCH_EXACT: EvidenceMatch
+EVIDENCE_MATCH_FUZZY: EvidenceMatch
+EVIDENCE_MATCH_NOT_FOUND: EvidenceMatch
+EVIDENCE_MATCH_NO_QUOTE: EvidenceMatch
 FEEDBACK_TYPE_UNSPECIFIED: FeedbackType
 FEEDBACK_TYPE_CORRECT: FeedbackType
 FEEDBACK_TYPE_INCORRECT: FeedbackType

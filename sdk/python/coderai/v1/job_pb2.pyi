@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProcessingJob(_message.Message):
-    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time")
+    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "output_tokens")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,11 @@ class ProcessingJob(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    COST_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     type: _common_pb2.JobType
@@ -43,10 +48,33 @@ class ProcessingJob(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    token_budget: int
+    cost_budget_usd: float
+    consecutive_failures: int
+    input_tokens: int
+    output_tokens: int
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+
+class JobEstimate(_message.Message):
+    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    LLM_CALLS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_ALREADY_DONE_FIELD_NUMBER: _ClassVar[int]
+    documents: int
+    variables: int
+    llm_calls: int
+    prompt_tokens: int
+    max_output_tokens: int
+    max_cost_usd: float
+    documents_already_done: int
+    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ...) -> None: ...
 
 class Extraction(_message.Message):
-    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error")
+    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time")
     ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +87,10 @@ class Extraction(_message.Message):
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_MATCH_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_NAME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     id: str
     document_id: str
     variable_id: str
@@ -71,9 +103,13 @@ class Extraction(_message.Message):
     prompt_version: int
     status: _common_pb2.ExtractionStatus
     error: str
-    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    evidence_match: _common_pb2.EvidenceMatch
+    job_id: str
+    entity_name: str
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., job_id: _Optional[str] = ..., entity_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
-class CreateJobRequest(_message.Message):
+class JobSelection(_message.Message):
     __slots__ = ("project_id", "type", "document_ids", "sample_size")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -85,11 +121,35 @@ class CreateJobRequest(_message.Message):
     sample_size: int
     def __init__(self, project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., sample_size: _Optional[int] = ...) -> None: ...
 
+class EstimateJobRequest(_message.Message):
+    __slots__ = ("selection",)
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    selection: JobSelection
+    def __init__(self, selection: _Optional[_Union[JobSelection, _Mapping]] = ...) -> None: ...
+
+class EstimateJobResponse(_message.Message):
+    __slots__ = ("estimate",)
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    estimate: JobEstimate
+    def __init__(self, estimate: _Optional[_Union[JobEstimate, _Mapping]] = ...) -> None: ...
+
+class CreateJobRequest(_message.Message):
+    __slots__ = ("selection", "token_budget", "cost_budget_usd")
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    COST_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    selection: JobSelection
+    token_budget: int
+    cost_budget_usd: float
+    def __init__(self, selection: _Optional[_Union[JobSelection, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ...) -> None: ...
+
 class CreateJobResponse(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "estimate")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     job: ProcessingJob
-    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+    estimate: JobEstimate
+    def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., estimate: _Optional[_Union[JobEstimate, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
@@ -157,19 +217,59 @@ class CancelJobResponse(_message.Message):
     job: ProcessingJob
     def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
 
+class ListJobLogsRequest(_message.Message):
+    __slots__ = ("job_id", "page_size", "page_token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ("id", "event_type", "message", "document_id", "details", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    event_type: str
+    message: str
+    document_id: str
+    details: _struct_pb2.Struct
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., event_type: _Optional[str] = ..., message: _Optional[str] = ..., document_id: _Optional[str] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListJobLogsResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LogEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class ListExtractionsRequest(_message.Message):
-    __slots__ = ("project_id", "job_id", "statuses", "page_size", "page_token")
+    __slots__ = ("project_id", "job_id", "statuses", "page_size", "page_token", "document_id", "variable_id", "evidence_matches")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_MATCHES_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     job_id: str
     statuses: _containers.RepeatedScalarFieldContainer[_common_pb2.ExtractionStatus]
     page_size: int
     page_token: str
-    def __init__(self, project_id: _Optional[str] = ..., job_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_common_pb2.ExtractionStatus, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    document_id: str
+    variable_id: str
+    evidence_matches: _containers.RepeatedScalarFieldContainer[_common_pb2.EvidenceMatch]
+    def __init__(self, project_id: _Optional[str] = ..., job_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_common_pb2.ExtractionStatus, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., evidence_matches: _Optional[_Iterable[_Union[_common_pb2.EvidenceMatch, str]]] = ...) -> None: ...
 
 class ListExtractionsResponse(_message.Message):
     __slots__ = ("extractions", "next_page_token")

@@ -27,7 +27,12 @@ if _version_not_supported:
 
 class JobServiceStub:
     """Extraction jobs, their results, feedback and live events.
-    (Sketch: the pipeline work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    A job extracts every variable of the project's schema from a set of READY documents, in the
+    background on the workers: one row per (document, entity, variable) in ListExtractions.
+    Documents already extracted with the current prompt versions are skipped, so a FULL job after
+    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    (PENDING, RUNNING or PAUSED) job.
     """
 
     def __init__(self, channel):
@@ -36,6 +41,11 @@ class JobServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.EstimateJob = channel.unary_unary(
+                '/coderai.v1.JobService/EstimateJob',
+                request_serializer=coderai_dot_v1_dot_job__pb2.EstimateJobRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_job__pb2.EstimateJobResponse.FromString,
+                _registered_method=True)
         self.CreateJob = channel.unary_unary(
                 '/coderai.v1.JobService/CreateJob',
                 request_serializer=coderai_dot_v1_dot_job__pb2.CreateJobRequest.SerializeToString,
@@ -66,6 +76,11 @@ class JobServiceStub:
                 request_serializer=coderai_dot_v1_dot_job__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_job__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.ListJobLogs = channel.unary_unary(
+                '/coderai.v1.JobService/ListJobLogs',
+                request_serializer=coderai_dot_v1_dot_job__pb2.ListJobLogsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_job__pb2.ListJobLogsResponse.FromString,
+                _registered_method=True)
         self.ListExtractions = channel.unary_unary(
                 '/coderai.v1.JobService/ListExtractions',
                 request_serializer=coderai_dot_v1_dot_job__pb2.ListExtractionsRequest.SerializeToString,
@@ -85,11 +100,24 @@ class JobServiceStub:
 
 class JobServiceServicer:
     """Extraction jobs, their results, feedback and live events.
-    (Sketch: the pipeline work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    A job extracts every variable of the project's schema from a set of READY documents, in the
+    background on the workers: one row per (document, entity, variable) in ListExtractions.
+    Documents already extracted with the current prompt versions are skipped, so a FULL job after
+    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    (PENDING, RUNNING or PAUSED) job.
     """
 
+    def EstimateJob(self, request, context):
+        """What a job would cost before it runs: calls, tokens, dollars.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateJob(self, request, context):
-        """FAILED_PRECONDITION when the project has no READY document or already has an active job.
+        """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
+        an active job.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,25 +130,36 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The project's jobs, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PauseJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Takes effect between documents: documents in progress finish and are kept.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Continues a paused job where it stopped (also after an automatic pause).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Stops the job for good between documents; what was done is kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobLogs(self, request, context):
+        """The job's processing log, oldest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -147,6 +186,11 @@ class JobServiceServicer:
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'EstimateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateJob,
+                    request_deserializer=coderai_dot_v1_dot_job__pb2.EstimateJobRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_job__pb2.EstimateJobResponse.SerializeToString,
+            ),
             'CreateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateJob,
                     request_deserializer=coderai_dot_v1_dot_job__pb2.CreateJobRequest.FromString,
@@ -177,6 +221,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     request_deserializer=coderai_dot_v1_dot_job__pb2.CancelJobRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_job__pb2.CancelJobResponse.SerializeToString,
             ),
+            'ListJobLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobLogs,
+                    request_deserializer=coderai_dot_v1_dot_job__pb2.ListJobLogsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_job__pb2.ListJobLogsResponse.SerializeToString,
+            ),
             'ListExtractions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExtractions,
                     request_deserializer=coderai_dot_v1_dot_job__pb2.ListExtractionsRequest.FromString,
@@ -202,8 +251,40 @@ def add_JobServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class JobService:
     """Extraction jobs, their results, feedback and live events.
-    (Sketch: the pipeline work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    A job extracts every variable of the project's schema from a set of READY documents, in the
+    background on the workers: one row per (document, entity, variable) in ListExtractions.
+    Documents already extracted with the current prompt versions are skipped, so a FULL job after
+    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    (PENDING, RUNNING or PAUSED) job.
     """
+
+    @staticmethod
+    def EstimateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.JobService/EstimateJob',
+            coderai_dot_v1_dot_job__pb2.EstimateJobRequest.SerializeToString,
+            coderai_dot_v1_dot_job__pb2.EstimateJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreateJob(request,
@@ -357,6 +438,33 @@ class JobService:
             '/coderai.v1.JobService/CancelJob',
             coderai_dot_v1_dot_job__pb2.CancelJobRequest.SerializeToString,
             coderai_dot_v1_dot_job__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.JobService/ListJobLogs',
+            coderai_dot_v1_dot_job__pb2.ListJobLogsRequest.SerializeToString,
+            coderai_dot_v1_dot_job__pb2.ListJobLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,20 +28,35 @@ GRPC_VERSION: str
 
 class JobServiceStub:
     """Extraction jobs, their results, feedback and live events.
-    (Sketch: the pipeline work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    A job extracts every variable of the project's schema from a set of READY documents, in the
+    background on the workers: one row per (document, entity, variable) in ListExtractions.
+    Documents already extracted with the current prompt versions are skipped, so a FULL job after
+    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    (PENDING, RUNNING or PAUSED) job.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> JobServiceAsyncStub: ...
+    EstimateJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.EstimateJobRequest, _job_pb2.EstimateJobResponse]
+    """What a job would cost before it runs: calls, tokens, dollars."""
     CreateJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.CreateJobRequest, _job_pb2.CreateJobResponse]
-    """FAILED_PRECONDITION when the project has no READY document or already has an active job."""
+    """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
+    an active job.
+    """
     GetJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.GetJobRequest, _job_pb2.GetJobResponse]
     ListJobs: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]
+    """The project's jobs, newest first."""
     PauseJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.PauseJobRequest, _job_pb2.PauseJobResponse]
+    """Takes effect between documents: documents in progress finish and are kept."""
     ResumeJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.ResumeJobRequest, _job_pb2.ResumeJobResponse]
+    """Continues a paused job where it stopped (also after an automatic pause)."""
     CancelJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.CancelJobRequest, _job_pb2.CancelJobResponse]
+    """Stops the job for good between documents; what was done is kept."""
+    ListJobLogs: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobLogsRequest, _job_pb2.ListJobLogsResponse]
+    """The job's processing log, oldest first."""
     ListExtractions: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]
     CreateFeedback: _grpc.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]
     WatchJob: _grpc.UnaryStreamMultiCallable[_job_pb2.WatchJobRequest, _job_pb2.WatchJobResponse]
@@ -50,17 +65,32 @@ class JobServiceStub:
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
     """Extraction jobs, their results, feedback and live events.
-    (Sketch: the pipeline work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    A job extracts every variable of the project's schema from a set of READY documents, in the
+    background on the workers: one row per (document, entity, variable) in ListExtractions.
+    Documents already extracted with the current prompt versions are skipped, so a FULL job after
+    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    (PENDING, RUNNING or PAUSED) job.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    EstimateJob: _aio.UnaryUnaryMultiCallable[_job_pb2.EstimateJobRequest, _job_pb2.EstimateJobResponse]  # type: ignore[assignment]
+    """What a job would cost before it runs: calls, tokens, dollars."""
     CreateJob: _aio.UnaryUnaryMultiCallable[_job_pb2.CreateJobRequest, _job_pb2.CreateJobResponse]  # type: ignore[assignment]
-    """FAILED_PRECONDITION when the project has no READY document or already has an active job."""
+    """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
+    an active job.
+    """
     GetJob: _aio.UnaryUnaryMultiCallable[_job_pb2.GetJobRequest, _job_pb2.GetJobResponse]  # type: ignore[assignment]
     ListJobs: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]  # type: ignore[assignment]
+    """The project's jobs, newest first."""
     PauseJob: _aio.UnaryUnaryMultiCallable[_job_pb2.PauseJobRequest, _job_pb2.PauseJobResponse]  # type: ignore[assignment]
+    """Takes effect between documents: documents in progress finish and are kept."""
     ResumeJob: _aio.UnaryUnaryMultiCallable[_job_pb2.ResumeJobRequest, _job_pb2.ResumeJobResponse]  # type: ignore[assignment]
+    """Continues a paused job where it stopped (also after an automatic pause)."""
     CancelJob: _aio.UnaryUnaryMultiCallable[_job_pb2.CancelJobRequest, _job_pb2.CancelJobResponse]  # type: ignore[assignment]
+    """Stops the job for good between documents; what was done is kept."""
+    ListJobLogs: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobLogsRequest, _job_pb2.ListJobLogsResponse]  # type: ignore[assignment]
+    """The job's processing log, oldest first."""
     ListExtractions: _aio.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]  # type: ignore[assignment]
     CreateFeedback: _aio.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]  # type: ignore[assignment]
     WatchJob: _aio.UnaryStreamMultiCallable[_job_pb2.WatchJobRequest, _job_pb2.WatchJobResponse]  # type: ignore[assignment]
@@ -68,8 +98,21 @@ class JobServiceAsyncStub(JobServiceStub):
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     """Extraction jobs, their results, feedback and live events.
-    (Sketch: the pipeline work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+
+    A job extracts every variable of the project's schema from a set of READY documents, in the
+    background on the workers: one row per (document, entity, variable) in ListExtractions.
+    Documents already extracted with the current prompt versions are skipped, so a FULL job after
+    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    (PENDING, RUNNING or PAUSED) job.
     """
+
+    @_abc_1.abstractmethod
+    def EstimateJob(
+        self,
+        request: _job_pb2.EstimateJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_pb2.EstimateJobResponse, _abc.Awaitable[_job_pb2.EstimateJobResponse]]:
+        """What a job would cost before it runs: calls, tokens, dollars."""
 
     @_abc_1.abstractmethod
     def CreateJob(
@@ -77,7 +120,9 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _job_pb2.CreateJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_job_pb2.CreateJobResponse, _abc.Awaitable[_job_pb2.CreateJobResponse]]:
-        """FAILED_PRECONDITION when the project has no READY document or already has an active job."""
+        """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
+        an active job.
+        """
 
     @_abc_1.abstractmethod
     def GetJob(
@@ -91,28 +136,40 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _job_pb2.ListJobsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_job_pb2.ListJobsResponse, _abc.Awaitable[_job_pb2.ListJobsResponse]]: ...
+    ) -> _typing.Union[_job_pb2.ListJobsResponse, _abc.Awaitable[_job_pb2.ListJobsResponse]]:
+        """The project's jobs, newest first."""
 
     @_abc_1.abstractmethod
     def PauseJob(
         self,
         request: _job_pb2.PauseJobRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_job_pb2.PauseJobResponse, _abc.Awaitable[_job_pb2.PauseJobResponse]]: ...
+    ) -> _typing.Union[_job_pb2.PauseJobResponse, _abc.Awaitable[_job_pb2.PauseJobResponse]]:
+        """Takes effect between documents: documents in progress finish and are kept."""
 
     @_abc_1.abstractmethod
     def ResumeJob(
         self,
         request: _job_pb2.ResumeJobRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_job_pb2.ResumeJobResponse, _abc.Awaitable[_job_pb2.ResumeJobResponse]]: ...
+    ) -> _typing.Union[_job_pb2.ResumeJobResponse, _abc.Awaitable[_job_pb2.ResumeJobResponse]]:
+        """Continues a paused job where it stopped (also after an automatic pause)."""
 
     @_abc_1.abstractmethod
     def CancelJob(
         self,
         request: _job_pb2.CancelJobRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_job_pb2.CancelJobResponse, _abc.Awaitable[_job_pb2.CancelJobResponse]]: ...
+    ) -> _typing.Union[_job_pb2.CancelJobResponse, _abc.Awaitable[_job_pb2.CancelJobResponse]]:
+        """Stops the job for good between documents; what was done is kept."""
+
+    @_abc_1.abstractmethod
+    def ListJobLogs(
+        self,
+        request: _job_pb2.ListJobLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_pb2.ListJobLogsResponse, _abc.Awaitable[_job_pb2.ListJobLogsResponse]]:
+        """The job's processing log, oldest first."""
 
     @_abc_1.abstractmethod
     def ListExtractions(

@@ -1,0 +1,279 @@
+"""JobService servicer: converts messages, calls JobService."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import grpc
+from coderai.v1 import common_pb2, job_pb2, job_pb2_grpc
+
+from server.core.errors import FieldViolation, InvalidArgument
+from server.core.interceptors import RpcContext, current_user_id
+from server.core.pagination import page_size
+from server.core.proto import (
+    enum_from_proto,
+    enum_to_proto,
+    from_json_value,
+    json_value,
+    parse_id,
+    parse_ids,
+    timestamp,
+)
+from server.jobs.models import (
+    EvidenceMatch,
+    Extraction,
+    ExtractionStatus,
+    FeedbackType,
+    JobType,
+    ProcessingJob,
+    ProcessingLog,
+)
+from server.jobs.service import Estimate, ExtractionFilter, JobService, Selection
+
+
+def job_message(job: ProcessingJob) -> job_pb2.ProcessingJob:
+    message = job_pb2.ProcessingJob(
+        id=str(job.id),
+        project_id=str(job.project_id),
+        type=enum_to_proto(job.job_type, "JOB_TYPE"),
+        status=enum_to_proto(job.status, "JOB_STATUS"),
+        document_ids=[str(d) for d in job.document_ids],
+        documents_total=job.documents_total,
+        documents_processed=job.documents_processed,
+        documents_failed=job.documents_failed,
+        progress_percent=job.progress,
+        tokens_used=job.input_tokens + job.output_tokens,
+        input_tokens=job.input_tokens,
+        output_tokens=job.output_tokens,
+        cost_usd=float(job.cost_usd),
+        status_reason=job.status_reason or "",
+        create_time=timestamp(job.created_at),
+        start_time=timestamp(job.started_at),
+        end_time=timestamp(job.finished_at),
+        token_budget=job.token_budget or 0,
+        consecutive_failures=job.consecutive_failures,
+    )
+    if job.cost_budget_usd is not None:
+        message.cost_budget_usd = float(job.cost_budget_usd)
+    return message
+
+
+def estimate_message(estimate: Estimate) -> job_pb2.JobEstimate:
+    message = job_pb2.JobEstimate(
+        documents=estimate.documents,
+        variables=estimate.variables,
+        llm_calls=estimate.llm_calls,
+        prompt_tokens=estimate.prompt_tokens,
+        max_output_tokens=estimate.max_output_tokens,
+        documents_already_done=estimate.documents_already_done,
+    )
+    if estimate.max_cost_usd is not None:
+        message.max_cost_usd = estimate.max_cost_usd
+    return message
+
+
+def extraction_message(extraction: Extraction) -> job_pb2.Extraction:
+    return job_pb2.Extraction(
+        id=str(extraction.id),
+        document_id=str(extraction.document_id),
+        variable_id=str(extraction.variable_id),
+        entity_key=extraction.entity_key,
+        entity_name=extraction.entity_name,
+        value=json_value(extraction.value),
+        confidence=extraction.confidence or 0.0,
+        source_text=extraction.source_text or "",
+        source_start_offset=extraction.source_start or 0,
+        source_end_offset=extraction.source_end or 0,
+        prompt_version=extraction.prompt_version or 0,
+        status=enum_to_proto(extraction.status, "EXTRACTION_STATUS"),
+        error=extraction.error or "",
+        evidence_match=enum_to_proto(extraction.evidence_match, "EVIDENCE_MATCH"),
+        job_id=str(extraction.job_id) if extraction.job_id else "",
+        update_time=timestamp(extraction.updated_at),
+    )
+
+
+def log_message(entry: ProcessingLog) -> job_pb2.LogEntry:
+    message = job_pb2.LogEntry(
+        id=str(entry.id),
+        event_type=entry.event_type.value,
+        message=entry.message,
+        document_id=str(entry.document_id) if entry.document_id else "",
+        create_time=timestamp(entry.created_at),
+    )
+    message.details.update(entry.details)
+    return message
+
+
+def selection_of(message: job_pb2.JobSelection) -> Selection:
+    job_type = enum_from_proto(
+        message.type, JobType, common_pb2.JobType, "JOB_TYPE", "selection.type"
+    )
+    if job_type is None:
+        raise InvalidArgument(
+            "selection.type is required", [FieldViolation("selection.type", "SAMPLE or FULL")]
+        )
+    return Selection(
+        project_id=parse_id(message.project_id, "selection.project_id"),
+        job_type=job_type,
+        document_ids=parse_ids(message.document_ids, "selection.document_ids"),
+        sample_size=message.sample_size,
+    )
+
+
+class JobServicer(job_pb2_grpc.JobServiceServicer):
+    def __init__(self, service: JobService) -> None:
+        self._service = service
+
+    async def EstimateJob(  # noqa: N802 - gRPC method names are the proto's
+        self, request: job_pb2.EstimateJobRequest, context: RpcContext
+    ) -> job_pb2.EstimateJobResponse:
+        estimate = await self._service.estimate(current_user_id(), selection_of(request.selection))
+        return job_pb2.EstimateJobResponse(estimate=estimate_message(estimate))
+
+    async def CreateJob(  # noqa: N802
+        self, request: job_pb2.CreateJobRequest, context: RpcContext
+    ) -> job_pb2.CreateJobResponse:
+        job, estimate = await self._service.create(
+            current_user_id(),
+            selection_of(request.selection),
+            token_budget=request.token_budget or None,
+            cost_budget_usd=(
+                Decimal(str(request.cost_budget_usd))
+                if request.HasField("cost_budget_usd")
+                else None
+            ),
+        )
+        return job_pb2.CreateJobResponse(job=job_message(job), estimate=estimate_message(estimate))
+
+    async def GetJob(  # noqa: N802
+        self, request: job_pb2.GetJobRequest, context: RpcContext
+    ) -> job_pb2.GetJobResponse:
+        job = await self._service.get(current_user_id(), parse_id(request.job_id, "job_id"))
+        return job_pb2.GetJobResponse(job=job_message(job))
+
+    async def ListJobs(  # noqa: N802
+        self, request: job_pb2.ListJobsRequest, context: RpcContext
+    ) -> job_pb2.ListJobsResponse:
+        jobs, token = await self._service.list(
+            current_user_id(),
+            parse_id(request.project_id, "project_id"),
+            page_size(request.page_size),
+            request.page_token,
+        )
+        return job_pb2.ListJobsResponse(
+            jobs=[job_message(job) for job in jobs], next_page_token=token
+        )
+
+    async def PauseJob(  # noqa: N802
+        self, request: job_pb2.PauseJobRequest, context: RpcContext
+    ) -> job_pb2.PauseJobResponse:
+        job = await self._service.pause(current_user_id(), parse_id(request.job_id, "job_id"))
+        return job_pb2.PauseJobResponse(job=job_message(job))
+
+    async def ResumeJob(  # noqa: N802
+        self, request: job_pb2.ResumeJobRequest, context: RpcContext
+    ) -> job_pb2.ResumeJobResponse:
+        job = await self._service.resume(current_user_id(), parse_id(request.job_id, "job_id"))
+        return job_pb2.ResumeJobResponse(job=job_message(job))
+
+    async def CancelJob(  # noqa: N802
+        self, request: job_pb2.CancelJobRequest, context: RpcContext
+    ) -> job_pb2.CancelJobResponse:
+        job = await self._service.cancel(current_user_id(), parse_id(request.job_id, "job_id"))
+        return job_pb2.CancelJobResponse(job=job_message(job))
+
+    async def ListJobLogs(  # noqa: N802
+        self, request: job_pb2.ListJobLogsRequest, context: RpcContext
+    ) -> job_pb2.ListJobLogsResponse:
+        entries, token = await self._service.logs(
+            current_user_id(),
+            parse_id(request.job_id, "job_id"),
+            page_size(request.page_size),
+            request.page_token,
+        )
+        return job_pb2.ListJobLogsResponse(
+            entries=[log_message(entry) for entry in entries], next_page_token=token
+        )
+
+    async def ListExtractions(  # noqa: N802
+        self, request: job_pb2.ListExtractionsRequest, context: RpcContext
+    ) -> job_pb2.ListExtractionsResponse:
+        where = ExtractionFilter(
+            job_id=parse_id(request.job_id, "job_id") if request.job_id else None,
+            document_id=parse_id(request.document_id, "document_id")
+            if request.document_id
+            else None,
+            variable_id=parse_id(request.variable_id, "variable_id")
+            if request.variable_id
+            else None,
+            statuses=[
+                status
+                for index, value in enumerate(request.statuses)
+                if (
+                    status := enum_from_proto(
+                        value,
+                        ExtractionStatus,
+                        common_pb2.ExtractionStatus,
+                        "EXTRACTION_STATUS",
+                        f"statuses[{index}]",
+                    )
+                )
+                is not None
+            ],
+            evidence=[
+                match
+                for index, value in enumerate(request.evidence_matches)
+                if (
+                    match := enum_from_proto(
+                        value,
+                        EvidenceMatch,
+                        common_pb2.EvidenceMatch,
+                        "EVIDENCE_MATCH",
+                        f"evidence_matches[{index}]",
+                    )
+                )
+                is not None
+            ],
+        )
+        extractions, token = await self._service.extractions(
+            current_user_id(),
+            parse_id(request.project_id, "project_id"),
+            where,
+            page_size(request.page_size),
+            request.page_token,
+        )
+        return job_pb2.ListExtractionsResponse(
+            extractions=[extraction_message(e) for e in extractions], next_page_token=token
+        )
+
+    async def CreateFeedback(  # noqa: N802
+        self, request: job_pb2.CreateFeedbackRequest, context: RpcContext
+    ) -> job_pb2.CreateFeedbackResponse:
+        feedback_type = enum_from_proto(
+            request.feedback_type,
+            FeedbackType,
+            common_pb2.FeedbackType,
+            "FEEDBACK_TYPE",
+            "feedback_type",
+        )
+        if feedback_type is None:
+            raise InvalidArgument(
+                "feedback_type is required", [FieldViolation("feedback_type", "required")]
+            )
+        feedback = await self._service.add_feedback(
+            current_user_id(),
+            parse_id(request.extraction_id, "extraction_id"),
+            feedback_type,
+            from_json_value(request, "corrected_value"),
+            request.user_note,
+        )
+        return job_pb2.CreateFeedbackResponse(feedback_id=str(feedback.id))
+
+    async def WatchJob(  # noqa: N802
+        self, request: job_pb2.WatchJobRequest, context: RpcContext
+    ) -> AsyncIterator[job_pb2.WatchJobResponse]:
+        # The live-events work serves this stream from the job's Redis stream.
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchJob is not available yet")
+        yield job_pb2.WatchJobResponse()  # pragma: no cover - abort raises
