@@ -443,8 +443,8 @@ def entity_prompt(project: Project, model: ModelChoice) -> GeneratedPrompt:
             "character from the document.\n"
             "- Nothing that does not match the description; an empty list when the document "
             "has none.",
-            "Answer with one JSON object and nothing else: {\"entities\": [{\"name\": ..., "
-            "\"source_text\": ...}]}.",
+            'Answer with one JSON object and nothing else: {"entities": [{"name": ..., '
+            '"source_text": ...}]}.',
         ]
     )
     user = (

@@ -397,7 +397,9 @@ async def test_job_events_are_appended_to_the_jobs_stream(
 
     created = await researcher.create_job(project.id, document_ids=documents)
     await researcher.job_ended(created.job.id)
-    entries = await redis.xrange(stream_key(uuid.UUID(created.job.id)))
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(  # type: ignore[assignment]
+        stream_key(uuid.UUID(created.job.id))
+    )
 
     types = [fields[b"type"].decode() for _, fields in entries]
     assert types.count("document_completed") == 3
