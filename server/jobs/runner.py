@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -549,10 +551,15 @@ def _summary(result: DocumentResult | None) -> str:
     )
 
 
+# Which worker process did the work, for the log.
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _details(result: DocumentResult | None) -> dict[str, Any]:
     if result is None:
-        return {"skipped": True}
+        return {"skipped": True, "worker": _WORKER}
     return {
+        "worker": _WORKER,
         "values": len(result.results),
         "entities": len(result.entities) if result.entities is not None else None,
         "prompt_tokens": result.usage.prompt_tokens,

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from server.core.errors import FieldViolation, InvalidArgument, RuleViolations, rule_error
+from server.core.patterns import compile_pattern
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
 NAME_MAX_LENGTH = 63  # PostgreSQL truncates longer identifiers
@@ -178,12 +179,12 @@ class ValidationRulesInput(BaseModel):
     def _pattern_compiles(cls, pattern: str | None) -> str | None:
         if not pattern:
             return None  # an empty pattern would only admit the empty string: read it as none
+        # Patterns run on model output with RE2 (linear time: no ReDoS), so they are checked
+        # with it too: backreferences and lookaround are refused here, not at extraction.
         try:
-            re.compile(pattern)
-        except re.error as error:
-            raise rule_error(f"is not a valid regular expression: {error}") from None
-        except (RecursionError, OverflowError):
-            raise rule_error("is too deeply nested or too large a regular expression") from None
+            compile_pattern(pattern)
+        except ValueError as error:
+            raise rule_error(str(error)) from None
         return pattern
 
     @model_validator(mode="after")
@@ -361,7 +362,7 @@ def _text_default_problem(variable: VariableInput) -> str | None:
         return f"must have at least {rules.min_length} characters (validation_rules.min_length)"
     if rules.max_length is not None and len(value) > rules.max_length:
         return f"must have at most {rules.max_length} characters (validation_rules.max_length)"
-    if rules.pattern is not None and not re.fullmatch(rules.pattern, value):
+    if rules.pattern is not None and not compile_pattern(rules.pattern).fullmatch(value):
         return "must match validation_rules.pattern"
     return None
 

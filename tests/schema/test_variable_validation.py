@@ -540,6 +540,9 @@ def test_given_a_validation_rule_of_another_type_validation_names_that_rule(
         ({"pattern": "[a-z"}, "pattern"),
         ({"pattern": "(" * 600 + ")" * 600}, "pattern"),
         ({"pattern": "a" * 1001}, "pattern"),
+        # RE2 (linear time) cannot run these: refused when the variable is defined.
+        ({"pattern": r"(a)\1"}, "pattern"),
+        ({"pattern": r"a(?=b)"}, "pattern"),
     ],
 )
 def test_given_malformed_text_rules_validation_names_the_rule(
@@ -779,3 +782,12 @@ def test_given_input_that_is_no_object_the_violation_names_the_request_field() -
     assert [v.field for v in invalid_from_pydantic(caught.value, "variable").violations] == [
         "variable"
     ]
+
+
+def test_a_catastrophic_pattern_checks_a_default_value_in_linear_time() -> None:
+    """(a+)+b takes exponential time in a backtracking engine; RE2 answers at once."""
+    rules = {"pattern": "(a+)+b"}
+
+    found = violations(text_variable(validation_rules=rules, default_value="a" * 5000))
+
+    assert list(found) == ["variable.default_value"]
