@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     redis_url: str | None = None
-    task_redelivery_timeout_ms: int = Field(default=10 * 60 * 1000, ge=1000)
+    # Tasks are one document each (seconds to minutes), so a dead worker's tasks are handed on
+    # after two minutes; a task redelivered while still running is harmless.
+    task_redelivery_timeout_ms: int = Field(default=2 * 60 * 1000, ge=1000)
     task_queue_name: str = "coderai:tasks"
     worker_processes: int = Field(default=1, ge=1)
     worker_concurrency: int = Field(default=10, ge=1)
