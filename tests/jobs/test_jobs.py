@@ -6,18 +6,20 @@ automatic pause; pause, resume and cancel; budgets; the breaker; skipping what i
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import uuid
 from collections import Counter
 
 import grpc
 from coderai.v1 import common_pb2, job_pb2, project_pb2, schema_pb2
-from google.protobuf import json_format
+from google.protobuf import field_mask_pb2, json_format
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from server.core.db import Database
 from server.jobs.events import stream_key
+from server.llm.fencing import sections
 from server.llm.ledger import LLMCall
 from server.llm.local_server import Fault
 from tests.factories import Caller, rpc_error, signed_in
@@ -436,3 +438,59 @@ async def _settled(caller: Caller, job_id: str, seconds: float = 1.5) -> None:
         if now == previous:
             return
         previous = now
+
+
+async def test_a_variable_is_given_the_values_of_the_variables_it_depends_on(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    [date_variable] = (await researcher.get_project(project.id)).variables
+    dependant = await researcher.create_variable(
+        project.id,
+        name="approved_after_date",
+        type=common_pb2.VARIABLE_TYPE_BOOLEAN,
+        instructions="Whether the plan was approved on the approval date given in context.",
+        depends_on=[date_variable.id],
+    )
+    documents = await ready_documents(researcher, project.id, reports(1))
+
+    created = await researcher.create_job(project.id, document_ids=documents)
+    await researcher.job_ended(created.job.id)
+
+    [request] = [
+        r for r in stack.llm.requests if "approved_after_date" in r["messages"][-1]["content"]
+    ]
+    context = sections(request["messages"][-1]["content"])["CONTEXT"]
+    assert json.loads(context)["known_values"] == {"approval_date": "2024-03-12"}
+    [first] = [r for r in stack.llm.requests if r is not request]
+    assert stack.llm.requests.index(first) < stack.llm.requests.index(request)
+    assert dependant.depends_on == [date_variable.id]
+
+
+async def test_reprocessing_after_a_prompt_change_overwrites_instead_of_duplicating(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    project = await project_with_schema(researcher, VARIABLES[:2])
+    documents = await ready_documents(researcher, project.id, reports(2))
+    first = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
+    await researcher.job_ended(first.job.id)
+    variables = (await researcher.get_project(project.id)).variables
+    changed = variables[0]
+    changed.instructions = "The day the council approved the coastal plan."
+    await researcher.schema.UpdateVariable(
+        schema_pb2.UpdateVariableRequest(
+            variable=changed, update_mask=field_mask_pb2.FieldMask(paths=["instructions"])
+        ),
+        metadata=researcher.metadata,
+    )
+
+    second = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
+    job = await researcher.job_ended(second.job.id)
+
+    assert second.estimate.documents_already_done == 0  # a prompt of theirs changed
+    assert job.status == COMPLETED
+    extractions = await researcher.extractions(project.id)
+    assert len(extractions) == len(documents) * 2
+    versions = {(e.variable_id, e.prompt_version) for e in extractions}
+    assert versions == {(changed.id, 2), (variables[1].id, 1)}
+    assert {e.job_id for e in extractions} == {job.id}
