@@ -1,4 +1,4 @@
-"""The `coderai` command: serve, worker, migrate, create-user, llm-server."""
+"""The `coderai` command: serve, worker, migrate, create-user, llm-server, demo."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -45,6 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     llm_server.add_argument("--host", default="127.0.0.1")
     llm_server.add_argument("--port", type=int, default=8089)
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline on sample documents through the API and write the "
+        "dataset as CSV files",
+    )
+    demo.add_argument(
+        "--output",
+        type=Path,
+        default=Path("coderai-demo-output"),
+        help="folder for dataset.csv and extractions.csv (default: ./coderai-demo-output)",
+    )
+    demo.add_argument(
+        "--port", type=int, default=0, help="API port on 127.0.0.1 (default: any free port)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -70,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_llm_server(args.host, args.port))
         return 0
+    if args.command == "demo":
+        from server.demo.run import run as run_demo
+
+        return run_demo(settings, args.output, args.port)
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))
         return 0

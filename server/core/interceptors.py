@@ -22,12 +22,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from server.core import errors
 from server.core.config import Settings
-from server.core.security import verify_access_token
+from server.core.security import Principal, verify_access_token
 
 log = logging.getLogger("coderai.rpc")
 
-_current_user_id: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar(
-    "current_user_id", default=None
+_current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
 )
 
 # The servicer context of every call; request and response types vary by method. The grpc
@@ -43,12 +43,17 @@ StreamBehaviour = Callable[[Any, RpcContext], AsyncIterator[Any]]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 
 
+def current_principal() -> Principal:
+    """The caller, set by the authentication interceptor."""
+    principal = _current_principal.get()
+    if principal is None:
+        raise errors.Unauthenticated("authentication required")
+    return principal
+
+
 def current_user_id() -> uuid.UUID:
     """The caller's user id, set by the authentication interceptor."""
-    user_id = _current_user_id.get()
-    if user_id is None:
-        raise errors.Unauthenticated("authentication required")
-    return user_id
+    return current_principal().user_id
 
 
 class BehaviourInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -213,7 +218,7 @@ class AuthenticationInterceptor(BehaviourInterceptor):
             return await call()
         # grpc.aio runs each call in its own task with its own context, so the value set here
         # is seen by this call alone, streamed responses included, and needs no reset.
-        _current_user_id.set(verify_access_token(self._settings, _bearer_token(context)))
+        _current_principal.set(verify_access_token(self._settings, _bearer_token(context)))
         return await call()
 
 

@@ -59,8 +59,16 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID) -> AccessToken:
     return AccessToken(token=token, expires_at=expires_at)
 
 
-def verify_access_token(settings: Settings, token: str) -> uuid.UUID:
-    """The user id in a valid access token; Unauthenticated for anything else."""
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid access token speaks for, and until when."""
+
+    user_id: uuid.UUID
+    expires_at: datetime
+
+
+def verify_access_token(settings: Settings, token: str) -> Principal:
+    """The user in a valid access token; Unauthenticated for anything else."""
     try:
         claims = jwt.decode(
             token,
@@ -70,7 +78,10 @@ def verify_access_token(settings: Settings, token: str) -> uuid.UUID:
             issuer=settings.jwt_issuer,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
-        return uuid.UUID(claims["sub"])
+        return Principal(
+            user_id=uuid.UUID(claims["sub"]),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
     except jwt.ExpiredSignatureError as error:
         raise Unauthenticated("access token expired") from error
     except (jwt.InvalidTokenError, ValueError, KeyError) as error:

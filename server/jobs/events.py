@@ -6,12 +6,15 @@ within the retention (count and age)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
 
-from server.jobs.models import ProcessingJob
+from server.jobs.models import JobStatus, JobType, ProcessingJob
 
 PROGRESS = "progress"
 DOCUMENT_COMPLETED = "document_completed"
@@ -22,7 +25,24 @@ PAUSED = "paused"
 RESUMED = "resumed"
 CANCELLED = "cancelled"
 
+# Events after which a job changes no more.
+TERMINAL = frozenset({JOB_COMPLETED, JOB_FAILED, CANCELLED})
+
 _KEY_PREFIX = "coderai:job-events:"
+_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    type: str
+    job: ProcessingJob
+    document_id: str
+    message: str
+
+
+def is_event_id(value: str) -> bool:
+    return bool(_EVENT_ID.match(value))
 
 
 def stream_key(job_id: uuid.UUID) -> str:
@@ -45,6 +65,26 @@ def job_snapshot(job: ProcessingJob) -> dict[str, Any]:
         "cost_usd": str(job.cost_usd),
         "status_reason": job.status_reason or "",
     }
+
+
+def job_from_snapshot(snapshot: dict[str, Any], job_type: JobType) -> ProcessingJob:
+    """A detached job carrying an event's state."""
+    return ProcessingJob(
+        id=uuid.UUID(snapshot["id"]),
+        project_id=uuid.UUID(snapshot["project_id"]),
+        job_type=job_type,
+        status=JobStatus(snapshot["status"]),
+        documents_total=snapshot["documents_total"],
+        documents_processed=snapshot["documents_processed"],
+        documents_failed=snapshot["documents_failed"],
+        consecutive_failures=snapshot["consecutive_failures"],
+        progress=snapshot["progress"],
+        input_tokens=snapshot["input_tokens"],
+        output_tokens=snapshot["output_tokens"],
+        cost_usd=Decimal(snapshot["cost_usd"]),
+        status_reason=snapshot["status_reason"] or None,
+        document_ids=[],
+    )
 
 
 class JobEvents:
@@ -74,3 +114,38 @@ class JobEvents:
             pipe.expire(key, self._ttl_seconds)
             event_id, _ = await pipe.execute()
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    async def last_id(self, job_id: uuid.UUID) -> str:
+        """The id of the job's newest event; "0-0" before the first."""
+        newest: Any = await self._redis.xrevrange(stream_key(job_id), count=1)
+        if not newest:
+            return "0-0"
+        event_id = newest[0][0]
+        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    async def read_after(
+        self, job_id: uuid.UUID, after: str, job_type: JobType, block_ms: int, count: int = 100
+    ) -> list[JobEvent]:
+        """The job's events after `after`, waiting up to block_ms for the first."""
+        found: Any = await self._redis.xread(
+            {stream_key(job_id): after}, count=count, block=max(block_ms, 1)
+        )
+        events: list[JobEvent] = []
+        for _key, entries in found or []:
+            for raw_id, fields in entries:
+                decoded = {
+                    (k.decode() if isinstance(k, bytes) else k): (
+                        v.decode() if isinstance(v, bytes) else v
+                    )
+                    for k, v in fields.items()
+                }
+                events.append(
+                    JobEvent(
+                        id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
+                        type=decoded["type"],
+                        job=job_from_snapshot(json.loads(decoded["job"]), job_type),
+                        document_id=decoded.get("document_id", ""),
+                        message=decoded.get("message", ""),
+                    )
+                )
+        return events

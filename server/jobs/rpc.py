@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import grpc
 from coderai.v1 import common_pb2, job_pb2, job_pb2_grpc
 
 from server.core.errors import FieldViolation, InvalidArgument
-from server.core.interceptors import RpcContext, current_user_id
+from server.core.interceptors import RpcContext, current_principal, current_user_id
 from server.core.pagination import page_size
 from server.core.proto import (
     enum_from_proto,
@@ -274,6 +273,18 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def WatchJob(  # noqa: N802
         self, request: job_pb2.WatchJobRequest, context: RpcContext
     ) -> AsyncIterator[job_pb2.WatchJobResponse]:
-        # The live-events work serves this stream from the job's Redis stream.
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchJob is not available yet")
-        yield job_pb2.WatchJobResponse()  # pragma: no cover - abort raises
+        principal = current_principal()
+        events = self._service.watch(
+            principal.user_id,
+            parse_id(request.job_id, "job_id"),
+            request.last_event_id,
+            principal.expires_at,
+        )
+        async for event in events:
+            yield job_pb2.WatchJobResponse(
+                event_id=event.id,
+                event_type=event.type,
+                job=job_message(event.job),
+                document_id=event.document_id,
+                message=event.message,
+            )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,12 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
 from server.core.db import Database
-from server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from server.core.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
 from server.core.pagination import decode_cursor, page_with_token
 from server.documents.models import Document, DocumentStatus
 from server.jobs import events as event_types
 from server.jobs import repository
-from server.jobs.events import JobEvents
+from server.jobs.events import TERMINAL, JobEvent, JobEvents, is_event_id
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
     EvidenceMatch,
@@ -49,6 +55,10 @@ from server.schema.prompts import entity_prompt
 _CHARS_PER_TOKEN = 4
 # The rendered prompt around the document: markers, context, the closing request.
 _TEMPLATE_TOKENS = 120
+# A watch looks at the job itself when no event came for this long.
+_WATCH_POLL_SECONDS = 15.0
+SNAPSHOT = "snapshot"
+_ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class TaskQueue(Protocol):
@@ -338,6 +348,49 @@ class JobService:
             session.add(feedback)
             await session.flush()
         return feedback
+
+    # --- watching -------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        user_id: uuid.UUID,
+        job_id: uuid.UUID,
+        last_event_id: str,
+        expires_at: datetime,
+    ) -> AsyncIterator[JobEvent]:
+        """A snapshot of the job, then its events as they are appended, until the job ends
+        (or the caller's access token expires: Unauthenticated, to reconnect with a fresh one
+        and the last event id). The snapshot's id is where the events continue from."""
+        if last_event_id and not is_event_id(last_event_id):
+            raise InvalidArgument(
+                "last_event_id is not an event id",
+                [FieldViolation("last_event_id", "an id from a previous event")],
+            )
+        job = await self.get(user_id, job_id)
+        after = last_event_id or await self._events.last_id(job_id)
+        yield JobEvent(id=after, type=SNAPSHOT, job=job, document_id="", message="")
+        ended = job.status in _ENDED
+        while True:
+            remaining = (expires_at - datetime.now(UTC)).total_seconds()
+            if remaining <= 0:
+                raise Unauthenticated("access token expired; reconnect with a new one")
+            block = min(_WATCH_POLL_SECONDS, remaining)
+            events = await self._events.read_after(
+                job_id, after, job.job_type, block_ms=int(block * 1000)
+            )
+            for event in events:
+                yield event
+                after = event.id
+                if event.type in TERMINAL:
+                    return
+            if ended and not events:
+                return  # the job had ended: what followed last_event_id has been sent
+            if not events:
+                # Quiet: the job may have ended with its last events past retention.
+                job = await self.get(user_id, job_id)
+                if job.status in _ENDED:
+                    yield JobEvent(id=after, type=SNAPSHOT, job=job, document_id="", message="")
+                    return
 
     # --- controlling ----------------------------------------------------------------------
 

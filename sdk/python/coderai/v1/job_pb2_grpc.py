@@ -177,7 +177,10 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchJob(self, request, context):
-        """A snapshot of the job, then its events as they happen, until the job ends.
+        """A snapshot of the job, then its events in order as they happen, until the job ends. A
+        client that lost the stream reconnects with the last event id it saw and gets what
+        followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
+        when the caller's access token expires: reconnect with a fresh one and the last id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -60,7 +60,11 @@ class JobServiceStub:
     ListExtractions: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]
     CreateFeedback: _grpc.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]
     WatchJob: _grpc.UnaryStreamMultiCallable[_job_pb2.WatchJobRequest, _job_pb2.WatchJobResponse]
-    """A snapshot of the job, then its events as they happen, until the job ends."""
+    """A snapshot of the job, then its events in order as they happen, until the job ends. A
+    client that lost the stream reconnects with the last event id it saw and gets what
+    followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
+    when the caller's access token expires: reconnect with a fresh one and the last id.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -94,7 +98,11 @@ class JobServiceAsyncStub(JobServiceStub):
     ListExtractions: _aio.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]  # type: ignore[assignment]
     CreateFeedback: _aio.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]  # type: ignore[assignment]
     WatchJob: _aio.UnaryStreamMultiCallable[_job_pb2.WatchJobRequest, _job_pb2.WatchJobResponse]  # type: ignore[assignment]
-    """A snapshot of the job, then its events as they happen, until the job ends."""
+    """A snapshot of the job, then its events in order as they happen, until the job ends. A
+    client that lost the stream reconnects with the last event id it saw and gets what
+    followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
+    when the caller's access token expires: reconnect with a fresh one and the last id.
+    """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     """Extraction jobs, their results, feedback and live events.
@@ -191,6 +199,10 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _job_pb2.WatchJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_job_pb2.WatchJobResponse], _abc.AsyncIterator[_job_pb2.WatchJobResponse]]:
-        """A snapshot of the job, then its events as they happen, until the job ends."""
+        """A snapshot of the job, then its events in order as they happen, until the job ends. A
+        client that lost the stream reconnects with the last event id it saw and gets what
+        followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
+        when the caller's access token expires: reconnect with a fresh one and the last id.
+        """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""`coderai demo`: the product's main job end to end on sample documents, through the API."""

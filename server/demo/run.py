@@ -1,0 +1,404 @@
+"""`coderai demo`: on this machine, from nothing to a dataset.
+
+Prepares PostgreSQL and Redis (embedded unless configured), runs the gRPC server in this
+process and one worker beside it, then acts as a researcher would through the API: a project
+and its schema, the sample documents, a SAMPLE job, a FULL job, and the dataset as CSV files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from coderai.v1 import common_pb2, document_pb2, job_pb2
+from redis.asyncio import Redis
+
+from server.core.config import Settings
+from server.core.embedded import EmbeddedServerError
+from server.core.infrastructure import Infrastructure, connect_database, prepare
+from server.core.migrate import RoleError
+from server.demo import client
+from server.demo.client import DemoError, Researcher
+from server.demo.dataset import Dataset, shorten, table, write_dataset
+from server.demo.project import demo_project, demo_variables, sample_documents
+from server.llm.factory import OFFLINE, describe
+from server.main import start_server
+
+DEFAULT_OUTPUT = Path("coderai-demo-output")
+LOG_FILE = "coderai-demo.log"
+SAMPLE_SIZE = 3
+POLL_SECONDS = 0.3
+PARSE_TIMEOUT_SECONDS = 180.0
+# Generous: a real model may take seconds per call.
+JOB_TIMEOUT_SECONDS = 30 * 60.0
+WORKER_STOP_SECONDS = 10.0
+
+log = logging.getLogger("coderai.demo")
+
+
+def say(line: str = "") -> None:
+    """Progress for the researcher watching: plain lines on stdout, shown at once."""
+    print(line, flush=True)
+
+
+def run(settings: Settings, output: Path, port: int) -> int:
+    """The `coderai demo` command: its exit status."""
+    output = output.expanduser().resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    log_file = output / LOG_FILE
+    _log_to(log_file, settings.log_level)
+    try:
+        return asyncio.run(demo(settings, output, port, log_file))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        say("Stopped. The worker and the server were shut down.")
+        return 130
+
+
+async def demo(settings: Settings, output: Path, port: int, log_file: Path) -> int:
+    started = time.monotonic()
+    main = asyncio.current_task()
+    if main is not None:
+        # SIGTERM stops the demo like Ctrl-C does: through the same clean-up.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    say("CoderAI demo: from sample council minutes to a research dataset")
+    say(describe(settings))
+    try:
+        async with local_stack(settings, port, log_file) as stack:
+            async with grpc.aio.insecure_channel(stack.target) as channel:
+                completed = await research(channel, stack, output, started)
+    except grpc.aio.AioRpcError as error:
+        say(f"The demo stopped: the API answered {error.code().name}: {error.details()}")
+        say(f"Details are in {log_file}")
+        return 1
+    except (DemoError, EmbeddedServerError, RoleError) as error:
+        say(f"The demo stopped: {error}")
+        say(f"Details are in {log_file}")
+        return 1
+    return 0 if completed else 1
+
+
+# --- the server and the worker --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    target: str
+    worker: asyncio.subprocess.Process
+    log_file: Path
+
+    def check_worker(self) -> None:
+        """Raises DemoError when the worker has exited: nothing would ever finish."""
+        if self.worker.returncode is not None:
+            raise DemoError(
+                f"the worker exited with status {self.worker.returncode}; read {self.log_file}"
+            )
+
+
+@contextlib.asynccontextmanager
+async def local_stack(settings: Settings, port: int, log_file: Path) -> AsyncIterator[LocalStack]:
+    """PostgreSQL and Redis prepared, the gRPC server on loopback, one worker; everything
+    started here is stopped on the way out, on errors and interrupts too."""
+    say(_where_data_lives(settings))
+    infrastructure = await prepare(settings)
+    database = await connect_database(settings, infrastructure)
+    redis = Redis.from_url(infrastructure.redis_url)
+    try:
+        server = await start_server(
+            settings.model_copy(update={"grpc_host": "127.0.0.1"}),
+            database,
+            redis,
+            infrastructure.redis_url,
+            port,
+        )
+    except BaseException:
+        await database.dispose()
+        await redis.aclose()
+        raise
+    try:
+        say(f"API server listening on 127.0.0.1:{server.port} while the demo runs")
+        worker = await start_worker(settings, infrastructure, log_file)
+        try:
+            say(f"Worker started (process {worker.pid}); its log goes to {log_file}")
+            yield LocalStack(f"127.0.0.1:{server.port}", worker, log_file)
+        finally:
+            await stop_worker(worker)
+    finally:
+        await server.stop(grace=1)
+
+
+def _where_data_lives(settings: Settings) -> str:
+    postgres = (
+        f"embedded PostgreSQL in {settings.data_dir / 'postgres'}"
+        if settings.embedded_postgres
+        else "PostgreSQL at DATABASE_URL/APP_DATABASE_URL"
+    )
+    redis = (
+        f"embedded Redis in {settings.data_dir / 'redis'}"
+        if settings.embedded_redis
+        else "Redis at REDIS_URL"
+    )
+    return f"Preparing the database ({postgres}) and the queue ({redis})..."
+
+
+async def start_worker(
+    settings: Settings, infrastructure: Infrastructure, log_file: Path
+) -> asyncio.subprocess.Process:
+    """`coderai worker --processes 1` on the prepared servers and the server's task queue, in
+    a process group of its own (so that it and its children can be stopped together)."""
+    environment = dict(os.environ)
+    environment.update(
+        APP_DATABASE_URL=infrastructure.app_database_url,
+        REDIS_URL=infrastructure.redis_url,
+        TASK_QUEUE_NAME=settings.task_queue_name,
+    )
+    with log_file.open("ab") as log_output:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "server.cli", "worker", "--processes", "1"),
+            env=environment,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_output,
+            stderr=log_output,
+            start_new_session=True,
+        )
+
+
+async def stop_worker(worker: asyncio.subprocess.Process) -> None:
+    """SIGTERM, a few seconds to finish, then SIGKILL to its whole process group."""
+    try:
+        if worker.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                worker.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.wait(), WORKER_STOP_SECONDS)
+    finally:
+        # Always: taskiq's worker children may outlive their parent.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+    if worker.returncode is None:
+        await worker.wait()
+
+
+def _log_to(log_file: Path, level: str) -> None:
+    """The server's and the worker's logs go to the log file; only problems to the screen."""
+    log_file.write_text("")
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_screen = logging.StreamHandler(sys.stderr)
+    to_screen.setLevel(logging.ERROR)
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[to_file, to_screen],
+        force=True,
+    )
+
+
+# --- the research, through the API ----------------------------------------------------------
+
+
+async def research(
+    channel: grpc.aio.Channel, stack: LocalStack, output: Path, started: float
+) -> bool:
+    """The researcher's steps; True when both jobs completed."""
+    researcher = await client.register(channel)
+    say(f"Registered the demo researcher {researcher.email}")
+    project = await client.create_project(researcher, demo_project())
+    say(f'Created the project "{project.name}" (one row per document)')
+    variables = [
+        await client.create_variable(researcher, variable)
+        for variable in demo_variables(project.id)
+    ]
+    say("Defined its schema:")
+    for variable in variables:
+        kind = common_pb2.VariableType.Name(variable.type).removeprefix("VARIABLE_TYPE_")
+        say(f"  {variable.name:<14} {kind:<9} {shorten(variable.instructions.split('. ')[0], 60)}")
+
+    documents = await upload_samples(researcher, project.id)
+    await wait_until_parsed(researcher, project.id, len(documents), stack)
+
+    sample = await run_sample(researcher, project.id, stack)
+    sample_dataset = Dataset(
+        documents=await client.list_documents(researcher, project.id),
+        variables=variables,
+        extractions=await client.list_extractions(researcher, project.id, sample.id),
+    )
+    say("Values found in the sample:")
+    for line in table(sample_dataset.wide_rows(sample.document_ids)):
+        say(f"  {line}")
+    if sample.status != common_pb2.JOB_STATUS_COMPLETED:
+        raise DemoError(f"the sample job ended {_status(sample)}: {sample.status_reason}")
+
+    full = await run_full(researcher, project.id, stack)
+    dataset = Dataset(
+        documents=await client.list_documents(researcher, project.id),
+        variables=variables,
+        extractions=await client.list_extractions(researcher, project.id),
+    )
+    wide, long = write_dataset(dataset, output)
+    prompt = await client.active_prompt(researcher, variables)
+    say()
+    say(f"Dataset written to {output}")
+    say(
+        f"  {wide.name:<16} {len(dataset.documents)} rows (one per document): document, "
+        f"{', '.join(v.name for v in variables)}"
+    )
+    say(
+        f"  {long.name:<16} {len(dataset.extractions)} rows (one per value), with status, "
+        "confidence and the quoted evidence"
+    )
+    say()
+    for line in summary(dataset, [sample, full], prompt.provider, prompt.model, started):
+        say(line)
+    say()
+    say(
+        f"The demo researcher can sign in as {researcher.email} with password "
+        f"{researcher.password} (same DATA_DIR, e.g. ./scripts/run) to explore the project."
+    )
+    if full.status != common_pb2.JOB_STATUS_COMPLETED:
+        say(f"The full job ended {_status(full)}: {full.status_reason}")
+        return False
+    return True
+
+
+async def upload_samples(researcher: Researcher, project_id: str) -> list[document_pb2.Document]:
+    samples = sample_documents()
+    say(f"Uploading {len(samples)} sample documents (fictional council minutes):")
+    documents = []
+    for sample in samples:
+        document = await client.upload(researcher, project_id, sample)
+        say(f"  {sample.filename} ({len(sample.content):,} bytes)")
+        documents.append(document)
+    return documents
+
+
+async def wait_until_parsed(
+    researcher: Researcher, project_id: str, total: int, stack: LocalStack
+) -> None:
+    """Until the worker has parsed every document (READY or FAILED); failures are named."""
+    say("Waiting for the worker to read them...")
+    deadline = time.monotonic() + PARSE_TIMEOUT_SECONDS
+    last = -1
+    while True:
+        status = await client.processing_status(researcher, project_id)
+        done = status.documents_ready + status.documents_failed
+        if done != last:
+            say(f"  {status.documents_ready} of {total} ready, {status.documents_failed} failed")
+            last = done
+        if done >= total:
+            break
+        stack.check_worker()
+        if time.monotonic() > deadline:
+            raise DemoError(f"the documents were not parsed within {PARSE_TIMEOUT_SECONDS:.0f} s")
+        await asyncio.sleep(POLL_SECONDS)
+    failed = await client.list_documents(researcher, project_id, common_pb2.DOCUMENT_STATUS_FAILED)
+    for document in failed:
+        say(f"  could not read {document.filename}: {document.error_message}")
+    if status.documents_ready == 0:
+        raise DemoError("no document could be read")
+
+
+async def run_sample(
+    researcher: Researcher, project_id: str, stack: LocalStack
+) -> job_pb2.ProcessingJob:
+    selection = job_pb2.JobSelection(
+        project_id=project_id, type=common_pb2.JOB_TYPE_SAMPLE, sample_size=SAMPLE_SIZE
+    )
+    created = await client.create_job(researcher, selection)
+    say(
+        f"Sample job: {created.estimate.documents} documents drawn at random, "
+        f"{_estimate(created.estimate)}"
+    )
+    return await _wait(researcher, created.job, "sample", stack)
+
+
+async def run_full(
+    researcher: Researcher, project_id: str, stack: LocalStack
+) -> job_pb2.ProcessingJob:
+    selection = job_pb2.JobSelection(project_id=project_id, type=common_pb2.JOB_TYPE_FULL)
+    estimate = await client.estimate_job(researcher, selection)
+    say(
+        f"Full job: all {estimate.documents} documents; the {estimate.documents_already_done} "
+        f"done in the sample are skipped (their values are current), {_estimate(estimate)}"
+    )
+    created = await client.create_job(researcher, selection)
+    return await _wait(researcher, created.job, "full", stack)
+
+
+async def _wait(
+    researcher: Researcher, job: job_pb2.ProcessingJob, label: str, stack: LocalStack
+) -> job_pb2.ProcessingJob:
+    def report(job: job_pb2.ProcessingJob) -> None:
+        failed = f", {job.documents_failed} failed" if job.documents_failed else ""
+        say(
+            f"  {label} job {_status(job)}: {job.documents_processed}/{job.documents_total} "
+            f"documents done{failed} ({job.progress_percent:.0f}%), "
+            f"{job.tokens_used:,} tokens"
+        )
+
+    return await client.wait_for_job(
+        researcher,
+        job.id,
+        on_change=report,
+        still_running=stack.check_worker,
+        poll_seconds=POLL_SECONDS,
+        within=JOB_TIMEOUT_SECONDS,
+    )
+
+
+def _estimate(estimate: job_pb2.JobEstimate) -> str:
+    cost = f", at most ${estimate.max_cost_usd:.4f}" if estimate.HasField("max_cost_usd") else ""
+    return (
+        f"up to {estimate.llm_calls} model calls (about {estimate.prompt_tokens:,} prompt "
+        f"tokens{cost})"
+    )
+
+
+def _status(job: job_pb2.ProcessingJob) -> str:
+    return common_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
+
+
+def summary(
+    dataset: Dataset,
+    jobs: Sequence[job_pb2.ProcessingJob],
+    provider: str,
+    model: str,
+    started: float,
+) -> list[str]:
+    """The closing report: what was coded, how well it is backed, what it cost."""
+    rows = dataset.long_rows()
+    statuses = Counter(row["status"] for row in rows)
+    evidence = Counter(row["evidence_match"] for row in rows)
+    ready = sum(d.status == common_pb2.DOCUMENT_STATUS_READY for d in dataset.documents)
+    with_value = sum(1 for row in rows if row["value"])
+    tokens = sum(job.tokens_used for job in jobs)
+    prompt_tokens = sum(job.input_tokens for job in jobs)
+    completion_tokens = sum(job.output_tokens for job in jobs)
+    cost = sum(job.cost_usd for job in jobs)
+    used = "offline baseline (rules and keywords, not a language model)"
+    if provider != OFFLINE:
+        used = f"{provider}, model {model}"
+
+    def counts(counter: Counter[str]) -> str:
+        return ", ".join(f"{name} {count}" for name, count in counter.most_common())
+
+    return [
+        "Summary",
+        f"  documents  {len(dataset.documents)} uploaded, {ready} read",
+        f"  values     {len(rows)}: {with_value} with a value, {len(rows) - with_value} empty",
+        f"  statuses   {counts(statuses)}",
+        f"  evidence   {counts(evidence)}",
+        f"  tokens     {tokens:,} ({prompt_tokens:,} prompt, {completion_tokens:,} completion)",
+        f"  cost       ${cost:.4f}",
+        f"  model      {used}",
+        f"  wall time  {time.monotonic() - started:.1f} s",
+    ]

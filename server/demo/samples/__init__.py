@@ -1,0 +1,1 @@
+"""Fictional council minutes for `coderai demo` (package data, not code)."""

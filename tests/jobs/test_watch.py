@@ -1,0 +1,148 @@
+"""SC-007 over native gRPC: WatchJob streams a snapshot, then the job's events in order, each
+with an id; a client that reconnects with the last id it saw gets the rest; only the job's
+owner, with a valid token, may watch."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+
+import grpc
+from coderai.v1 import job_pb2
+from redis.asyncio import Redis
+
+from server.core.security import issue_access_token
+from server.jobs.events import stream_key
+from server.llm.local_server import Fault
+from tests.factories import Caller, rpc_error, signed_in
+from tests.jobs.conftest import Stack
+from tests.jobs.test_jobs import VARIABLES, project_with_schema, ready_documents, reports
+
+
+async def stream_ids(redis: Redis, job_id: str, after: str | None = None) -> list[str]:
+    """The ids of the events stored in the job's stream (after `after`)."""
+    entries: list[tuple[bytes, object]] = await redis.xrange(  # type: ignore[assignment]
+        stream_key(uuid.UUID(job_id)), min=f"({after}" if after else "-"
+    )
+    return [raw.decode() for raw, _ in entries]
+
+
+def id_order(event_id: str) -> tuple[int, int]:
+    milliseconds, sequence = event_id.split("-")
+    return int(milliseconds), int(sequence)
+
+
+async def watch(
+    caller: Caller,
+    job_id: str,
+    last_event_id: str = "",
+    metadata: list[tuple[str, str]] | None = None,
+) -> list[job_pb2.WatchJobResponse]:
+    stream = caller.jobs.WatchJob(
+        job_pb2.WatchJobRequest(job_id=job_id, last_event_id=last_event_id),
+        metadata=metadata if metadata is not None else caller.metadata,
+    )
+    return [event async for event in stream]
+
+
+async def running_job(caller: Caller, stack: Stack, documents: int) -> str:
+    project = await project_with_schema(caller, VARIABLES[:1])
+    ids = await ready_documents(caller, project.id, reports(documents))
+    stack.llm.set_default(Fault.parse("latency=0.2"))
+    created = await caller.create_job(project.id, document_ids=ids)
+    return created.job.id
+
+
+async def test_a_watch_gets_a_snapshot_then_every_event_in_order_until_the_job_ends(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
+) -> None:
+    job_id = await running_job(researcher, stack, documents=4)
+
+    events = await watch(researcher, job_id)
+
+    assert events[0].event_type == "snapshot"
+    assert events[-1].event_type == "job_completed"
+    assert events[-1].job.documents_processed == 4
+    kinds = [event.event_type for event in events[1:]]
+    assert kinds.count("document_completed") == 4
+    assert kinds.count("progress") == 4
+    ids = [event.event_id for event in events[1:]]
+    assert ids == sorted(ids, key=id_order)
+    assert len(set(ids)) == len(ids)
+    progress = [event.job.progress_percent for event in events if event.event_type == "progress"]
+    assert progress == sorted(progress)
+    # Nothing in the job's stream after the snapshot was missed.
+    assert await stream_ids(redis, job_id, after=events[0].event_id) == ids
+
+
+async def test_reconnecting_with_the_last_event_id_replays_the_gap(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
+) -> None:
+    job_id = await running_job(researcher, stack, documents=4)
+    seen: list[job_pb2.WatchJobResponse] = []
+    stream = researcher.jobs.WatchJob(
+        job_pb2.WatchJobRequest(job_id=job_id), metadata=researcher.metadata
+    )
+    async for event in stream:
+        seen.append(event)
+        if len(seen) == 3:
+            break
+    stream.cancel()  # the client goes away
+    await researcher.job_ended(job_id)
+
+    rest = await watch(researcher, job_id, last_event_id=seen[-1].event_id)
+
+    assert rest[0].event_type == "snapshot"
+    after = await stream_ids(redis, job_id, after=seen[-1].event_id)
+    assert [event.event_id for event in rest[1:]] == after
+    assert rest[-1].event_type == "job_completed"
+
+
+async def test_only_the_owner_with_a_valid_token_may_watch(
+    researcher: Caller,
+    worker: subprocess.Popen[bytes],
+    stack: Stack,
+    stack_channel: grpc.aio.Channel,
+) -> None:
+    job_id = await running_job(researcher, stack, documents=1)
+    intruder = await signed_in(stack_channel, f"intruder-{uuid.uuid4().hex[:8]}@example.org")
+    expired_settings = stack.settings.model_copy(update={"access_token_ttl_seconds": -60})
+    expired = issue_access_token(expired_settings, uuid.UUID(researcher.user_id)).token
+
+    other_tenant = await rpc_error(watch(intruder, job_id))
+    no_token = await rpc_error(watch(researcher, job_id, metadata=[]))
+    bad_token = await rpc_error(
+        watch(researcher, job_id, metadata=[("authorization", "Bearer not-a-token")])
+    )
+    expired_token = await rpc_error(
+        watch(researcher, job_id, metadata=[("authorization", f"Bearer {expired}")])
+    )
+    bad_id = await rpc_error(watch(researcher, job_id, last_event_id="yesterday"))
+
+    assert other_tenant.code() == grpc.StatusCode.NOT_FOUND
+    assert no_token.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert bad_token.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert expired_token.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert bad_id.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_the_stream_ends_when_the_token_expires(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(3))
+    stack.llm.set_default(Fault.parse("latency=1.5"))
+    created = await researcher.create_job(project.id, document_ids=ids)
+    short = stack.settings.model_copy(update={"access_token_ttl_seconds": 2})
+    token = issue_access_token(short, uuid.UUID(researcher.user_id)).token
+
+    started = asyncio.get_running_loop().time()
+    error = await rpc_error(
+        watch(researcher, created.job.id, metadata=[("authorization", f"Bearer {token}")])
+    )
+    waited = asyncio.get_running_loop().time() - started
+
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "expired" in (error.details() or "")
+    assert 1.0 < waited < 10
