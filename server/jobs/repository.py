@@ -19,6 +19,7 @@ from server.jobs.models import (
     ExtractionStatus,
     JobDocument,
     JobDocumentStatus,
+    LogEventType,
     ProcessingJob,
     ProcessingLog,
 )
@@ -309,3 +310,26 @@ async def segment_sizes(
 
 async def get_extraction(session: AsyncSession, extraction_id: uuid.UUID) -> Extraction | None:
     return await session.get(Extraction, extraction_id)
+
+
+def add_log(
+    session: AsyncSession,
+    job: ProcessingJob,
+    event: LogEventType,
+    message: str,
+    *,
+    document_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An entry in the job's processing log."""
+    session.add(
+        ProcessingLog(
+            user_id=job.user_id,
+            project_id=job.project_id,
+            job_id=job.id,
+            document_id=document_id,
+            event_type=event,
+            message=message,
+            details=details or {},
+        )
+    )

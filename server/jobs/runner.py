@@ -38,7 +38,6 @@ from server.jobs.models import (
     JobType,
     LogEventType,
     ProcessingJob,
-    ProcessingLog,
 )
 from server.jobs.pipeline import (
     DocumentResult,
@@ -139,7 +138,7 @@ class JobRunner:
                     return False
                 job.status = JobStatus.PAUSED
                 job.status_reason = estimate.over_budget
-                _log(session, job, LogEventType.JOB_PAUSED, estimate.over_budget)
+                repository.add_log(session, job, LogEventType.JOB_PAUSED, estimate.over_budget)
                 await session.flush()
                 return _copy(job)
             claimed = await repository.claim(
@@ -153,7 +152,7 @@ class JobRunner:
                 if job.status is JobStatus.PENDING:
                     job.status = JobStatus.RUNNING
                     job.started_at = datetime.now(UTC)
-                    _log(session, job, LogEventType.JOB_STARTED, "the job started")
+                    repository.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
                 return True
             item = await repository.work_item(session, job_id, document_id)
             if item is None or item.status is not JobDocumentStatus.RUNNING:
@@ -332,7 +331,7 @@ class JobRunner:
                 assert result.error is not None
                 job.documents_failed += 1
                 job.consecutive_failures += 1
-                _log(
+                repository.add_log(
                     session,
                     job,
                     LogEventType.DOCUMENT_PROCESSING_FAILED,
@@ -342,7 +341,7 @@ class JobRunner:
             else:
                 job.documents_processed += 1
                 job.consecutive_failures = 0
-                _log(
+                repository.add_log(
                     session,
                     job,
                     LogEventType.DOCUMENT_PROCESSED,
@@ -364,7 +363,7 @@ class JobRunner:
                 )
                 job.status = JobStatus.PAUSED
                 job.status_reason = paused
-                _log(session, job, LogEventType.JOB_PAUSED, paused)
+                repository.add_log(session, job, LogEventType.JOB_PAUSED, paused)
             await session.flush()
             snapshot = _copy(job)
         kind = event_types.DOCUMENT_FAILED if failed else event_types.DOCUMENT_COMPLETED
@@ -412,7 +411,7 @@ class JobRunner:
                 }
             )
             if outcome.status is ExtractionStatus.FAILED:
-                _log(
+                repository.add_log(
                     session,
                     job,
                     LogEventType.EXTRACTION_FAILED,
@@ -449,7 +448,7 @@ class JobRunner:
             message = (
                 f"{job.documents_processed} documents processed, {job.documents_failed} failed"
             )
-            _log(
+            repository.add_log(
                 session,
                 job,
                 LogEventType.JOB_FAILED if all_failed else LogEventType.JOB_COMPLETED,
@@ -479,14 +478,14 @@ class JobRunner:
             job.status_reason = reason
             if status is JobStatus.FAILED:
                 job.finished_at = datetime.now(UTC)
-            _log(
+            repository.add_log(
                 session,
                 job,
                 LogEventType.JOB_PAUSED if status is JobStatus.PAUSED else LogEventType.JOB_FAILED,
                 reason,
             )
             if status is JobStatus.PAUSED and "circuit breaker" in reason:
-                _log(session, job, LogEventType.CIRCUIT_OPEN, reason)
+                repository.add_log(session, job, LogEventType.CIRCUIT_OPEN, reason)
             await session.flush()
             snapshot = _copy(job)
         await self._events.publish(
@@ -566,25 +565,3 @@ def _details(result: DocumentResult | None) -> dict[str, Any]:
         "completion_tokens": result.usage.completion_tokens,
         "cost_usd": str(result.usage.cost_usd) if result.usage.cost_usd is not None else None,
     }
-
-
-def _log(
-    session: AsyncSession,
-    job: ProcessingJob,
-    event: LogEventType,
-    message: str,
-    *,
-    document_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        ProcessingLog(
-            user_id=job.user_id,
-            project_id=job.project_id,
-            job_id=job.id,
-            document_id=document_id,
-            event_type=event,
-            message=message,
-            details=details or {},
-        )
-    )

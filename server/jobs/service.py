@@ -158,13 +158,13 @@ class JobService:
                 if selection.job_type is JobType.SAMPLE
                 else ProjectStatus.PROCESSING
             )
-            _log(
+            repository.add_log(
                 session,
                 job,
                 LogEventType.JOB_CREATED,
                 f"{selection.job_type.value} job over {len(document_ids)} documents: up to "
                 f"{estimate.llm_calls} model calls",
-                {"estimate": estimate.__dict__},
+                details={"estimate": estimate.__dict__},
             )
         await self._queue(user_id, job.id, document_ids)
         return job, estimate
@@ -463,7 +463,7 @@ class JobService:
                 job.started_at = job.started_at or datetime.now(UTC)
             if to is JobStatus.CANCELLED:
                 job.finished_at = datetime.now(UTC)
-            _log(session, job, event, reason or f"the job is {to.value.lower()}")
+            repository.add_log(session, job, event, reason or f"the job is {to.value.lower()}")
             await session.flush()
         return job
 
@@ -475,7 +475,7 @@ class JobService:
             job.status = JobStatus.COMPLETED
             job.finished_at = datetime.now(UTC)
             job.progress = 100.0
-            _log(session, job, LogEventType.JOB_COMPLETED, "the job completed")
+            repository.add_log(session, job, LogEventType.JOB_COMPLETED, "the job completed")
             await session.flush()
         await self._events.publish(job, event_types.JOB_COMPLETED)
 
@@ -483,23 +483,4 @@ class JobService:
 def _already_active() -> FailedPrecondition:
     return FailedPrecondition(
         "the project already has an active job; pause, resume or cancel it first"
-    )
-
-
-def _log(
-    session: AsyncSession,
-    job: ProcessingJob,
-    event: LogEventType,
-    message: str,
-    details: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        ProcessingLog(
-            user_id=job.user_id,
-            project_id=job.project_id,
-            job_id=job.id,
-            event_type=event,
-            message=message,
-            details=details or {},
-        )
     )
