@@ -147,8 +147,12 @@ async def start_server(
         ),
         server,
     )
-    bound_port = server.add_insecure_port(f"{settings.grpc_host}:{port}")
-    await server.start()
+    try:
+        bound_port = server.add_insecure_port(f"{settings.grpc_host}:{port}")
+        await server.start()
+    except RuntimeError:
+        await broker.shutdown()
+        raise
     health_task = asyncio.create_task(_watch_dependencies(health, database, redis))
     log.info("gRPC server listening on %s:%d", settings.grpc_host, bound_port)
     return RunningServer(server, bound_port, health, database, redis, broker, health_task)

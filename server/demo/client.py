@@ -226,14 +226,6 @@ async def list_extractions(
             return found
 
 
-async def list_variables(researcher: Researcher, project_id: str) -> list[schema_pb2.Variable]:
-    response = await researcher.schema.ListVariables(
-        schema_pb2.ListVariablesRequest(project_id=project_id),
-        metadata=await researcher.metadata(),
-    )
-    return list(response.variables)
-
-
 async def active_prompt(
     researcher: Researcher, variables: Sequence[schema_pb2.Variable]
 ) -> schema_pb2.PromptVersion:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,19 @@ class Dataset:
     variables: Sequence[schema_pb2.Variable]
     extractions: Sequence[job_pb2.Extraction]
 
+    @cached_property
+    def _filenames(self) -> dict[str, str]:
+        return {document.id: document.filename for document in self.documents}
+
+    @cached_property
+    def _variable_names(self) -> dict[str, str]:
+        return {variable.id: variable.name for variable in self.variables}
+
     def filename(self, document_id: str) -> str:
-        return next((d.filename for d in self.documents if d.id == document_id), document_id)
+        return self._filenames.get(document_id, document_id)
 
     def variable_name(self, variable_id: str) -> str:
-        return next((v.name for v in self.variables if v.id == variable_id), variable_id)
+        return self._variable_names.get(variable_id, variable_id)
 
     def wide_rows(self, document_ids: Iterable[str] | None = None) -> list[dict[str, str]]:
         """One row per document (all, or those given), ordered by filename: its name, then
@@ -117,13 +126,12 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, st
         writer.writerows(rows)
 
 
-def write_dataset(dataset: Dataset, output: Path) -> tuple[Path, Path]:
-    """Writes dataset.csv (wide) and extractions.csv (long) into output; their paths."""
+def write_dataset(dataset: Dataset, output: Path) -> None:
+    """Writes dataset.csv (wide) and extractions.csv (long) into output."""
     output.mkdir(parents=True, exist_ok=True)
-    wide, long = output / DATASET_FILE, output / EXTRACTIONS_FILE
-    write_csv(wide, ["document", *(v.name for v in dataset.variables)], dataset.wide_rows())
-    write_csv(long, LONG_COLUMNS, dataset.long_rows())
-    return wide, long
+    columns = ["document", *(variable.name for variable in dataset.variables)]
+    write_csv(output / DATASET_FILE, columns, dataset.wide_rows())
+    write_csv(output / EXTRACTIONS_FILE, LONG_COLUMNS, dataset.long_rows())
 
 
 def table(rows: Sequence[Mapping[str, str]], max_width: int = 34) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from coderai.v1 import common_pb2, document_pb2, job_pb2
+from coderai.v1 import common_pb2, document_pb2, job_pb2, schema_pb2
 from redis.asyncio import Redis
 
 from server.core.config import Settings
@@ -29,21 +29,27 @@ from server.core.infrastructure import Infrastructure, connect_database, prepare
 from server.core.migrate import RoleError
 from server.demo import client
 from server.demo.client import DemoError, Researcher
-from server.demo.dataset import Dataset, shorten, table, write_dataset
+from server.demo.dataset import (
+    DATASET_FILE,
+    EXTRACTIONS_FILE,
+    Dataset,
+    shorten,
+    table,
+    write_dataset,
+)
 from server.demo.project import demo_project, demo_variables, sample_documents
 from server.llm.factory import OFFLINE, describe
 from server.main import start_server
 
-DEFAULT_OUTPUT = Path("coderai-demo-output")
 LOG_FILE = "coderai-demo.log"
 SAMPLE_SIZE = 3
 POLL_SECONDS = 0.3
 PARSE_TIMEOUT_SECONDS = 180.0
 # Generous: a real model may take seconds per call.
 JOB_TIMEOUT_SECONDS = 30 * 60.0
-WORKER_STOP_SECONDS = 10.0
-
-log = logging.getLogger("coderai.demo")
+# An idle worker hands back in well under a second; taskiq 0.13's process manager may then
+# linger (taskiq-python/taskiq#646), and the demo's work is done by then: no reason to wait.
+WORKER_STOP_SECONDS = 3.0
 
 
 def say(line: str = "") -> None:
@@ -57,15 +63,15 @@ def run(settings: Settings, output: Path, port: int) -> int:
     output.mkdir(parents=True, exist_ok=True)
     log_file = output / LOG_FILE
     _log_to(log_file, settings.log_level)
+    started = time.monotonic()
     try:
-        return asyncio.run(demo(settings, output, port, log_file))
+        return asyncio.run(demo(settings, output, port, log_file, started))
     except (KeyboardInterrupt, asyncio.CancelledError):
         say("Stopped. The worker and the server were shut down.")
         return 130
 
 
-async def demo(settings: Settings, output: Path, port: int, log_file: Path) -> int:
-    started = time.monotonic()
+async def demo(settings: Settings, output: Path, port: int, log_file: Path, started: float) -> int:
     main = asyncio.current_task()
     if main is not None:
         # SIGTERM stops the demo like Ctrl-C does: through the same clean-up.
@@ -73,9 +79,11 @@ async def demo(settings: Settings, output: Path, port: int, log_file: Path) -> i
     say("CoderAI demo: from sample council minutes to a research dataset")
     say(describe(settings))
     try:
-        async with local_stack(settings, port, log_file) as stack:
-            async with grpc.aio.insecure_channel(stack.target) as channel:
-                completed = await research(channel, stack, output, started)
+        async with (
+            local_stack(settings, port, log_file) as stack,
+            grpc.aio.insecure_channel(stack.target) as channel,
+        ):
+            outcome = await research(channel, stack, output)
     except grpc.aio.AioRpcError as error:
         say(f"The demo stopped: the API answered {error.code().name}: {error.details()}")
         say(f"Details are in {log_file}")
@@ -84,7 +92,8 @@ async def demo(settings: Settings, output: Path, port: int, log_file: Path) -> i
         say(f"The demo stopped: {error}")
         say(f"Details are in {log_file}")
         return 1
-    return 0 if completed else 1
+    report(outcome, output, started)
+    return 0 if outcome.completed else 1
 
 
 # --- the server and the worker --------------------------------------------------------------
@@ -120,9 +129,11 @@ async def local_stack(settings: Settings, port: int, log_file: Path) -> AsyncIte
             infrastructure.redis_url,
             port,
         )
-    except BaseException:
+    except BaseException as error:
         await database.dispose()
         await redis.aclose()
+        if isinstance(error, RuntimeError) and "bind" in str(error).lower():
+            raise DemoError(f"cannot listen on 127.0.0.1:{port}; choose another --port") from error
         raise
     try:
         say(f"API server listening on 127.0.0.1:{server.port} while the demo runs")
@@ -131,6 +142,7 @@ async def local_stack(settings: Settings, port: int, log_file: Path) -> AsyncIte
             say(f"Worker started (process {worker.pid}); its log goes to {log_file}")
             yield LocalStack(f"127.0.0.1:{server.port}", worker, log_file)
         finally:
+            say("Stopping the worker and the API server...")
             await stop_worker(worker)
     finally:
         await server.stop(grace=1)
@@ -206,10 +218,22 @@ def _log_to(log_file: Path, level: str) -> None:
 # --- the research, through the API ----------------------------------------------------------
 
 
-async def research(
-    channel: grpc.aio.Channel, stack: LocalStack, output: Path, started: float
-) -> bool:
-    """The researcher's steps; True when both jobs completed."""
+@dataclass(frozen=True)
+class Outcome:
+    """What the research produced, for the closing report."""
+
+    researcher: Researcher
+    dataset: Dataset
+    jobs: Sequence[job_pb2.ProcessingJob]
+    prompt: schema_pb2.PromptVersion
+
+    @property
+    def completed(self) -> bool:
+        return all(job.status == common_pb2.JOB_STATUS_COMPLETED for job in self.jobs)
+
+
+async def research(channel: grpc.aio.Channel, stack: LocalStack, output: Path) -> Outcome:
+    """The researcher's steps, from an account to the dataset's files."""
     researcher = await client.register(channel)
     say(f"Registered the demo researcher {researcher.email}")
     project = await client.create_project(researcher, demo_project())
@@ -239,35 +263,39 @@ async def research(
         raise DemoError(f"the sample job ended {_status(sample)}: {sample.status_reason}")
 
     full = await run_full(researcher, project.id, stack)
+    if full.status != common_pb2.JOB_STATUS_COMPLETED:
+        say(f"The full job ended {_status(full)}: {full.status_reason}; writing what was done")
     dataset = Dataset(
         documents=await client.list_documents(researcher, project.id),
         variables=variables,
         extractions=await client.list_extractions(researcher, project.id),
     )
-    wide, long = write_dataset(dataset, output)
+    write_dataset(dataset, output)
     prompt = await client.active_prompt(researcher, variables)
+    return Outcome(researcher, dataset, [sample, full], prompt)
+
+
+def report(outcome: Outcome, output: Path, started: float) -> None:
+    """Where the dataset is, what it holds, what it cost, and how to look further."""
+    dataset = outcome.dataset
     say()
     say(f"Dataset written to {output}")
     say(
-        f"  {wide.name:<16} {len(dataset.documents)} rows (one per document): document, "
-        f"{', '.join(v.name for v in variables)}"
+        f"  {DATASET_FILE:<16} {len(dataset.documents)} rows (one per document): document, "
+        f"{', '.join(v.name for v in dataset.variables)}"
     )
     say(
-        f"  {long.name:<16} {len(dataset.extractions)} rows (one per value), with status, "
-        "confidence and the quoted evidence"
+        f"  {EXTRACTIONS_FILE:<16} {len(dataset.extractions)} rows (one per value), with "
+        "status, confidence and the quoted evidence"
     )
     say()
-    for line in summary(dataset, [sample, full], prompt.provider, prompt.model, started):
+    for line in summary(dataset, outcome.jobs, outcome.prompt, started):
         say(line)
     say()
     say(
-        f"The demo researcher can sign in as {researcher.email} with password "
-        f"{researcher.password} (same DATA_DIR, e.g. ./scripts/run) to explore the project."
+        "To explore the project through the API, run ./scripts/run (same DATA_DIR) and sign "
+        f"in as {outcome.researcher.email} with password {outcome.researcher.password}"
     )
-    if full.status != common_pb2.JOB_STATUS_COMPLETED:
-        say(f"The full job ended {_status(full)}: {full.status_reason}")
-        return False
-    return True
 
 
 async def upload_samples(researcher: Researcher, project_id: str) -> list[document_pb2.Document]:
@@ -337,7 +365,7 @@ async def run_full(
 async def _wait(
     researcher: Researcher, job: job_pb2.ProcessingJob, label: str, stack: LocalStack
 ) -> job_pb2.ProcessingJob:
-    def report(job: job_pb2.ProcessingJob) -> None:
+    def progress(job: job_pb2.ProcessingJob) -> None:
         failed = f", {job.documents_failed} failed" if job.documents_failed else ""
         say(
             f"  {label} job {_status(job)}: {job.documents_processed}/{job.documents_total} "
@@ -348,7 +376,7 @@ async def _wait(
     return await client.wait_for_job(
         researcher,
         job.id,
-        on_change=report,
+        on_change=progress,
         still_running=stack.check_worker,
         poll_seconds=POLL_SECONDS,
         within=JOB_TIMEOUT_SECONDS,
@@ -370,8 +398,7 @@ def _status(job: job_pb2.ProcessingJob) -> str:
 def summary(
     dataset: Dataset,
     jobs: Sequence[job_pb2.ProcessingJob],
-    provider: str,
-    model: str,
+    prompt: schema_pb2.PromptVersion,
     started: float,
 ) -> list[str]:
     """The closing report: what was coded, how well it is backed, what it cost."""
@@ -385,8 +412,8 @@ def summary(
     completion_tokens = sum(job.output_tokens for job in jobs)
     cost = sum(job.cost_usd for job in jobs)
     used = "offline baseline (rules and keywords, not a language model)"
-    if provider != OFFLINE:
-        used = f"{provider}, model {model}"
+    if prompt.provider != OFFLINE:
+        used = f"{prompt.provider}, model {prompt.model}"
 
     def counts(counter: Counter[str]) -> str:
         return ", ".join(f"{name} {count}" for name, count in counter.most_common())

@@ -87,6 +87,12 @@ def job_from_snapshot(snapshot: dict[str, Any], job_type: JobType) -> Processing
     )
 
 
+def detached(job: ProcessingJob) -> ProcessingJob:
+    """A copy of the job's state that outlives its session (for events published after the
+    transaction)."""
+    return job_from_snapshot(job_snapshot(job), job.job_type)
+
+
 class JobEvents:
     def __init__(self, redis: Redis, *, max_length: int, ttl_seconds: int) -> None:
         self._redis = redis

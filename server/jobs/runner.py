@@ -30,12 +30,12 @@ from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.jobs import events as event_types
 from server.jobs import repository
-from server.jobs.events import JobEvents
+from server.jobs.events import JobEvents, detached
+from server.jobs.lifecycle import finish_if_done
 from server.jobs.models import (
     ExtractionStatus,
     JobDocumentStatus,
     JobStatus,
-    JobType,
     LogEventType,
     ProcessingJob,
 )
@@ -53,7 +53,7 @@ from server.llm.factory import resolve_model
 from server.llm.pricing import cost_usd
 from server.llm.tokens import estimate_message_tokens
 from server.projects import repository as projects
-from server.projects.models import ProjectStatus, UnitOfObservation
+from server.projects.models import UnitOfObservation
 from server.schema import repository as schema
 from server.schema.models import Variable
 from server.schema.prompt_versions import as_generated
@@ -97,9 +97,6 @@ class JobRunner:
             if claimed is None:
                 return  # the job is not running, or the document is finished
             if isinstance(claimed, ProcessingJob):  # paused on a budget
-                await self._events.publish(
-                    claimed, event_types.PAUSED, message=claimed.status_reason or ""
-                )
                 return
             if claimed:
                 break
@@ -117,7 +114,7 @@ class JobRunner:
             else:
                 await self._stop(user_id, job_id, JobStatus.FAILED, interruption.error.message)
             return
-        await self._finish_if_done(user_id, job_id)
+        await finish_if_done(self._db, self._events, user_id, job_id)
 
     # --- claiming ----------------------------------------------------------------------------
 
@@ -140,7 +137,8 @@ class JobRunner:
                 job.status_reason = estimate.over_budget
                 repository.add_log(session, job, LogEventType.JOB_PAUSED, estimate.over_budget)
                 await session.flush()
-                return _copy(job)
+                await self._events.publish(job, event_types.PAUSED, message=estimate.over_budget)
+                return detached(job)
             claimed = await repository.claim(
                 session,
                 job_id,
@@ -365,14 +363,16 @@ class JobRunner:
                 job.status_reason = paused
                 repository.add_log(session, job, LogEventType.JOB_PAUSED, paused)
             await session.flush()
-            snapshot = _copy(job)
-        kind = event_types.DOCUMENT_FAILED if failed else event_types.DOCUMENT_COMPLETED
-        await self._events.publish(
-            snapshot, kind, document_id=document_id, message=result.error or "" if result else ""
-        )
-        await self._events.publish(snapshot, event_types.PROGRESS)
-        if paused:
-            await self._events.publish(snapshot, event_types.PAUSED, message=paused)
+            # Published while the job's row is locked, just before the commit: every worker's
+            # events reach the stream in the order of the changes, and the last document's
+            # come before the job's end.
+            kind = event_types.DOCUMENT_FAILED if failed else event_types.DOCUMENT_COMPLETED
+            await self._events.publish(
+                job, kind, document_id=document_id, message=result.error or "" if result else ""
+            )
+            await self._events.publish(job, event_types.PROGRESS)
+            if paused:
+                await self._events.publish(job, event_types.PAUSED, message=paused)
 
     async def _save_rows(
         self,
@@ -431,41 +431,6 @@ class JobRunner:
 
     # --- the job as a whole --------------------------------------------------------------------
 
-    async def _finish_if_done(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        async with self._db.transaction(user_id) as session:
-            job = await repository.get_for_update(session, job_id)
-            if job is None or job.status is not JobStatus.RUNNING:
-                return
-            counts = await repository.work_counts(session, job_id)
-            if any(counts.get(status, 0) for status in repository.UNFINISHED):
-                return
-            all_failed = job.documents_failed > 0 and job.documents_processed == 0
-            job.status = JobStatus.FAILED if all_failed else JobStatus.COMPLETED
-            job.finished_at = datetime.now(UTC)
-            job.progress = 100.0
-            if all_failed:
-                job.status_reason = "every document failed"
-            message = (
-                f"{job.documents_processed} documents processed, {job.documents_failed} failed"
-            )
-            repository.add_log(
-                session,
-                job,
-                LogEventType.JOB_FAILED if all_failed else LogEventType.JOB_COMPLETED,
-                message,
-            )
-            if job.job_type is JobType.FULL and not all_failed:
-                project = await projects.get_for_update(session, job.project_id)
-                if project is not None:
-                    project.status = ProjectStatus.COMPLETE
-            await session.flush()
-            snapshot = _copy(job)
-        await self._events.publish(
-            snapshot,
-            event_types.JOB_FAILED if all_failed else event_types.JOB_COMPLETED,
-            message=message,
-        )
-
     async def _stop(
         self, user_id: uuid.UUID, job_id: uuid.UUID, status: JobStatus, reason: str
     ) -> None:
@@ -487,32 +452,11 @@ class JobRunner:
             if status is JobStatus.PAUSED and "circuit breaker" in reason:
                 repository.add_log(session, job, LogEventType.CIRCUIT_OPEN, reason)
             await session.flush()
-            snapshot = _copy(job)
-        await self._events.publish(
-            snapshot,
-            event_types.PAUSED if status is JobStatus.PAUSED else event_types.JOB_FAILED,
-            message=reason,
-        )
-
-
-def _copy(job: ProcessingJob) -> ProcessingJob:
-    """A detached copy of the job's state for events published after the transaction."""
-    return ProcessingJob(
-        id=job.id,
-        user_id=job.user_id,
-        project_id=job.project_id,
-        job_type=job.job_type,
-        status=job.status,
-        documents_total=job.documents_total,
-        documents_processed=job.documents_processed,
-        documents_failed=job.documents_failed,
-        consecutive_failures=job.consecutive_failures,
-        progress=job.progress,
-        input_tokens=job.input_tokens,
-        output_tokens=job.output_tokens,
-        cost_usd=job.cost_usd,
-        status_reason=job.status_reason,
-    )
+            await self._events.publish(
+                job,
+                event_types.PAUSED if status is JobStatus.PAUSED else event_types.JOB_FAILED,
+                message=reason,
+            )
 
 
 def _dependency_order(variables: Sequence[Variable]) -> list[Variable]:

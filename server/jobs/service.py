@@ -29,6 +29,7 @@ from server.documents.models import Document, DocumentStatus
 from server.jobs import events as event_types
 from server.jobs import repository
 from server.jobs.events import TERMINAL, JobEvent, JobEvents, is_event_id
+from server.jobs.lifecycle import finish_if_done
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
     EvidenceMatch,
@@ -395,16 +396,15 @@ class JobService:
     # --- controlling ----------------------------------------------------------------------
 
     async def pause(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
-        job = await self._change(
+        return await self._change(
             user_id,
             job_id,
             allowed=(JobStatus.PENDING, JobStatus.RUNNING),
             to=JobStatus.PAUSED,
             reason="paused by the researcher",
             event=LogEventType.JOB_PAUSED,
+            event_type=event_types.PAUSED,
         )
-        await self._events.publish(job, event_types.PAUSED, message=job.status_reason or "")
-        return job
 
     async def resume(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
         job = await self._change(
@@ -414,27 +414,26 @@ class JobService:
             to=JobStatus.RUNNING,
             reason=None,
             event=LogEventType.JOB_RESUMED,
+            event_type=event_types.RESUMED,
         )
         async with self._db.transaction(user_id) as session:
             unfinished = await repository.unfinished_document_ids(session, job_id)
-        await self._events.publish(job, event_types.RESUMED)
         await self._queue(user_id, job_id, unfinished)
         if not unfinished:
             # Paused after its last document: nothing left but to complete it.
-            await self._complete_if_done(user_id, job_id)
+            await finish_if_done(self._db, self._events, user_id, job_id)
         return job
 
     async def cancel(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
-        job = await self._change(
+        return await self._change(
             user_id,
             job_id,
             allowed=ACTIVE_JOB_STATUSES,
             to=JobStatus.CANCELLED,
             reason="cancelled by the researcher",
             event=LogEventType.JOB_CANCELLED,
+            event_type=event_types.CANCELLED,
         )
-        await self._events.publish(job, event_types.CANCELLED, message=job.status_reason or "")
-        return job
 
     async def _change(
         self,
@@ -445,6 +444,7 @@ class JobService:
         to: JobStatus,
         reason: str | None,
         event: LogEventType,
+        event_type: str,
     ) -> ProcessingJob:
         async with self._db.transaction(user_id) as session:
             job = await repository.get_for_update(session, job_id)
@@ -465,19 +465,9 @@ class JobService:
                 job.finished_at = datetime.now(UTC)
             repository.add_log(session, job, event, reason or f"the job is {to.value.lower()}")
             await session.flush()
+            # While the job's row is locked, as the workers do: the stream keeps the order.
+            await self._events.publish(job, event_type, message=reason or "")
         return job
-
-    async def _complete_if_done(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        async with self._db.transaction(user_id) as session:
-            job = await repository.get_for_update(session, job_id)
-            if job is None or job.status is not JobStatus.RUNNING:
-                return
-            job.status = JobStatus.COMPLETED
-            job.finished_at = datetime.now(UTC)
-            job.progress = 100.0
-            repository.add_log(session, job, LogEventType.JOB_COMPLETED, "the job completed")
-            await session.flush()
-        await self._events.publish(job, event_types.JOB_COMPLETED)
 
 
 def _already_active() -> FailedPrecondition:

@@ -254,7 +254,8 @@ async def test_more_than_ten_failed_documents_in_a_row_pause_the_job(
     researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
 ) -> None:
     project = await project_with_schema(researcher, VARIABLES[:1])
-    documents = await ready_documents(researcher, project.id, reports(14))
+    # Enough that documents remain after the pause, whatever was in flight (8 at once).
+    documents = await ready_documents(researcher, project.id, reports(24))
     stack.llm.set_default(Fault.parse("malformed"))
 
     created = await researcher.create_job(project.id, document_ids=documents)
@@ -275,7 +276,8 @@ async def test_more_than_ten_failed_documents_in_a_row_pause_the_job(
         job_pb2.ResumeJobRequest(job_id=job.id), metadata=researcher.metadata
     )
     resumed = await researcher.job_ended(job.id, statuses=(COMPLETED,))
-    assert resumed.documents_processed + resumed.documents_failed == 14
+    assert resumed.documents_processed + resumed.documents_failed == 24
+    assert resumed.documents_processed >= 1
 
 
 async def test_an_open_circuit_breaker_pauses_the_job_instead_of_failing_documents(

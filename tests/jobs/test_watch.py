@@ -132,8 +132,11 @@ async def test_the_stream_ends_when_the_token_expires(
 ) -> None:
     project = await project_with_schema(researcher, VARIABLES[:1])
     ids = await ready_documents(researcher, project.id, reports(3))
-    stack.llm.set_default(Fault.parse("latency=1.5"))
     created = await researcher.create_job(project.id, document_ids=ids)
+    # A paused job does not end by itself: only the token can end the stream.
+    await researcher.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
     short = stack.settings.model_copy(update={"access_token_ttl_seconds": 2})
     token = issue_access_token(short, uuid.UUID(researcher.user_id)).token
 
