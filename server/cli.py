@@ -1,4 +1,4 @@
-"""The `coderai` command: serve, worker, migrate, create-user, llm-server, demo."""
+"""The `coderai` command: serve, worker, migrate, create-user, llm-server, demo, gateway."""
 
 from __future__ import annotations
 
@@ -60,7 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--port", type=int, default=0, help="API port on 127.0.0.1 (default: any free port)"
     )
+    gateway = commands.add_parser(
+        "gateway",
+        help="run the grpc-web gateway that lets browsers call the gRPC server (where Envoy "
+        "is absent)",
+    )
+    gateway.add_argument("--port", type=int, help="port to listen on (default: GATEWAY_PORT)")
+    gateway.add_argument(
+        "--backend", help="host:port of the gRPC server (default: GATEWAY_BACKEND)"
+    )
+    gateway.add_argument("--static", type=Path, help="a folder of web pages to serve at /")
     args = parser.parse_args(argv)
+    if args.command == "gateway" and args.static is not None and not args.static.is_dir():
+        parser.error(f"--static {args.static}: no such folder")
 
     try:
         settings = get_settings()
@@ -89,6 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.demo.run import run as run_demo
 
         return run_demo(settings, args.output, args.port)
+    if args.command == "gateway":
+        from gateway.proxy import GatewayConfig
+        from gateway.proxy import serve as run_gateway
+
+        config = GatewayConfig(
+            backend=args.backend or settings.gateway_backend,
+            allowed_origins=settings.gateway_allowed_origins,
+            max_message_bytes=settings.grpc_max_message_bytes,
+            static_dir=args.static,
+        )
+        port = settings.gateway_port if args.port is None else args.port
+        asyncio.run(
+            run_gateway(config, settings.gateway_host, port, settings.grpc_shutdown_grace_seconds)
+        )
+        return 0
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))
         return 0

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     grpc_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
+    # grpc-web gateway.
+    # Loopback by default; 0.0.0.0 in a container.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    # Origins whose pages may call the API ("*": any; tokens travel in headers, not cookies).
+    gateway_allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # The gRPC server the gateway forwards to.
+    gateway_backend: str = "127.0.0.1:50051"
+
     # Documents.
     upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     upload_max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
