@@ -29,6 +29,7 @@ CANCELLED = "cancelled"
 TERMINAL = frozenset({JOB_COMPLETED, JOB_FAILED, CANCELLED})
 
 _KEY_PREFIX = "coderai:job-events:"
+_PROJECT_KEY_PREFIX = "coderai:project-events:"
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -36,7 +37,9 @@ _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 class JobEvent:
     id: str
     type: str
-    job: ProcessingJob
+    # The job as of the event; None only in a project watch's snapshot of a project with no
+    # active job.
+    job: ProcessingJob | None
     document_id: str
     message: str
 
@@ -49,11 +52,17 @@ def stream_key(job_id: uuid.UUID) -> str:
     return f"{_KEY_PREFIX}{job_id}"
 
 
+def project_stream_key(project_id: uuid.UUID) -> str:
+    """Every event of every job of the project, for a project-wide watch."""
+    return f"{_PROJECT_KEY_PREFIX}{project_id}"
+
+
 def job_snapshot(job: ProcessingJob) -> dict[str, Any]:
     """The job's state as an event carries it (JSON)."""
     return {
         "id": str(job.id),
         "project_id": str(job.project_id),
+        "job_type": job.job_type.value,
         "status": job.status.value,
         "documents_total": job.documents_total,
         "documents_processed": job.documents_processed,
@@ -67,12 +76,12 @@ def job_snapshot(job: ProcessingJob) -> dict[str, Any]:
     }
 
 
-def job_from_snapshot(snapshot: dict[str, Any], job_type: JobType) -> ProcessingJob:
+def job_from_snapshot(snapshot: dict[str, Any]) -> ProcessingJob:
     """A detached job carrying an event's state."""
     return ProcessingJob(
         id=uuid.UUID(snapshot["id"]),
         project_id=uuid.UUID(snapshot["project_id"]),
-        job_type=job_type,
+        job_type=JobType(snapshot["job_type"]),
         status=JobStatus(snapshot["status"]),
         documents_total=snapshot["documents_total"],
         documents_processed=snapshot["documents_processed"],
@@ -90,7 +99,7 @@ def job_from_snapshot(snapshot: dict[str, Any], job_type: JobType) -> Processing
 def detached(job: ProcessingJob) -> ProcessingJob:
     """A copy of the job's state that outlives its session (for events published after the
     transaction)."""
-    return job_from_snapshot(job_snapshot(job), job.job_type)
+    return job_from_snapshot(job_snapshot(job))
 
 
 class JobEvents:
@@ -115,27 +124,27 @@ class JobEvents:
             "document_id": str(document_id) if document_id else "",
             "message": message,
         }
+        project_key = project_stream_key(job.project_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, fields, maxlen=self._max_length, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(key, self._ttl_seconds)
-            event_id, _ = await pipe.execute()
+            for stream in (key, project_key):
+                pipe.xadd(stream, fields, maxlen=self._max_length, approximate=True)  # type: ignore[arg-type]
+                pipe.expire(stream, self._ttl_seconds)
+            event_id, *_ = await pipe.execute()
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
 
-    async def last_id(self, job_id: uuid.UUID) -> str:
-        """The id of the job's newest event; "0-0" before the first."""
-        newest: Any = await self._redis.xrevrange(stream_key(job_id), count=1)
+    async def last_id(self, key: str) -> str:
+        """The id of the stream's newest event; "0-0" before the first."""
+        newest: Any = await self._redis.xrevrange(key, count=1)
         if not newest:
             return "0-0"
         event_id = newest[0][0]
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
 
     async def read_after(
-        self, job_id: uuid.UUID, after: str, job_type: JobType, block_ms: int, count: int = 100
+        self, key: str, after: str, block_ms: int, count: int = 100
     ) -> list[JobEvent]:
-        """The job's events after `after`, waiting up to block_ms for the first."""
-        found: Any = await self._redis.xread(
-            {stream_key(job_id): after}, count=count, block=max(block_ms, 1)
-        )
+        """The stream's events after `after`, waiting up to block_ms for the first."""
+        found: Any = await self._redis.xread({key: after}, count=count, block=max(block_ms, 1))
         events: list[JobEvent] = []
         for _key, entries in found or []:
             for raw_id, fields in entries:
@@ -149,7 +158,7 @@ class JobEvents:
                     JobEvent(
                         id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
                         type=decoded["type"],
-                        job=job_from_snapshot(json.loads(decoded["job"]), job_type),
+                        job=job_from_snapshot(json.loads(decoded["job"])),
                         document_id=decoded.get("document_id", ""),
                         message=decoded.get("message", ""),
                     )

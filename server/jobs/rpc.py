@@ -284,7 +284,26 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             yield job_pb2.WatchJobResponse(
                 event_id=event.id,
                 event_type=event.type,
-                job=job_message(event.job),
+                job=job_message(event.job) if event.job else None,
+                document_id=event.document_id,
+                message=event.message,
+            )
+
+    async def WatchProject(  # noqa: N802
+        self, request: job_pb2.WatchProjectRequest, context: RpcContext
+    ) -> AsyncIterator[job_pb2.WatchProjectResponse]:
+        principal = current_principal()
+        events = self._service.watch_project(
+            principal.user_id,
+            parse_id(request.project_id, "project_id"),
+            request.last_event_id,
+            principal.expires_at,
+        )
+        async for event in events:
+            yield job_pb2.WatchProjectResponse(
+                event_id=event.id,
+                event_type=event.type,
+                job=job_message(event.job) if event.job else None,
                 document_id=event.document_id,
                 message=event.message,
             )

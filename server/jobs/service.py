@@ -28,7 +28,14 @@ from server.core.pagination import decode_cursor, page_with_token
 from server.documents.models import Document, DocumentStatus
 from server.jobs import events as event_types
 from server.jobs import repository
-from server.jobs.events import TERMINAL, JobEvent, JobEvents, is_event_id
+from server.jobs.events import (
+    TERMINAL,
+    JobEvent,
+    JobEvents,
+    is_event_id,
+    project_stream_key,
+    stream_key,
+)
 from server.jobs.lifecycle import finish_if_done
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
@@ -362,36 +369,65 @@ class JobService:
         """A snapshot of the job, then its events as they are appended, until the job ends
         (or the caller's access token expires: Unauthenticated, to reconnect with a fresh one
         and the last event id). The snapshot's id is where the events continue from."""
-        if last_event_id and not is_event_id(last_event_id):
-            raise InvalidArgument(
-                "last_event_id is not an event id",
-                [FieldViolation("last_event_id", "an id from a previous event")],
-            )
+        _check_event_id(last_event_id)
         job = await self.get(user_id, job_id)
-        after = last_event_id or await self._events.last_id(job_id)
+        key = stream_key(job_id)
+        after = last_event_id or await self._events.last_id(key)
         yield JobEvent(id=after, type=SNAPSHOT, job=job, document_id="", message="")
         ended = job.status in _ENDED
-        while True:
-            remaining = (expires_at - datetime.now(UTC)).total_seconds()
-            if remaining <= 0:
-                raise Unauthenticated("access token expired; reconnect with a new one")
-            block = min(_WATCH_POLL_SECONDS, remaining)
-            events = await self._events.read_after(
-                job_id, after, job.job_type, block_ms=int(block * 1000)
-            )
-            for event in events:
-                yield event
-                after = event.id
-                if event.type in TERMINAL:
-                    return
-            if ended and not events:
-                return  # the job had ended: what followed last_event_id has been sent
-            if not events:
+        async for event in self._follow(key, after, expires_at):
+            if event is None:
+                if ended:
+                    return  # the job had ended: what followed last_event_id has been sent
                 # Quiet: the job may have ended with its last events past retention.
                 job = await self.get(user_id, job_id)
                 if job.status in _ENDED:
                     yield JobEvent(id=after, type=SNAPSHOT, job=job, document_id="", message="")
                     return
+                continue
+            yield event
+            after = event.id
+            if event.type in TERMINAL:
+                return
+
+    async def watch_project(
+        self,
+        user_id: uuid.UUID,
+        project_id: uuid.UUID,
+        last_event_id: str,
+        expires_at: datetime,
+    ) -> AsyncIterator[JobEvent]:
+        """The events of every job of the project as they are appended; first a snapshot of
+        the active job (without a job when the project has none). A project does not end: the stream
+        runs until the client leaves or its access token expires."""
+        _check_event_id(last_event_id)
+        async with self._db.transaction(user_id) as session:
+            if await projects.get(session, project_id) is None:
+                raise project_not_found(project_id)
+            active = await self._active_job(session, project_id)
+        key = project_stream_key(project_id)
+        after = last_event_id or await self._events.last_id(key)
+        yield JobEvent(id=after, type=SNAPSHOT, job=active, document_id="", message="")
+        async for event in self._follow(key, after, expires_at):
+            if event is not None:
+                yield event
+
+    async def _follow(
+        self, key: str, after: str, expires_at: datetime
+    ) -> AsyncIterator[JobEvent | None]:
+        """The stream's events after `after` as they come; None after each quiet spell.
+        Ends with Unauthenticated when the access token expires."""
+        while True:
+            remaining = (expires_at - datetime.now(UTC)).total_seconds()
+            if remaining <= 0:
+                raise Unauthenticated("access token expired; reconnect with a new one")
+            block = min(_WATCH_POLL_SECONDS, remaining)
+            events = await self._events.read_after(key, after, block_ms=int(block * 1000))
+            for event in events:
+                yield event
+                after = event.id
+            if not events:
+                yield None
 
     # --- controlling ----------------------------------------------------------------------
 
@@ -468,6 +504,14 @@ class JobService:
             # While the job's row is locked, as the workers do: the stream keeps the order.
             await self._events.publish(job, event_type, message=reason or "")
         return job
+
+
+def _check_event_id(last_event_id: str) -> None:
+    if last_event_id and not is_event_id(last_event_id):
+        raise InvalidArgument(
+            "last_event_id is not an event id",
+            [FieldViolation("last_event_id", "an id from a previous event")],
+        )
 
 
 def _already_active() -> FailedPrecondition:

@@ -149,3 +149,48 @@ async def test_the_stream_ends_when_the_token_expires(
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "expired" in (error.details() or "")
     assert 1.0 < waited < 10
+
+
+async def test_a_project_watch_follows_every_job_of_the_project(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(2))
+    stream = researcher.jobs.WatchProject(
+        job_pb2.WatchProjectRequest(project_id=project.id), metadata=researcher.metadata
+    )
+    snapshot = await anext(aiter(stream))
+
+    first = await researcher.create_job(project.id, document_ids=ids[:1])
+    await researcher.job_ended(first.job.id)
+    second = await researcher.create_job(project.id, document_ids=ids[1:])
+    events: list[job_pb2.WatchProjectResponse] = []
+    async for event in stream:
+        events.append(event)
+        if event.event_type == "job_completed" and event.job.id == second.job.id:
+            break
+    stream.cancel()
+
+    assert snapshot.event_type == "snapshot"
+    assert not snapshot.HasField("job")  # no active job yet
+    completed = [e.job.id for e in events if e.event_type == "job_completed"]
+    assert completed == [first.job.id, second.job.id]
+    documents = [e.document_id for e in events if e.event_type == "document_completed"]
+    assert documents == ids
+    event_ids = [e.event_id for e in events]
+    assert event_ids == sorted(event_ids, key=id_order)
+
+
+async def test_another_researchers_project_cannot_be_watched(
+    researcher: Caller, stack_channel: grpc.aio.Channel
+) -> None:
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    intruder = await signed_in(stack_channel, f"intruder-{uuid.uuid4().hex[:8]}@example.org")
+
+    async def watch_project() -> list[job_pb2.WatchProjectResponse]:
+        stream = intruder.jobs.WatchProject(
+            job_pb2.WatchProjectRequest(project_id=project.id), metadata=intruder.metadata
+        )
+        return [event async for event in stream]
+
+    assert (await rpc_error(watch_project())).code() == grpc.StatusCode.NOT_FOUND

@@ -318,3 +318,25 @@ class WatchJobResponse(_message.Message):
     document_id: str
     message: str
     def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class WatchProjectRequest(_message.Message):
+    __slots__ = ("project_id", "last_event_id")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    last_event_id: str
+    def __init__(self, project_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
+
+class WatchProjectResponse(_message.Message):
+    __slots__ = ("event_id", "event_type", "job", "document_id", "message")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    event_type: str
+    job: ProcessingJob
+    document_id: str
+    message: str
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

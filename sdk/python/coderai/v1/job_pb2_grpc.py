@@ -96,6 +96,11 @@ class JobServiceStub:
                 request_serializer=coderai_dot_v1_dot_job__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_job__pb2.WatchJobResponse.FromString,
                 _registered_method=True)
+        self.WatchProject = channel.unary_stream(
+                '/coderai.v1.JobService/WatchProject',
+                request_serializer=coderai_dot_v1_dot_job__pb2.WatchProjectRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_job__pb2.WatchProjectResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -186,6 +191,15 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchProject(self, request, context):
+        """Every job event of a project as it happens (several jobs over time), after a snapshot of
+        its active job (job unset when it has none); resumable like WatchJob. The stream runs until
+        the client leaves or its access token expires (UNAUTHENTICATED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -243,6 +257,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=coderai_dot_v1_dot_job__pb2.WatchJobRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_job__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'WatchProject': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchProject,
+                    request_deserializer=coderai_dot_v1_dot_job__pb2.WatchProjectRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_job__pb2.WatchProjectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -549,6 +568,33 @@ class JobService:
             '/coderai.v1.JobService/WatchJob',
             coderai_dot_v1_dot_job__pb2.WatchJobRequest.SerializeToString,
             coderai_dot_v1_dot_job__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/coderai.v1.JobService/WatchProject',
+            coderai_dot_v1_dot_job__pb2.WatchProjectRequest.SerializeToString,
+            coderai_dot_v1_dot_job__pb2.WatchProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

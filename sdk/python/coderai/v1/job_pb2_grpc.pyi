@@ -65,6 +65,11 @@ class JobServiceStub:
     followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
     when the caller's access token expires: reconnect with a fresh one and the last id.
     """
+    WatchProject: _grpc.UnaryStreamMultiCallable[_job_pb2.WatchProjectRequest, _job_pb2.WatchProjectResponse]
+    """Every job event of a project as it happens (several jobs over time), after a snapshot of
+    its active job (job unset when it has none); resumable like WatchJob. The stream runs until
+    the client leaves or its access token expires (UNAUTHENTICATED).
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -102,6 +107,11 @@ class JobServiceAsyncStub(JobServiceStub):
     client that lost the stream reconnects with the last event id it saw and gets what
     followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
     when the caller's access token expires: reconnect with a fresh one and the last id.
+    """
+    WatchProject: _aio.UnaryStreamMultiCallable[_job_pb2.WatchProjectRequest, _job_pb2.WatchProjectResponse]  # type: ignore[assignment]
+    """Every job event of a project as it happens (several jobs over time), after a snapshot of
+    its active job (job unset when it has none); resumable like WatchJob. The stream runs until
+    the client leaves or its access token expires (UNAUTHENTICATED).
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -203,6 +213,17 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         client that lost the stream reconnects with the last event id it saw and gets what
         followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
         when the caller's access token expires: reconnect with a fresh one and the last id.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchProject(
+        self,
+        request: _job_pb2.WatchProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_job_pb2.WatchProjectResponse], _abc.AsyncIterator[_job_pb2.WatchProjectResponse]]:
+        """Every job event of a project as it happens (several jobs over time), after a snapshot of
+        its active job (job unset when it has none); resumable like WatchJob. The stream runs until
+        the client leaves or its access token expires (UNAUTHENTICATED).
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
