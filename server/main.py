@@ -40,6 +40,7 @@ from server.core.interceptors import (
 from server.documents.rpc import DocumentServicer
 from server.documents.service import DocumentService
 from server.jobs.events import JobEvents
+from server.jobs.feed import EventFeed
 from server.jobs.rpc import JobServicer
 from server.jobs.service import JobService
 from server.llm.factory import describe as describe_llm
@@ -120,18 +121,14 @@ async def start_server(
     document_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(DocumentService(database, settings, TaskiqQueue(broker))), server
     )
+    job_events = JobEvents(
+        redis,
+        max_length=settings.job_events_max_length,
+        ttl_seconds=settings.job_events_ttl_seconds,
+    )
     job_pb2_grpc.add_JobServiceServicer_to_server(
         JobServicer(
-            JobService(
-                database,
-                settings,
-                TaskiqQueue(broker),
-                JobEvents(
-                    redis,
-                    max_length=settings.job_events_max_length,
-                    ttl_seconds=settings.job_events_ttl_seconds,
-                ),
-            )
+            JobService(database, settings, TaskiqQueue(broker), job_events, EventFeed(job_events))
         ),
         server,
     )

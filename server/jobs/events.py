@@ -143,24 +143,34 @@ class JobEvents:
     async def read_after(
         self, key: str, after: str, block_ms: int, count: int = 100
     ) -> list[JobEvent]:
-        """The stream's events after `after`, waiting up to block_ms for the first."""
+        """The stream's events after `after`, waiting up to block_ms for the first (this
+        holds a Redis connection meanwhile: one reader per stream, see server.jobs.feed)."""
         found: Any = await self._redis.xread({key: after}, count=count, block=max(block_ms, 1))
-        events: list[JobEvent] = []
-        for _key, entries in found or []:
-            for raw_id, fields in entries:
-                decoded = {
-                    (k.decode() if isinstance(k, bytes) else k): (
-                        v.decode() if isinstance(v, bytes) else v
-                    )
-                    for k, v in fields.items()
-                }
-                events.append(
-                    JobEvent(
-                        id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
-                        type=decoded["type"],
-                        job=job_from_snapshot(json.loads(decoded["job"])),
-                        document_id=decoded.get("document_id", ""),
-                        message=decoded.get("message", ""),
-                    )
-                )
-        return events
+        return [
+            _event(raw_id, fields) for _key, entries in found or [] for raw_id, fields in entries
+        ]
+
+    async def range_after(self, key: str, after: str, count: int = 1000) -> list[JobEvent]:
+        """The stream's events after `after` that are there now (no waiting)."""
+        found: Any = await self._redis.xrange(key, min=f"({after}", count=count)
+        return [_event(raw_id, fields) for raw_id, fields in found or []]
+
+
+def _event(raw_id: bytes | str, fields: dict[Any, Any]) -> JobEvent:
+    decoded = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in fields.items()
+    }
+    return JobEvent(
+        id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
+        type=decoded["type"],
+        job=job_from_snapshot(json.loads(decoded["job"])),
+        document_id=decoded.get("document_id", ""),
+        message=decoded.get("message", ""),
+    )
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """An event id as a sortable pair (milliseconds, sequence)."""
+    milliseconds, _, sequence = event_id.partition("-")
+    return int(milliseconds), int(sequence or 0)

@@ -36,6 +36,7 @@ from server.jobs.events import (
     project_stream_key,
     stream_key,
 )
+from server.jobs.feed import EventFeed
 from server.jobs.lifecycle import finish_if_done
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
@@ -109,12 +110,18 @@ def job_not_found(job_id: uuid.UUID) -> NotFound:
 
 class JobService:
     def __init__(
-        self, db: Database, settings: Settings, tasks: TaskQueue, events: JobEvents
+        self,
+        db: Database,
+        settings: Settings,
+        tasks: TaskQueue,
+        events: JobEvents,
+        feed: EventFeed,
     ) -> None:
         self._db = db
         self._settings = settings
         self._tasks = tasks
         self._events = events
+        self._feed = feed
 
     # --- creating -------------------------------------------------------------------------
 
@@ -417,17 +424,15 @@ class JobService:
     ) -> AsyncIterator[JobEvent | None]:
         """The stream's events after `after` as they come; None after each quiet spell.
         Ends with Unauthenticated when the access token expires."""
-        while True:
-            remaining = (expires_at - datetime.now(UTC)).total_seconds()
-            if remaining <= 0:
+        remaining = (expires_at - datetime.now(UTC)).total_seconds()
+        quiet = max(0.05, min(_WATCH_POLL_SECONDS, remaining))
+        async for batch in self._feed.follow(key, after, quiet):
+            if datetime.now(UTC) >= expires_at:
                 raise Unauthenticated("access token expired; reconnect with a new one")
-            block = min(_WATCH_POLL_SECONDS, remaining)
-            events = await self._events.read_after(key, after, block_ms=int(block * 1000))
-            for event in events:
-                yield event
-                after = event.id
-            if not events:
+            if not batch:
                 yield None
+            for event in batch:
+                yield event
 
     # --- controlling ----------------------------------------------------------------------
 

@@ -194,3 +194,37 @@ async def test_another_researchers_project_cannot_be_watched(
         return [event async for event in stream]
 
     assert (await rpc_error(watch_project())).code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_many_watchers_share_one_reader_and_all_get_every_event(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    """More watchers than a Redis connection pool holds (100 by default): one reader per
+    stream in the server, so every watcher gets everything and the job can still be
+    controlled."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(3))
+    created = await researcher.create_job(project.id, document_ids=ids)
+    await researcher.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+    streams = [
+        researcher.jobs.WatchJob(
+            job_pb2.WatchJobRequest(job_id=created.job.id), metadata=researcher.metadata
+        )
+        for _ in range(150)
+    ]
+    snapshots = await asyncio.gather(*(anext(aiter(stream)) for stream in streams))
+
+    await researcher.jobs.ResumeJob(
+        job_pb2.ResumeJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+
+    async def rest(stream: object) -> list[str]:
+        return [event.event_type async for event in stream]  # type: ignore[attr-defined]
+
+    received = await asyncio.gather(*(rest(stream) for stream in streams))
+    assert all(snapshot.event_type == "snapshot" for snapshot in snapshots)
+    assert all(kinds[-1] == "job_completed" for kinds in received)
+    assert all(kinds.count("document_completed") == 3 for kinds in received)
+    assert all(kinds[0] == "resumed" for kinds in received)

@@ -1,0 +1,117 @@
+"""Job events fanned out to watchers inside one server process.
+
+Every watch of a stream in this process shares one reader: one blocking XREAD per watched
+stream instead of one per watcher, and each event decoded once. A watcher first registers,
+then reads what it missed straight from the stream (XRANGE, no blocking), then takes the
+reader's events, skipping ids it has seen: nothing is lost between the two. A watcher that
+falls behind (its queue is full: a slow client) is not waited for; it catches up from the
+stream itself, so it can stall neither the reader nor the other watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from server.jobs.events import JobEvent, JobEvents, id_key
+
+log = logging.getLogger(__name__)
+
+# Events a watcher may have waiting before it is left to catch up on its own.
+_QUEUE_SIZE = 1000
+# How long a reader blocks in one XREAD.
+_BLOCK_MS = 5000
+_CATCH_UP_BATCH = 1000
+
+
+@dataclass(eq=False)
+class _Watcher:
+    queue: asyncio.Queue[JobEvent] = field(default_factory=lambda: asyncio.Queue(_QUEUE_SIZE))
+    lagging: bool = False
+
+
+@dataclass(eq=False)
+class _Reader:
+    watchers: set[_Watcher] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+
+class EventFeed:
+    def __init__(self, events: JobEvents) -> None:
+        self._events = events
+        self._readers: dict[str, _Reader] = {}
+
+    async def follow(
+        self, key: str, after: str, quiet_seconds: float
+    ) -> AsyncIterator[list[JobEvent]]:
+        """Batches of the stream's events after `after`, in order, as they come; an empty
+        batch after each quiet spell of quiet_seconds (for the caller's own checks)."""
+        watcher = _Watcher()
+        reader = self._readers.get(key)
+        if reader is None:
+            reader = self._readers[key] = _Reader()
+            # The reader starts where the stream is now, before this watcher catches up, so
+            # that the two overlap (ids seen are skipped) instead of leaving a gap.
+            start = await self._events.last_id(key)
+            reader.task = asyncio.create_task(self._read(key, reader, start))
+        reader.watchers.add(watcher)
+        try:
+            last = after
+            catching_up = True
+            while True:
+                if catching_up or watcher.lagging:
+                    # From the stream itself: registered first, so the queue holds whatever
+                    # comes meanwhile.
+                    watcher.lagging = False
+                    while True:
+                        missed = await self._events.range_after(key, last, _CATCH_UP_BATCH)
+                        if missed:
+                            last = missed[-1].id
+                            yield missed
+                        if len(missed) < _CATCH_UP_BATCH:
+                            break
+                    catching_up = False
+                try:
+                    first = await asyncio.wait_for(watcher.queue.get(), quiet_seconds)
+                except TimeoutError:
+                    yield []
+                    continue
+                batch = [first]
+                while not watcher.queue.empty():
+                    batch.append(watcher.queue.get_nowait())
+                fresh = [event for event in batch if id_key(event.id) > id_key(last)]
+                if fresh:
+                    last = fresh[-1].id
+                    yield fresh
+        finally:
+            reader.watchers.discard(watcher)
+            if not reader.watchers and reader.task is not None:
+                reader.task.cancel()
+                self._readers.pop(key, None)
+
+    async def _read(self, key: str, reader: _Reader, after: str) -> None:
+        """Reads the stream after `after` and hands each event to every watcher."""
+        while reader.watchers:
+            try:
+                events = await self._events.read_after(key, after, _BLOCK_MS)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup must not end every watch of the stream
+                log.exception("reading %s failed; retrying", key)
+                await asyncio.sleep(1)
+                continue
+            for event in events:
+                after = event.id
+                for watcher in list(reader.watchers):
+                    if watcher.lagging:
+                        continue
+                    try:
+                        watcher.queue.put_nowait(event)
+                    except asyncio.QueueFull:
+                        watcher.lagging = True
+                        with contextlib.suppress(asyncio.QueueEmpty):
+                            while True:
+                                watcher.queue.get_nowait()
