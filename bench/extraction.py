@@ -19,7 +19,8 @@
      over one variable at --large-latency s per call. Prints upload and parse times, the job's
      wall time and its rate over its first and last tenth, the database's size, and the peak
      resident memory (VmHWM) of each worker process (the children of `coderai worker`) while
-     parsing and while extracting, and of the gRPC server. --skip-large leaves it out.
+     parsing and while extracting, and of the gRPC server. --skip-large leaves it out: parts
+     1 and 2 take about 2 minutes, part 3 about 20 at present (see bench/README.md).
 
 The script starts everything itself, like bench/ingestion.py: a fresh migrated database on the
 local PostgreSQL, `coderai serve` on a free port with a Redis stream queue of its own
