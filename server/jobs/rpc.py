@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 from coderai.v1 import common_pb2, job_pb2, job_pb2_grpc
 
@@ -19,6 +20,7 @@ from server.core.proto import (
     parse_ids,
     timestamp,
 )
+from server.jobs.events import JobEvent
 from server.jobs.models import (
     EvidenceMatch,
     Extraction,
@@ -103,6 +105,17 @@ def log_message(entry: ProcessingLog) -> job_pb2.LogEntry:
     )
     message.details.update(entry.details)
     return message
+
+
+def event_fields(event: JobEvent) -> dict[str, Any]:
+    """The fields WatchJobResponse and WatchProjectResponse share, for one event."""
+    return {
+        "event_id": event.id,
+        "event_type": event.type,
+        "job": job_message(event.job) if event.job else None,
+        "document_id": event.document_id,
+        "message": event.message,
+    }
 
 
 def selection_of(message: job_pb2.JobSelection) -> Selection:
@@ -281,13 +294,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             principal.expires_at,
         )
         async for event in events:
-            yield job_pb2.WatchJobResponse(
-                event_id=event.id,
-                event_type=event.type,
-                job=job_message(event.job) if event.job else None,
-                document_id=event.document_id,
-                message=event.message,
-            )
+            yield job_pb2.WatchJobResponse(**event_fields(event))
 
     async def WatchProject(  # noqa: N802
         self, request: job_pb2.WatchProjectRequest, context: RpcContext
@@ -300,10 +307,4 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             principal.expires_at,
         )
         async for event in events:
-            yield job_pb2.WatchProjectResponse(
-                event_id=event.id,
-                event_type=event.type,
-                job=job_message(event.job) if event.job else None,
-                document_id=event.document_id,
-                message=event.message,
-            )
+            yield job_pb2.WatchProjectResponse(**event_fields(event))
