@@ -144,6 +144,20 @@ class Caller:
                 raise AssertionError(f"job still {job.status} after {within}s: {job}")
             await asyncio.sleep(0.1)
 
+    async def job_settled(self, job_id: str, quiet: float = 1.0) -> job_pb2.ProcessingJob:
+        """The job once it has ended (see job_ended) and the documents that were in flight
+        then have been counted: its counters stayed the same for `quiet` seconds."""
+        job = await self.job_ended(job_id)
+        counted = (job.documents_processed, job.documents_failed)
+        since = time.monotonic()
+        while time.monotonic() - since < quiet:
+            await asyncio.sleep(0.1)
+            job = await self.get_job(job_id)
+            now = (job.documents_processed, job.documents_failed)
+            if now != counted:
+                counted, since = now, time.monotonic()
+        return job
+
     async def extractions(self, project_id: str, **filters: Any) -> list[job_pb2.Extraction]:
         """Every extraction of the project matching the filters, all pages."""
         found: list[job_pb2.Extraction] = []

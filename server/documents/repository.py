@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
@@ -79,6 +80,38 @@ async def chunks(session: AsyncSession, document_id: uuid.UUID) -> Sequence[Docu
         .order_by(DocumentChunk.ordinal)
     )
     return (await session.scalars(statement)).all()
+
+
+@dataclass(frozen=True)
+class ReadableText:
+    """What extraction reads of a document: its text and, when it was chunked, its chunks
+    as (start offset, end offset, text)."""
+
+    status: DocumentStatus
+    text: str
+    chunks: list[tuple[int, int, str]]
+
+
+async def readable_text(session: AsyncSession, document_id: uuid.UUID) -> ReadableText | None:
+    found = (
+        await session.execute(
+            select(Document.status, Document.text_content, Document.chunk_count).where(
+                Document.id == document_id
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    status, text, chunk_count = found
+    chunks: list[tuple[int, int, str]] = []
+    if chunk_count:
+        rows = await session.execute(
+            select(DocumentChunk.start_offset, DocumentChunk.end_offset, DocumentChunk.text_content)
+            .where(DocumentChunk.document_id == document_id)
+            .order_by(DocumentChunk.ordinal)
+        )
+        chunks = [(start, end, chunk) for start, end, chunk in rows.all()]
+    return ReadableText(status, text or "", chunks)
 
 
 async def delete_chunks(session: AsyncSession, document_id: uuid.UUID) -> None:

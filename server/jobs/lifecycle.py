@@ -21,7 +21,7 @@ async def finish_if_done(
     """A running job with no document left to do is COMPLETED (FAILED when every document
     failed); a FULL job's completion completes its project."""
     async with db.transaction(user_id) as session:
-        job = await repository.get_for_update(session, job_id)
+        job = await repository.get(session, job_id, lock=True, with_documents=False)
         if job is None or job.status is not JobStatus.RUNNING:
             return
         counts = await repository.work_counts(session, job_id)
@@ -34,7 +34,7 @@ async def finish_if_done(
         if all_failed:
             job.status_reason = "every document failed"
         message = f"{job.documents_processed} documents processed, {job.documents_failed} failed"
-        repository.add_log(
+        await repository.add_log(
             session,
             job,
             LogEventType.JOB_FAILED if all_failed else LogEventType.JOB_COMPLETED,

@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from server.core.db import Base, TenantOwnedMixin, pg_enum
 from server.core.tenancy import same_tenant_fk
@@ -119,8 +119,10 @@ class ProcessingJob(TenantOwnedMixin, Base):
     status: Mapped[JobStatus] = mapped_column(
         pg_enum(JobStatus, "job_status"), nullable=False, default=JobStatus.PENDING
     )
-    document_ids: Mapped[list[uuid.UUID]] = mapped_column(
-        ARRAY(UUID(as_uuid=True)), nullable=False, default=list
+    # Loaded only where it is shown (the API's job): a worker never needs it, and for a large
+    # job it is the biggest thing in the row (job_documents lists the work).
+    document_ids: Mapped[list[uuid.UUID]] = deferred(
+        mapped_column(ARRAY(UUID(as_uuid=True)), nullable=False, default=list), raiseload=True
     )
     documents_total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     documents_processed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

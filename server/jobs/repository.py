@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from server.core.pagination import Cursor, newest_first, oldest_first
 from server.documents.models import Document, DocumentChunk, DocumentStatus
@@ -19,26 +21,50 @@ from server.jobs.models import (
     ExtractionStatus,
     JobDocument,
     JobDocumentStatus,
+    JobStatus,
     LogEventType,
     ProcessingJob,
     ProcessingLog,
 )
+from server.projects.models import Project
+from server.schema.models import Prompt, Variable
 
 UNFINISHED = (JobDocumentStatus.PENDING, JobDocumentStatus.RUNNING)
+# Job states in which workers take documents.
+RUNNABLE = (JobStatus.PENDING, JobStatus.RUNNING)
+
+# The job's columns that events and workers read: every column but document_ids.
+_STATE_COLUMNS = [
+    column for column in ProcessingJob.__table__.columns if column.key != "document_ids"
+]
 
 
-async def get(session: AsyncSession, job_id: uuid.UUID) -> ProcessingJob | None:
-    return await session.get(ProcessingJob, job_id)
-
-
-async def get_for_update(session: AsyncSession, job_id: uuid.UUID) -> ProcessingJob | None:
-    return await session.get(ProcessingJob, job_id, with_for_update=True, populate_existing=True)
+async def get(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    *,
+    lock: bool = False,
+    with_documents: bool = True,
+) -> ProcessingJob | None:
+    """The job; lock: FOR UPDATE, re-read; with_documents: its document_ids too (what the API
+    shows; the workers go without)."""
+    return await session.get(
+        ProcessingJob,
+        job_id,
+        with_for_update=lock,
+        populate_existing=lock,
+        options=[undefer(ProcessingJob.document_ids)] if with_documents else [],
+    )
 
 
 async def list_page(
     session: AsyncSession, project_id: uuid.UUID, limit: int, after: Cursor | None
 ) -> Sequence[ProcessingJob]:
-    statement = select(ProcessingJob).where(ProcessingJob.project_id == project_id)
+    statement = (
+        select(ProcessingJob)
+        .where(ProcessingJob.project_id == project_id)
+        .options(undefer(ProcessingJob.document_ids))
+    )
     return (await session.scalars(newest_first(statement, ProcessingJob, after, limit))).all()
 
 
@@ -91,9 +117,16 @@ async def claim(
     document_id: uuid.UUID,
     lease_seconds: float,
     reserved_tokens: int = 0,
-) -> JobDocument | None:
-    """Takes the document for this worker: PENDING, or RUNNING under a lease that ran out
-    (its worker died). None when another worker holds it or it is finished."""
+) -> int | None:
+    """Takes the document for this worker while the job runs: PENDING, or RUNNING under a
+    lease that ran out (its worker died). Returns the claim's attempt number, which the
+    worker's later changes name; None when another worker holds the document, it is
+    finished, or the job no longer runs."""
+    job_runs = (
+        select(ProcessingJob.id)
+        .where(ProcessingJob.id == job_id, ProcessingJob.status.in_(RUNNABLE))
+        .exists()
+    )
     statement = (
         update(JobDocument)
         .where(
@@ -106,6 +139,7 @@ async def claim(
                     JobDocument.lease_until < func.now(),
                 ),
             ),
+            job_runs,
         )
         .values(
             status=JobDocumentStatus.RUNNING,
@@ -113,43 +147,126 @@ async def claim(
             attempts=JobDocument.attempts + 1,
             reserved_tokens=reserved_tokens,
         )
-        .returning(JobDocument)
+        .returning(JobDocument.attempts)
     )
-    return (await session.scalars(statement)).one_or_none()
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def work_item(
+async def work_status(
     session: AsyncSession, job_id: uuid.UUID, document_id: uuid.UUID
-) -> JobDocument | None:
-    return await session.get(JobDocument, (job_id, document_id), populate_existing=True)
+) -> JobDocumentStatus | None:
+    return await session.scalar(
+        select(JobDocument.status).where(
+            JobDocument.job_id == job_id, JobDocument.document_id == document_id
+        )
+    )
+
+
+def _held(job_id: uuid.UUID, document_id: uuid.UUID, attempt: int) -> Any:
+    """The document, while the claim numbered `attempt` still holds it."""
+    return and_(
+        JobDocument.job_id == job_id,
+        JobDocument.document_id == document_id,
+        JobDocument.status == JobDocumentStatus.RUNNING,
+        JobDocument.attempts == attempt,
+    )
 
 
 async def renew_lease(
-    session: AsyncSession, job_id: uuid.UUID, document_id: uuid.UUID, lease_seconds: float
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    document_id: uuid.UUID,
+    attempt: int,
+    lease_seconds: float,
 ) -> None:
     await session.execute(
         update(JobDocument)
-        .where(
-            JobDocument.job_id == job_id,
-            JobDocument.document_id == document_id,
-            JobDocument.status == JobDocumentStatus.RUNNING,
-        )
+        .where(_held(job_id, document_id, attempt))
         .values(lease_until=func.now() + timedelta(seconds=lease_seconds))
     )
 
 
-async def set_work_status(
+async def end_claim(
     session: AsyncSession,
     job_id: uuid.UUID,
     document_id: uuid.UUID,
+    attempt: int,
     status: JobDocumentStatus,
     error: str | None = None,
-) -> None:
-    await session.execute(
+) -> bool:
+    """Ends the claim with the document's new status (PENDING hands it back). False when
+    the claim no longer holds it: its lease ran out and another worker took it over."""
+    ended = await session.execute(
         update(JobDocument)
-        .where(JobDocument.job_id == job_id, JobDocument.document_id == document_id)
+        .where(_held(job_id, document_id, attempt))
         .values(status=status, lease_until=None, error=error, reserved_tokens=0)
+        .returning(JobDocument.attempts)
     )
+    return ended.first() is not None
+
+
+async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    """PENDING -> RUNNING, once, by whichever worker claims the job's first document."""
+    started = await session.execute(
+        update(ProcessingJob)
+        .where(ProcessingJob.id == job_id, ProcessingJob.status == JobStatus.PENDING)
+        .values(status=JobStatus.RUNNING, started_at=func.now())
+        .returning(ProcessingJob.id)
+    )
+    return started.first() is not None
+
+
+async def count_document(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    *,
+    failed: bool,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: Decimal,
+) -> ProcessingJob | None:
+    """Adds one finished document and what it used to the job's counters, in one statement
+    that takes the job's row lock only until the commit; returns the job as it is now (a
+    detached copy, without document_ids)."""
+    done = ProcessingJob.documents_processed + ProcessingJob.documents_failed + 1
+    statement = (
+        update(ProcessingJob)
+        .where(ProcessingJob.id == job_id)
+        .values(
+            documents_processed=ProcessingJob.documents_processed + (0 if failed else 1),
+            documents_failed=ProcessingJob.documents_failed + (1 if failed else 0),
+            consecutive_failures=(ProcessingJob.consecutive_failures + 1) if failed else 0,
+            progress=case(
+                (
+                    ProcessingJob.documents_total > 0,
+                    func.least(100.0, 100.0 * done / ProcessingJob.documents_total),
+                ),
+                else_=100.0,
+            ),
+            input_tokens=ProcessingJob.input_tokens + prompt_tokens,
+            output_tokens=ProcessingJob.output_tokens + completion_tokens,
+            cost_usd=ProcessingJob.cost_usd + cost_usd,
+        )
+        .returning(*_STATE_COLUMNS)
+    )
+    row = (await session.execute(statement)).first()
+    return None if row is None else ProcessingJob(**row._asdict())
+
+
+async def set_status(
+    session: AsyncSession, job_id: uuid.UUID, status: JobStatus, reason: str | None
+) -> ProcessingJob | None:
+    """Sets the job's status and its reason in one statement; returns the job as it is now
+    (a detached copy, without document_ids)."""
+    row = (
+        await session.execute(
+            update(ProcessingJob)
+            .where(ProcessingJob.id == job_id)
+            .values(status=status, status_reason=reason)
+            .returning(*_STATE_COLUMNS)
+        )
+    ).first()
+    return None if row is None else ProcessingJob(**row._asdict())
 
 
 async def reserved_tokens(session: AsyncSession, job_id: uuid.UUID) -> int:
@@ -169,6 +286,21 @@ async def work_counts(session: AsyncSession, job_id: uuid.UUID) -> dict[JobDocum
         .group_by(JobDocument.status)
     )
     return {status: count for status, count in rows.all()}
+
+
+async def plan_fingerprint(session: AsyncSession, project_id: uuid.UUID) -> tuple[Any, ...]:
+    """What a project's extraction plan is made of, in one small query: the project's and
+    every variable's last change, the variables' order and their active prompts. Equal
+    fingerprints mean an equal plan, so a worker may reuse the one it built."""
+    rows = await session.execute(
+        select(Project.updated_at, Variable.id, Variable.updated_at, Variable.order, Prompt.id)
+        .select_from(Project)
+        .outerjoin(Variable, Variable.project_id == Project.id)
+        .outerjoin(Prompt, and_(Prompt.variable_id == Variable.id, Prompt.is_active))
+        .where(Project.id == project_id)
+        .order_by(Variable.order)
+    )
+    return tuple(tuple(row) for row in rows.all())
 
 
 async def current_variables(
@@ -210,7 +342,8 @@ async def save_extractions(
     )
     if not rows:
         return
-    statement = insert(Extraction).values(list(rows))
+    # executemany form: one compiled statement, cached, whatever the number of rows.
+    statement = insert(Extraction)
     updated: dict[str, Any] = {
         name: statement.excluded[name]
         for name in rows[0]
@@ -220,7 +353,8 @@ async def save_extractions(
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["document_id", "entity_key", "variable_id"], set_=updated
-        )
+        ),
+        list(rows),
     )
 
 
@@ -312,7 +446,33 @@ async def get_extraction(session: AsyncSession, extraction_id: uuid.UUID) -> Ext
     return await session.get(Extraction, extraction_id)
 
 
-def add_log(
+def log_entry(
+    job: ProcessingJob,
+    event: LogEventType,
+    message: str,
+    *,
+    document_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An entry for the job's processing log (see add_logs)."""
+    return {
+        "id": uuid.uuid4(),
+        "user_id": job.user_id,
+        "project_id": job.project_id,
+        "job_id": job.id,
+        "document_id": document_id,
+        "event_type": event,
+        "details": details or {},
+        "message": message,
+    }
+
+
+async def add_logs(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+    if entries:
+        await session.execute(insert(ProcessingLog), list(entries))
+
+
+async def add_log(
     session: AsyncSession,
     job: ProcessingJob,
     event: LogEventType,
@@ -322,14 +482,6 @@ def add_log(
     details: dict[str, Any] | None = None,
 ) -> None:
     """An entry in the job's processing log."""
-    session.add(
-        ProcessingLog(
-            user_id=job.user_id,
-            project_id=job.project_id,
-            job_id=job.id,
-            document_id=document_id,
-            event_type=event,
-            message=message,
-            details=details or {},
-        )
+    await add_logs(
+        session, [log_entry(job, event, message, document_id=document_id, details=details)]
     )

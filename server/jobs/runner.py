@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.jobs import events as event_types
 from server.jobs import repository
-from server.jobs.events import JobEvents, detached
+from server.jobs.events import JobEvents
 from server.jobs.lifecycle import finish_if_done
 from server.jobs.models import (
     ExtractionStatus,
@@ -57,7 +58,7 @@ from server.projects.models import UnitOfObservation
 from server.schema import repository as schema
 from server.schema.models import Variable
 from server.schema.prompt_versions import as_generated
-from server.schema.prompts import entity_prompt
+from server.schema.prompts import GeneratedPrompt, entity_prompt
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,42 @@ _WAIT_SECONDS = 1.0
 @dataclass(frozen=True)
 class Reservation:
     tokens: int = 0
-    budgeted: bool = False
     in_flight: int = 0
     # Why the document cannot start within the budget; None when it can.
     over_budget: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractionPlan:
+    """What every document of a project is extracted with, built once and reused while its
+    fingerprint (see repository.plan_fingerprint) stays the same."""
+
+    fingerprint: tuple[Any, ...]
+    # In dependency order.
+    variables: tuple[VariableWork, ...]
+    entity_prompt: GeneratedPrompt | None
+
+    @property
+    def prompt_ids(self) -> list[uuid.UUID]:
+        return [variable.prompt_id for variable in self.variables]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A document this worker holds: `attempt` names the claim in every later change."""
+
+    job: ProcessingJob
+    document_id: uuid.UUID
+    attempt: int
+    # None: nothing to call (its extractions are current, or it is no longer READY).
+    work: DocumentWork | None
+
+
+# _claim's answer when another worker holds the document.
+_HELD_ELSEWHERE = "held elsewhere"
+
+# Plans kept per worker process (one per project recently worked on).
+_PLANS_KEPT = 64
 
 
 class JobRunner:
@@ -86,6 +119,7 @@ class JobRunner:
         self._settings = settings
         self._pipeline = pipeline
         self._events = events
+        self._plans: OrderedDict[uuid.UUID, ExtractionPlan] = OrderedDict()
 
     async def run_document(
         self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
@@ -93,77 +127,81 @@ class JobRunner:
         """Extracts one document of the job, unless the job stopped or another worker has it
         (then waits for that worker, or takes the document over when its lease runs out)."""
         while True:
-            claimed = await self._claim(user_id, job_id, document_id)
-            if claimed is None:
+            claim = await self._claim(user_id, job_id, document_id)
+            if claim is None:
                 return  # the job is not running, or the document is finished
-            if isinstance(claimed, ProcessingJob):  # paused on a budget
-                return
-            if claimed:
+            if isinstance(claim, Claim):
                 break
             await asyncio.sleep(_WAIT_SECONDS)
         try:
-            await self._work_on(user_id, job_id, document_id)
+            result = await self._extract(claim)
         except asyncio.CancelledError:
             # The worker is stopping (SIGTERM): the document goes back to the list untouched.
-            await asyncio.shield(self._release(user_id, job_id, document_id))
+            await asyncio.shield(self._release(claim))
             raise
         except JobInterrupted as interruption:
-            await self._release(user_id, job_id, document_id)
+            await self._release(claim)
             if interruption.pauses:
                 await self._stop(user_id, job_id, JobStatus.PAUSED, interruption.error.message)
             else:
                 await self._stop(user_id, job_id, JobStatus.FAILED, interruption.error.message)
             return
-        await finish_if_done(self._db, self._events, user_id, job_id)
+        job = await self._record(claim, result)
+        if job is not None and job.documents_processed + job.documents_failed >= (
+            job.documents_total
+        ):
+            await finish_if_done(self._db, self._events, user_id, job_id)
 
     # --- claiming ----------------------------------------------------------------------------
 
     async def _claim(
         self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
-    ) -> bool | ProcessingJob | None:
-        """True: ours now. False: another worker holds it. None: nothing to do. A job: it
-        was paused because the document would pass a budget (the event is the caller's to
-        publish, after the commit)."""
+    ) -> Claim | str | None:
+        """The document, claimed with what its extraction needs; _HELD_ELSEWHERE while
+        another worker holds it; None when there is nothing to do (the job does not run, the
+        document is finished, or the job was paused because it would pass a budget)."""
         async with self._db.transaction(user_id) as session:
-            job = await repository.get_for_update(session, job_id)
-            if job is None or job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+            job = await repository.get(session, job_id, with_documents=False)
+            if job is None or job.status not in repository.RUNNABLE:
                 return None
-            estimate = await self._reservation(session, job, document_id)
-            if estimate.over_budget:
-                if estimate.in_flight:
-                    # Documents in flight may spend less than set aside: wait for them.
-                    return False
-                job.status = JobStatus.PAUSED
-                job.status_reason = estimate.over_budget
-                repository.add_log(session, job, LogEventType.JOB_PAUSED, estimate.over_budget)
-                await session.flush()
-                await self._events.publish(job, event_types.PAUSED, message=estimate.over_budget)
-                return detached(job)
-            claimed = await repository.claim(
-                session,
-                job_id,
-                document_id,
-                self._settings.job_lease_seconds,
-                estimate.tokens if estimate.budgeted else 0,
+            reserved = 0
+            if job.token_budget is not None or job.cost_budget_usd is not None:
+                # Reservations are decided one claim at a time, under the job's row lock.
+                job = await repository.get(session, job_id, lock=True, with_documents=False)
+                if job is None or job.status not in repository.RUNNABLE:
+                    return None
+                estimate = await self._reservation(session, job, document_id)
+                if estimate.over_budget:
+                    if estimate.in_flight:
+                        # Documents in flight may spend less than set aside: wait for them.
+                        return _HELD_ELSEWHERE
+                    await self._pause_over_budget(session, job, estimate.over_budget)
+                    return None
+                reserved = estimate.tokens
+            attempt = await repository.claim(
+                session, job_id, document_id, self._settings.job_lease_seconds, reserved
             )
-            if claimed is not None:
-                if job.status is JobStatus.PENDING:
-                    job.status = JobStatus.RUNNING
-                    job.started_at = datetime.now(UTC)
-                    repository.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
-                return True
-            item = await repository.work_item(session, job_id, document_id)
-            if item is None or item.status is not JobDocumentStatus.RUNNING:
-                return None
-            return False
+            if attempt is None:
+                status = await repository.work_status(session, job_id, document_id)
+                return _HELD_ELSEWHERE if status is JobDocumentStatus.RUNNING else None
+            if job.status is JobStatus.PENDING and await repository.mark_started(session, job_id):
+                await repository.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
+            return Claim(job, document_id, attempt, await self._load(session, job, document_id))
+
+    async def _pause_over_budget(
+        self, session: AsyncSession, job: ProcessingJob, reason: str
+    ) -> None:
+        job.status = JobStatus.PAUSED
+        job.status_reason = reason
+        await repository.add_log(session, job, LogEventType.JOB_PAUSED, reason)
+        await session.flush()
+        await self._events.publish(job, event_types.PAUSED, message=reason)
 
     async def _reservation(
         self, session: AsyncSession, job: ProcessingJob, document_id: uuid.UUID
     ) -> Reservation:
         """What the document may spend, and whether that, with what was spent and what is
         set aside for documents in flight, would pass a budget."""
-        if job.token_budget is None and job.cost_budget_usd is None:
-            return Reservation()
         prompt_tokens, output_tokens = await self._document_token_estimate(
             session, job, document_id
         )
@@ -173,7 +211,6 @@ class JobRunner:
         if job.token_budget is not None and spent + in_flight + tokens > job.token_budget:
             return Reservation(
                 tokens,
-                budgeted=True,
                 in_flight=in_flight,
                 over_budget=(
                     f"token budget reached: {spent} of {job.token_budget} tokens used, and the "
@@ -190,189 +227,202 @@ class JobRunner:
             if job.cost_usd + price > job.cost_budget_usd:
                 return Reservation(
                     tokens,
-                    budgeted=True,
                     in_flight=in_flight,
                     over_budget=(
                         f"cost budget reached: ${job.cost_usd:.4f} of ${job.cost_budget_usd:.4f} "
                         f"spent, and the next document may cost up to ${price:.4f}"
                     ),
                 )
-        return Reservation(tokens, budgeted=True, in_flight=in_flight)
+        return Reservation(tokens, in_flight=in_flight)
 
     async def _document_token_estimate(
         self, session: AsyncSession, job: ProcessingJob, document_id: uuid.UUID
     ) -> tuple[int, int]:
         """Prompt and output tokens the document may use at most."""
-        document = await documents.get(session, document_id)
-        variables = await schema.list_for_project(session, job.project_id)
-        prompts = await schema.active_prompts(session, [v.id for v in variables])
-        text = (document.text_content or "") if document else ""
+        source = await documents.readable_text(session, document_id)
+        plan = await self._plan(session, job.project_id)
+        text = source.text if source else ""
         prompt_tokens = output_tokens = 0
-        for prompt in prompts.values():
-            prompt_tokens += estimate_message_tokens([prompt.system_prompt, text])
-            output_tokens += prompt.max_tokens
+        for variable in plan.variables:
+            prompt_tokens += estimate_message_tokens([variable.prompt.system_prompt, text])
+            output_tokens += variable.prompt.max_tokens
         return prompt_tokens, output_tokens
 
-    async def _release(self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        async with self._db.transaction(user_id) as session:
-            await repository.set_work_status(
-                session, job_id, document_id, JobDocumentStatus.PENDING
+    async def _release(self, claim: Claim) -> None:
+        """Hands the document back to the list, untouched."""
+        async with self._db.transaction(claim.job.user_id) as session:
+            await repository.end_claim(
+                session, claim.job.id, claim.document_id, claim.attempt, JobDocumentStatus.PENDING
             )
 
     # --- one document ------------------------------------------------------------------------
 
-    async def _work_on(self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        work = await self._load(user_id, job_id, document_id)
-        if work is None:
-            await self._record(user_id, job_id, document_id, None)
-            return
-        heartbeat = asyncio.create_task(self._heartbeat(user_id, job_id, document_id))
+    async def _load(
+        self, session: AsyncSession, job: ProcessingJob, document_id: uuid.UUID
+    ) -> DocumentWork | None:
+        """The document's work; None when there is nothing to call (its extractions are
+        current, or it is no longer READY)."""
+        source = await documents.readable_text(session, document_id)
+        if source is None or source.status is not DocumentStatus.READY:
+            return None
+        plan = await self._plan(session, job.project_id)
+        current = await repository.current_variables(session, document_id, plan.prompt_ids)
+        if plan.variables and all(v.id in current for v in plan.variables):
+            return None
+        return DocumentWork(
+            user_id=job.user_id,
+            project_id=job.project_id,
+            job_id=job.id,
+            document_id=document_id,
+            text=source.text,
+            segments=segments_of(source.text, source.chunks),
+            variables=plan.variables,
+            entity_prompt=plan.entity_prompt,
+        )
+
+    async def _plan(self, session: AsyncSession, project_id: uuid.UUID) -> ExtractionPlan:
+        """The project's plan as of now: the one built before while nothing it is made of
+        changed (one small query), else built again."""
+        fingerprint = await repository.plan_fingerprint(session, project_id)
+        plan = self._plans.get(project_id)
+        if plan is not None and plan.fingerprint == fingerprint:
+            self._plans.move_to_end(project_id)
+            return plan
+        plan = await self._build_plan(session, project_id, fingerprint)
+        self._plans[project_id] = plan
+        if len(self._plans) > _PLANS_KEPT:
+            self._plans.popitem(last=False)
+        return plan
+
+    async def _build_plan(
+        self, session: AsyncSession, project_id: uuid.UUID, fingerprint: tuple[Any, ...]
+    ) -> ExtractionPlan:
+        project = await projects.get(session, project_id)
+        assert project is not None  # the job's foreign key
+        variables = _dependency_order(await schema.list_for_project(session, project.id))
+        prompts = await schema.active_prompts(session, [v.id for v in variables])
+        return ExtractionPlan(
+            fingerprint=fingerprint,
+            variables=tuple(
+                VariableWork(
+                    id=variable.id,
+                    name=variable.name,
+                    rules=VariableRules.of(variable),
+                    depends_on=tuple(variable.depends_on),
+                    prompt_id=prompts[variable.id].id,
+                    prompt_version=prompts[variable.id].version,
+                    prompt=as_generated(prompts[variable.id]),
+                )
+                for variable in variables
+                if variable.id in prompts
+            ),
+            entity_prompt=(
+                entity_prompt(project, resolve_model(self._settings, project.llm_config))
+                if project.unit_of_observation is UnitOfObservation.ENTITY
+                else None
+            ),
+        )
+
+    async def _extract(self, claim: Claim) -> DocumentResult | None:
+        """The document's extraction, while a heartbeat renews the claim's lease; None when
+        there was nothing to call."""
+        if claim.work is None:
+            return None
+        heartbeat = asyncio.create_task(self._heartbeat(claim))
         try:
-            result = await self._pipeline.extract(work)
+            return await self._pipeline.extract(claim.work)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        await self._record(user_id, job_id, document_id, result)
 
-    async def _heartbeat(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
-    ) -> None:
+    async def _heartbeat(self, claim: Claim) -> None:
         lease = self._settings.job_lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
-            async with self._db.transaction(user_id) as session:
-                await repository.renew_lease(session, job_id, document_id, lease)
+            async with self._db.transaction(claim.job.user_id) as session:
+                await repository.renew_lease(
+                    session, claim.job.id, claim.document_id, claim.attempt, lease
+                )
 
-    async def _load(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
-    ) -> DocumentWork | None:
-        """The document's work; None when there is nothing to call (its extractions are
-        current, or it is gone)."""
-        async with self._db.transaction(user_id) as session:
-            job = await repository.get(session, job_id)
-            document = await documents.get(session, document_id)
-            if job is None or document is None or document.status is not DocumentStatus.READY:
+    async def _record(self, claim: Claim, result: DocumentResult | None) -> ProcessingJob | None:
+        """The document's extractions, its end in the work list, the job's log and counters,
+        in one transaction; the events just before its commit. result None: skipped (already
+        current, or no longer READY). Returns the job as counted; None when the claim was
+        lost (its lease ran out and another worker took the document: that one counts it)."""
+        job, document_id = claim.job, claim.document_id
+        failed = result is not None and result.error is not None
+        status = (
+            JobDocumentStatus.SKIPPED
+            if result is None
+            else JobDocumentStatus.FAILED
+            if failed
+            else JobDocumentStatus.DONE
+        )
+        error = result.error if result is not None and failed else None
+        async with self._db.transaction(job.user_id) as session:
+            if not await repository.end_claim(
+                session, job.id, document_id, claim.attempt, status, error
+            ):
+                log.warning("job %s, document %s: claim lost, result dropped", job.id, document_id)
                 return None
-            project = await projects.get(session, job.project_id)
-            assert project is not None  # the job's foreign key
-            variables = _dependency_order(await schema.list_for_project(session, project.id))
-            prompts = await schema.active_prompts(session, [v.id for v in variables])
-            current = await repository.current_variables(
-                session, document_id, [p.id for p in prompts.values()]
-            )
-            if variables and all(v.id in current for v in variables):
-                return None
-            chunks = await documents.chunks(session, document_id)
-            text = document.text_content or ""
-            entity = (
-                entity_prompt(project, resolve_model(self._settings, project.llm_config))
-                if project.unit_of_observation is UnitOfObservation.ENTITY
-                else None
-            )
-            return DocumentWork(
-                user_id=user_id,
-                project_id=project.id,
-                job_id=job_id,
-                document_id=document_id,
-                text=text,
-                segments=segments_of(
-                    text, [(c.start_offset, c.end_offset, c.text_content) for c in chunks]
-                ),
-                variables=tuple(
-                    VariableWork(
-                        id=variable.id,
-                        name=variable.name,
-                        rules=VariableRules.of(variable),
-                        depends_on=tuple(variable.depends_on),
-                        prompt_id=prompts[variable.id].id,
-                        prompt_version=prompts[variable.id].version,
-                        prompt=as_generated(prompts[variable.id]),
-                    )
-                    for variable in variables
-                    if variable.id in prompts
-                ),
-                entity_prompt=entity,
-            )
-
-    async def _record(
-        self,
-        user_id: uuid.UUID,
-        job_id: uuid.UUID,
-        document_id: uuid.UUID,
-        result: DocumentResult | None,
-    ) -> None:
-        """The document's extractions, the job's counters and log, in one transaction; then
-        the events. result None: skipped (already current, or no longer READY)."""
-        async with self._db.transaction(user_id) as session:
-            job = await repository.get_for_update(session, job_id)
-            if job is None:
-                return
-            failed = result is not None and result.error is not None
-            if result is not None:
+            logs: list[dict[str, Any]] = []
+            if result is not None and not failed:
                 # A document that failed as a whole keeps the values it had.
-                if not failed:
-                    await self._save_rows(session, job, document_id, result)
-                self._count_usage(job, result.usage)
-            status = (
-                JobDocumentStatus.SKIPPED
-                if result is None
-                else JobDocumentStatus.FAILED
-                if failed
-                else JobDocumentStatus.DONE
-            )
-            await repository.set_work_status(
-                session, job_id, document_id, status, result.error if failed and result else None
-            )
-            if failed:
-                assert result is not None
-                assert result.error is not None
-                job.documents_failed += 1
-                job.consecutive_failures += 1
-                repository.add_log(
-                    session,
-                    job,
-                    LogEventType.DOCUMENT_PROCESSING_FAILED,
-                    result.error,
-                    document_id=document_id,
+                logs += await self._save_rows(session, job, document_id, result)
+            if error is not None:
+                logs.append(
+                    repository.log_entry(
+                        job,
+                        LogEventType.DOCUMENT_PROCESSING_FAILED,
+                        error,
+                        document_id=document_id,
+                    )
                 )
             else:
-                job.documents_processed += 1
-                job.consecutive_failures = 0
-                repository.add_log(
-                    session,
-                    job,
-                    LogEventType.DOCUMENT_PROCESSED,
-                    _summary(result),
-                    document_id=document_id,
-                    details=_details(result),
+                logs.append(
+                    repository.log_entry(
+                        job,
+                        LogEventType.DOCUMENT_PROCESSED,
+                        _summary(result),
+                        document_id=document_id,
+                        details=_details(result),
+                    )
                 )
-            done = job.documents_processed + job.documents_failed
-            job.progress = (
-                min(100.0, 100.0 * done / job.documents_total) if job.documents_total else 100.0
+            await repository.add_logs(session, logs)
+            usage = result.usage if result is not None else Usage()
+            # Last, so that the job's row is locked only for the commit.
+            counted = await repository.count_document(
+                session,
+                job.id,
+                failed=failed,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=usage.cost_usd or Decimal(0),
             )
+            if counted is None:
+                return None
             paused = None
-            if job.consecutive_failures > self._settings.job_max_consecutive_failures and (
-                job.status is JobStatus.RUNNING
+            if (
+                counted.consecutive_failures > self._settings.job_max_consecutive_failures
+                and counted.status is JobStatus.RUNNING
             ):
                 paused = (
-                    f"{job.consecutive_failures} documents failed in a row; the last: "
-                    f"{result.error if result else ''}"
+                    f"{counted.consecutive_failures} documents failed in a row; the last: "
+                    f"{error or ''}"
                 )
-                job.status = JobStatus.PAUSED
-                job.status_reason = paused
-                repository.add_log(session, job, LogEventType.JOB_PAUSED, paused)
-            await session.flush()
+                counted = await repository.set_status(session, job.id, JobStatus.PAUSED, paused)
+                assert counted is not None
+                await repository.add_log(session, counted, LogEventType.JOB_PAUSED, paused)
             # Published while the job's row is locked, just before the commit: every worker's
             # events reach the stream in the order of the changes, and the last document's
             # come before the job's end.
             kind = event_types.DOCUMENT_FAILED if failed else event_types.DOCUMENT_COMPLETED
-            await self._events.publish(
-                job, kind, document_id=document_id, message=result.error or "" if result else ""
-            )
-            await self._events.publish(job, event_types.PROGRESS)
+            await self._events.publish(counted, kind, document_id=document_id, message=error or "")
+            await self._events.publish(counted, event_types.PROGRESS)
             if paused:
-                await self._events.publish(job, event_types.PAUSED, message=paused)
+                await self._events.publish(counted, event_types.PAUSED, message=paused)
+            return counted
 
     async def _save_rows(
         self,
@@ -380,8 +430,10 @@ class JobRunner:
         job: ProcessingJob,
         document_id: uuid.UUID,
         result: DocumentResult,
-    ) -> None:
+    ) -> list[dict[str, Any]]:
+        """Writes the document's extractions; returns the log entries of those that failed."""
         rows: list[dict[str, Any]] = []
+        logs: list[dict[str, Any]] = []
         for item in result.results:
             outcome = item.outcome
             rows.append(
@@ -411,23 +463,20 @@ class JobRunner:
                 }
             )
             if outcome.status is ExtractionStatus.FAILED:
-                repository.add_log(
-                    session,
-                    job,
-                    LogEventType.EXTRACTION_FAILED,
-                    f"{item.variable.name}"
-                    + (f" ({item.entity.name})" if item.entity else "")
-                    + f": {outcome.error}",
-                    document_id=document_id,
+                logs.append(
+                    repository.log_entry(
+                        job,
+                        LogEventType.EXTRACTION_FAILED,
+                        f"{item.variable.name}"
+                        + (f" ({item.entity.name})" if item.entity else "")
+                        + f": {outcome.error}",
+                        document_id=document_id,
+                    )
                 )
         # Rows of entities the document no longer yields go; one row per unit and variable.
         keys = {entity.key for entity in result.entities} if result.entities is not None else {""}
         await repository.save_extractions(session, document_id, rows, keys)
-
-    def _count_usage(self, job: ProcessingJob, usage: Usage) -> None:
-        job.input_tokens += usage.prompt_tokens
-        job.output_tokens += usage.completion_tokens
-        job.cost_usd += usage.cost_usd or Decimal(0)
+        return logs
 
     # --- the job as a whole --------------------------------------------------------------------
 
@@ -436,21 +485,21 @@ class JobRunner:
     ) -> None:
         """Pauses or fails a running job for a reason the worker found."""
         async with self._db.transaction(user_id) as session:
-            job = await repository.get_for_update(session, job_id)
-            if job is None or job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+            job = await repository.get(session, job_id, lock=True, with_documents=False)
+            if job is None or job.status not in repository.RUNNABLE:
                 return
             job.status = status
             job.status_reason = reason
             if status is JobStatus.FAILED:
                 job.finished_at = datetime.now(UTC)
-            repository.add_log(
+            await repository.add_log(
                 session,
                 job,
                 LogEventType.JOB_PAUSED if status is JobStatus.PAUSED else LogEventType.JOB_FAILED,
                 reason,
             )
             if status is JobStatus.PAUSED and "circuit breaker" in reason:
-                repository.add_log(session, job, LogEventType.CIRCUIT_OPEN, reason)
+                await repository.add_log(session, job, LogEventType.CIRCUIT_OPEN, reason)
             await session.flush()
             await self._events.publish(
                 job,

@@ -173,7 +173,7 @@ class JobService:
                 if selection.job_type is JobType.SAMPLE
                 else ProjectStatus.PROCESSING
             )
-            repository.add_log(
+            await repository.add_log(
                 session,
                 job,
                 LogEventType.JOB_CREATED,
@@ -488,7 +488,7 @@ class JobService:
         event_type: str,
     ) -> ProcessingJob:
         async with self._db.transaction(user_id) as session:
-            job = await repository.get_for_update(session, job_id)
+            job = await repository.get(session, job_id, lock=True)
             if job is None:
                 raise job_not_found(job_id)
             if job.status not in allowed:
@@ -504,7 +504,8 @@ class JobService:
                 job.started_at = job.started_at or datetime.now(UTC)
             if to is JobStatus.CANCELLED:
                 job.finished_at = datetime.now(UTC)
-            repository.add_log(session, job, event, reason or f"the job is {to.value.lower()}")
+            message = reason or f"the job is {to.value.lower()}"
+            await repository.add_log(session, job, event, message)
             await session.flush()
             # While the job's row is locked, as the workers do: the stream keeps the order.
             await self._events.publish(job, event_type, message=reason or "")

@@ -3,10 +3,12 @@ the provider reported and what they cost. Budgets and cost reports read it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Index, Integer, Numeric, String, Text, text
+from sqlalchemy import Index, Integer, Numeric, String, Text, insert, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, Database, TenantOwnedMixin
@@ -42,12 +44,79 @@ class LLMCall(TenantOwnedMixin, Base):
 
 
 class DatabaseLedger:
-    """Writes each attempt in its own transaction, so that usage is kept even when the
-    caller's work rolls back."""
+    """Writes each request's row in a transaction of its own, so that usage is kept even when
+    the caller's work rolls back; record() returns once the row is committed.
+
+    Rows that arrive while a write is under way go together in the next one (a group
+    commit, one transaction per tenant): alone, a row is written at once; under load, a
+    worker's hundred calls a second take a few transactions instead of a hundred."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._waiting: list[tuple[LLMCall, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(self, call: LLMCall) -> None:
-        async with self._db.transaction(call.user_id) as session:
-            session.add(call)
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((call, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_while_waiting())
+        # Shielded: a caller that is cancelled does not take its paid-for row with it.
+        await asyncio.shield(written)
+
+    async def _write_while_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._write(batch)
+            except asyncio.CancelledError:
+                # The process is stopping: no caller waits for a write that will not come.
+                for _, written in batch + self._waiting:
+                    written.cancel()
+                raise
+
+    async def _write(self, batch: list[tuple[LLMCall, asyncio.Future[None]]]) -> None:
+        by_tenant: dict[uuid.UUID, list[tuple[LLMCall, asyncio.Future[None]]]] = {}
+        for call, written in batch:
+            by_tenant.setdefault(call.user_id, []).append((call, written))
+        for user_id, items in by_tenant.items():
+            failure = await self._insert(user_id, [call for call, _ in items])
+            if failure is not None and len(items) > 1:
+                # One bad row must not take the others with it: each on its own.
+                for item in items:
+                    await self._write([item])
+                continue
+            for _, written in items:
+                if written.done():
+                    continue
+                if failure is None:
+                    written.set_result(None)
+                else:
+                    written.set_exception(failure)
+
+    async def _insert(self, user_id: uuid.UUID, calls: list[LLMCall]) -> Exception | None:
+        """The rows in one transaction; the error when it failed (raised in the callers)."""
+        try:
+            async with self._db.transaction(user_id) as session:
+                await session.execute(insert(LLMCall), [_row(call) for call in calls])
+        except Exception as error:  # noqa: BLE001 - each waiting caller raises it
+            return error
+        return None
+
+
+def _row(call: LLMCall) -> dict[str, Any]:
+    """The call's column values, as an ORM bulk INSERT takes them (defaults filled in)."""
+    row = {
+        attribute.key: getattr(call, attribute.key)
+        for attribute in _COLUMNS
+        if getattr(call, attribute.key) is not None
+    }
+    row.setdefault("id", uuid.uuid4())
+    return row
+
+
+_COLUMNS = [
+    attribute
+    for attribute in inspect(LLMCall).column_attrs
+    if attribute.key not in ("created_at", "updated_at")
+]

@@ -31,7 +31,15 @@ from server.llm.offline import baseline_answer, response_schema
 logger = logging.getLogger(__name__)
 
 FaultKind = Literal[
-    "ok", "status", "timeout", "malformed", "missing_fields", "wrong_types", "refusal", "length"
+    "ok",
+    "status",
+    "timeout",
+    "malformed",
+    "missing_fields",
+    "wrong_types",
+    "refusal",
+    "length",
+    "content_filter",
 ]
 _KINDS: dict[str, FaultKind] = {kind: kind for kind in get_args(FaultKind) if kind != "status"}
 FAULT_HEADER = "X-Local-LLM-Fault"
@@ -81,9 +89,9 @@ class Fault:
     @classmethod
     def parse(cls, text: str) -> Fault:
         """Reads a directive: comma-separated items, each a kind ("timeout", "malformed",
-        "missing_fields", "wrong_types", "refusal", "length", "ok"), an HTTP error status
-        ("429"), or a setting ("latency=0.2", "delay=0.2", "retry_after=1", "status=503",
-        "timeout=5"). Example: "429,retry_after=2" or "latency=0.3"."""
+        "missing_fields", "wrong_types", "refusal", "length", "content_filter", "ok"), an
+        HTTP error status ("429"), or a setting ("latency=0.2", "delay=0.2", "retry_after=1",
+        "status=503", "timeout=5"). Example: "429,retry_after=2" or "latency=0.3"."""
         kind: FaultKind | None = None
         status = 500
         delay = 0.0
@@ -327,6 +335,8 @@ class LocalLLMServer:
             content, refusal = None, REFUSAL
         elif fault.kind == "length":
             content, finish_reason = text[: len(text) // 2], "length"
+        elif fault.kind == "content_filter":
+            content, finish_reason = "", "content_filter"
         self._completions += 1
         prompt_tokens = tokens.count_message_tokens(texts)
         completion_tokens = tokens.count_tokens(content or refusal or "")

@@ -259,7 +259,7 @@ async def test_more_than_ten_failed_documents_in_a_row_pause_the_job(
     stack.llm.set_default(Fault.parse("malformed"))
 
     created = await researcher.create_job(project.id, document_ids=documents)
-    job = await researcher.job_ended(created.job.id)
+    job = await researcher.job_settled(created.job.id)
 
     assert job.status == PAUSED
     assert "11 documents failed in a row" in job.status_reason

@@ -174,6 +174,7 @@ async def test_an_answer_is_parsed_validated_and_its_usage_and_cost_recorded(
         ("wrong_types", FailureKind.MALFORMED, "does not match its schema"),
         ("refusal", FailureKind.REFUSED, "refused"),
         ("length", FailureKind.TRUNCATED, "cut off at max_tokens (300)"),
+        ("content_filter", FailureKind.REFUSED, "content filter"),
         ("400", FailureKind.BAD_REQUEST, "400"),
         ("401", FailureKind.UNAUTHORIZED, "401"),
     ],

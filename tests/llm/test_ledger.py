@@ -1,0 +1,99 @@
+"""The usage ledger against the real PostgreSQL: every row committed before record() returns,
+rows that arrive together written together, a bad row failing alone, tenants apart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from server.core.db import Database
+from server.llm.ledger import DatabaseLedger, LLMCall
+
+
+def call(user_id: uuid.UUID, attempt: int = 1, **overrides: object) -> LLMCall:
+    fields: dict[str, object] = {
+        "user_id": user_id,
+        "purpose": "extraction",
+        "provider": "openai",
+        "model": "m",
+        "attempt": attempt,
+        "outcome": "ok",
+        "prompt_tokens": 100 + attempt,
+        "completion_tokens": 10,
+        "latency_ms": 5,
+    }
+    fields.update(overrides)
+    return LLMCall(**fields)
+
+
+async def rows_and_transactions(db: Database, user_id: uuid.UUID) -> tuple[list[int], int]:
+    """The tenant's rows' attempt numbers, and how many transactions wrote them."""
+    async with db.transaction(user_id) as session:
+        attempts = list(await session.scalars(select(LLMCall.attempt).order_by(LLMCall.attempt)))
+        writers = await session.scalar(
+            select(func.count(text("DISTINCT xmin::text"))).select_from(LLMCall)
+        )
+    return attempts, int(writers or 0)
+
+
+async def test_a_row_is_committed_when_record_returns(database: Database) -> None:
+    user_id = uuid.uuid4()
+    ledger = DatabaseLedger(database)
+
+    await ledger.record(call(user_id))
+
+    assert await rows_and_transactions(database, user_id) == ([1], 1)
+
+
+async def test_rows_recorded_at_once_share_transactions_and_stay_with_their_tenant(
+    database: Database,
+) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    ledger = DatabaseLedger(database)
+
+    calls = [call(user, attempt) for attempt in range(1, 41) for user in (first, second)]
+    await asyncio.gather(*(ledger.record(each) for each in calls))
+
+    for user in (first, second):
+        attempts, transactions = await rows_and_transactions(database, user)
+        assert attempts == list(range(1, 41))
+        # The first row goes alone; the 39 that arrive meanwhile follow in one transaction.
+        assert transactions <= 2
+
+
+async def test_a_bad_row_fails_its_caller_only(database: Database) -> None:
+    user_id = uuid.uuid4()
+    ledger = DatabaseLedger(database)
+    # No such project: the row breaks the project foreign key.
+    bad = call(user_id, 99, project_id=uuid.uuid4())
+
+    results = await asyncio.gather(
+        *(ledger.record(call(user_id, attempt)) for attempt in range(1, 11)),
+        ledger.record(bad),
+        *(ledger.record(call(user_id, attempt)) for attempt in range(11, 21)),
+        return_exceptions=True,
+    )
+
+    assert [type(result) for result in results].count(IntegrityError) == 1
+    assert isinstance(results[10], IntegrityError)
+    attempts, _ = await rows_and_transactions(database, user_id)
+    assert attempts == list(range(1, 21))
+
+
+async def test_a_cancelled_caller_keeps_its_row(database: Database) -> None:
+    user_id = uuid.uuid4()
+    ledger = DatabaseLedger(database)
+
+    recording = asyncio.create_task(ledger.record(call(user_id)))
+    await asyncio.sleep(0)
+    recording.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await recording
+    await ledger.record(call(user_id, 2))
+
+    attempts, _ = await rows_and_transactions(database, user_id)
+    assert attempts == [1, 2]
