@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, event, func, text
+from sqlalchemy import DateTime, MetaData, Table, event, func, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -60,9 +60,10 @@ def _set_tenant_for_transaction(
     # connection never carries one tenant's context into another's transaction.
     user_id = session.info.get(TENANT_INFO_KEY)
     if user_id is not None:
-        connection.execute(
-            text("SELECT set_config('app.user_id', :user_id, true)"), {"user_id": str(user_id)}
-        )
+        connection.execute(_SET_TENANT, {"user_id": str(user_id)})
+
+
+_SET_TENANT = text("SELECT set_config('app.user_id', :user_id, true)")
 
 
 def async_url(url: str) -> str:
@@ -107,6 +108,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's table, for Core statements built once on hot paths: a statement object
+    that is reused skips the ORM's per-execution work and SQLAlchemy's cache-key building
+    (several times cheaper than building an ORM statement each time)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class TenantOwnedMixin(TimestampedMixin):

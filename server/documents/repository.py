@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from server.core.db import table_of
 from server.core.pagination import Cursor, newest_first
 from server.documents.models import (
     Document,
@@ -82,6 +83,10 @@ async def chunks(session: AsyncSession, document_id: uuid.UUID) -> Sequence[Docu
     return (await session.scalars(statement)).all()
 
 
+_DOCUMENTS = table_of(Document)
+_CHUNKS_TABLE = table_of(DocumentChunk)
+
+
 @dataclass(frozen=True)
 class ReadableText:
     """What extraction reads of a document: its text and, when it was chunked, its chunks
@@ -92,24 +97,25 @@ class ReadableText:
     chunks: list[tuple[int, int, str]]
 
 
+# Run for every document a job extracts: built once (see table_of).
+_TEXT = select(_DOCUMENTS.c.status, _DOCUMENTS.c.text, _DOCUMENTS.c.chunk_count).where(
+    _DOCUMENTS.c.id == bindparam("document_id")
+)
+_CHUNKS = (
+    select(_CHUNKS_TABLE.c.start_offset, _CHUNKS_TABLE.c.end_offset, _CHUNKS_TABLE.c.text)
+    .where(_CHUNKS_TABLE.c.document_id == bindparam("document_id"))
+    .order_by(_CHUNKS_TABLE.c.ordinal)
+)
+
+
 async def readable_text(session: AsyncSession, document_id: uuid.UUID) -> ReadableText | None:
-    found = (
-        await session.execute(
-            select(Document.status, Document.text_content, Document.chunk_count).where(
-                Document.id == document_id
-            )
-        )
-    ).first()
+    found = (await session.execute(_TEXT, {"document_id": document_id})).first()
     if found is None:
         return None
     status, text, chunk_count = found
     chunks: list[tuple[int, int, str]] = []
     if chunk_count:
-        rows = await session.execute(
-            select(DocumentChunk.start_offset, DocumentChunk.end_offset, DocumentChunk.text_content)
-            .where(DocumentChunk.document_id == document_id)
-            .order_by(DocumentChunk.ordinal)
-        )
+        rows = await session.execute(_CHUNKS, {"document_id": document_id})
         chunks = [(start, end, chunk) for start, end, chunk in rows.all()]
     return ReadableText(status, text or "", chunks)
 

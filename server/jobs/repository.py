@@ -8,11 +8,25 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Interval,
+    Text,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from server.core.db import table_of
 from server.core.pagination import Cursor, newest_first, oldest_first
 from server.documents.models import Document, DocumentChunk, DocumentStatus
 from server.jobs.models import (
@@ -33,10 +47,13 @@ UNFINISHED = (JobDocumentStatus.PENDING, JobDocumentStatus.RUNNING)
 # Job states in which workers take documents.
 RUNNABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 
+_JOBS = table_of(ProcessingJob)
+_WORK = table_of(JobDocument)
+_EXTRACTIONS = table_of(Extraction)
+_LOGS = table_of(ProcessingLog)
+
 # The job's columns that events and workers read: every column but document_ids.
-_STATE_COLUMNS = [
-    column for column in ProcessingJob.__table__.columns if column.key != "document_ids"
-]
+_STATE_COLUMNS = [column for column in _JOBS.columns if column.key != "document_ids"]
 
 
 async def get(
@@ -111,47 +128,6 @@ async def unfinished_document_ids(session: AsyncSession, job_id: uuid.UUID) -> l
     return list(await session.scalars(statement))
 
 
-async def claim(
-    session: AsyncSession,
-    job_id: uuid.UUID,
-    document_id: uuid.UUID,
-    lease_seconds: float,
-    reserved_tokens: int = 0,
-) -> int | None:
-    """Takes the document for this worker while the job runs: PENDING, or RUNNING under a
-    lease that ran out (its worker died). Returns the claim's attempt number, which the
-    worker's later changes name; None when another worker holds the document, it is
-    finished, or the job no longer runs."""
-    job_runs = (
-        select(ProcessingJob.id)
-        .where(ProcessingJob.id == job_id, ProcessingJob.status.in_(RUNNABLE))
-        .exists()
-    )
-    statement = (
-        update(JobDocument)
-        .where(
-            JobDocument.job_id == job_id,
-            JobDocument.document_id == document_id,
-            or_(
-                JobDocument.status == JobDocumentStatus.PENDING,
-                and_(
-                    JobDocument.status == JobDocumentStatus.RUNNING,
-                    JobDocument.lease_until < func.now(),
-                ),
-            ),
-            job_runs,
-        )
-        .values(
-            status=JobDocumentStatus.RUNNING,
-            lease_until=func.now() + timedelta(seconds=lease_seconds),
-            attempts=JobDocument.attempts + 1,
-            reserved_tokens=reserved_tokens,
-        )
-        .returning(JobDocument.attempts)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
 async def work_status(
     session: AsyncSession, job_id: uuid.UUID, document_id: uuid.UUID
 ) -> JobDocumentStatus | None:
@@ -160,49 +136,6 @@ async def work_status(
             JobDocument.job_id == job_id, JobDocument.document_id == document_id
         )
     )
-
-
-def _held(job_id: uuid.UUID, document_id: uuid.UUID, attempt: int) -> Any:
-    """The document, while the claim numbered `attempt` still holds it."""
-    return and_(
-        JobDocument.job_id == job_id,
-        JobDocument.document_id == document_id,
-        JobDocument.status == JobDocumentStatus.RUNNING,
-        JobDocument.attempts == attempt,
-    )
-
-
-async def renew_lease(
-    session: AsyncSession,
-    job_id: uuid.UUID,
-    document_id: uuid.UUID,
-    attempt: int,
-    lease_seconds: float,
-) -> None:
-    await session.execute(
-        update(JobDocument)
-        .where(_held(job_id, document_id, attempt))
-        .values(lease_until=func.now() + timedelta(seconds=lease_seconds))
-    )
-
-
-async def end_claim(
-    session: AsyncSession,
-    job_id: uuid.UUID,
-    document_id: uuid.UUID,
-    attempt: int,
-    status: JobDocumentStatus,
-    error: str | None = None,
-) -> bool:
-    """Ends the claim with the document's new status (PENDING hands it back). False when
-    the claim no longer holds it: its lease ran out and another worker took it over."""
-    ended = await session.execute(
-        update(JobDocument)
-        .where(_held(job_id, document_id, attempt))
-        .values(status=status, lease_until=None, error=error, reserved_tokens=0)
-        .returning(JobDocument.attempts)
-    )
-    return ended.first() is not None
 
 
 async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
@@ -214,43 +147,6 @@ async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
         .returning(ProcessingJob.id)
     )
     return started.first() is not None
-
-
-async def count_document(
-    session: AsyncSession,
-    job_id: uuid.UUID,
-    *,
-    failed: bool,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: Decimal,
-) -> ProcessingJob | None:
-    """Adds one finished document and what it used to the job's counters, in one statement
-    that takes the job's row lock only until the commit; returns the job as it is now (a
-    detached copy, without document_ids)."""
-    done = ProcessingJob.documents_processed + ProcessingJob.documents_failed + 1
-    statement = (
-        update(ProcessingJob)
-        .where(ProcessingJob.id == job_id)
-        .values(
-            documents_processed=ProcessingJob.documents_processed + (0 if failed else 1),
-            documents_failed=ProcessingJob.documents_failed + (1 if failed else 0),
-            consecutive_failures=(ProcessingJob.consecutive_failures + 1) if failed else 0,
-            progress=case(
-                (
-                    ProcessingJob.documents_total > 0,
-                    func.least(100.0, 100.0 * done / ProcessingJob.documents_total),
-                ),
-                else_=100.0,
-            ),
-            input_tokens=ProcessingJob.input_tokens + prompt_tokens,
-            output_tokens=ProcessingJob.output_tokens + completion_tokens,
-            cost_usd=ProcessingJob.cost_usd + cost_usd,
-        )
-        .returning(*_STATE_COLUMNS)
-    )
-    row = (await session.execute(statement)).first()
-    return None if row is None else ProcessingJob(**row._asdict())
 
 
 async def set_status(
@@ -286,76 +182,6 @@ async def work_counts(session: AsyncSession, job_id: uuid.UUID) -> dict[JobDocum
         .group_by(JobDocument.status)
     )
     return {status: count for status, count in rows.all()}
-
-
-async def plan_fingerprint(session: AsyncSession, project_id: uuid.UUID) -> tuple[Any, ...]:
-    """What a project's extraction plan is made of, in one small query: the project's and
-    every variable's last change, the variables' order and their active prompts. Equal
-    fingerprints mean an equal plan, so a worker may reuse the one it built."""
-    rows = await session.execute(
-        select(Project.updated_at, Variable.id, Variable.updated_at, Variable.order, Prompt.id)
-        .select_from(Project)
-        .outerjoin(Variable, Variable.project_id == Project.id)
-        .outerjoin(Prompt, and_(Prompt.variable_id == Variable.id, Prompt.is_active))
-        .where(Project.id == project_id)
-        .order_by(Variable.order)
-    )
-    return tuple(tuple(row) for row in rows.all())
-
-
-async def current_variables(
-    session: AsyncSession, document_id: uuid.UUID, active_prompt_ids: Iterable[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Variables whose every stored value for the document came from its active prompt and
-    did not fail: nothing to do for them."""
-    active = list(active_prompt_ids)
-    rows = await session.execute(
-        select(
-            Extraction.variable_id,
-            func.bool_and(
-                and_(
-                    Extraction.prompt_id.in_(active),
-                    Extraction.status != ExtractionStatus.FAILED,
-                )
-            ),
-        )
-        .where(Extraction.document_id == document_id)
-        .group_by(Extraction.variable_id)
-    )
-    return {variable_id for variable_id, current in rows.all() if current}
-
-
-async def save_extractions(
-    session: AsyncSession,
-    document_id: uuid.UUID,
-    rows: Sequence[dict[str, Any]],
-    entity_keys: set[str],
-) -> None:
-    """Writes the document's extractions over the previous ones (one row per entity and
-    variable) and removes those of entities the document no longer yields."""
-    await session.execute(
-        delete(Extraction).where(
-            Extraction.document_id == document_id, Extraction.entity_key.not_in(entity_keys)
-        )
-        if entity_keys
-        else delete(Extraction).where(Extraction.document_id == document_id)
-    )
-    if not rows:
-        return
-    # executemany form: one compiled statement, cached, whatever the number of rows.
-    statement = insert(Extraction)
-    updated: dict[str, Any] = {
-        name: statement.excluded[name]
-        for name in rows[0]
-        if name not in ("id", "document_id", "entity_key", "variable_id", "user_id")
-    }
-    updated["updated_at"] = func.now()
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["document_id", "entity_key", "variable_id"], set_=updated
-        ),
-        list(rows),
-    )
 
 
 async def list_extractions(
@@ -446,6 +272,275 @@ async def get_extraction(session: AsyncSession, extraction_id: uuid.UUID) -> Ext
     return await session.get(Extraction, extraction_id)
 
 
+# --- a worker's statements, run for every document: built once (see table_of) -------------
+
+
+_JOB_STATE = select(*_STATE_COLUMNS).where(_JOBS.c.id == bindparam("job_id"))
+
+
+async def job_state(session: AsyncSession, job_id: uuid.UUID) -> ProcessingJob | None:
+    """The job without its document_ids, as a detached copy."""
+    row = (await session.execute(_JOB_STATE, {"job_id": job_id})).first()
+    return None if row is None else ProcessingJob(**row._asdict())
+
+
+_CLAIM = (
+    update(_WORK)
+    .where(
+        _WORK.c.job_id == bindparam("job"),
+        _WORK.c.document_id == bindparam("document"),
+        or_(
+            _WORK.c.status == JobDocumentStatus.PENDING,
+            and_(_WORK.c.status == JobDocumentStatus.RUNNING, _WORK.c.lease_until < func.now()),
+        ),
+        select(_JOBS.c.id)
+        .where(_JOBS.c.id == bindparam("job"), _JOBS.c.status.in_(RUNNABLE))
+        .exists(),
+    )
+    .values(
+        status=JobDocumentStatus.RUNNING,
+        lease_until=func.now() + bindparam("lease", type_=Interval),
+        attempts=_WORK.c.attempts + 1,
+        reserved_tokens=bindparam("reserve"),
+    )
+    .returning(_WORK.c.attempts)
+)
+
+
+async def claim(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    document_id: uuid.UUID,
+    lease_seconds: float,
+    reserved_tokens: int = 0,
+) -> int | None:
+    """Takes the document for this worker while the job runs: PENDING, or RUNNING under a
+    lease that ran out (its worker died). Returns the claim's attempt number, which the
+    worker's later changes name; None when another worker holds the document, it is
+    finished, or the job no longer runs."""
+    claimed = await session.execute(
+        _CLAIM,
+        {
+            "job": job_id,
+            "document": document_id,
+            "lease": timedelta(seconds=lease_seconds),
+            "reserve": reserved_tokens,
+        },
+    )
+    attempt: int | None = claimed.scalar_one_or_none()
+    return attempt
+
+
+# The document, while the claim numbered :attempt still holds it.
+_HELD = and_(
+    _WORK.c.job_id == bindparam("job"),
+    _WORK.c.document_id == bindparam("document"),
+    _WORK.c.status == JobDocumentStatus.RUNNING,
+    _WORK.c.attempts == bindparam("attempt"),
+)
+_RENEW_LEASE = (
+    update(_WORK).where(_HELD).values(lease_until=func.now() + bindparam("lease", type_=Interval))
+)
+_END_CLAIM = (
+    update(_WORK)
+    .where(_HELD)
+    .values(
+        status=bindparam("new_status", type_=_WORK.c.status.type),
+        lease_until=None,
+        error=bindparam("new_error", type_=Text),
+        reserved_tokens=0,
+    )
+    .returning(_WORK.c.attempts)
+)
+
+
+async def renew_lease(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    document_id: uuid.UUID,
+    attempt: int,
+    lease_seconds: float,
+) -> None:
+    await session.execute(
+        _RENEW_LEASE,
+        {
+            "job": job_id,
+            "document": document_id,
+            "attempt": attempt,
+            "lease": timedelta(seconds=lease_seconds),
+        },
+    )
+
+
+async def end_claim(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    document_id: uuid.UUID,
+    attempt: int,
+    status: JobDocumentStatus,
+    error: str | None = None,
+) -> bool:
+    """Ends the claim with the document's new status (PENDING hands it back). False when
+    the claim no longer holds it: its lease ran out and another worker took it over."""
+    ended = await session.execute(
+        _END_CLAIM,
+        {
+            "job": job_id,
+            "document": document_id,
+            "attempt": attempt,
+            "new_status": status,
+            "new_error": error,
+        },
+    )
+    return ended.first() is not None
+
+
+_COUNT_DOCUMENT = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job"))
+    .values(
+        documents_processed=_JOBS.c.documents_processed + bindparam("processed", type_=Integer),
+        documents_failed=_JOBS.c.documents_failed + bindparam("failed", type_=Integer),
+        consecutive_failures=case(
+            (bindparam("failed", type_=Integer) > 0, _JOBS.c.consecutive_failures + 1),
+            else_=0,
+        ),
+        progress=case(
+            (
+                _JOBS.c.documents_total > 0,
+                func.least(
+                    100.0,
+                    100.0
+                    * (_JOBS.c.documents_processed + _JOBS.c.documents_failed + 1)
+                    / _JOBS.c.documents_total,
+                ),
+            ),
+            else_=100.0,
+        ),
+        input_tokens=_JOBS.c.input_tokens + bindparam("prompt_tokens", type_=BigInteger),
+        output_tokens=_JOBS.c.output_tokens + bindparam("completion_tokens", type_=BigInteger),
+        cost_usd=_JOBS.c.cost_usd + bindparam("cost", type_=_JOBS.c.cost_usd.type),
+        updated_at=func.now(),
+    )
+    .returning(*_STATE_COLUMNS)
+)
+
+
+async def count_document(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    *,
+    failed: bool,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: Decimal,
+) -> ProcessingJob | None:
+    """Adds one finished document and what it used to the job's counters, in one statement
+    that takes the job's row lock only until the commit; returns the job as it is now (a
+    detached copy, without document_ids)."""
+    row = (
+        await session.execute(
+            _COUNT_DOCUMENT,
+            {
+                "job": job_id,
+                "processed": 0 if failed else 1,
+                "failed": 1 if failed else 0,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost": cost_usd,
+            },
+        )
+    ).first()
+    return None if row is None else ProcessingJob(**row._asdict())
+
+
+_PLAN_FINGERPRINT = (
+    select(Project.updated_at, Variable.id, Variable.updated_at, Variable.order, Prompt.id)
+    .select_from(Project)
+    .outerjoin(Variable, Variable.project_id == Project.id)
+    .outerjoin(Prompt, and_(Prompt.variable_id == Variable.id, Prompt.is_active))
+    .where(Project.id == bindparam("project_id"))
+    .order_by(Variable.order)
+)
+
+
+async def plan_fingerprint(session: AsyncSession, project_id: uuid.UUID) -> tuple[Any, ...]:
+    """What a project's extraction plan is made of, in one small query: the project's and
+    every variable's last change, the variables' order and their active prompts. Equal
+    fingerprints mean an equal plan, so a worker may reuse the one it built."""
+    rows = await session.execute(_PLAN_FINGERPRINT, {"project_id": project_id})
+    return tuple(tuple(row) for row in rows.all())
+
+
+_CURRENT_VARIABLES = (
+    select(
+        _EXTRACTIONS.c.variable_id,
+        func.bool_and(
+            and_(
+                _EXTRACTIONS.c.prompt_id.in_(bindparam("prompt_ids", expanding=True)),
+                _EXTRACTIONS.c.status != ExtractionStatus.FAILED,
+            )
+        ),
+    )
+    .where(_EXTRACTIONS.c.document_id == bindparam("document_id"))
+    .group_by(_EXTRACTIONS.c.variable_id)
+)
+
+
+async def current_variables(
+    session: AsyncSession, document_id: uuid.UUID, active_prompt_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Variables whose every stored value for the document came from its active prompt and
+    did not fail: nothing to do for them."""
+    rows = await session.execute(
+        _CURRENT_VARIABLES,
+        {"document_id": document_id, "prompt_ids": list(active_prompt_ids)},
+    )
+    return {variable_id for variable_id, current in rows.all() if current}
+
+
+# Re-processing overwrites: one row per (document, entity, variable). Rows carry every column
+# but the timestamps (see save_extractions).
+_NOT_OVERWRITTEN = {"id", "user_id", "document_id", "entity_key", "variable_id", "created_at"}
+_INSERT_EXTRACTIONS = insert(_EXTRACTIONS)
+_UPSERT_EXTRACTIONS = _INSERT_EXTRACTIONS.on_conflict_do_update(
+    index_elements=["document_id", "entity_key", "variable_id"],
+    set_={
+        column.key: func.now()
+        if column.key == "updated_at"
+        else _INSERT_EXTRACTIONS.excluded[column.key]
+        for column in _EXTRACTIONS.columns
+        if column.key not in _NOT_OVERWRITTEN
+    },
+)
+_DELETE_EXTRACTIONS = delete(_EXTRACTIONS).where(
+    _EXTRACTIONS.c.document_id == bindparam("document_id")
+)
+_DELETE_OTHER_ENTITIES = _DELETE_EXTRACTIONS.where(
+    _EXTRACTIONS.c.entity_key.not_in(bindparam("entity_keys", expanding=True))
+)
+
+
+async def save_extractions(
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    entity_keys: set[str],
+) -> None:
+    """Writes the document's extractions over the previous ones (one row per entity and
+    variable) and removes those of entities the document no longer yields. Each row gives
+    every column of extractions but created_at and updated_at."""
+    if entity_keys:
+        await session.execute(
+            _DELETE_OTHER_ENTITIES,
+            {"document_id": document_id, "entity_keys": sorted(entity_keys)},
+        )
+    else:
+        await session.execute(_DELETE_EXTRACTIONS, {"document_id": document_id})
+    if rows:
+        await session.execute(_UPSERT_EXTRACTIONS, list(rows))
+
+
 def log_entry(
     job: ProcessingJob,
     event: LogEventType,
@@ -462,14 +557,17 @@ def log_entry(
         "job_id": job.id,
         "document_id": document_id,
         "event_type": event,
-        "details": details or {},
+        "metadata": details or {},
         "message": message,
     }
 
 
+_INSERT_LOGS = insert(_LOGS)
+
+
 async def add_logs(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
     if entries:
-        await session.execute(insert(ProcessingLog), list(entries))
+        await session.execute(_INSERT_LOGS, list(entries))
 
 
 async def add_log(

@@ -161,7 +161,7 @@ class JobRunner:
         another worker holds it; None when there is nothing to do (the job does not run, the
         document is finished, or the job was paused because it would pass a budget)."""
         async with self._db.transaction(user_id) as session:
-            job = await repository.get(session, job_id, with_documents=False)
+            job = await repository.job_state(session, job_id)
             if job is None or job.status not in repository.RUNNABLE:
                 return None
             reserved = 0

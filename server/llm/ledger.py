@@ -8,10 +8,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Integer, Numeric, String, Text, insert, inspect, text
+from sqlalchemy import Index, Integer, Numeric, String, Text, insert, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from server.core.db import Base, Database, TenantOwnedMixin
+from server.core.db import Base, Database, TenantOwnedMixin, table_of
 from server.core.tenancy import same_tenant_fk
 
 
@@ -98,25 +99,24 @@ class DatabaseLedger:
         """The rows in one transaction; the error when it failed (raised in the callers)."""
         try:
             async with self._db.transaction(user_id) as session:
-                await session.execute(insert(LLMCall), [_row(call) for call in calls])
+                await session.execute(_INSERT, [_row(call) for call in calls])
         except Exception as error:  # noqa: BLE001 - each waiting caller raises it
             return error
         return None
 
 
 def _row(call: LLMCall) -> dict[str, Any]:
-    """The call's column values, as an ORM bulk INSERT takes them (defaults filled in)."""
-    row = {
-        attribute.key: getattr(call, attribute.key)
-        for attribute in _COLUMNS
-        if getattr(call, attribute.key) is not None
-    }
-    row.setdefault("id", uuid.uuid4())
+    """The call's column values, its model's defaults where it has none (every row of one
+    INSERT names the same columns)."""
+    row = {column.key: getattr(call, column.key) for column in _COLUMNS}
+    for column in _COLUMNS:
+        if row[column.key] is None and isinstance(column.default, ScalarElementColumnDefault):
+            row[column.key] = column.default.arg
+    row["id"] = row["id"] or uuid.uuid4()
     return row
 
 
-_COLUMNS = [
-    attribute
-    for attribute in inspect(LLMCall).column_attrs
-    if attribute.key not in ("created_at", "updated_at")
-]
+_TABLE = table_of(LLMCall)
+_INSERT = insert(_TABLE)
+# Every column but the timestamps, which the database sets.
+_COLUMNS = [column for column in _TABLE.columns if column.key not in ("created_at", "updated_at")]
