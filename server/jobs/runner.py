@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
@@ -64,6 +67,9 @@ log = logging.getLogger(__name__)
 
 # How often a task waiting for another worker's document looks again.
 _WAIT_SECONDS = 1.0
+# Waits between attempts to save a document's result while the database or Redis is away.
+_SAVE_RETRY_FIRST_WAIT = 0.5
+_SAVE_RETRY_MAX_WAIT = 8.0
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,12 @@ class JobRunner:
             else:
                 await self._stop(user_id, job_id, JobStatus.FAILED, interruption.error.message)
             return
-        job = await self._record(claim, result)
+        except Exception as error:
+            # A fault of ours, not of the document or the model: the document fails with it
+            # on record (its calls are in the ledger) and the job goes on.
+            log.exception("job %s, document %s: extraction raised", job_id, document_id)
+            result = DocumentResult([], None, Usage(), f"internal error: {error!r}")
+        job = await self._record_until_saved(claim, result)
         if job is not None and job.documents_processed + job.documents_failed >= (
             job.documents_total
         ):
@@ -345,6 +356,31 @@ class JobRunner:
                     session, claim.job.id, claim.document_id, claim.attempt, lease
                 )
 
+    async def _record_until_saved(
+        self, claim: Claim, result: DocumentResult | None
+    ) -> ProcessingJob | None:
+        """_record, tried again while PostgreSQL or Redis cannot be reached, for up to half
+        the lease (the claim holds meanwhile): a result paid for is not dropped over a
+        restart of either. Past that the error propagates; the task's message, not yet
+        acknowledged, comes back to a worker once the lease has run out."""
+        give_up = time.monotonic() + self._settings.job_lease_seconds / 2
+        wait = _SAVE_RETRY_FIRST_WAIT
+        while True:
+            try:
+                return await self._record(claim, result)
+            except (DBAPIError, RedisError, OSError) as error:
+                if not _unreachable(error) or time.monotonic() + wait > give_up:
+                    raise
+                log.warning(
+                    "job %s, document %s: saving failed (%s); trying again in %.1f s",
+                    claim.job.id,
+                    claim.document_id,
+                    error,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _SAVE_RETRY_MAX_WAIT)
+
     async def _record(self, claim: Claim, result: DocumentResult | None) -> ProcessingJob | None:
         """The document's extractions, its end in the work list, the job's log and counters,
         in one transaction; the events just before its commit. result None: skipped (already
@@ -506,6 +542,13 @@ class JobRunner:
                 event_types.PAUSED if status is JobStatus.PAUSED else event_types.JOB_FAILED,
                 message=reason,
             )
+
+
+def _unreachable(error: Exception) -> bool:
+    """The database or Redis could not be reached (as opposed to a statement it refused)."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return True
 
 
 def _dependency_order(variables: Sequence[Variable]) -> list[Variable]:
