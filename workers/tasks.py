@@ -6,7 +6,6 @@ server) and builds the services its tasks call.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -47,9 +46,14 @@ async def connect(state: TaskiqState) -> None:
     infrastructure = await prepare(settings)
     database = await connect_database(settings, infrastructure)
     redis = Redis.from_url(infrastructure.redis_url)
-    gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
-    # One bound for every model call this process makes, whatever document it is for.
-    pipeline = ExtractionPipeline(gateway, asyncio.Semaphore(settings.worker_llm_concurrency))
+    # One bound for every model request this process has open, whatever document it is for.
+    gateway = LLMGateway(
+        settings,
+        redis,
+        ledger=DatabaseLedger(database),
+        max_in_flight=settings.worker_llm_concurrency,
+    )
+    pipeline = ExtractionPipeline(gateway)
     events = JobEvents(
         redis,
         max_length=settings.job_events_max_length,

@@ -85,7 +85,8 @@ class Settings(BaseSettings):
 
     # Extraction jobs.
     job_sample_size: int = Field(default=5, ge=1)
-    # Model calls one worker process makes at once (documents x variables x chunks).
+    # Model requests one worker process has open at once (documents x variables x chunks;
+    # retries waiting for their turn and what is recorded after a request hold none).
     worker_llm_concurrency: int = Field(default=16, ge=1)
     # A claimed document is another worker's to take over if its lease is not renewed in time
     # (its worker died); leases are renewed every third of this while a document is worked on.

@@ -4,8 +4,8 @@ each entity in it, through the LLM gateway, then post-processed and checked agai
 The document is read whole, or chunk by chunk when it was chunked; a variable's answers from
 every chunk are merged. Entity projects first list the document's entities (per chunk,
 merged), then extract every variable per entity. Variables are extracted in dependency order:
-one that depends on others is given their values. Calls run concurrently within the bounds of
-the worker's semaphore; nothing here touches the database.
+one that depends on others is given their values. Calls run concurrently within the bound of
+the gateway (requests in flight per process); nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -133,9 +133,8 @@ class DocumentResult:
 
 
 class ExtractionPipeline:
-    def __init__(self, gateway: LLMGateway, concurrency: asyncio.Semaphore) -> None:
+    def __init__(self, gateway: LLMGateway) -> None:
         self._gateway = gateway
-        self._concurrency = concurrency
 
     async def extract(self, work: DocumentWork) -> DocumentResult:
         usage = Usage()
@@ -268,12 +267,11 @@ class ExtractionPipeline:
             job_id=work.job_id,
             schema_name=schema_name,
         )
-        async with self._concurrency:
-            try:
-                result = await self._gateway.call(request)
-            except LLMError as error:
-                usage.add(error.prompt_tokens, error.completion_tokens, error.cost_usd)
-                raise
+        try:
+            result = await self._gateway.call(request)
+        except LLMError as error:
+            usage.add(error.prompt_tokens, error.completion_tokens, error.cost_usd)
+            raise
         usage.add(result.prompt_tokens, result.completion_tokens, result.cost_usd)
         return result
 

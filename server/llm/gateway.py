@@ -12,6 +12,7 @@ provider's Retry-After when longer), never the others. The SDK's own retries are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -126,8 +127,13 @@ class LLMGateway:
         ledger: UsageLedger | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[float], float] = lambda limit: random.uniform(0, limit),  # noqa: S311
+        max_in_flight: int | None = None,
     ) -> None:
+        """max_in_flight: requests this gateway has open at once (None: no bound)."""
         self._settings = settings
+        self._in_flight: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(max_in_flight) if max_in_flight else contextlib.nullcontext()
+        )
         self._redis = redis
         self._models = models or ChatModels(settings)
         self._ledger = ledger
@@ -174,37 +180,41 @@ class LLMGateway:
     async def _attempt(self, request: ModelCall, totals: _Totals) -> tuple[dict[str, Any], str]:
         remote = request.model.provider != OFFLINE
         breaker = self._breaker(request.model) if remote else None
-        generation = None
-        if breaker is not None:
-            try:
-                generation = await breaker.before_call()
-            except CircuitOpenError as error:
-                raise LLMError(
-                    FailureKind.CIRCUIT_OPEN,
-                    str(error),
-                    retry_after_seconds=error.retry_after_seconds,
-                ) from error
-        estimate = estimate_message_tokens([request.system, request.user])
-        reservation = await self._reserve(request, estimate) if remote else None
-
-        totals.attempts += 1
         attempt = _Attempt()
         outcome: LLMError | None = None
-        try:
-            data, raw_text = await self._request(request, attempt)
-        except LLMError as error:
-            outcome = error
-            raise
-        finally:
-            await self._account(request, attempt, totals, outcome)
-            if reservation is not None:
-                limiter = self._limiter(request.model)
-                await limiter.settle(reservation, attempt.prompt_tokens + attempt.completion_tokens)
+        reservation = generation = None
+        # A slot is held for the request only: what is recorded after it (the ledger's
+        # commit, the breaker, the limiter) and the waits between retries leave it to others.
+        async with self._in_flight:
             if breaker is not None:
-                if outcome is not None and outcome.kind in PROVIDER_FAILURES:
-                    await breaker.record_failure(generation)
-                elif outcome is None or outcome.kind is not FailureKind.CONFIGURATION:
-                    await breaker.record_success(generation)
+                try:
+                    generation = await breaker.before_call()
+                except CircuitOpenError as error:
+                    raise LLMError(
+                        FailureKind.CIRCUIT_OPEN,
+                        str(error),
+                        retry_after_seconds=error.retry_after_seconds,
+                    ) from error
+            if remote:
+                estimate = estimate_message_tokens([request.system, request.user])
+                reservation = await self._reserve(request, estimate)
+            totals.attempts += 1
+            attempt.started = time.perf_counter()
+            try:
+                data, raw_text = await self._request(request, attempt)
+            except LLMError as error:
+                outcome = error
+        await self._account(request, attempt, totals, outcome)
+        if reservation is not None:
+            limiter = self._limiter(request.model)
+            await limiter.settle(reservation, attempt.prompt_tokens + attempt.completion_tokens)
+        if breaker is not None:
+            if outcome is not None and outcome.kind in PROVIDER_FAILURES:
+                await breaker.record_failure(generation)
+            elif outcome is None or outcome.kind is not FailureKind.CONFIGURATION:
+                await breaker.record_success(generation)
+        if outcome is not None:
+            raise outcome
         return data, raw_text
 
     async def _reserve(self, request: ModelCall, estimate: int) -> Reservation:

@@ -197,6 +197,9 @@ class LocalLLMServer:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        # Requests being answered now, and the most at once since the last reset.
+        self.open_requests = 0
+        self.peak_open_requests = 0
         self._script: deque[Fault] = deque()
         self._default: Fault | None = None
         self._runner: web.AppRunner | None = None
@@ -251,6 +254,7 @@ class LocalLLMServer:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.peak_open_requests = self.open_requests
         self._script.clear()
         self._default = None
 
@@ -274,6 +278,14 @@ class LocalLLMServer:
         return True
 
     async def _chat_completions(self, request: web.Request) -> web.Response:
+        self.open_requests += 1
+        self.peak_open_requests = max(self.peak_open_requests, self.open_requests)
+        try:
+            return await self._answer_request(request)
+        finally:
+            self.open_requests -= 1
+
+    async def _answer_request(self, request: web.Request) -> web.Response:
         raw = await request.text()
         try:
             body = json.loads(raw)
@@ -402,6 +414,7 @@ class LocalLLMServer:
     def _stats(self) -> dict[str, Any]:
         return {
             "requests": len(self.requests),
+            "peak_open_requests": self.peak_open_requests,
             "script": [str(fault) for fault in self._script],
             "default": None if self._default is None else str(self._default),
         }

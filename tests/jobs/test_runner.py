@@ -105,8 +105,8 @@ def runner_with(
     **how: Any,
 ) -> tuple[JobRunner, ExtractionPipeline]:
     settings = stack.settings
-    gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
-    pipeline = pipeline_class(gateway, asyncio.Semaphore(4), **how)
+    gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database), max_in_flight=4)
+    pipeline = pipeline_class(gateway, **how)
     events = JobEvents(
         redis,
         max_length=settings.job_events_max_length,

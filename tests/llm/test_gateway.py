@@ -274,6 +274,38 @@ async def test_a_call_that_keeps_failing_meets_the_breaker(
     assert sleeps.waits == [1, 2, 4, 8, 16]
 
 
+async def test_requests_in_flight_are_bounded_and_a_retry_wait_holds_no_slot(
+    settings: Settings, redis: Redis, llm_server: LocalLLMServer
+) -> None:
+    config = gateway_settings(settings, llm_server.base_url)
+    await fresh_breaker(redis, config)
+
+    async def short_wait(seconds: float) -> None:
+        await asyncio.sleep(0.3)
+
+    two = LLMGateway(config, redis, sleep=short_wait, max_in_flight=2)
+    llm_server.set_default(Fault.parse("latency=0.1"))
+    results = await asyncio.gather(*(two.call(request()) for _ in range(6)))
+    assert all(result.data["value"] == "2024-03-12" for result in results)
+    assert llm_server.peak_open_requests == 2
+
+    # One slot: the first call's 500 sends it to wait before its retry, and the second call
+    # goes meanwhile.
+    one = LLMGateway(config, redis, sleep=short_wait, max_in_flight=1)
+    llm_server.reset()
+    llm_server.set_default(Fault.parse("latency=0.1"))
+    llm_server.script(Fault.parse("500"))
+    finished: list[str] = []
+
+    async def call(name: str) -> None:
+        await one.call(request())
+        finished.append(name)
+
+    await asyncio.gather(call("retried"), call("other"))
+    assert finished == ["other", "retried"]
+    assert llm_server.peak_open_requests == 1
+
+
 async def test_rate_limited_requests_wait_for_the_providers_retry_after(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer
 ) -> None:
