@@ -5,15 +5,22 @@ The queue carries ids only; the state of every job lives in PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from redis.asyncio import Redis
-from taskiq import AckableMessage
+from taskiq import AckableMessage, BrokerMessage
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import RedisStreamBroker
 
 from server.core.config import get_settings
+
+# Messages kicked inside `ReclaimingStreamBroker.batched()`, as (stream, data).
+_batch: ContextVar[list[tuple[str, bytes]] | None] = ContextVar("coderai_kick_batch", default=None)
+# XADDs per pipeline when a batch is sent.
+_PIPELINE_SIZE = 500
 
 
 class ReclaimingStreamBroker(RedisStreamBroker):
@@ -53,6 +60,36 @@ class ReclaimingStreamBroker(RedisStreamBroker):
                 for message_id, fields in claimed[1]:
                     yield self._ackable(message_id, fields)
 
+    async def kick(self, message: BrokerMessage) -> None:
+        batch = _batch.get()
+        if batch is None:
+            await super().kick(message)
+        else:
+            batch.append((message.labels.get("queue_name") or self.queue_name, message.message))
+
+    @asynccontextmanager
+    async def batched(self) -> AsyncIterator[None]:
+        """Tasks kicked inside the block are sent when it ends, in pipelines: a job's ten
+        thousand tasks in a few round trips instead of ten thousand. Nothing is sent if the
+        block raises."""
+        batch: list[tuple[str, bytes]] = []
+        token = _batch.set(batch)
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            for start in range(0, len(batch), _PIPELINE_SIZE):
+                async with redis.pipeline(transaction=False) as pipe:
+                    for stream, data in batch[start : start + _PIPELINE_SIZE]:
+                        pipe.xadd(
+                            stream,
+                            {b"data": data},
+                            maxlen=self.maxlen,
+                            approximate=self.approximate,
+                        )
+                    await pipe.execute()
+
     def _ackable(self, message_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
         return AckableMessage(data=fields[b"data"], ack=self._acknowledge(message_id))
 
@@ -64,9 +101,9 @@ class ReclaimingStreamBroker(RedisStreamBroker):
         return acknowledge
 
 
-def build_broker(redis_url: str, queue_name: str | None = None) -> RedisStreamBroker:
+def build_broker(redis_url: str, queue_name: str | None = None) -> ReclaimingStreamBroker:
     settings = get_settings()
-    return ReclaimingStreamBroker(
+    broker = ReclaimingStreamBroker(
         url=redis_url,
         queue_name=queue_name or settings.task_queue_name,
         consumer_group_name="coderai-workers",
@@ -75,7 +112,9 @@ def build_broker(redis_url: str, queue_name: str | None = None) -> RedisStreamBr
         # Each worker fetches no more than it runs at once, so that the others share the
         # work, and a killed worker strands few messages.
         xread_count=settings.worker_concurrency,
-    ).with_serializer(JSONSerializer())
+    )
+    broker.with_serializer(JSONSerializer())
+    return broker
 
 
 # `coderai worker` sets REDIS_URL (embedded or not) before this module is imported.

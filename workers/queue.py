@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from taskiq import AsyncBroker
+from workers.broker import ReclaimingStreamBroker
 
 
 class TaskiqQueue:
     """Sends tasks through the given broker (the server's own, connected to the same Redis
     stream the workers read)."""
 
-    def __init__(self, broker: AsyncBroker) -> None:
+    def __init__(self, broker: ReclaimingStreamBroker) -> None:
         self._broker = broker
 
     async def parse_document(self, user_id: uuid.UUID, document_id: uuid.UUID) -> None:
@@ -19,13 +20,12 @@ class TaskiqQueue:
 
         await parse_document.kicker().with_broker(self._broker).kiq(str(user_id), str(document_id))
 
-    async def extract_document(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
+    async def extract_documents(
+        self, user_id: uuid.UUID, job_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
     ) -> None:
         from workers.tasks import extraction_job
 
-        await (
-            extraction_job.kicker()
-            .with_broker(self._broker)
-            .kiq(str(user_id), str(job_id), str(document_id))
-        )
+        kicker = extraction_job.kicker().with_broker(self._broker)
+        async with self._broker.batched():
+            for document_id in document_ids:
+                await kicker.kiq(str(user_id), str(job_id), str(document_id))

@@ -71,8 +71,8 @@ _ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class TaskQueue(Protocol):
-    async def extract_document(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
+    async def extract_documents(
+        self, user_id: uuid.UUID, job_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
     ) -> None: ...
 
 
@@ -181,7 +181,7 @@ class JobService:
                 f"{estimate.llm_calls} model calls",
                 details={"estimate": estimate.__dict__},
             )
-        await self._queue(user_id, job.id, document_ids)
+        await self._tasks.extract_documents(user_id, job.id, document_ids)
         return job, estimate
 
     async def _select(
@@ -279,12 +279,6 @@ class JobService:
         if status.active_job_id is None:
             return None
         return await repository.get(session, status.active_job_id)
-
-    async def _queue(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
-    ) -> None:
-        for document_id in document_ids:
-            await self._tasks.extract_document(user_id, job_id, document_id)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -459,7 +453,7 @@ class JobService:
         )
         async with self._db.transaction(user_id) as session:
             unfinished = await repository.unfinished_document_ids(session, job_id)
-        await self._queue(user_id, job_id, unfinished)
+        await self._tasks.extract_documents(user_id, job_id, unfinished)
         if not unfinished:
             # Paused after its last document: nothing left but to complete it.
             await finish_if_done(self._db, self._events, user_id, job_id)
