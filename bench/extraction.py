@@ -20,7 +20,7 @@
      wall time and its rate over its first and last tenth, the database's size, and the peak
      resident memory (VmHWM) of each worker process (the children of `coderai worker`) while
      parsing and while extracting, and of the gRPC server. --skip-large leaves it out: parts
-     1 and 2 take about 2 minutes, part 3 about 20 at present (see bench/README.md).
+     1 and 2 take about 2 minutes, part 3 about 10-14 (see bench/README.md).
 
 The script starts everything itself, like bench/ingestion.py: a fresh migrated database on the
 local PostgreSQL, `coderai serve` on a free port with a Redis stream queue of its own
