@@ -315,6 +315,7 @@ async def test_another_process_can_drive_faults_through_the_control_endpoints(
             assert response.status == 200
             assert await response.json() == {
                 "requests": 0,
+                "peak_open_requests": 0,
                 "script": ["500", "timeout,delay=0.1"],
                 "default": "429",
             }
@@ -326,11 +327,17 @@ async def test_another_process_can_drive_faults_through_the_control_endpoints(
             await ask(server)
 
         async with http.get(f"{control}/stats") as response:
-            assert (await response.json())["requests"] == 3
+            stats = await response.json()
+            assert (stats["requests"], stats["peak_open_requests"]) == (3, 1)
         async with http.post(f"{control}/faults", json={"script": ["nonsense"]}) as response:
             assert response.status == 400
         async with http.post(f"{control}/reset") as response:
-            assert await response.json() == {"requests": 0, "script": [], "default": None}
+            assert await response.json() == {
+                "requests": 0,
+                "peak_open_requests": 0,
+                "script": [],
+                "default": None,
+            }
 
     assert json.loads(content_of(await ask(server)))["found"] is True
 
