@@ -17,7 +17,7 @@ from server.core.config import Settings
 from server.core.db import Database, create_engine
 from server.core.migrate import application_url, migrate
 from server.main import RunningServer, start_server
-from tests.processes import coderai, stop
+from tests.processes import IDLE_WORKER_GRACE, coderai, stop
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -127,7 +127,7 @@ def worker(settings: Settings, app_url: str) -> Iterator[subprocess.Popen[bytes]
         TASK_QUEUE_NAME=settings.task_queue_name,
     )
     yield process
-    stop(process, timeout=10)
+    stop(process, timeout=IDLE_WORKER_GRACE)
 
 
 @pytest.fixture

@@ -36,6 +36,12 @@ def coderai(*args: str, **environment: str) -> subprocess.Popen[bytes]:
     )
 
 
+# How long an idle worker gets to exit on SIGTERM before it is killed: an idle `coderai worker`
+# does not exit (taskiq 0.13's cancelled queue read; see bench/README.md). Tests that need a
+# graceful stop of a busy worker wait for it themselves.
+IDLE_WORKER_GRACE = 2.0
+
+
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int | None:
     """SIGTERM, then the exit status; None if it had to be killed after `timeout` seconds."""
     process.send_signal(signal.SIGTERM)

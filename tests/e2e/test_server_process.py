@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from server.core.embedded import stop_embedded
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import signed_in
-from tests.processes import coderai, free_port, stop
+from tests.processes import IDLE_WORKER_GRACE, coderai, free_port, stop
 
 
 @dataclass
@@ -96,7 +96,7 @@ async def test_serve_and_a_worker_with_no_settings_run_on_the_embedded_servers(
         assert parsed.text == "Parsed by the worker."
     finally:
         if worker is not None:
-            stop(worker, timeout=10)
+            stop(worker, timeout=IDLE_WORKER_GRACE)
         assert stop(server.process) == 0, "SIGTERM shuts down gracefully with status 0"
 
 
@@ -182,6 +182,6 @@ async def test_worker_consumes_and_acknowledges_tasks_from_redis(app_url: str) -
     finally:
         # Not asserted: taskiq 0.13's worker child can linger after SIGTERM
         # (taskiq-python/taskiq#646); clean hand-back on SIGTERM belongs to the pipeline work.
-        stop(worker, timeout=10)
+        stop(worker, timeout=IDLE_WORKER_GRACE)
         await redis.flushdb()
         await redis.aclose()

@@ -21,7 +21,7 @@ from server.llm.local_server import LocalLLMServer
 from server.main import RunningServer, start_server
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import Caller, signed_in
-from tests.processes import coderai, stop
+from tests.processes import IDLE_WORKER_GRACE, coderai, stop
 
 # Retries wait milliseconds, not seconds; the other settings are the product's.
 FAST_RETRIES = {
@@ -82,7 +82,7 @@ async def stack(
 
     yield Stack(llm, server, stack_settings, app_url, start_worker)
     for process in workers:
-        stop(process, timeout=10)
+        stop(process, timeout=IDLE_WORKER_GRACE)
     await server.stop(grace=1)
     await llm.stop()
 
@@ -92,7 +92,7 @@ def worker(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
     """The module's shared worker."""
     process = stack.start_worker()
     yield process
-    stop(process, timeout=10)
+    stop(process, timeout=IDLE_WORKER_GRACE)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from server.llm.ledger import DatabaseLedger
 from tests.factories import Caller
 from tests.jobs.conftest import Stack
 from tests.jobs.test_jobs import COMPLETED, VARIABLES, project_with_schema, ready_documents, reports
-from tests.processes import stop
+from tests.processes import IDLE_WORKER_GRACE, stop
 
 
 class Gate:
@@ -122,7 +122,7 @@ async def documents_and_job(stack: Stack, researcher: Caller) -> tuple[str, list
     parser = stack.start_worker()
     project = await project_with_schema(researcher, VARIABLES[:1])
     documents = await ready_documents(researcher, project.id, reports(3))
-    await asyncio.to_thread(stop, parser, 10)
+    await asyncio.to_thread(stop, parser, IDLE_WORKER_GRACE)
     created = await researcher.create_job(project.id, document_ids=documents)
     return project.id, documents, created.job.id
 
