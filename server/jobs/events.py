@@ -96,12 +96,6 @@ def job_from_snapshot(snapshot: dict[str, Any]) -> ProcessingJob:
     )
 
 
-def detached(job: ProcessingJob) -> ProcessingJob:
-    """A copy of the job's state that outlives its session (for events published after the
-    transaction)."""
-    return job_from_snapshot(job_snapshot(job))
-
-
 class JobEvents:
     def __init__(self, redis: Redis, *, max_length: int, ttl_seconds: int) -> None:
         self._redis = redis

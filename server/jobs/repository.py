@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -149,6 +150,11 @@ async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
     return started.first() is not None
 
 
+def _job_of(row: Row[Any] | None) -> ProcessingJob | None:
+    """A detached job from a row of _STATE_COLUMNS."""
+    return None if row is None else ProcessingJob(**row._asdict())
+
+
 async def set_status(
     session: AsyncSession, job_id: uuid.UUID, status: JobStatus, reason: str | None
 ) -> ProcessingJob | None:
@@ -162,7 +168,7 @@ async def set_status(
             .returning(*_STATE_COLUMNS)
         )
     ).first()
-    return None if row is None else ProcessingJob(**row._asdict())
+    return _job_of(row)
 
 
 async def reserved_tokens(session: AsyncSession, job_id: uuid.UUID) -> int:
@@ -281,7 +287,7 @@ _JOB_STATE = select(*_STATE_COLUMNS).where(_JOBS.c.id == bindparam("job_id"))
 async def job_state(session: AsyncSession, job_id: uuid.UUID) -> ProcessingJob | None:
     """The job without its document_ids, as a detached copy."""
     row = (await session.execute(_JOB_STATE, {"job_id": job_id})).first()
-    return None if row is None else ProcessingJob(**row._asdict())
+    return _job_of(row)
 
 
 _CLAIM = (
@@ -451,7 +457,7 @@ async def count_document(
             },
         )
     ).first()
-    return None if row is None else ProcessingJob(**row._asdict())
+    return _job_of(row)
 
 
 _PLAN_FINGERPRINT = (

@@ -32,6 +32,7 @@ from server.core.config import Settings
 from server.core.db import Database
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
+from server.documents.repository import ReadableText
 from server.jobs import events as event_types
 from server.jobs import repository
 from server.jobs.events import JobEvents
@@ -176,12 +177,16 @@ class JobRunner:
             if job is None or job.status not in repository.RUNNABLE:
                 return None
             reserved = 0
+            source: ReadableText | None = None
+            plan: ExtractionPlan | None = None
             if job.token_budget is not None or job.cost_budget_usd is not None:
                 # Reservations are decided one claim at a time, under the job's row lock.
                 job = await repository.get(session, job_id, lock=True, with_documents=False)
                 if job is None or job.status not in repository.RUNNABLE:
                     return None
-                estimate = await self._reservation(session, job, document_id)
+                source = await documents.readable_text(session, document_id)
+                plan = await self._plan(session, job.project_id)
+                estimate = await self._reservation(session, job, source, plan)
                 if estimate.over_budget:
                     if estimate.in_flight:
                         # Documents in flight may spend less than set aside: wait for them.
@@ -197,7 +202,11 @@ class JobRunner:
                 return _HELD_ELSEWHERE if status is JobDocumentStatus.RUNNING else None
             if job.status is JobStatus.PENDING and await repository.mark_started(session, job_id):
                 await repository.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
-            return Claim(job, document_id, attempt, await self._load(session, job, document_id))
+            if plan is None:
+                source = await documents.readable_text(session, document_id)
+                plan = await self._plan(session, job.project_id)
+            work = await self._load(session, job, document_id, source, plan)
+            return Claim(job, document_id, attempt, work)
 
     async def _pause_over_budget(
         self, session: AsyncSession, job: ProcessingJob, reason: str
@@ -209,13 +218,15 @@ class JobRunner:
         await self._events.publish(job, event_types.PAUSED, message=reason)
 
     async def _reservation(
-        self, session: AsyncSession, job: ProcessingJob, document_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        job: ProcessingJob,
+        source: ReadableText | None,
+        plan: ExtractionPlan,
     ) -> Reservation:
         """What the document may spend, and whether that, with what was spent and what is
         set aside for documents in flight, would pass a budget."""
-        prompt_tokens, output_tokens = await self._document_token_estimate(
-            session, job, document_id
-        )
+        prompt_tokens, output_tokens = _token_estimate(source, plan)
         tokens = prompt_tokens + output_tokens
         in_flight = await repository.reserved_tokens(session, job.id)
         spent = job.input_tokens + job.output_tokens
@@ -246,19 +257,6 @@ class JobRunner:
                 )
         return Reservation(tokens, in_flight=in_flight)
 
-    async def _document_token_estimate(
-        self, session: AsyncSession, job: ProcessingJob, document_id: uuid.UUID
-    ) -> tuple[int, int]:
-        """Prompt and output tokens the document may use at most."""
-        source = await documents.readable_text(session, document_id)
-        plan = await self._plan(session, job.project_id)
-        text = source.text if source else ""
-        prompt_tokens = output_tokens = 0
-        for variable in plan.variables:
-            prompt_tokens += estimate_message_tokens([variable.prompt.system_prompt, text])
-            output_tokens += variable.prompt.max_tokens
-        return prompt_tokens, output_tokens
-
     async def _release(self, claim: Claim) -> None:
         """Hands the document back to the list, untouched."""
         async with self._db.transaction(claim.job.user_id) as session:
@@ -269,14 +267,17 @@ class JobRunner:
     # --- one document ------------------------------------------------------------------------
 
     async def _load(
-        self, session: AsyncSession, job: ProcessingJob, document_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        job: ProcessingJob,
+        document_id: uuid.UUID,
+        source: ReadableText | None,
+        plan: ExtractionPlan,
     ) -> DocumentWork | None:
         """The document's work; None when there is nothing to call (its extractions are
         current, or it is no longer READY)."""
-        source = await documents.readable_text(session, document_id)
         if source is None or source.status is not DocumentStatus.READY:
             return None
-        plan = await self._plan(session, job.project_id)
         current = await repository.current_variables(session, document_id, plan.prompt_ids)
         if plan.variables and all(v.id in current for v in plan.variables):
             return None
@@ -542,6 +543,16 @@ class JobRunner:
                 event_types.PAUSED if status is JobStatus.PAUSED else event_types.JOB_FAILED,
                 message=reason,
             )
+
+
+def _token_estimate(source: ReadableText | None, plan: ExtractionPlan) -> tuple[int, int]:
+    """Prompt and output tokens the document may use at most."""
+    text = source.text if source else ""
+    prompt_tokens = output_tokens = 0
+    for variable in plan.variables:
+        prompt_tokens += estimate_message_tokens([variable.prompt.system_prompt, text])
+        output_tokens += variable.prompt.max_tokens
+    return prompt_tokens, output_tokens
 
 
 def _unreachable(error: Exception) -> bool:

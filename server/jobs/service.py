@@ -304,7 +304,7 @@ class JobService:
     ) -> tuple[Sequence[ProcessingLog], str]:
         after = decode_cursor(page_token)
         async with self._db.transaction(user_id) as session:
-            if await repository.get(session, job_id) is None:
+            if await repository.get(session, job_id, with_documents=False) is None:
                 raise job_not_found(job_id)
             rows = await repository.list_logs(session, job_id, page_size + 1, after)
         return page_with_token(rows, page_size)
