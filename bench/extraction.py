@@ -85,6 +85,7 @@ from bench.crud_latency import (
 from bench.ingestion import (
     SampleFile,
     Uploader,
+    api_server,
     megabytes,
     memory_kib,
     mib,
@@ -281,25 +282,6 @@ async def local_model(
         yield model
     finally:
         await model.close()
-
-
-@contextlib.contextmanager
-def api_server(
-    environment: dict[str, str], port: int, log: IO[bytes], cwd: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`coderai serve` as bench/ingestion.py's server_on_queue starts it, with the model
-    settings too (prompts are generated for the server's provider)."""
-    server = subprocess.Popen(
-        [str(CODERAI_BIN), "serve", "--port", str(port)],
-        env=environment,
-        cwd=cwd,  # an empty directory, so that no .env file is read
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
 
 
 @dataclass(frozen=True)

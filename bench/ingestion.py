@@ -567,13 +567,13 @@ async def ingestion(
 
 
 @contextlib.contextmanager
-def server_on_queue(
-    owner_url: str, port: int, queue: str, log: IO[bytes], cwd: str
+def api_server(
+    environment: dict[str, str], port: int, log: IO[bytes], cwd: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`coderai serve` as crud_latency's server_process starts it, on our own task queue."""
+    """`coderai serve` on `port` with exactly `environment`, stopped afterwards."""
     server = subprocess.Popen(
         [str(CODERAI_BIN), "serve", "--port", str(port)],
-        env={**server_environment(owner_url), "TASK_QUEUE_NAME": queue},
+        env=environment,
         cwd=cwd,  # an empty directory, so that no .env file is read
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -582,6 +582,13 @@ def server_on_queue(
         yield server
     finally:
         stop_server(server)
+
+
+def server_on_queue(
+    owner_url: str, port: int, queue: str, log: IO[bytes], cwd: str
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """`coderai serve` as crud_latency's server_process starts it, on our own task queue."""
+    return api_server({**server_environment(owner_url), "TASK_QUEUE_NAME": queue}, port, log, cwd)
 
 
 class Worker:

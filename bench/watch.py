@@ -85,13 +85,20 @@ from bench.extraction import (
     Researcher,
     Workers,
     WorkerSetting,
-    api_server,
     council_minutes,
     delete_keys,
     local_model,
     worker_environment,
 )
-from bench.ingestion import memory_kib, mib, print_table, quantiles, reset_peak, wait_until_ready
+from bench.ingestion import (
+    api_server,
+    memory_kib,
+    mib,
+    print_table,
+    quantiles,
+    reset_peak,
+    wait_until_ready,
+)
 from gateway import grpcweb
 from gateway.grpcweb import Mode
 from server.jobs import events
