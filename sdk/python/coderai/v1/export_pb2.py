@@ -22,32 +22,56 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from coderai.v1 import common_pb2 as coderai_dot_v1_dot_common__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oderai/v1/export.proto\x12\ncoderai.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n\x06\x45xport\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12(\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x18.coderai.v1.ExportFormat\x12\x18\n\x10include_metadata\x18\x04 \x01(\x08\x12\r\n\x05state\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x13\x43reateExportRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.coderai.v1.ExportFormat\x12\x18\n\x10include_metadata\x18\x03 \x01(\x08\":\n\x14\x43reateExportResponse\x12\"\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x12.coderai.v1.Export\"%\n\x10GetExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"7\n\x11GetExportResponse\x12\"\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x12.coderai.v1.Export\"*\n\x15\x44ownloadExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"\'\n\x16\x44ownloadExportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c*\x99\x01\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45XPORT_FORMAT_CSV_WIDE\x10\x01\x12\x1a\n\x16\x45XPORT_FORMAT_CSV_LONG\x10\x02\x12\x16\n\x12\x45XPORT_FORMAT_XLSX\x10\x03\x12\x1a\n\x16\x45XPORT_FORMAT_CODEBOOK\x10\x04\x32\x87\x02\n\rExportService\x12Q\n\x0c\x43reateExport\x12\x1f.coderai.v1.CreateExportRequest\x1a .coderai.v1.CreateExportResponse\x12H\n\tGetExport\x12\x1c.coderai.v1.GetExportRequest\x1a\x1d.coderai.v1.GetExportResponse\x12Y\n\x0e\x44ownloadExport\x12!.coderai.v1.DownloadExportRequest\x1a\".coderai.v1.DownloadExportResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oderai/v1/export.proto\x12\ncoderai.v1\x1a\x17\x63oderai/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x03\n\x06\x45xport\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12(\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x18.coderai.v1.ExportFormat\x12\x18\n\x10include_metadata\x18\x04 \x01(\x08\x12\x11\n\x05state\x18\x05 \x01(\tB\x02\x18\x01\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06status\x18\t \x01(\x0e\x32\x18.coderai.v1.ExportStatus\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12/\n\x0b\x65xpire_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trow_count\x18\r \x01(\x05\x12\x0e\n\x06sha256\x18\x0e \x01(\t\x12\x31\n\rcomplete_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x13\x43reateExportRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.coderai.v1.ExportFormat\x12\x18\n\x10include_metadata\x18\x03 \x01(\x08\":\n\x14\x43reateExportResponse\x12\"\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x12.coderai.v1.Export\"%\n\x10GetExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"7\n\x11GetExportResponse\x12\"\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x12.coderai.v1.Export\"O\n\x12ListExportsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x13ListExportsResponse\x12#\n\x07\x65xports\x18\x01 \x03(\x0b\x32\x12.coderai.v1.Export\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x15\x44ownloadExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"X\n\nExportFile\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"M\n\x16\x44ownloadExportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12$\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x16.coderai.v1.ExportFile\"\x97\x01\n\x0cResultColumn\x12\x13\n\x0bvariable_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12&\n\x04type\x18\x04 \x01(\x0e\x32\x18.coderai.v1.VariableType\x12\x12\n\nmax_values\x18\x05 \x01(\x05\x12\x12\n\ncategories\x18\x06 \x03(\t\"\xd1\x02\n\nResultCell\x12\x13\n\x0bvariable_id\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.coderai.v1.CellStatus\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x13\n\x0bsource_text\x18\x05 \x01(\t\x12\x1b\n\x13source_start_offset\x18\x06 \x01(\x05\x12\x19\n\x11source_end_offset\x18\x07 \x01(\x05\x12\x31\n\x0e\x65vidence_match\x18\x08 \x01(\x0e\x32\x19.coderai.v1.EvidenceMatch\x12\x16\n\x0eprompt_version\x18\t \x01(\x05\x12\r\n\x05model\x18\n \x01(\t\x12\x15\n\rextraction_id\x18\x0b \x01(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\"\x82\x01\n\tResultRow\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x12\n\nentity_key\x18\x03 \x01(\t\x12\x13\n\x0b\x65ntity_name\x18\x04 \x01(\t\x12%\n\x05\x63\x65lls\x18\x05 \x03(\x0b\x32\x16.coderai.v1.ResultCell\"\xc3\x01\n\x12ListResultsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12(\n\x08statuses\x18\x04 \x03(\x0e\x32\x16.coderai.v1.CellStatus\x12\x13\n\x0b\x64ocument_id\x18\x05 \x01(\t\x12\x33\n\x10\x65vidence_matches\x18\x06 \x03(\x0e\x32\x19.coderai.v1.EvidenceMatch\"~\n\x13ListResultsResponse\x12)\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x18.coderai.v1.ResultColumn\x12#\n\x04rows\x18\x02 \x03(\x0b\x32\x15.coderai.v1.ResultRow\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t*\xea\x01\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45XPORT_FORMAT_CSV_WIDE\x10\x01\x12\x1a\n\x16\x45XPORT_FORMAT_CSV_LONG\x10\x02\x12\x16\n\x12\x45XPORT_FORMAT_XLSX\x10\x03\x12\x1a\n\x16\x45XPORT_FORMAT_CODEBOOK\x10\x04\x12\x17\n\x13\x45XPORT_FORMAT_STATA\x10\x05\x12\x16\n\x12\x45XPORT_FORMAT_SPSS\x10\x06\x12\x1e\n\x1a\x45XPORT_FORMAT_DATA_PACKAGE\x10\x07*\x9a\x01\n\x0c\x45xportStatus\x12\x1d\n\x19\x45XPORT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45XPORT_STATUS_PENDING\x10\x01\x12\x19\n\x15\x45XPORT_STATUS_RUNNING\x10\x02\x12\x1b\n\x17\x45XPORT_STATUS_COMPLETED\x10\x03\x12\x18\n\x14\x45XPORT_STATUS_FAILED\x10\x04*\xb4\x01\n\nCellStatus\x12\x1b\n\x17\x43\x45LL_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x45LL_STATUS_SUCCESS\x10\x01\x12\x1e\n\x1a\x43\x45LL_STATUS_LOW_CONFIDENCE\x10\x02\x12\x19\n\x15\x43\x45LL_STATUS_NOT_FOUND\x10\x03\x12\x16\n\x12\x43\x45LL_STATUS_FAILED\x10\x04\x12\x1d\n\x19\x43\x45LL_STATUS_NOT_PROCESSED\x10\x05\x32\xa7\x03\n\rExportService\x12N\n\x0bListResults\x12\x1e.coderai.v1.ListResultsRequest\x1a\x1f.coderai.v1.ListResultsResponse\x12Q\n\x0c\x43reateExport\x12\x1f.coderai.v1.CreateExportRequest\x1a .coderai.v1.CreateExportResponse\x12H\n\tGetExport\x12\x1c.coderai.v1.GetExportRequest\x1a\x1d.coderai.v1.GetExportResponse\x12N\n\x0bListExports\x12\x1e.coderai.v1.ListExportsRequest\x1a\x1f.coderai.v1.ListExportsResponse\x12Y\n\x0e\x44ownloadExport\x12!.coderai.v1.DownloadExportRequest\x1a\".coderai.v1.DownloadExportResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coderai.v1.export_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXPORTFORMAT']._serialized_start=638
-  _globals['_EXPORTFORMAT']._serialized_end=791
-  _globals['_EXPORT']._serialized_start=73
-  _globals['_EXPORT']._serialized_end=283
-  _globals['_CREATEEXPORTREQUEST']._serialized_start=285
-  _globals['_CREATEEXPORTREQUEST']._serialized_end=394
-  _globals['_CREATEEXPORTRESPONSE']._serialized_start=396
-  _globals['_CREATEEXPORTRESPONSE']._serialized_end=454
-  _globals['_GETEXPORTREQUEST']._serialized_start=456
-  _globals['_GETEXPORTREQUEST']._serialized_end=493
-  _globals['_GETEXPORTRESPONSE']._serialized_start=495
-  _globals['_GETEXPORTRESPONSE']._serialized_end=550
-  _globals['_DOWNLOADEXPORTREQUEST']._serialized_start=552
-  _globals['_DOWNLOADEXPORTREQUEST']._serialized_end=594
-  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_start=596
-  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_end=635
-  _globals['_EXPORTSERVICE']._serialized_start=794
-  _globals['_EXPORTSERVICE']._serialized_end=1057
+  _globals['_EXPORT'].fields_by_name['state']._loaded_options = None
+  _globals['_EXPORT'].fields_by_name['state']._serialized_options = b'\030\001'
+  _globals['_EXPORTFORMAT']._serialized_start=2158
+  _globals['_EXPORTFORMAT']._serialized_end=2392
+  _globals['_EXPORTSTATUS']._serialized_start=2395
+  _globals['_EXPORTSTATUS']._serialized_end=2549
+  _globals['_CELLSTATUS']._serialized_start=2552
+  _globals['_CELLSTATUS']._serialized_end=2732
+  _globals['_EXPORT']._serialized_start=128
+  _globals['_EXPORT']._serialized_end=556
+  _globals['_CREATEEXPORTREQUEST']._serialized_start=558
+  _globals['_CREATEEXPORTREQUEST']._serialized_end=667
+  _globals['_CREATEEXPORTRESPONSE']._serialized_start=669
+  _globals['_CREATEEXPORTRESPONSE']._serialized_end=727
+  _globals['_GETEXPORTREQUEST']._serialized_start=729
+  _globals['_GETEXPORTREQUEST']._serialized_end=766
+  _globals['_GETEXPORTRESPONSE']._serialized_start=768
+  _globals['_GETEXPORTRESPONSE']._serialized_end=823
+  _globals['_LISTEXPORTSREQUEST']._serialized_start=825
+  _globals['_LISTEXPORTSREQUEST']._serialized_end=904
+  _globals['_LISTEXPORTSRESPONSE']._serialized_start=906
+  _globals['_LISTEXPORTSRESPONSE']._serialized_end=989
+  _globals['_DOWNLOADEXPORTREQUEST']._serialized_start=991
+  _globals['_DOWNLOADEXPORTREQUEST']._serialized_end=1033
+  _globals['_EXPORTFILE']._serialized_start=1035
+  _globals['_EXPORTFILE']._serialized_end=1123
+  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_start=1125
+  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_end=1202
+  _globals['_RESULTCOLUMN']._serialized_start=1205
+  _globals['_RESULTCOLUMN']._serialized_end=1356
+  _globals['_RESULTCELL']._serialized_start=1359
+  _globals['_RESULTCELL']._serialized_end=1696
+  _globals['_RESULTROW']._serialized_start=1699
+  _globals['_RESULTROW']._serialized_end=1829
+  _globals['_LISTRESULTSREQUEST']._serialized_start=1832
+  _globals['_LISTRESULTSREQUEST']._serialized_end=2027
+  _globals['_LISTRESULTSRESPONSE']._serialized_start=2029
+  _globals['_LISTRESULTSRESPONSE']._serialized_end=2155
+  _globals['_EXPORTSERVICE']._serialized_start=2735
+  _globals['_EXPORTSERVICE']._serialized_end=3158
 # @@protoc_insertion_point(module_scope)

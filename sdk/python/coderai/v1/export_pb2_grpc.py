@@ -26,8 +26,15 @@ if _version_not_supported:
 
 
 class ExportServiceStub:
-    """Datasets and codebooks built from a project's extractions.
-    (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+    """The project's dataset: as a table to page through (ListResults), and as files to take away
+    (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+
+    Every format is built from the same rows, so they cannot disagree. Rows are units of
+    observation (a document, or an entity found in a document), columns the variables in schema
+    order. A cell with no value says why, and the four reasons are never blurred into one empty
+    cell: the unit was not processed yet, the text does not state a value, the model was unsure
+    and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+    every export says how each format writes them.
     """
 
     def __init__(self, channel):
@@ -36,6 +43,11 @@ class ExportServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.ListResults = channel.unary_unary(
+                '/coderai.v1.ExportService/ListResults',
+                request_serializer=coderai_dot_v1_dot_export__pb2.ListResultsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_export__pb2.ListResultsResponse.FromString,
+                _registered_method=True)
         self.CreateExport = channel.unary_unary(
                 '/coderai.v1.ExportService/CreateExport',
                 request_serializer=coderai_dot_v1_dot_export__pb2.CreateExportRequest.SerializeToString,
@@ -46,6 +58,11 @@ class ExportServiceStub:
                 request_serializer=coderai_dot_v1_dot_export__pb2.GetExportRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_export__pb2.GetExportResponse.FromString,
                 _registered_method=True)
+        self.ListExports = channel.unary_unary(
+                '/coderai.v1.ExportService/ListExports',
+                request_serializer=coderai_dot_v1_dot_export__pb2.ListExportsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_export__pb2.ListExportsResponse.FromString,
+                _registered_method=True)
         self.DownloadExport = channel.unary_stream(
                 '/coderai.v1.ExportService/DownloadExport',
                 request_serializer=coderai_dot_v1_dot_export__pb2.DownloadExportRequest.SerializeToString,
@@ -54,24 +71,50 @@ class ExportServiceStub:
 
 
 class ExportServiceServicer:
-    """Datasets and codebooks built from a project's extractions.
-    (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+    """The project's dataset: as a table to page through (ListResults), and as files to take away
+    (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+
+    Every format is built from the same rows, so they cannot disagree. Rows are units of
+    observation (a document, or an entity found in a document), columns the variables in schema
+    order. A cell with no value says why, and the four reasons are never blurred into one empty
+    cell: the unit was not processed yet, the text does not state a value, the model was unsure
+    and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+    every export says how each format writes them.
     """
 
+    def ListResults(self, request, context):
+        """A page of the dataset's rows with every cell's value, status, confidence and evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateExport(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Builds an export of the project as it is now. A small one is built in the call and comes
+        back COMPLETED; a large one is built by a worker (PENDING, then RUNNING): poll GetExport.
+        A project with nothing processed gives a dataset of headers with an explanation.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetExport(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """NOT_FOUND for another tenant's export and for one that has expired.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExports(self, request, context):
+        """The project's exports that have not expired, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DownloadExport(self, request, context):
-        """The export's file, streamed in chunks.
+        """The export's file: first a message with its name, content type and size, then the bytes
+        in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,6 +123,11 @@ class ExportServiceServicer:
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'ListResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResults,
+                    request_deserializer=coderai_dot_v1_dot_export__pb2.ListResultsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_export__pb2.ListResultsResponse.SerializeToString,
+            ),
             'CreateExport': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateExport,
                     request_deserializer=coderai_dot_v1_dot_export__pb2.CreateExportRequest.FromString,
@@ -89,6 +137,11 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.GetExport,
                     request_deserializer=coderai_dot_v1_dot_export__pb2.GetExportRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_export__pb2.GetExportResponse.SerializeToString,
+            ),
+            'ListExports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExports,
+                    request_deserializer=coderai_dot_v1_dot_export__pb2.ListExportsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_export__pb2.ListExportsResponse.SerializeToString,
             ),
             'DownloadExport': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadExport,
@@ -104,9 +157,43 @@ def add_ExportServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ExportService:
-    """Datasets and codebooks built from a project's extractions.
-    (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+    """The project's dataset: as a table to page through (ListResults), and as files to take away
+    (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+
+    Every format is built from the same rows, so they cannot disagree. Rows are units of
+    observation (a document, or an entity found in a document), columns the variables in schema
+    order. A cell with no value says why, and the four reasons are never blurred into one empty
+    cell: the unit was not processed yet, the text does not state a value, the model was unsure
+    and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+    every export says how each format writes them.
     """
+
+    @staticmethod
+    def ListResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.ExportService/ListResults',
+            coderai_dot_v1_dot_export__pb2.ListResultsRequest.SerializeToString,
+            coderai_dot_v1_dot_export__pb2.ListResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreateExport(request,
@@ -152,6 +239,33 @@ class ExportService:
             '/coderai.v1.ExportService/GetExport',
             coderai_dot_v1_dot_export__pb2.GetExportRequest.SerializeToString,
             coderai_dot_v1_dot_export__pb2.GetExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.ExportService/ListExports',
+            coderai_dot_v1_dot_export__pb2.ListExportsRequest.SerializeToString,
+            coderai_dot_v1_dot_export__pb2.ListExportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

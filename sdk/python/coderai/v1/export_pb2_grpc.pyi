@@ -27,49 +27,113 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ExportServiceStub:
-    """Datasets and codebooks built from a project's extractions.
-    (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+    """The project's dataset: as a table to page through (ListResults), and as files to take away
+    (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+
+    Every format is built from the same rows, so they cannot disagree. Rows are units of
+    observation (a document, or an entity found in a document), columns the variables in schema
+    order. A cell with no value says why, and the four reasons are never blurred into one empty
+    cell: the unit was not processed yet, the text does not state a value, the model was unsure
+    and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+    every export says how each format writes them.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ExportServiceAsyncStub: ...
+    ListResults: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListResultsRequest, _export_pb2.ListResultsResponse]
+    """A page of the dataset's rows with every cell's value, status, confidence and evidence."""
     CreateExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.CreateExportRequest, _export_pb2.CreateExportResponse]
+    """Builds an export of the project as it is now. A small one is built in the call and comes
+    back COMPLETED; a large one is built by a worker (PENDING, then RUNNING): poll GetExport.
+    A project with nothing processed gives a dataset of headers with an explanation.
+    """
     GetExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetExportRequest, _export_pb2.GetExportResponse]
+    """NOT_FOUND for another tenant's export and for one that has expired."""
+    ListExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListExportsRequest, _export_pb2.ListExportsResponse]
+    """The project's exports that have not expired, newest first."""
     DownloadExport: _grpc.UnaryStreamMultiCallable[_export_pb2.DownloadExportRequest, _export_pb2.DownloadExportResponse]
-    """The export's file, streamed in chunks."""
+    """The export's file: first a message with its name, content type and size, then the bytes
+    in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+    """
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
-    """Datasets and codebooks built from a project's extractions.
-    (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+    """The project's dataset: as a table to page through (ListResults), and as files to take away
+    (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+
+    Every format is built from the same rows, so they cannot disagree. Rows are units of
+    observation (a document, or an entity found in a document), columns the variables in schema
+    order. A cell with no value says why, and the four reasons are never blurred into one empty
+    cell: the unit was not processed yet, the text does not state a value, the model was unsure
+    and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+    every export says how each format writes them.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    ListResults: _aio.UnaryUnaryMultiCallable[_export_pb2.ListResultsRequest, _export_pb2.ListResultsResponse]  # type: ignore[assignment]
+    """A page of the dataset's rows with every cell's value, status, confidence and evidence."""
     CreateExport: _aio.UnaryUnaryMultiCallable[_export_pb2.CreateExportRequest, _export_pb2.CreateExportResponse]  # type: ignore[assignment]
+    """Builds an export of the project as it is now. A small one is built in the call and comes
+    back COMPLETED; a large one is built by a worker (PENDING, then RUNNING): poll GetExport.
+    A project with nothing processed gives a dataset of headers with an explanation.
+    """
     GetExport: _aio.UnaryUnaryMultiCallable[_export_pb2.GetExportRequest, _export_pb2.GetExportResponse]  # type: ignore[assignment]
+    """NOT_FOUND for another tenant's export and for one that has expired."""
+    ListExports: _aio.UnaryUnaryMultiCallable[_export_pb2.ListExportsRequest, _export_pb2.ListExportsResponse]  # type: ignore[assignment]
+    """The project's exports that have not expired, newest first."""
     DownloadExport: _aio.UnaryStreamMultiCallable[_export_pb2.DownloadExportRequest, _export_pb2.DownloadExportResponse]  # type: ignore[assignment]
-    """The export's file, streamed in chunks."""
+    """The export's file: first a message with its name, content type and size, then the bytes
+    in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+    """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Datasets and codebooks built from a project's extractions.
-    (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+    """The project's dataset: as a table to page through (ListResults), and as files to take away
+    (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+
+    Every format is built from the same rows, so they cannot disagree. Rows are units of
+    observation (a document, or an entity found in a document), columns the variables in schema
+    order. A cell with no value says why, and the four reasons are never blurred into one empty
+    cell: the unit was not processed yet, the text does not state a value, the model was unsure
+    and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+    every export says how each format writes them.
     """
+
+    @_abc_1.abstractmethod
+    def ListResults(
+        self,
+        request: _export_pb2.ListResultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListResultsResponse, _abc.Awaitable[_export_pb2.ListResultsResponse]]:
+        """A page of the dataset's rows with every cell's value, status, confidence and evidence."""
 
     @_abc_1.abstractmethod
     def CreateExport(
         self,
         request: _export_pb2.CreateExportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_export_pb2.CreateExportResponse, _abc.Awaitable[_export_pb2.CreateExportResponse]]: ...
+    ) -> _typing.Union[_export_pb2.CreateExportResponse, _abc.Awaitable[_export_pb2.CreateExportResponse]]:
+        """Builds an export of the project as it is now. A small one is built in the call and comes
+        back COMPLETED; a large one is built by a worker (PENDING, then RUNNING): poll GetExport.
+        A project with nothing processed gives a dataset of headers with an explanation.
+        """
 
     @_abc_1.abstractmethod
     def GetExport(
         self,
         request: _export_pb2.GetExportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_export_pb2.GetExportResponse, _abc.Awaitable[_export_pb2.GetExportResponse]]: ...
+    ) -> _typing.Union[_export_pb2.GetExportResponse, _abc.Awaitable[_export_pb2.GetExportResponse]]:
+        """NOT_FOUND for another tenant's export and for one that has expired."""
+
+    @_abc_1.abstractmethod
+    def ListExports(
+        self,
+        request: _export_pb2.ListExportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListExportsResponse, _abc.Awaitable[_export_pb2.ListExportsResponse]]:
+        """The project's exports that have not expired, newest first."""
 
     @_abc_1.abstractmethod
     def DownloadExport(
@@ -77,6 +141,8 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _export_pb2.DownloadExportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_export_pb2.DownloadExportResponse], _abc.AsyncIterator[_export_pb2.DownloadExportResponse]]:
-        """The export's file, streamed in chunks."""
+        """The export's file: first a message with its name, content type and size, then the bytes
+        in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+        """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,15 +4,17 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { EvidenceMatch, VariableType } from "./common_pb.js";
+import { file_coderai_v1_common } from "./common_pb.js";
+import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file coderai/v1/export.proto.
  */
 export const file_coderai_v1_export: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb2RlcmFpL3YxL2V4cG9ydC5wcm90bxIKY29kZXJhaS52MSLSAQoGRXhwb3J0EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSKAoGZm9ybWF0GAMgASgOMhguY29kZXJhaS52MS5FeHBvcnRGb3JtYXQSGAoQaW5jbHVkZV9tZXRhZGF0YRgEIAEoCBINCgVzdGF0ZRgFIAEoCRIQCghmaWxlbmFtZRgGIAEoCRISCgpzaXplX2J5dGVzGAcgASgDEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJtChNDcmVhdGVFeHBvcnRSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSKAoGZm9ybWF0GAIgASgOMhguY29kZXJhaS52MS5FeHBvcnRGb3JtYXQSGAoQaW5jbHVkZV9tZXRhZGF0YRgDIAEoCCI6ChRDcmVhdGVFeHBvcnRSZXNwb25zZRIiCgZleHBvcnQYASABKAsyEi5jb2RlcmFpLnYxLkV4cG9ydCIlChBHZXRFeHBvcnRSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSI3ChFHZXRFeHBvcnRSZXNwb25zZRIiCgZleHBvcnQYASABKAsyEi5jb2RlcmFpLnYxLkV4cG9ydCIqChVEb3dubG9hZEV4cG9ydFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIicKFkRvd25sb2FkRXhwb3J0UmVzcG9uc2USDQoFY2h1bmsYASABKAwqmQEKDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASGgoWRVhQT1JUX0ZPUk1BVF9DU1ZfV0lERRABEhoKFkVYUE9SVF9GT1JNQVRfQ1NWX0xPTkcQAhIWChJFWFBPUlRfRk9STUFUX1hMU1gQAxIaChZFWFBPUlRfRk9STUFUX0NPREVCT09LEAQyhwIKDUV4cG9ydFNlcnZpY2USUQoMQ3JlYXRlRXhwb3J0Eh8uY29kZXJhaS52MS5DcmVhdGVFeHBvcnRSZXF1ZXN0GiAuY29kZXJhaS52MS5DcmVhdGVFeHBvcnRSZXNwb25zZRJICglHZXRFeHBvcnQSHC5jb2RlcmFpLnYxLkdldEV4cG9ydFJlcXVlc3QaHS5jb2RlcmFpLnYxLkdldEV4cG9ydFJlc3BvbnNlElkKDkRvd25sb2FkRXhwb3J0EiEuY29kZXJhaS52MS5Eb3dubG9hZEV4cG9ydFJlcXVlc3QaIi5jb2RlcmFpLnYxLkRvd25sb2FkRXhwb3J0UmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chdjb2RlcmFpL3YxL2V4cG9ydC5wcm90bxIKY29kZXJhaS52MSKsAwoGRXhwb3J0EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSKAoGZm9ybWF0GAMgASgOMhguY29kZXJhaS52MS5FeHBvcnRGb3JtYXQSGAoQaW5jbHVkZV9tZXRhZGF0YRgEIAEoCBIRCgVzdGF0ZRgFIAEoCUICGAESEAoIZmlsZW5hbWUYBiABKAkSEgoKc2l6ZV9ieXRlcxgHIAEoAxIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoGc3RhdHVzGAkgASgOMhguY29kZXJhaS52MS5FeHBvcnRTdGF0dXMSFAoMY29udGVudF90eXBlGAogASgJEg0KBWVycm9yGAsgASgJEi8KC2V4cGlyZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglyb3dfY291bnQYDSABKAUSDgoGc2hhMjU2GA4gASgJEjEKDWNvbXBsZXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm0KE0NyZWF0ZUV4cG9ydFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIoCgZmb3JtYXQYAiABKA4yGC5jb2RlcmFpLnYxLkV4cG9ydEZvcm1hdBIYChBpbmNsdWRlX21ldGFkYXRhGAMgASgIIjoKFENyZWF0ZUV4cG9ydFJlc3BvbnNlEiIKBmV4cG9ydBgBIAEoCzISLmNvZGVyYWkudjEuRXhwb3J0IiUKEEdldEV4cG9ydFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIjcKEUdldEV4cG9ydFJlc3BvbnNlEiIKBmV4cG9ydBgBIAEoCzISLmNvZGVyYWkudjEuRXhwb3J0Ik8KEkxpc3RFeHBvcnRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKE0xpc3RFeHBvcnRzUmVzcG9uc2USIwoHZXhwb3J0cxgBIAMoCzISLmNvZGVyYWkudjEuRXhwb3J0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIqChVEb3dubG9hZEV4cG9ydFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlgKCkV4cG9ydEZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJIk0KFkRvd25sb2FkRXhwb3J0UmVzcG9uc2USDQoFY2h1bmsYASABKAwSJAoEZmlsZRgCIAEoCzIWLmNvZGVyYWkudjEuRXhwb3J0RmlsZSKXAQoMUmVzdWx0Q29sdW1uEhMKC3ZhcmlhYmxlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEiYKBHR5cGUYBCABKA4yGC5jb2RlcmFpLnYxLlZhcmlhYmxlVHlwZRISCgptYXhfdmFsdWVzGAUgASgFEhIKCmNhdGVnb3JpZXMYBiADKAki0QIKClJlc3VsdENlbGwSEwoLdmFyaWFibGVfaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY29kZXJhaS52MS5DZWxsU3RhdHVzEiUKBXZhbHVlGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhIKCmNvbmZpZGVuY2UYBCABKAESEwoLc291cmNlX3RleHQYBSABKAkSGwoTc291cmNlX3N0YXJ0X29mZnNldBgGIAEoBRIZChFzb3VyY2VfZW5kX29mZnNldBgHIAEoBRIxCg5ldmlkZW5jZV9tYXRjaBgIIAEoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaBIWCg5wcm9tcHRfdmVyc2lvbhgJIAEoBRINCgVtb2RlbBgKIAEoCRIVCg1leHRyYWN0aW9uX2lkGAsgASgJEg0KBWVycm9yGAwgASgJIoIBCglSZXN1bHRSb3cSEwoLZG9jdW1lbnRfaWQYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSEgoKZW50aXR5X2tleRgDIAEoCRITCgtlbnRpdHlfbmFtZRgEIAEoCRIlCgVjZWxscxgFIAMoCzIWLmNvZGVyYWkudjEuUmVzdWx0Q2VsbCLDAQoSTGlzdFJlc3VsdHNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSKAoIc3RhdHVzZXMYBCADKA4yFi5jb2RlcmFpLnYxLkNlbGxTdGF0dXMSEwoLZG9jdW1lbnRfaWQYBSABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgGIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJ+ChNMaXN0UmVzdWx0c1Jlc3BvbnNlEikKB2NvbHVtbnMYASADKAsyGC5jb2RlcmFpLnYxLlJlc3VsdENvbHVtbhIjCgRyb3dzGAIgAygLMhUuY29kZXJhaS52MS5SZXN1bHRSb3cSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJKuoBCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhoKFkVYUE9SVF9GT1JNQVRfQ1NWX1dJREUQARIaChZFWFBPUlRfRk9STUFUX0NTVl9MT05HEAISFgoSRVhQT1JUX0ZPUk1BVF9YTFNYEAMSGgoWRVhQT1JUX0ZPUk1BVF9DT0RFQk9PSxAEEhcKE0VYUE9SVF9GT1JNQVRfU1RBVEEQBRIWChJFWFBPUlRfRk9STUFUX1NQU1MQBhIeChpFWFBPUlRfRk9STUFUX0RBVEFfUEFDS0FHRRAHKpoBCgxFeHBvcnRTdGF0dXMSHQoZRVhQT1JUX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUVYUE9SVF9TVEFUVVNfUEVORElORxABEhkKFUVYUE9SVF9TVEFUVVNfUlVOTklORxACEhsKF0VYUE9SVF9TVEFUVVNfQ09NUExFVEVEEAMSGAoURVhQT1JUX1NUQVRVU19GQUlMRUQQBCq0AQoKQ2VsbFN0YXR1cxIbChdDRUxMX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0NFTExfU1RBVFVTX1NVQ0NFU1MQARIeChpDRUxMX1NUQVRVU19MT1dfQ09ORklERU5DRRACEhkKFUNFTExfU1RBVFVTX05PVF9GT1VORBADEhYKEkNFTExfU1RBVFVTX0ZBSUxFRBAEEh0KGUNFTExfU1RBVFVTX05PVF9QUk9DRVNTRUQQBTKnAwoNRXhwb3J0U2VydmljZRJOCgtMaXN0UmVzdWx0cxIeLmNvZGVyYWkudjEuTGlzdFJlc3VsdHNSZXF1ZXN0Gh8uY29kZXJhaS52MS5MaXN0UmVzdWx0c1Jlc3BvbnNlElEKDENyZWF0ZUV4cG9ydBIfLmNvZGVyYWkudjEuQ3JlYXRlRXhwb3J0UmVxdWVzdBogLmNvZGVyYWkudjEuQ3JlYXRlRXhwb3J0UmVzcG9uc2USSAoJR2V0RXhwb3J0EhwuY29kZXJhaS52MS5HZXRFeHBvcnRSZXF1ZXN0Gh0uY29kZXJhaS52MS5HZXRFeHBvcnRSZXNwb25zZRJOCgtMaXN0RXhwb3J0cxIeLmNvZGVyYWkudjEuTGlzdEV4cG9ydHNSZXF1ZXN0Gh8uY29kZXJhaS52MS5MaXN0RXhwb3J0c1Jlc3BvbnNlElkKDkRvd25sb2FkRXhwb3J0EiEuY29kZXJhaS52MS5Eb3dubG9hZEV4cG9ydFJlcXVlc3QaIi5jb2RlcmFpLnYxLkRvd25sb2FkRXhwb3J0UmVzcG9uc2UwAWIGcHJvdG8z", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message coderai.v1.Export
@@ -34,16 +36,17 @@ export type Export = Message<"coderai.v1.Export"> & {
   format: ExportFormat;
 
   /**
-   * Add _confidence, _source and _prompt_version columns per variable.
+   * Add _confidence_{name}, _source_{name} and _prompt_version_{name} columns per variable.
    *
    * @generated from field: bool include_metadata = 4;
    */
   includeMetadata: boolean;
 
   /**
-   * PENDING, RUNNING, COMPLETED or FAILED.
+   * The status's name (PENDING, RUNNING, COMPLETED or FAILED); use status.
    *
-   * @generated from field: string state = 5;
+   * @generated from field: string state = 5 [deprecated = true];
+   * @deprecated
    */
   state: string;
 
@@ -61,6 +64,49 @@ export type Export = Message<"coderai.v1.Export"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 8;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: coderai.v1.ExportStatus status = 9;
+   */
+  status: ExportStatus;
+
+  /**
+   * @generated from field: string content_type = 10;
+   */
+  contentType: string;
+
+  /**
+   * Why the export failed.
+   *
+   * @generated from field: string error = 11;
+   */
+  error: string;
+
+  /**
+   * After this the export and its file are deleted.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 12;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Rows of the dataset (units of observation).
+   *
+   * @generated from field: int32 row_count = 13;
+   */
+  rowCount: number;
+
+  /**
+   * Hex SHA-256 of the file.
+   *
+   * @generated from field: string sha256 = 14;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp complete_time = 15;
+   */
+  completeTime?: Timestamp | undefined;
 };
 
 /**
@@ -149,6 +195,55 @@ export const GetExportResponseSchema: GenMessage<GetExportResponse> = /*@__PURE_
   messageDesc(file_coderai_v1_export, 4);
 
 /**
+ * @generated from message coderai.v1.ListExportsRequest
+ */
+export type ListExportsRequest = Message<"coderai.v1.ListExportsRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message coderai.v1.ListExportsRequest.
+ * Use `create(ListExportsRequestSchema)` to create a new message.
+ */
+export const ListExportsRequestSchema: GenMessage<ListExportsRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 5);
+
+/**
+ * @generated from message coderai.v1.ListExportsResponse
+ */
+export type ListExportsResponse = Message<"coderai.v1.ListExportsResponse"> & {
+  /**
+   * @generated from field: repeated coderai.v1.Export exports = 1;
+   */
+  exports: Export[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message coderai.v1.ListExportsResponse.
+ * Use `create(ListExportsResponseSchema)` to create a new message.
+ */
+export const ListExportsResponseSchema: GenMessage<ListExportsResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 6);
+
+/**
  * @generated from message coderai.v1.DownloadExportRequest
  */
 export type DownloadExportRequest = Message<"coderai.v1.DownloadExportRequest"> & {
@@ -163,16 +258,61 @@ export type DownloadExportRequest = Message<"coderai.v1.DownloadExportRequest"> 
  * Use `create(DownloadExportRequestSchema)` to create a new message.
  */
 export const DownloadExportRequestSchema: GenMessage<DownloadExportRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_export, 5);
+  messageDesc(file_coderai_v1_export, 7);
+
+/**
+ * What a download is, sent before its bytes.
+ *
+ * @generated from message coderai.v1.ExportFile
+ */
+export type ExportFile = Message<"coderai.v1.ExportFile"> & {
+  /**
+   * @generated from field: string filename = 1;
+   */
+  filename: string;
+
+  /**
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Hex SHA-256 of the bytes that follow.
+   *
+   * @generated from field: string sha256 = 4;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message coderai.v1.ExportFile.
+ * Use `create(ExportFileSchema)` to create a new message.
+ */
+export const ExportFileSchema: GenMessage<ExportFile> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 8);
 
 /**
  * @generated from message coderai.v1.DownloadExportResponse
  */
 export type DownloadExportResponse = Message<"coderai.v1.DownloadExportResponse"> & {
   /**
+   * A piece of the file, in order (unset in the first message).
+   *
    * @generated from field: bytes chunk = 1;
    */
   chunk: Uint8Array;
+
+  /**
+   * Set in the first message only.
+   *
+   * @generated from field: coderai.v1.ExportFile file = 2;
+   */
+  file?: ExportFile | undefined;
 };
 
 /**
@@ -180,7 +320,261 @@ export type DownloadExportResponse = Message<"coderai.v1.DownloadExportResponse"
  * Use `create(DownloadExportResponseSchema)` to create a new message.
  */
 export const DownloadExportResponseSchema: GenMessage<DownloadExportResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_export, 6);
+  messageDesc(file_coderai_v1_export, 9);
+
+/**
+ * One column of the results table: a variable, in schema order.
+ *
+ * @generated from message coderai.v1.ResultColumn
+ */
+export type ResultColumn = Message<"coderai.v1.ResultColumn"> & {
+  /**
+   * @generated from field: string variable_id = 1;
+   */
+  variableId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string display_name = 3;
+   */
+  displayName: string;
+
+  /**
+   * @generated from field: coderai.v1.VariableType type = 4;
+   */
+  type: VariableType;
+
+  /**
+   * Values a cell may hold (IF_MULTIPLE_VALUES_ALL: a list of up to this many).
+   *
+   * @generated from field: int32 max_values = 5;
+   */
+  maxValues: number;
+
+  /**
+   * CATEGORY variables: the labels, in order.
+   *
+   * @generated from field: repeated string categories = 6;
+   */
+  categories: string[];
+};
+
+/**
+ * Describes the message coderai.v1.ResultColumn.
+ * Use `create(ResultColumnSchema)` to create a new message.
+ */
+export const ResultColumnSchema: GenMessage<ResultColumn> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 10);
+
+/**
+ * One variable's value for one unit.
+ *
+ * @generated from message coderai.v1.ResultCell
+ */
+export type ResultCell = Message<"coderai.v1.ResultCell"> & {
+  /**
+   * @generated from field: string variable_id = 1;
+   */
+  variableId: string;
+
+  /**
+   * @generated from field: coderai.v1.CellStatus status = 2;
+   */
+  status: CellStatus;
+
+  /**
+   * Unset when there is no value; a list for multi-value variables.
+   *
+   * @generated from field: google.protobuf.Value value = 3;
+   */
+  value?: Value | undefined;
+
+  /**
+   * The model's confidence (0-1); 0 when not processed.
+   *
+   * @generated from field: double confidence = 4;
+   */
+  confidence: number;
+
+  /**
+   * The quoted evidence and where it is in the document's text.
+   *
+   * @generated from field: string source_text = 5;
+   */
+  sourceText: string;
+
+  /**
+   * @generated from field: int32 source_start_offset = 6;
+   */
+  sourceStartOffset: number;
+
+  /**
+   * @generated from field: int32 source_end_offset = 7;
+   */
+  sourceEndOffset: number;
+
+  /**
+   * @generated from field: coderai.v1.EvidenceMatch evidence_match = 8;
+   */
+  evidenceMatch: EvidenceMatch;
+
+  /**
+   * @generated from field: int32 prompt_version = 9;
+   */
+  promptVersion: number;
+
+  /**
+   * The model that produced the value.
+   *
+   * @generated from field: string model = 10;
+   */
+  model: string;
+
+  /**
+   * The extraction behind the cell (for feedback); empty when not processed.
+   *
+   * @generated from field: string extraction_id = 11;
+   */
+  extractionId: string;
+
+  /**
+   * Why it failed or is flagged.
+   *
+   * @generated from field: string error = 12;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message coderai.v1.ResultCell.
+ * Use `create(ResultCellSchema)` to create a new message.
+ */
+export const ResultCellSchema: GenMessage<ResultCell> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 11);
+
+/**
+ * One unit of observation.
+ *
+ * @generated from message coderai.v1.ResultRow
+ */
+export type ResultRow = Message<"coderai.v1.ResultRow"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+
+  /**
+   * @generated from field: string filename = 2;
+   */
+  filename: string;
+
+  /**
+   * Entity projects: the entity's key and its name as the document gives it.
+   *
+   * @generated from field: string entity_key = 3;
+   */
+  entityKey: string;
+
+  /**
+   * @generated from field: string entity_name = 4;
+   */
+  entityName: string;
+
+  /**
+   * One per column, in the columns' order.
+   *
+   * @generated from field: repeated coderai.v1.ResultCell cells = 5;
+   */
+  cells: ResultCell[];
+};
+
+/**
+ * Describes the message coderai.v1.ResultRow.
+ * Use `create(ResultRowSchema)` to create a new message.
+ */
+export const ResultRowSchema: GenMessage<ResultRow> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 12);
+
+/**
+ * @generated from message coderai.v1.ListResultsRequest
+ */
+export type ListResultsRequest = Message<"coderai.v1.ListResultsRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only rows with at least one cell in these statuses; empty for all.
+   *
+   * @generated from field: repeated coderai.v1.CellStatus statuses = 4;
+   */
+  statuses: CellStatus[];
+
+  /**
+   * Only this document's rows.
+   *
+   * @generated from field: string document_id = 5;
+   */
+  documentId: string;
+
+  /**
+   * Only rows with at least one cell whose evidence check gave one of these; empty for all.
+   *
+   * @generated from field: repeated coderai.v1.EvidenceMatch evidence_matches = 6;
+   */
+  evidenceMatches: EvidenceMatch[];
+};
+
+/**
+ * Describes the message coderai.v1.ListResultsRequest.
+ * Use `create(ListResultsRequestSchema)` to create a new message.
+ */
+export const ListResultsRequestSchema: GenMessage<ListResultsRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 13);
+
+/**
+ * @generated from message coderai.v1.ListResultsResponse
+ */
+export type ListResultsResponse = Message<"coderai.v1.ListResultsResponse"> & {
+  /**
+   * @generated from field: repeated coderai.v1.ResultColumn columns = 1;
+   */
+  columns: ResultColumn[];
+
+  /**
+   * By document filename, then document id, then entity.
+   *
+   * @generated from field: repeated coderai.v1.ResultRow rows = 2;
+   */
+  rows: ResultRow[];
+
+  /**
+   * @generated from field: string next_page_token = 3;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message coderai.v1.ListResultsResponse.
+ * Use `create(ListResultsResponseSchema)` to create a new message.
+ */
+export const ListResultsResponseSchema: GenMessage<ListResultsResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_export, 14);
 
 /**
  * @generated from enum coderai.v1.ExportFormat
@@ -193,32 +587,55 @@ export enum ExportFormat {
 
   /**
    * One row per unit of observation, one column per variable (name_1..name_N for
-   * multi-value variables).
+   * multi-value variables). UTF-8 with a byte order mark, so that Excel reads accents.
    *
    * @generated from enum value: EXPORT_FORMAT_CSV_WIDE = 1;
    */
   CSV_WIDE = 1,
 
   /**
-   * One row per extraction.
+   * One row per extraction, with status, confidence, quote, offsets, prompt version and model.
    *
    * @generated from enum value: EXPORT_FORMAT_CSV_LONG = 2;
    */
   CSV_LONG = 2,
 
   /**
-   * A formatted workbook: data, long data and codebook sheets.
+   * A formatted workbook: data, long data and codebook sheets, typed cells.
    *
    * @generated from enum value: EXPORT_FORMAT_XLSX = 3;
    */
   XLSX = 3,
 
   /**
-   * Variable definitions, classification rules and quality metrics.
+   * The codebook alone, in Markdown: variable definitions, classification rules, prompts,
+   * the run and quality metrics.
    *
    * @generated from enum value: EXPORT_FORMAT_CODEBOOK = 4;
    */
   CODEBOOK = 4,
+
+  /**
+   * A Stata 14+ .dta file: variable and value labels, extended missing values .a-.d.
+   *
+   * @generated from enum value: EXPORT_FORMAT_STATA = 5;
+   */
+  STATA = 5,
+
+  /**
+   * An SPSS .sav file: variable and value labels, user-missing codes.
+   *
+   * @generated from enum value: EXPORT_FORMAT_SPSS = 6;
+   */
+  SPSS = 6,
+
+  /**
+   * A .zip with dataset.csv, extractions.csv, datapackage.json (Frictionless Data Package:
+   * field types, category constraints, missing-value codes) and codebook.md.
+   *
+   * @generated from enum value: EXPORT_FORMAT_DATA_PACKAGE = 7;
+   */
+  DATA_PACKAGE = 7,
 }
 
 /**
@@ -228,13 +645,130 @@ export const ExportFormatSchema: GenEnum<ExportFormat> = /*@__PURE__*/
   enumDesc(file_coderai_v1_export, 0);
 
 /**
- * Datasets and codebooks built from a project's extractions.
- * (Sketch: the export work fills in the behaviour; unimplemented RPCs answer UNIMPLEMENTED.)
+ * @generated from enum coderai.v1.ExportStatus
+ */
+export enum ExportStatus {
+  /**
+   * @generated from enum value: EXPORT_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for a worker.
+   *
+   * @generated from enum value: EXPORT_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * @generated from enum value: EXPORT_STATUS_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * The file can be downloaded until expire_time.
+   *
+   * @generated from enum value: EXPORT_STATUS_COMPLETED = 3;
+   */
+  COMPLETED = 3,
+
+  /**
+   * error says why.
+   *
+   * @generated from enum value: EXPORT_STATUS_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum coderai.v1.ExportStatus.
+ */
+export const ExportStatusSchema: GenEnum<ExportStatus> = /*@__PURE__*/
+  enumDesc(file_coderai_v1_export, 1);
+
+/**
+ * Why a cell has the value it has, or why it has none.
+ *
+ * @generated from enum coderai.v1.CellStatus
+ */
+export enum CellStatus {
+  /**
+   * @generated from enum value: CELL_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A value at or above the variable's confidence threshold.
+   *
+   * @generated from enum value: CELL_STATUS_SUCCESS = 1;
+   */
+  SUCCESS = 1,
+
+  /**
+   * The model was unsure (below the threshold) or a check flagged the value: the value is
+   * kept, or left empty / set to the default, as the variable's if_uncertain says.
+   *
+   * @generated from enum value: CELL_STATUS_LOW_CONFIDENCE = 2;
+   */
+  LOW_CONFIDENCE = 2,
+
+  /**
+   * The text does not state a value (the variable's default value, if it has one).
+   *
+   * @generated from enum value: CELL_STATUS_NOT_FOUND = 3;
+   */
+  NOT_FOUND = 3,
+
+  /**
+   * The extraction failed; error says why.
+   *
+   * @generated from enum value: CELL_STATUS_FAILED = 4;
+   */
+  FAILED = 4,
+
+  /**
+   * No extraction yet: the unit has not been processed with this variable.
+   *
+   * @generated from enum value: CELL_STATUS_NOT_PROCESSED = 5;
+   */
+  NOT_PROCESSED = 5,
+}
+
+/**
+ * Describes the enum coderai.v1.CellStatus.
+ */
+export const CellStatusSchema: GenEnum<CellStatus> = /*@__PURE__*/
+  enumDesc(file_coderai_v1_export, 2);
+
+/**
+ * The project's dataset: as a table to page through (ListResults), and as files to take away
+ * (CSV wide and long, Excel, Stata, SPSS, a Frictionless data package, the codebook).
+ *
+ * Every format is built from the same rows, so they cannot disagree. Rows are units of
+ * observation (a document, or an entity found in a document), columns the variables in schema
+ * order. A cell with no value says why, and the four reasons are never blurred into one empty
+ * cell: the unit was not processed yet, the text does not state a value, the model was unsure
+ * and the rule left the cell empty, or the extraction failed (CellStatus). The codebook of
+ * every export says how each format writes them.
  *
  * @generated from service coderai.v1.ExportService
  */
 export const ExportService: GenService<{
   /**
+   * A page of the dataset's rows with every cell's value, status, confidence and evidence.
+   *
+   * @generated from rpc coderai.v1.ExportService.ListResults
+   */
+  listResults: {
+    methodKind: "unary";
+    input: typeof ListResultsRequestSchema;
+    output: typeof ListResultsResponseSchema;
+  },
+  /**
+   * Builds an export of the project as it is now. A small one is built in the call and comes
+   * back COMPLETED; a large one is built by a worker (PENDING, then RUNNING): poll GetExport.
+   * A project with nothing processed gives a dataset of headers with an explanation.
+   *
    * @generated from rpc coderai.v1.ExportService.CreateExport
    */
   createExport: {
@@ -243,6 +777,8 @@ export const ExportService: GenService<{
     output: typeof CreateExportResponseSchema;
   },
   /**
+   * NOT_FOUND for another tenant's export and for one that has expired.
+   *
    * @generated from rpc coderai.v1.ExportService.GetExport
    */
   getExport: {
@@ -251,7 +787,18 @@ export const ExportService: GenService<{
     output: typeof GetExportResponseSchema;
   },
   /**
-   * The export's file, streamed in chunks.
+   * The project's exports that have not expired, newest first.
+   *
+   * @generated from rpc coderai.v1.ExportService.ListExports
+   */
+  listExports: {
+    methodKind: "unary";
+    input: typeof ListExportsRequestSchema;
+    output: typeof ListExportsResponseSchema;
+  },
+  /**
+   * The export's file: first a message with its name, content type and size, then the bytes
+   * in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
    *
    * @generated from rpc coderai.v1.ExportService.DownloadExport
    */
