@@ -14,6 +14,8 @@ from coderai.v1 import (
     auth_pb2_grpc,
     document_pb2,
     document_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     project_pb2,
@@ -39,6 +41,8 @@ from server.core.interceptors import (
 )
 from server.documents.rpc import DocumentServicer
 from server.documents.service import DocumentService
+from server.exports.rpc import ExportServicer
+from server.exports.service import ExportService
 from server.jobs.events import JobEvents
 from server.jobs.feed import EventFeed
 from server.jobs.rpc import JobServicer
@@ -59,6 +63,7 @@ SERVICE_NAMES = (
     schema_pb2.DESCRIPTOR.services_by_name["SchemaService"].full_name,
     document_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
     job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
 )
 HEALTH_CHECK_INTERVAL_SECONDS = 5.0
 
@@ -71,12 +76,13 @@ class RunningServer:
     database: Database
     redis: Redis
     broker: AsyncBroker
-    _health_task: asyncio.Task[None]
+    _background: list[asyncio.Task[None]]
 
     async def stop(self, grace: float | None) -> None:
         """Stops taking calls, lets those in flight finish for `grace` seconds, closes pools."""
         await self.health.enter_graceful_shutdown()
-        self._health_task.cancel()
+        for task in self._background:
+            task.cancel()
         await self.server.stop(grace)
         await self.broker.shutdown()
         await self.database.dispose()
@@ -132,6 +138,8 @@ async def start_server(
         ),
         server,
     )
+    exports = ExportService(database, settings, TaskiqQueue(broker))
+    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(exports), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *SERVICE_NAMES):
@@ -150,9 +158,12 @@ async def start_server(
     except RuntimeError:
         await broker.shutdown()
         raise
-    health_task = asyncio.create_task(_watch_dependencies(health, database, redis))
+    background = [
+        asyncio.create_task(_watch_dependencies(health, database, redis)),
+        asyncio.create_task(_sweep_exports(exports, settings.export_sweep_interval_seconds)),
+    ]
     log.info("gRPC server listening on %s:%d", settings.grpc_host, bound_port)
-    return RunningServer(server, bound_port, health, database, redis, broker, health_task)
+    return RunningServer(server, bound_port, health, database, redis, broker, background)
 
 
 async def _watch_dependencies(health: HealthServicer, database: Database, redis: Redis) -> None:
@@ -177,6 +188,18 @@ async def _watch_dependencies(health: HealthServicer, database: Database, redis:
                 await health.set(name, status)
             serving = now_serving
         await asyncio.sleep(HEALTH_CHECK_INTERVAL_SECONDS if now_serving else 0.5)
+
+
+async def _sweep_exports(exports: ExportService, interval: float) -> None:
+    """Deletes expired exports now and then (any server may; the deletes are idempotent)."""
+    while True:
+        try:
+            deleted = await exports.sweep()
+            if deleted:
+                log.info("deleted %d expired exports", deleted)
+        except Exception as error:  # noqa: BLE001 - retried at the next interval
+            log.warning("deleting expired exports failed: %s", error)
+        await asyncio.sleep(interval)
 
 
 async def serve(settings: Settings, port: int | None = None) -> None:

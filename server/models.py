@@ -9,6 +9,7 @@ from server.documents.models import (
     UploadPart,
     UploadSession,
 )
+from server.exports.models import Export, ExportPart
 from server.jobs.models import (
     Extraction,
     ExtractionFeedback,
@@ -25,6 +26,8 @@ __all__ = [
     "Document",
     "DocumentBlob",
     "DocumentChunk",
+    "Export",
+    "ExportPart",
     "Extraction",
     "ExtractionFeedback",
     "JobDocument",

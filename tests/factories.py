@@ -17,6 +17,8 @@ from coderai.v1 import (
     common_pb2,
     document_pb2,
     document_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     project_pb2,
@@ -42,6 +44,7 @@ class Caller:
     schema: schema_pb2_grpc.SchemaServiceAsyncStub
     documents: document_pb2_grpc.DocumentServiceAsyncStub
     jobs: job_pb2_grpc.JobServiceAsyncStub
+    exports: export_pb2_grpc.ExportServiceAsyncStub
 
     async def create_project(self, **overrides: Any) -> project_pb2.Project:
         """Creates a project from project_message(**overrides)."""
@@ -174,6 +177,55 @@ class Caller:
             if not token:
                 return found
 
+    async def export(
+        self,
+        project_id: str,
+        export_format: export_pb2.ExportFormat,
+        include_metadata: bool = False,
+    ) -> export_pb2.Export:
+        """Creates the export and returns it once built (in the call or by a worker)."""
+        response = await self.exports.CreateExport(
+            export_pb2.CreateExportRequest(
+                project_id=project_id, format=export_format, include_metadata=include_metadata
+            ),
+            metadata=self.metadata,
+        )
+        return await self.export_built(response.export.id)
+
+    async def export_built(self, export_id: str, within: float = 60.0) -> export_pb2.Export:
+        """The export once it is COMPLETED or FAILED."""
+        deadline = time.monotonic() + within
+        while True:
+            export = (
+                await self.exports.GetExport(
+                    export_pb2.GetExportRequest(export_id=export_id), metadata=self.metadata
+                )
+            ).export
+            if export.status not in (
+                export_pb2.EXPORT_STATUS_PENDING,
+                export_pb2.EXPORT_STATUS_RUNNING,
+            ):
+                return export
+            if time.monotonic() > deadline:
+                raise AssertionError(f"export still {export.status} after {within}s")
+            await asyncio.sleep(0.1)
+
+    async def download(self, export_id: str) -> tuple[export_pb2.ExportFile, bytes]:
+        """The export's file description (the stream's first message) and its bytes."""
+        file: export_pb2.ExportFile | None = None
+        chunks: list[bytes] = []
+        async for message in self.exports.DownloadExport(
+            export_pb2.DownloadExportRequest(export_id=export_id), metadata=self.metadata
+        ):
+            if message.HasField("file"):
+                assert file is None, "the file's description comes once"
+                assert not chunks, "the file's description comes first"
+                file = message.file
+            else:
+                chunks.append(message.chunk)
+        assert file is not None, "no file description"
+        return file, b"".join(chunks)
+
 
 async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
     """Registers a researcher with this email and returns them signed in."""
@@ -190,6 +242,7 @@ async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
         schema=schema_pb2_grpc.SchemaServiceStub(channel),
         documents=document_pb2_grpc.DocumentServiceStub(channel),
         jobs=job_pb2_grpc.JobServiceStub(channel),
+        exports=export_pb2_grpc.ExportServiceStub(channel),
     )
 
 

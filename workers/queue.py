@@ -29,3 +29,8 @@ class TaskiqQueue:
         async with self._broker.batched():
             for document_id in document_ids:
                 await kicker.kiq(str(user_id), str(job_id), str(document_id))
+
+    async def build_export(self, user_id: uuid.UUID, export_id: uuid.UUID) -> None:
+        from workers.tasks import export_job
+
+        await export_job.kicker().with_broker(self._broker).kiq(str(user_id), str(export_id))

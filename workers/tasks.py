@@ -17,6 +17,7 @@ from server.core.config import get_settings
 from server.core.db import Database
 from server.core.infrastructure import connect_database, prepare
 from server.documents.service import DocumentService
+from server.exports.service import ExportService
 from server.jobs.events import JobEvents
 from server.jobs.pipeline import ExtractionPipeline
 from server.jobs.runner import JobRunner
@@ -34,6 +35,7 @@ class WorkerServices:
     redis: Redis
     documents: DocumentService
     jobs: JobRunner
+    exports: ExportService
 
 
 _services: WorkerServices | None = None
@@ -64,6 +66,7 @@ async def connect(state: TaskiqState) -> None:
         redis=redis,
         documents=DocumentService(database, settings, TaskiqQueue(broker)),
         jobs=JobRunner(database, settings, pipeline, events),
+        exports=ExportService(database, settings, TaskiqQueue(broker)),
     )
 
 
@@ -110,5 +113,5 @@ async def prompt_refinement_job(user_id: str, project_id: str) -> None:
 
 @broker.task(task_name="coderai.export_job")
 async def export_job(user_id: str, export_id: str) -> None:
-    """Builds a large export (its issue fills this in)."""
-    log.warning("exports are not available yet (export %s)", export_id)
+    """Builds a large export's file (its state is in PostgreSQL)."""
+    await services().exports.build(uuid.UUID(user_id), uuid.UUID(export_id))

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     job_events_max_length: int = Field(default=10_000, ge=100)
     job_events_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
+    # Exports. Larger ones (estimated cells: documents x variables) are built by a worker.
+    export_inline_max_cells: int = Field(default=20_000, ge=0)
+    # How long an export's file can be downloaded.
+    export_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    export_part_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # How often a server deletes expired exports.
+    export_sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+
     # Authentication.
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_issuer: str = "coderai"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -223,6 +225,25 @@ def slot_value(cell: Cell, slot: int | None) -> Any:
     return values[slot] if slot < len(values) else None
 
 
+def wide_value(header: DatasetHeader, unit: Unit, column: Column) -> Any:
+    """What a wide column holds for a unit, typed: the identifying text, the variable's value
+    (None when the cell is missing: each format writes Cell.missing its own way), or the
+    cell's confidence, source text or prompt version."""
+    if column.variable_index is None:
+        return identifying_value(unit, column.kind)
+    cell = unit.cells[column.variable_index]
+    match column.kind:
+        case ColumnKind.VALUE:
+            return typed(slot_value(cell, column.slot), header.variables[column.variable_index])
+        case ColumnKind.CONFIDENCE:
+            return cell.confidence
+        case ColumnKind.SOURCE:
+            return cell.source_text
+        case ColumnKind.PROMPT_VERSION:
+            return cell.prompt_version
+    raise ValueError(f"unexpected column {column}")
+
+
 def typed(value: Any, variable: VariableSpec) -> Any:
     """A stored JSON value as the Python value of its type: int or float for NUMBER, date for
     DATE, bool for BOOLEAN, str otherwise (a list, for CONCATENATE's legacy rows, joined)."""
@@ -266,3 +287,11 @@ def plain_text(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def slug(text: str, length: int = 60) -> str:
+    """A file or package name from a title: lower-case ASCII letters, digits and hyphens (at
+    most `length`), "dataset" when none are left."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return words[:length].rstrip("-") or "dataset"

@@ -11,19 +11,17 @@ from typing import Any, BinaryIO
 
 from server.exports.columns import (
     MISSING_TEXT,
+    Column,
     ColumnKind,
     cell_of,
-    identifying_value,
     neutralise,
     plain_text,
-    slot_value,
-    typed,
     wide_columns,
+    wide_value,
 )
 from server.exports.dataset import DatasetHeader, Unit
 from server.exports.long import long_columns, long_rows
 from server.exports.quality import Quality
-from server.schema.models import VariableType
 
 ENCODING = "utf-8-sig"
 # Rows buffered before they are encoded and written.
@@ -73,27 +71,11 @@ class WideCsvWriter:
         for unit in units:
             self._file.row([self._text(unit, column) for column in self._columns])
 
-    def _text(self, unit: Unit, column: Any) -> str:
+    def _text(self, unit: Unit, column: Column) -> str:
         cell = cell_of(unit, column)
-        if cell is None:
-            return text_cell(identifying_value(unit, column.kind))
-        variable = self._header.variables[column.variable_index]
-        match column.kind:
-            case ColumnKind.VALUE:
-                missing = cell.missing
-                if missing is not None:
-                    return MISSING_TEXT[missing]
-                value = typed(slot_value(cell, column.slot), variable)
-                if variable.type in (VariableType.TEXT, VariableType.CATEGORY):
-                    return text_cell(value)
-                return plain_text(value)
-            case ColumnKind.CONFIDENCE:
-                return plain_text(cell.confidence)
-            case ColumnKind.SOURCE:
-                return text_cell(cell.source_text or "")
-            case ColumnKind.PROMPT_VERSION:
-                return plain_text(cell.prompt_version)
-        raise ValueError(f"unexpected column {column}")
+        if column.kind is ColumnKind.VALUE and cell is not None and cell.missing is not None:
+            return MISSING_TEXT[cell.missing]
+        return text_cell(wide_value(self._header, unit, column))
 
     def finish(self, quality: Quality) -> None:
         self._file.flush()

@@ -1,0 +1,434 @@
+"""Queries of the export domain: the dataset's header and its rows streamed from PostgreSQL
+(a server-side cursor, so memory does not grow with the corpus), and the exports' rows and
+file parts. Side-effect free: the service owns the transactions."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.core.pagination import Cursor, newest_first
+from server.documents.models import Document, DocumentStatus
+from server.exports.dataset import (
+    NOT_PROCESSED,
+    Category,
+    Cell,
+    CellStatus,
+    DatasetHeader,
+    FeedbackAgreement,
+    PromptSpec,
+    RunSummary,
+    Unit,
+    VariableSpec,
+)
+from server.exports.models import Export, ExportPart
+from server.jobs.models import (
+    Extraction,
+    ExtractionFeedback,
+    FeedbackType,
+    JobDocument,
+    JobDocumentStatus,
+    ProcessingJob,
+)
+from server.projects.models import Project
+from server.schema import repository as schema
+from server.schema.models import Prompt, Variable
+
+# Rows fetched from the server-side cursor at a time.
+STREAM_BATCH_ROWS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class UnitKey:
+    """Where a unit sits in the dataset's order: by file name, document id, entity key."""
+
+    filename: str
+    document_id: uuid.UUID
+    entity_key: str
+
+
+# --- the header ----------------------------------------------------------------------------
+
+
+async def header(session: AsyncSession, project: Project, include_metadata: bool) -> DatasetHeader:
+    variables = await schema.list_for_project(session, project.id)
+    prompts = await schema.active_prompts(session, [v.id for v in variables])
+    names = {variable.id: variable.name for variable in variables}
+    return DatasetHeader(
+        project_id=project.id,
+        project_name=project.name,
+        project_description=project.description,
+        domain=project.domain,
+        language=project.language,
+        unit=project.unit_of_observation,
+        entity_pattern=project.entity_identification_pattern,
+        variables=tuple(
+            _variable_spec(variable, prompts.get(variable.id), names) for variable in variables
+        ),
+        run=await run_summary(session, project.id),
+        agreement=await agreement(session, project.id),
+        include_metadata=include_metadata,
+        generated_at=datetime.now(UTC),
+    )
+
+
+def _variable_spec(
+    variable: Variable, prompt: Prompt | None, names: dict[uuid.UUID, str]
+) -> VariableSpec:
+    rules = variable.classification_rules or {}
+    return VariableSpec(
+        id=variable.id,
+        name=variable.name,
+        display_name=variable.display_name,
+        type=variable.type,
+        instructions=variable.instructions,
+        categories=tuple(
+            Category(str(c.get("label", "")), str(c.get("definition", "")))
+            for c in rules.get("categories", [])
+        ),
+        selection_logic=str(rules.get("selection_logic", "")),
+        confidence_threshold=variable.confidence_threshold,
+        if_uncertain=variable.if_uncertain,
+        if_multiple_values=variable.if_multiple_values,
+        max_values=variable.max_values,
+        default_value=variable.default_value,
+        validation_rules=dict(variable.validation_rules),
+        depends_on=tuple(names[d] for d in variable.depends_on if d in names),
+        prompt=None if prompt is None else _prompt_spec(prompt),
+    )
+
+
+def _prompt_spec(prompt: Prompt) -> PromptSpec:
+    text_of_prompt = f"{prompt.system_prompt}\n\n{prompt.user_prompt_template}"
+    return PromptSpec(
+        version=prompt.version,
+        provider=prompt.provider,
+        model=prompt.model,
+        temperature=prompt.temperature,
+        max_tokens=prompt.max_tokens,
+        system_prompt=prompt.system_prompt,
+        user_prompt_template=prompt.user_prompt_template,
+        sha256=hashlib.sha256(text_of_prompt.encode()).hexdigest(),
+    )
+
+
+def _last_work(project_id: uuid.UUID) -> Any:
+    """Each document's outcome in the newest job that covered it (DONE, SKIPPED, FAILED, or
+    still PENDING/RUNNING), with its error."""
+    return (
+        select(JobDocument.document_id, JobDocument.status, JobDocument.error)
+        .join(ProcessingJob, ProcessingJob.id == JobDocument.job_id)
+        .where(ProcessingJob.project_id == project_id)
+        .ext(distinct_on(JobDocument.document_id))
+        .order_by(JobDocument.document_id, ProcessingJob.created_at.desc())
+        .subquery("last_work")
+    )
+
+
+async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummary:
+    jobs = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(ProcessingJob.input_tokens), 0),
+                func.coalesce(func.sum(ProcessingJob.output_tokens), 0),
+                func.coalesce(func.sum(ProcessingJob.cost_usd), 0),
+                func.min(ProcessingJob.created_at),
+                func.max(ProcessingJob.created_at),
+            ).where(ProcessingJob.project_id == project_id)
+        )
+    ).one()
+    last = _last_work(project_id)
+    has_values = select(Extraction.id).where(Extraction.document_id == Document.id).exists()
+    ready = Document.status == DocumentStatus.READY
+    failed = and_(ready, last.c.status == JobDocumentStatus.FAILED, ~has_values)
+    processed = and_(
+        ready,
+        ~failed,
+        has_values | last.c.status.in_([JobDocumentStatus.DONE, JobDocumentStatus.SKIPPED]),
+    )
+    documents = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(processed),
+                func.count().filter(failed),
+                func.count().filter(ready),
+                func.count().filter(Document.status == DocumentStatus.FAILED),
+            )
+            .select_from(Document)
+            .outerjoin(last, last.c.document_id == Document.id)
+            .where(Document.project_id == project_id)
+        )
+    ).one()
+    models = await session.execute(
+        select(Prompt.provider, Prompt.model)
+        .join(Extraction, Extraction.prompt_id == Prompt.id)
+        .where(Extraction.project_id == project_id)
+        .distinct()
+        .order_by(Prompt.provider, Prompt.model)
+    )
+    total, done, failed_count, ready_count, unreadable = documents
+    return RunSummary(
+        jobs=jobs[0],
+        documents_total=total,
+        documents_processed=done,
+        documents_failed=failed_count,
+        documents_not_processed=ready_count - done - failed_count,
+        documents_unreadable=unreadable,
+        input_tokens=int(jobs[1]),
+        output_tokens=int(jobs[2]),
+        cost_usd=Decimal(jobs[3]),
+        models=tuple(f"{provider}/{model}" for provider, model in models.all()),
+        first_job_at=jobs[4],
+        last_job_at=jobs[5],
+    )
+
+
+async def agreement(
+    session: AsyncSession, project_id: uuid.UUID
+) -> dict[uuid.UUID, FeedbackAgreement]:
+    """The researcher's verdicts per variable."""
+    rows = await session.execute(
+        select(Extraction.variable_id, ExtractionFeedback.feedback_type, func.count())
+        .join(Extraction, Extraction.id == ExtractionFeedback.extraction_id)
+        .where(Extraction.project_id == project_id)
+        .group_by(Extraction.variable_id, ExtractionFeedback.feedback_type)
+    )
+    counts: dict[uuid.UUID, dict[FeedbackType, int]] = {}
+    for variable_id, feedback_type, count in rows.all():
+        counts.setdefault(variable_id, {})[feedback_type] = count
+    return {
+        variable_id: FeedbackAgreement(
+            judged=sum(by_type.values()),
+            correct=by_type.get(FeedbackType.CORRECT, 0),
+            partially_correct=by_type.get(FeedbackType.PARTIALLY_CORRECT, 0),
+            incorrect=by_type.get(FeedbackType.INCORRECT, 0),
+        )
+        for variable_id, by_type in counts.items()
+    }
+
+
+# --- the rows ------------------------------------------------------------------------------
+
+
+async def stream_units(
+    session: AsyncSession,
+    header: DatasetHeader,
+    *,
+    document_id: uuid.UUID | None = None,
+    after: UnitKey | None = None,
+    batch_rows: int = STREAM_BATCH_ROWS,
+) -> AsyncGenerator[list[Unit], None]:
+    """The dataset's rows in order, in batches: every READY document of the project (and any
+    other that has values), one row per document, or per entity found in it. A document
+    without values is a row of NOT_PROCESSED cells, or of FAILED ones when its last job failed
+    it; in an entity project a document processed without finding any entity has no row."""
+    last = _last_work(header.project_id)
+    entity_key = func.coalesce(Extraction.entity_key, literal(""))
+    order = (Document.filename, Document.id, entity_key)
+    statement = (
+        select(
+            Document.id,
+            Document.filename,
+            last.c.status,
+            last.c.error,
+            Extraction.id,
+            entity_key,
+            Extraction.entity_name,
+            Extraction.variable_id,
+            Extraction.value,
+            Extraction.confidence,
+            Extraction.source_text,
+            Extraction.source_start,
+            Extraction.source_end,
+            Extraction.evidence_match,
+            Extraction.prompt_version,
+            Extraction.status,
+            Extraction.error,
+            Extraction.job_id,
+            Prompt.provider,
+            Prompt.model,
+        )
+        .select_from(Document)
+        .outerjoin(last, last.c.document_id == Document.id)
+        .outerjoin(Extraction, Extraction.document_id == Document.id)
+        .outerjoin(Prompt, Prompt.id == Extraction.prompt_id)
+        .where(
+            Document.project_id == header.project_id,
+            (Document.status == DocumentStatus.READY) | Extraction.id.is_not(None),
+        )
+        .order_by(*order)
+        .execution_options(yield_per=batch_rows)
+    )
+    if document_id is not None:
+        statement = statement.where(Document.id == document_id)
+    if after is not None:
+        statement = statement.where(
+            tuple_(*order)
+            > tuple_(literal(after.filename), literal(after.document_id), literal(after.entity_key))
+        )
+    builder = _UnitBuilder(header)
+    result = await session.stream(statement)
+    async for rows in result.partitions():
+        units = [unit for row in rows if (unit := builder.add(row)) is not None]
+        if units:
+            yield units
+    final = builder.finish()
+    if final is not None:
+        yield [final]
+
+
+class _UnitBuilder:
+    """Folds the ordered (document, extraction) rows into units."""
+
+    def __init__(self, header: DatasetHeader) -> None:
+        self._header = header
+        self._index = {variable.id: index for index, variable in enumerate(header.variables)}
+        self._key: tuple[uuid.UUID, str] | None = None
+        self._document: tuple[uuid.UUID, str, JobDocumentStatus | None, str | None] | None = None
+        self._entity_name = ""
+        self._cells: list[Cell] = []
+        self._has_values = False
+
+    def add(self, row: Any) -> Unit | None:
+        """Takes the next row; returns the unit it completed, if any."""
+        (document_id, filename, last_status, last_error, extraction_id, entity_key) = row[:6]
+        key = (document_id, entity_key)
+        done = self.finish() if key != self._key else None
+        if key != self._key:
+            self._key = key
+            self._document = (document_id, filename, last_status, last_error)
+            self._entity_name = ""
+            self._cells = [NOT_PROCESSED] * len(self._header.variables)
+            self._has_values = False
+        if extraction_id is not None:
+            (
+                entity_name,
+                variable_id,
+                value,
+                confidence,
+                source_text,
+                start,
+                end,
+                evidence,
+                version,
+                status,
+                error,
+                job_id,
+                provider,
+                model,
+            ) = row[6:]
+            index = self._index.get(variable_id)
+            if index is not None:
+                self._entity_name = entity_name
+                self._has_values = True
+                self._cells[index] = Cell(
+                    status=CellStatus.of(status),
+                    value=value,
+                    confidence=confidence,
+                    source_text=source_text,
+                    source_start=start,
+                    source_end=end,
+                    evidence_match=evidence,
+                    prompt_version=version,
+                    model=f"{provider}/{model}" if provider else None,
+                    extraction_id=extraction_id,
+                    job_id=job_id,
+                    error=error,
+                )
+        return done
+
+    def finish(self) -> Unit | None:
+        """The unit being built, once its rows are all in."""
+        if self._key is None or self._document is None:
+            return None
+        document_id, filename, last_status, last_error = self._document
+        entity_key = self._key[1]
+        self._key = None
+        if last_status is JobDocumentStatus.FAILED:
+            # What the last job could not extract failed; values from earlier jobs stay.
+            failed = Cell(CellStatus.FAILED, error=last_error or "the document failed")
+            self._cells = [failed if c is NOT_PROCESSED else c for c in self._cells]
+        elif (
+            not self._has_values
+            and self._header.entity_level
+            and last_status in (JobDocumentStatus.DONE, JobDocumentStatus.SKIPPED)
+        ):
+            return None  # processed: no entity found in it
+        return Unit(
+            document_id=document_id,
+            filename=filename,
+            entity_key=entity_key,
+            entity_name=self._entity_name,
+            cells=tuple(self._cells),
+        )
+
+
+# --- exports and their files ---------------------------------------------------------------
+
+
+async def get(session: AsyncSession, export_id: uuid.UUID, *, lock: bool = False) -> Export | None:
+    """The export, unless it has expired."""
+    statement = select(Export).where(Export.id == export_id, Export.expires_at > func.now())
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).first()
+
+
+async def list_page(
+    session: AsyncSession, project_id: uuid.UUID, limit: int, after: Cursor | None
+) -> Sequence[Export]:
+    statement = select(Export).where(
+        Export.project_id == project_id, Export.expires_at > func.now()
+    )
+    return (await session.scalars(newest_first(statement, Export, after, limit))).all()
+
+
+async def replace_file(session: AsyncSession, export: Export) -> None:
+    """Drops the parts of an earlier attempt at the export's file."""
+    await session.execute(delete(ExportPart).where(ExportPart.export_id == export.id))
+
+
+async def add_part(session: AsyncSession, export: Export, part: int, data: bytes) -> None:
+    session.add(ExportPart(export_id=export.id, part=part, user_id=export.user_id, data=data))
+    await session.flush()
+
+
+async def part(session: AsyncSession, export_id: uuid.UUID, number: int) -> bytes | None:
+    return await session.scalar(
+        select(ExportPart.data).where(ExportPart.export_id == export_id, ExportPart.part == number)
+    )
+
+
+async def estimated_cells(session: AsyncSession, project_id: uuid.UUID) -> int:
+    """Roughly how many cells the dataset has: READY documents x variables, or the
+    extractions when there are more (entity projects)."""
+    variables = await session.scalar(select(func.count()).where(Variable.project_id == project_id))
+    documents = await session.scalar(
+        select(func.count()).where(
+            Document.project_id == project_id, Document.status == DocumentStatus.READY
+        )
+    )
+    extractions = await session.scalar(
+        select(func.count()).where(Extraction.project_id == project_id)
+    )
+    return max((documents or 0) * (variables or 0), extractions or 0)
+
+
+async def mark(session: AsyncSession, export_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(update(Export).where(Export.id == export_id).values(**values))
+
+
+async def delete_expired(session: AsyncSession) -> int:
+    """Deletes every tenant's expired exports (through the definer function)."""
+    return int(await session.scalar(text("SELECT delete_expired_exports()")) or 0)
