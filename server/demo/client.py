@@ -17,6 +17,8 @@ from coderai.v1 import (
     common_pb2,
     document_pb2,
     document_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     project_pb2,
@@ -56,6 +58,7 @@ class Researcher:
     schema: schema_pb2_grpc.SchemaServiceAsyncStub
     documents: document_pb2_grpc.DocumentServiceAsyncStub
     jobs: job_pb2_grpc.JobServiceAsyncStub
+    exports: export_pb2_grpc.ExportServiceAsyncStub
     _refreshed: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def metadata(self) -> list[tuple[str, str]]:
@@ -86,6 +89,7 @@ async def register(channel: grpc.aio.Channel) -> Researcher:
         schema=schema_pb2_grpc.SchemaServiceStub(channel),
         documents=document_pb2_grpc.DocumentServiceStub(channel),
         jobs=job_pb2_grpc.JobServiceStub(channel),
+        exports=export_pb2_grpc.ExportServiceStub(channel),
     )
 
 
@@ -207,23 +211,54 @@ async def wait_for_job(
         await asyncio.sleep(poll_seconds)
 
 
-async def list_extractions(
-    researcher: Researcher, project_id: str, job_id: str = ""
-) -> list[job_pb2.Extraction]:
-    """Every extraction of the project (or of one job), all pages."""
-    found: list[job_pb2.Extraction] = []
+async def list_results(researcher: Researcher, project_id: str) -> export_pb2.ListResultsResponse:
+    """The project's dataset as ListResults gives it: its columns and every row, all pages."""
+    merged = export_pb2.ListResultsResponse()
     token = ""
     while True:
-        response = await researcher.jobs.ListExtractions(
-            job_pb2.ListExtractionsRequest(
-                project_id=project_id, job_id=job_id, page_size=PAGE_SIZE, page_token=token
+        response = await researcher.exports.ListResults(
+            export_pb2.ListResultsRequest(
+                project_id=project_id, page_size=PAGE_SIZE, page_token=token
             ),
             metadata=await researcher.metadata(),
         )
-        found.extend(response.extractions)
+        if not merged.columns:
+            merged.columns.extend(response.columns)
+        merged.rows.extend(response.rows)
         token = response.next_page_token
         if not token:
-            return found
+            return merged
+
+
+async def export(
+    researcher: Researcher, project_id: str, export_format: export_pb2.ExportFormat, within: float
+) -> bytes:
+    """The project exported in this format: created, built (at once, or by the worker while
+    this polls), then downloaded."""
+    response = await researcher.exports.CreateExport(
+        export_pb2.CreateExportRequest(project_id=project_id, format=export_format),
+        metadata=await researcher.metadata(),
+    )
+    built = response.export
+    deadline = time.monotonic() + within
+    while built.status in (export_pb2.EXPORT_STATUS_PENDING, export_pb2.EXPORT_STATUS_RUNNING):
+        if time.monotonic() > deadline:
+            raise DemoError(f"the export was not built within {within:.0f} s")
+        await asyncio.sleep(0.2)
+        got = await researcher.exports.GetExport(
+            export_pb2.GetExportRequest(export_id=built.id), metadata=await researcher.metadata()
+        )
+        built = got.export
+    if built.status != export_pb2.EXPORT_STATUS_COMPLETED:
+        raise DemoError(f"the export failed: {built.error}")
+    chunks = [
+        message.chunk
+        async for message in researcher.exports.DownloadExport(
+            export_pb2.DownloadExportRequest(export_id=built.id),
+            metadata=await researcher.metadata(),
+        )
+    ]
+    return b"".join(chunks)
 
 
 async def active_prompt(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from coderai.v1 import common_pb2, document_pb2, job_pb2, schema_pb2
+from coderai.v1 import common_pb2, document_pb2, export_pb2, job_pb2, schema_pb2
 from redis.asyncio import Redis
 
 from server.core.config import Settings
@@ -29,14 +29,7 @@ from server.core.infrastructure import Infrastructure, connect_database, prepare
 from server.core.migrate import RoleError
 from server.demo import client
 from server.demo.client import DemoError, Researcher
-from server.demo.dataset import (
-    DATASET_FILE,
-    EXTRACTIONS_FILE,
-    Dataset,
-    shorten,
-    table,
-    write_dataset,
-)
+from server.demo.dataset import EXPORT_FILES, extracted_cells, shorten, table, wide_rows
 from server.demo.project import demo_project, demo_variables, sample_documents
 from server.llm.factory import OFFLINE, describe
 from server.main import start_server
@@ -223,7 +216,8 @@ class Outcome:
     """What the research produced, for the closing report."""
 
     researcher: Researcher
-    dataset: Dataset
+    results: export_pb2.ListResultsResponse
+    documents: Sequence[document_pb2.Document]
     jobs: Sequence[job_pb2.ProcessingJob]
     prompt: schema_pb2.PromptVersion
 
@@ -251,13 +245,10 @@ async def research(channel: grpc.aio.Channel, stack: LocalStack, output: Path) -
     await wait_until_parsed(researcher, project.id, len(documents), stack)
 
     sample = await run_sample(researcher, project.id, stack)
-    sample_dataset = Dataset(
-        documents=await client.list_documents(researcher, project.id),
-        variables=variables,
-        extractions=await client.list_extractions(researcher, project.id, sample.id),
-    )
     say("Values found in the sample:")
-    for line in table(sample_dataset.wide_rows(sample.document_ids)):
+    for line in table(
+        wide_rows(await client.list_results(researcher, project.id), sample.document_ids)
+    ):
         say(f"  {line}")
     if sample.status != common_pb2.JOB_STATUS_COMPLETED:
         raise DemoError(f"the sample job ended {_status(sample)}: {sample.status_reason}")
@@ -265,31 +256,38 @@ async def research(channel: grpc.aio.Channel, stack: LocalStack, output: Path) -
     full = await run_full(researcher, project.id, stack)
     if full.status != common_pb2.JOB_STATUS_COMPLETED:
         say(f"The full job ended {_status(full)}: {full.status_reason}; writing what was done")
-    dataset = Dataset(
-        documents=await client.list_documents(researcher, project.id),
-        variables=variables,
-        extractions=await client.list_extractions(researcher, project.id),
-    )
-    write_dataset(dataset, output)
+    say("Exporting the dataset:")
+    for export_format, name in EXPORT_FILES.items():
+        data = await client.export(researcher, project.id, export_format, JOB_TIMEOUT_SECONDS)
+        (output / name).write_bytes(data)
+        say(f"  {name:<16} {len(data):>9,} bytes")
     prompt = await client.active_prompt(researcher, variables)
-    return Outcome(researcher, dataset, [sample, full], prompt)
+    return Outcome(
+        researcher,
+        await client.list_results(researcher, project.id),
+        await client.list_documents(researcher, project.id),
+        [sample, full],
+        prompt,
+    )
 
 
 def report(outcome: Outcome, output: Path, started: float) -> None:
     """Where the dataset is, what it holds, what it cost, and how to look further."""
-    dataset = outcome.dataset
+    results = outcome.results
     say()
     say(f"Dataset written to {output}")
     say(
-        f"  {DATASET_FILE:<16} {len(dataset.documents)} rows (one per document): document, "
-        f"{', '.join(v.name for v in dataset.variables)}"
+        f"  dataset.csv / .xlsx / .dta / .sav: {len(results.rows)} rows (one per document), "
+        f"columns {', '.join(column.name for column in results.columns)}"
     )
     say(
-        f"  {EXTRACTIONS_FILE:<16} {len(dataset.extractions)} rows (one per value), with "
-        "status, confidence and the quoted evidence"
+        f"  extractions.csv: {sum(1 for _ in extracted_cells(results))} rows (one per value), "
+        "with status, confidence and the quoted evidence"
     )
+    say("  codebook.md: the variables, their prompts, the run and quality per variable")
+    say("  datapackage.zip: the CSVs typed for R, pandas and frictionless (datapackage.json)")
     say()
-    for line in summary(dataset, outcome.jobs, outcome.prompt, started):
+    for line in summary(outcome, started):
         say(line)
     say()
     say(
@@ -395,33 +393,34 @@ def _status(job: job_pb2.ProcessingJob) -> str:
     return common_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
 
 
-def summary(
-    dataset: Dataset,
-    jobs: Sequence[job_pb2.ProcessingJob],
-    prompt: schema_pb2.PromptVersion,
-    started: float,
-) -> list[str]:
+def summary(outcome: Outcome, started: float) -> list[str]:
     """The closing report: what was coded, how well it is backed, what it cost."""
-    rows = dataset.long_rows()
-    statuses = Counter(row["status"] for row in rows)
-    evidence = Counter(row["evidence_match"] for row in rows)
-    ready = sum(d.status == common_pb2.DOCUMENT_STATUS_READY for d in dataset.documents)
-    with_value = sum(1 for row in rows if row["value"])
+    cells = list(extracted_cells(outcome.results))
+    statuses = Counter(
+        export_pb2.CellStatus.Name(cell.status).removeprefix("CELL_STATUS_") for cell in cells
+    )
+    evidence = Counter(
+        common_pb2.EvidenceMatch.Name(cell.evidence_match).removeprefix("EVIDENCE_MATCH_")
+        for cell in cells
+    )
+    ready = sum(d.status == common_pb2.DOCUMENT_STATUS_READY for d in outcome.documents)
+    with_value = sum(1 for cell in cells if cell.HasField("value"))
+    jobs = outcome.jobs
     tokens = sum(job.tokens_used for job in jobs)
     prompt_tokens = sum(job.input_tokens for job in jobs)
     completion_tokens = sum(job.output_tokens for job in jobs)
     cost = sum(job.cost_usd for job in jobs)
     used = "offline baseline (rules and keywords, not a language model)"
-    if prompt.provider != OFFLINE:
-        used = f"{prompt.provider}, model {prompt.model}"
+    if outcome.prompt.provider != OFFLINE:
+        used = f"{outcome.prompt.provider}, model {outcome.prompt.model}"
 
     def counts(counter: Counter[str]) -> str:
         return ", ".join(f"{name} {count}" for name, count in counter.most_common())
 
     return [
         "Summary",
-        f"  documents  {len(dataset.documents)} uploaded, {ready} read",
-        f"  values     {len(rows)}: {with_value} with a value, {len(rows) - with_value} empty",
+        f"  documents  {len(outcome.documents)} uploaded, {ready} read",
+        f"  values     {len(cells)}: {with_value} with a value, {len(cells) - with_value} empty",
         f"  statuses   {counts(statuses)}",
         f"  evidence   {counts(evidence)}",
         f"  tokens     {tokens:,} ({prompt_tokens:,} prompt, {completion_tokens:,} completion)",

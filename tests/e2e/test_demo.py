@@ -7,9 +7,12 @@ import csv
 import signal
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
+import pyreadstat
 import pytest
 
 from server.core.embedded import stop_embedded
@@ -72,16 +75,16 @@ def test_the_demo_turns_the_sample_documents_into_a_dataset(
     samples = sample_documents()
     variables = [variable.name for variable in demo_variables("")]
     dataset = read_csv(output / "dataset.csv")
-    assert [row["document"] for row in dataset] == [sample.filename for sample in samples]
-    assert list(dataset[0]) == ["document", *variables]
+    assert [row["filename"] for row in dataset] == sorted(sample.filename for sample in samples)
+    assert list(dataset[0]) == ["document_id", "filename", *variables]
     extractions = read_csv(output / "extractions.csv")
     assert len(extractions) == len(samples) * len(variables)
-    assert {(row["document"], row["variable"]) for row in extractions} == {
+    assert {(row["filename"], row["variable"]) for row in extractions} == {
         (sample.filename, variable) for sample in samples for variable in variables
     }
     assert {row["status"] for row in extractions} <= {"SUCCESS", "LOW_CONFIDENCE", "NOT_FOUND"}
 
-    rows = {row["document"]: row for row in dataset}
+    rows = {row["filename"]: row for row in dataset}
     saltmere = rows["saltmere_town_council.txt"]
     assert saltmere["approval_date"] == "2024-03-12"
     assert saltmere["budget_eur"] == "4200000"
@@ -90,6 +93,18 @@ def test_the_demo_turns_the_sample_documents_into_a_dataset(
     assert saltmere["purpose"].startswith("The purpose of the scheme is to protect the homes")
     assert rows["kittlewick_town_council.txt"]["approved"] == "false"
     assert rows["port_elvery_borough_council.html"]["measure_type"] == "managed retreat"
+    # Every format came through ExportService.
+    workbook = openpyxl.load_workbook(output / "dataset.xlsx")
+    assert [sheet.title for sheet in workbook.worksheets][:2] == ["Data", "Long"]
+    frame, meta = pyreadstat.read_dta(str(output / "dataset.dta"))
+    assert len(frame) == len(samples)
+    assert {0: "false", 1: "true"}.items() <= meta.variable_value_labels["approved"].items()
+    assert len(pyreadstat.read_sav(str(output / "dataset.sav"))[0]) == len(samples)
+    assert "approval_date" in (output / "codebook.md").read_text(encoding="utf-8")
+    with zipfile.ZipFile(output / "datapackage.zip") as package:
+        assert {"dataset.csv", "extractions.csv", "datapackage.json", "codebook.md"} <= set(
+            package.namelist()
+        )
     assert workers_of(embedded_data_dir) == [], "the demo stops its worker"
 
 
