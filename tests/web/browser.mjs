@@ -1,69 +1,34 @@
-// The page in web/ driven in headless Chromium (Debian's, through playwright-core): sign in,
-// pick the project, start a sample job, wait for job_completed in the event list, check the
-// events came in order, take a screenshot. Exits 0, or 1 with what went wrong.
+// The page in web/ driven in headless Chromium (scenario.mjs): sign in, pick the project,
+// start a sample job, wait for job_completed in the event list, check the events came in
+// order, check the results table, download the CSV (wide) export into --download-dir and print
+// where it was saved ("downloaded: PATH"), take a screenshot. Exits 0, or 1 with what went
+// wrong.
 //
 //   node tests/web/browser.mjs --url http://127.0.0.1:PORT/ --email E --password P \
-//     --project NAME --documents N --screenshot out.png [--chromium /usr/bin/chromium]
+//     --project NAME --documents N --screenshot out.png --download-dir DIR \
+//     [--chromium /usr/bin/chromium]
 import assert from "node:assert/strict";
-import { parseArgs } from "node:util";
 
-import { chromium } from "playwright-core";
+import {
+  resultsTable,
+  runScenario,
+  saveExport,
+  scenarioOptions,
+  unlessAlert,
+} from "./scenario.mjs";
 
-const { values: options } = parseArgs({
-  options: {
-    url: { type: "string" },
-    email: { type: "string" },
-    password: { type: "string" },
-    project: { type: "string" },
-    documents: { type: "string" },
-    screenshot: { type: "string" },
-    chromium: { type: "string", default: "/usr/bin/chromium" },
-    "timeout-ms": { type: "string", default: "60000" },
-  },
-});
-for (const name of ["url", "email", "password", "project", "documents", "screenshot"]) {
-  if (!options[name]) {
-    console.error(`--${name} is required`);
-    process.exit(2);
-  }
-}
+const options = scenarioOptions({ documents: { type: "string" } });
 const documents = Number(options.documents);
-const timeout = Number(options["timeout-ms"]);
 
-const browser = await chromium.launch({ executablePath: options.chromium });
-let failure;
-let page;
-try {
-  page = await browser.newPage({ viewport: { width: 900, height: 720 } });
-  page.setDefaultTimeout(timeout);
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  page.on("response", (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()} ${response.url()}`);
-  });
+const success =
+  "the page showed the job from its snapshot to job_completed, in order, then its results, " +
+  "and saved the CSV (wide) export";
 
-  await page.goto(options.url);
-  // By their labels and roles, as a screen reader finds them.
-  await page.getByLabel("Email").fill(options.email);
-  await page.getByLabel("Password").fill(options.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByTestId("signed-in-as").waitFor();
-  await page.getByLabel("Project").selectOption({ label: options.project });
+await runScenario(options, success, async (page) => {
   await page.getByRole("button", { name: "Start sample job" }).click();
 
   const events = page.getByTestId("events");
-  await Promise.race([
-    events.locator('[data-event-type="job_completed"]').waitFor(),
-    page
-      .getByRole("alert")
-      .waitFor()
-      .then(async () => {
-        throw new Error(`the page shows an error: ${await page.getByRole("alert").innerText()}`);
-      }),
-  ]);
+  await unlessAlert(page, events.locator('[data-event-type="job_completed"]').waitFor());
 
   const shown = await events
     .getByTestId("event")
@@ -86,19 +51,16 @@ try {
   );
   assert.equal(await page.getByTestId("progress").evaluate((bar) => bar.value), 100);
   assert.match(await page.getByTestId("job-status").innerText(), /^COMPLETED/);
-  assert.deepEqual(problems, [], "no errors in the page");
-} catch (error) {
-  failure = error;
-} finally {
-  if (page) {
-    await page.screenshot({ path: options.screenshot, fullPage: true }).catch((error) => {
-      console.error(`no screenshot: ${error.message}`);
-    });
-  }
-  await browser.close();
-}
-if (failure) {
-  console.error(`FAILED: ${failure.stack ?? failure}`);
-  process.exit(1);
-}
-console.log("the page showed the job from its snapshot to job_completed, in order");
+
+  // The results table, refreshed when the job ended: a row per document, values in cells.
+  const results = resultsTable(page, options.project);
+  await unlessAlert(page, results.locator("td .value").first().waitFor());
+  const rows = results.locator("tbody tr");
+  assert.equal(await rows.count(), documents, "one row per document");
+  const values = await results.locator("td .value").allInnerTexts();
+  assert.ok(values.some((text) => text.trim() !== ""), "a cell shows a value");
+  console.log(`results table: ${await rows.count()} rows, values ${values.join(" | ")}`);
+
+  // The CSV (wide) export, downloaded through the gateway and saved by the browser.
+  await saveExport(page, "CSV (wide)", options["download-dir"]);
+});

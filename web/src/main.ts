@@ -1,31 +1,23 @@
 /**
- * The smallest CoderAI web page: sign in, pick a project, start a SAMPLE job and watch its
- * events arrive over grpc-web (WatchJob) with a progress bar. Plain DOM; every call is the
- * SDK's, to the gateway that serves this page.
+ * The CoderAI web page: sign in, pick a project, start a SAMPLE job and watch its events arrive
+ * over grpc-web (WatchJob) with a progress bar; below, the project's results table and its
+ * exports (results.ts, exports.ts). Plain DOM; every call is the SDK's, to the gateway that
+ * serves this page.
  */
 import {
   Code,
   ConnectError,
   JobStatus,
   JobType,
-  createCoderAIClient,
   type ProcessingJob,
   type Project,
-  type TokenPair,
   type WatchJobResponse,
 } from "@coderai/sdk";
 
-// Kept in memory only: reloading the page signs out.
-let tokens: TokenPair | undefined;
-const api = createCoderAIClient(window.location.origin, () => tokens?.accessToken);
-
-function element<T extends HTMLElement>(id: string, type: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) {
-    throw new Error(`#${id} is not a ${type.name}`);
-  }
-  return found;
-}
+import { element, required, showError } from "./dom.js";
+import { showExports } from "./exports.js";
+import { refreshResults, showResults } from "./results.js";
+import { api, renewTokens, signIn } from "./session.js";
 
 const ui = {
   signIn: element("sign-in", HTMLElement),
@@ -46,33 +38,26 @@ const ui = {
   error: element("error", HTMLParagraphElement),
 };
 
+// The signed-in researcher's projects by id, for the sections that show the chosen one.
+const projects = new Map<string, Project>();
+
 /** Runs a form's action with its buttons disabled; what fails is shown, not thrown. */
 function onSubmit(form: HTMLFormElement, action: () => Promise<void>): void {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const buttons = [...form.querySelectorAll("button")];
     buttons.forEach((button) => (button.disabled = true));
-    showError(undefined);
+    showError(ui.error, undefined);
     action()
-      .catch(showError)
+      .catch((error: unknown) => showError(ui.error, error))
       .finally(() => buttons.forEach((button) => (button.disabled = false)));
   });
 }
 
-function showError(error: unknown): void {
-  ui.error.hidden = error === undefined;
-  if (error instanceof ConnectError) {
-    ui.error.textContent = `${Code[error.code]}: ${error.rawMessage}`;
-  } else if (error !== undefined) {
-    ui.error.textContent = String(error);
-  }
-}
-
-async function signIn(): Promise<void> {
-  const response = await api.auth.login({ email: ui.email.value, password: ui.password.value });
-  tokens = response.tokens;
+async function signInAndListProjects(): Promise<void> {
+  const user = await signIn(ui.email.value, ui.password.value);
   ui.password.value = "";
-  ui.signedInAs.textContent = `Signed in as ${response.user?.email ?? ui.email.value}`;
+  ui.signedInAs.textContent = `Signed in as ${user?.email ?? ui.email.value}`;
   ui.signedInAs.hidden = false;
   showProjects(await listProjects());
   ui.signIn.hidden = true;
@@ -81,19 +66,29 @@ async function signIn(): Promise<void> {
 }
 
 async function listProjects(): Promise<Project[]> {
-  const projects: Project[] = [];
+  const found: Project[] = [];
   let pageToken = "";
   do {
     const page = await api.projects.listProjects({ pageSize: 200, pageToken });
-    projects.push(...page.projects);
+    found.push(...page.projects);
     pageToken = page.nextPageToken;
   } while (pageToken);
-  return projects;
+  return found;
 }
 
-function showProjects(projects: Project[]): void {
-  const options = projects.map((project) => new Option(project.name, project.id));
+function showProjects(found: Project[]): void {
+  projects.clear();
+  found.forEach((project) => projects.set(project.id, project));
+  const options = found.map((project) => new Option(project.name, project.id));
   ui.project.replaceChildren(...(options.length ? options : [new Option("No projects yet", "")]));
+  showChosenProject();
+}
+
+/** The results and exports of the project chosen in the job form. */
+function showChosenProject(): void {
+  const project = projects.get(ui.project.value);
+  showResults(project);
+  showExports(project);
 }
 
 async function startSampleJob(): Promise<void> {
@@ -104,14 +99,14 @@ async function startSampleJob(): Promise<void> {
       sampleSize: ui.sampleSize.valueAsNumber,
     },
   });
-  if (job === undefined) {
-    throw new Error("CreateJob answered without a job");
-  }
+  const created = required(job, "CreateJob");
   ui.events.replaceChildren();
-  ui.jobId.textContent = job.id;
+  ui.jobId.textContent = created.id;
   ui.job.hidden = false;
-  showJob(job);
-  await watchJob(job.id);
+  showJob(created);
+  await watchJob(created.id);
+  // The job has ended: the table shows what it extracted.
+  await refreshResults();
 }
 
 /** Every event of the job until it ends. The stream stops when the access token expires: the
@@ -134,14 +129,6 @@ async function watchJob(jobId: string): Promise<void> {
       }
     }
   }
-}
-
-async function renewTokens(): Promise<boolean> {
-  if (!tokens?.refreshToken) {
-    return false;
-  }
-  tokens = (await api.auth.refresh({ refreshToken: tokens.refreshToken })).tokens;
-  return tokens !== undefined;
 }
 
 function showEvent(event: WatchJobResponse): void {
@@ -185,6 +172,7 @@ function showJob(job: ProcessingJob): void {
   ui.jobStatus.textContent = parts.join(" · ");
 }
 
-onSubmit(ui.signInForm, signIn);
+onSubmit(ui.signInForm, signInAndListProjects);
 onSubmit(ui.jobForm, startSampleJob);
+ui.project.addEventListener("change", showChosenProject);
 ui.email.focus();
