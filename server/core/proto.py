@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -92,3 +92,19 @@ def enum_from_proto(
             f"{field} has an unknown value {number}",
             [FieldViolation(field, f"unknown value {number}")],
         ) from None
+
+
+def enums_from_proto(
+    numbers: Sequence[int],
+    domain_enum: type[E],
+    proto_enum: EnumTypeWrapper,
+    prefix: str,
+    field: str,
+) -> list[E]:
+    """The domain enum members of a repeated proto enum field (a filter), UNSPECIFIED left
+    out; INVALID_ARGUMENT naming the item for an unknown number."""
+    members = (
+        enum_from_proto(number, domain_enum, proto_enum, prefix, f"{field}[{index}]")
+        for index, number in enumerate(numbers)
+    )
+    return [member for member in members if member is not None]

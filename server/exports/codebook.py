@@ -209,7 +209,7 @@ def _variables(header: DatasetHeader, by_variable: Sequence[Sequence[Column]]) -
 
 def _variable(variable: VariableSpec, columns: Sequence[Column]) -> list[Block]:
     properties: list[tuple[Any, ...]] = [
-        ("Definition", variable.label),
+        ("Label", variable.label),
         ("Type", variable.type.value.lower()),
         ("Instructions", variable.instructions),
     ]

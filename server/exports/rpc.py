@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from coderai.v1 import common_pb2, export_pb2, export_pb2_grpc
+from coderai.v1 import export_pb2, export_pb2_grpc
 
 from server.core.errors import FieldViolation, InvalidArgument
 from server.core.interceptors import RpcContext, current_user_id
 from server.core.pagination import page_size
-from server.core.proto import enum_from_proto, enum_to_proto, json_value, parse_id, timestamp
+from server.core.proto import (
+    enum_from_proto,
+    enum_to_proto,
+    enums_from_proto,
+    json_value,
+    parse_id,
+    timestamp,
+)
 from server.exports.dataset import Cell, CellStatus, DatasetHeader, Unit
 from server.exports.models import Export, ExportFormat
 from server.exports.service import ExportService, ResultFilter
-from server.jobs.models import EvidenceMatch
+from server.jobs.rpc import evidence_filter
 
 
 def export_message(export: Export) -> export_pb2.Export:
@@ -85,34 +92,10 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: export_pb2.ListResultsRequest, context: RpcContext
     ) -> export_pb2.ListResultsResponse:
         where = ResultFilter(
-            statuses=[
-                status
-                for index, value in enumerate(request.statuses)
-                if (
-                    status := enum_from_proto(
-                        value,
-                        CellStatus,
-                        export_pb2.CellStatus,
-                        "CELL_STATUS",
-                        f"statuses[{index}]",
-                    )
-                )
-                is not None
-            ],
-            evidence=[
-                match
-                for index, value in enumerate(request.evidence_matches)
-                if (
-                    match := enum_from_proto(
-                        value,
-                        EvidenceMatch,
-                        common_pb2.EvidenceMatch,
-                        "EVIDENCE_MATCH",
-                        f"evidence_matches[{index}]",
-                    )
-                )
-                is not None
-            ],
+            statuses=enums_from_proto(
+                request.statuses, CellStatus, export_pb2.CellStatus, "CELL_STATUS", "statuses"
+            ),
+            evidence=evidence_filter(request.evidence_matches),
             document_id=parse_id(request.document_id, "document_id")
             if request.document_id
             else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from server.core.pagination import page_size
 from server.core.proto import (
     enum_from_proto,
     enum_to_proto,
+    enums_from_proto,
     from_json_value,
     json_value,
     parse_id,
@@ -118,6 +119,13 @@ def event_fields(event: JobEvent) -> dict[str, Any]:
     }
 
 
+def evidence_filter(numbers: Sequence[int]) -> list[EvidenceMatch]:
+    """The evidence_matches filter of a request."""
+    return enums_from_proto(
+        numbers, EvidenceMatch, common_pb2.EvidenceMatch, "EVIDENCE_MATCH", "evidence_matches"
+    )
+
+
 def selection_of(message: job_pb2.JobSelection) -> Selection:
     job_type = enum_from_proto(
         message.type, JobType, common_pb2.JobType, "JOB_TYPE", "selection.type"
@@ -220,34 +228,14 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             variable_id=parse_id(request.variable_id, "variable_id")
             if request.variable_id
             else None,
-            statuses=[
-                status
-                for index, value in enumerate(request.statuses)
-                if (
-                    status := enum_from_proto(
-                        value,
-                        ExtractionStatus,
-                        common_pb2.ExtractionStatus,
-                        "EXTRACTION_STATUS",
-                        f"statuses[{index}]",
-                    )
-                )
-                is not None
-            ],
-            evidence=[
-                match
-                for index, value in enumerate(request.evidence_matches)
-                if (
-                    match := enum_from_proto(
-                        value,
-                        EvidenceMatch,
-                        common_pb2.EvidenceMatch,
-                        "EVIDENCE_MATCH",
-                        f"evidence_matches[{index}]",
-                    )
-                )
-                is not None
-            ],
+            statuses=enums_from_proto(
+                request.statuses,
+                ExtractionStatus,
+                common_pb2.ExtractionStatus,
+                "EXTRACTION_STATUS",
+                "statuses",
+            ),
+            evidence=evidence_filter(request.evidence_matches),
         )
         extractions, token = await self._service.extractions(
             current_user_id(),

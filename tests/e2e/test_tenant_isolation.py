@@ -1,5 +1,6 @@
-"""Two researchers, one server: whatever B asks about A's project and variables, the answer is
-the one a missing id gets, and A's data stays as it was (FR-001, FR-004, multi-tenancy)."""
+"""Two researchers, one server: whatever B asks about A's project, its variables and its
+dataset, the answer is the one a missing id gets, and A's data stays as it was (FR-001, FR-004,
+multi-tenancy)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from coderai.v1 import project_pb2, schema_pb2
+from coderai.v1 import export_pb2, project_pb2, schema_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.factories import (
@@ -136,6 +137,27 @@ def _depend_on_foreign_variable(b: Caller, t: Target, own: str) -> Awaitable[obj
     )
 
 
+def _list_results(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.exports.ListResults(
+        export_pb2.ListResultsRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _create_export(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.exports.CreateExport(
+        export_pb2.CreateExportRequest(
+            project_id=t.project_id, format=export_pb2.EXPORT_FORMAT_CSV_WIDE
+        ),
+        metadata=b.metadata,
+    )
+
+
+def _list_exports(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.exports.ListExports(
+        export_pb2.ListExportsRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
     "GetProject": (_get_project, NOT_FOUND),
@@ -152,6 +174,9 @@ INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
         _depend_on_foreign_variable,
         grpc.StatusCode.INVALID_ARGUMENT,
     ),
+    "ListResults": (_list_results, NOT_FOUND),
+    "CreateExport": (_create_export, NOT_FOUND),
+    "ListExports": (_list_exports, NOT_FOUND),
 }
 
 

@@ -64,7 +64,7 @@ def test_the_markdown_codebook_describes_each_variable_and_its_prompt() -> None:
     for spec in VARIABLES:
         described = measures(section(section(text, "## Variables"), f"### {spec.name}"))
         assert described["Instructions"] == spec.instructions
-        assert described["Definition"] == spec.label
+        assert described["Label"] == spec.label
         assert described["Type"] == spec.type.value.lower()
     stance = section(text, "### stance")
     assert "| 1 | Support | In favour |" in stance

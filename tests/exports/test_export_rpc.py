@@ -23,7 +23,7 @@ import openpyxl
 import pandas as pd
 import pyreadstat
 import pytest
-from coderai.v1 import common_pb2, export_pb2, export_pb2_grpc, schema_pb2
+from coderai.v1 import common_pb2, export_pb2, export_pb2_grpc
 from frictionless import Package
 from frictionless.resources import TableResource
 from google.protobuf import json_format
@@ -38,41 +38,18 @@ from server.main import start_server
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import Caller, rpc_error, signed_in
 from tests.jobs.conftest import Stack
+from tests.jobs.test_jobs import VARIABLES as JOB_VARIABLES
 from tests.jobs.test_jobs import ready_documents, reports
 
 F = export_pb2
 REPORT = reports(2)
+# The job tests' variables of every type, then two more: one the rule leaves empty, one with
+# several values.
 VARIABLES: list[dict[str, Any]] = [
-    {
-        "name": "approval_date",
-        "display_name": "Date of approval",
-        "type": common_pb2.VARIABLE_TYPE_DATE,
-        "instructions": "The date the council approved the plan.",
-    },
-    {
-        "name": "budget",
-        "type": common_pb2.VARIABLE_TYPE_NUMBER,
-        "instructions": "The budget of the plan in euros.",
-        "confidence_threshold": 0.2,
-    },
-    {
-        "name": "approved",
-        "type": common_pb2.VARIABLE_TYPE_BOOLEAN,
-        "instructions": "Whether the council approved the plan.",
-    },
-    {
-        "name": "sector",
-        "type": common_pb2.VARIABLE_TYPE_CATEGORY,
-        "instructions": "The policy sector of the plan.",
-        "classification_rules": schema_pb2.ClassificationRules(
-            categories=[
-                schema_pb2.Category(
-                    label="infrastructure", definition="sea walls, dunes, harbour works, roads"
-                ),
-                schema_pb2.Category(label="health", definition="hospitals, doctors, patients"),
-            ]
-        ),
-    },
+    {**JOB_VARIABLES[0], "display_name": "Date of approval"},
+    {**JOB_VARIABLES[1], "confidence_threshold": 0.2},
+    JOB_VARIABLES[2],
+    JOB_VARIABLES[3],
     {
         # The baseline is never this sure: the rule leaves these cells empty (uncertain).
         "name": "plan",
