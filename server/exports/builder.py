@@ -3,19 +3,20 @@ the quality tally, into a temporary file that stays in memory while it is small.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.exports import repository
 from server.exports.columns import slug
-from server.exports.dataset import DatasetHeader
-from server.exports.formats import WriterFactory
+from server.exports.dataset import DatasetHeader, Unit
+from server.exports.formats import DatasetWriter, WriterFactory
 from server.exports.formats.codebook import CodebookWriter
 from server.exports.formats.csv import LongCsvWriter, WideCsvWriter
 from server.exports.formats.package import DataPackageWriter
@@ -81,23 +82,34 @@ class BuiltFile:
 async def build(
     session: AsyncSession, header: DatasetHeader, export_format: ExportFormat
 ) -> BuiltFile:
-    """The export file of the dataset as the session sees it now."""
+    """The export file of the dataset as the session sees it now. The writing runs in a
+    thread, batch by batch, so that the event loop keeps serving other calls meanwhile."""
     out = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - returned
     try:
         writer = FORMATS[export_format].writer(header, out)  # type: ignore[arg-type]
         tally = QualityTally(header)
-        async for units in repository.stream_units(session, header):
+
+        def write(units: list[Unit]) -> None:
             writer.add(units)
             tally.add(units)
-        writer.finish(tally.quality)
-        digest = hashlib.sha256()
-        out.seek(0)
-        while data := out.read(_COPY_BYTES):
-            digest.update(data)
-        return BuiltFile(out, out.tell(), digest.hexdigest(), tally.quality.rows)  # type: ignore[arg-type]
+
+        async for units in repository.stream_units(session, header):
+            await asyncio.to_thread(write, units)
+        size, digest = await asyncio.to_thread(_finish, writer, tally, out)
+        return BuiltFile(out, size, digest, tally.quality.rows)  # type: ignore[arg-type]
     except BaseException:
         out.close()
         raise
+
+
+def _finish(writer: DatasetWriter, tally: QualityTally, out: IO[bytes]) -> tuple[int, str]:
+    """Completes the file; its size and hex SHA-256."""
+    writer.finish(tally.quality)
+    digest = hashlib.sha256()
+    out.seek(0)
+    while data := out.read(_COPY_BYTES):
+        digest.update(data)
+    return out.tell(), digest.hexdigest()
 
 
 def filename(project_name: str, export_format: ExportFormat, at: datetime) -> str:
