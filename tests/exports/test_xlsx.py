@@ -3,15 +3,20 @@ four missing codes, the colours by status, the long data and the codebook sheet.
 
 from __future__ import annotations
 
+import gc
 import io
+import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree  # type: ignore[import-untyped]
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.utils import get_column_letter
@@ -22,13 +27,14 @@ from server.exports.columns import NameRule, wide_columns
 from server.exports.dataset import CellStatus, DatasetHeader, Unit
 from server.exports.formats import xlsx
 from server.exports.formats.xlsx import STATUS_FILLS, Styles, XlsxWriter, write_codebook
+from server.exports.formats.xlsx_stream import sheet_parts
 from server.exports.long import long_columns
 from server.exports.quality import QualityTally
 from tests.exports import sample
 
 
-def written(header: DatasetHeader, units: Sequence[Unit], batch: int = 1000) -> Workbook:
-    """The workbook of these rows, added `batch` at a time, as Excel would open it."""
+def package(header: DatasetHeader, units: Sequence[Unit], batch: int = 1000) -> bytes:
+    """The .xlsx file of these rows, added `batch` at a time."""
     out = io.BytesIO()
     writer = XlsxWriter(header, out)
     tally = QualityTally(header)
@@ -36,7 +42,21 @@ def written(header: DatasetHeader, units: Sequence[Unit], batch: int = 1000) -> 
         writer.add(units[start : start + batch])
         tally.add(units[start : start + batch])
     writer.finish(tally.quality)
-    return load_workbook(io.BytesIO(out.getvalue()))
+    return out.getvalue()
+
+
+def written(header: DatasetHeader, units: Sequence[Unit], batch: int = 1000) -> Workbook:
+    """The workbook of these rows, added `batch` at a time, as Excel would open it."""
+    return load_workbook(io.BytesIO(package(header, units, batch)))
+
+
+def numbered(count: int) -> list[Unit]:
+    """`count` rows cycling through the sample's full, empty and unprocessed ones."""
+    templates = sample.units()
+    return [
+        replace(templates[i % 3], document_id=uuid.UUID(int=i + 1), filename=f"doc-{i}.pdf")
+        for i in range(count)
+    ]
 
 
 def records(sheet: Worksheet) -> list[dict[str, Cell]]:
@@ -268,14 +288,8 @@ def test_a_coloured_date_is_still_a_date() -> None:
 
 
 def test_two_thousand_rows_added_in_batches_interleave_both_sheets() -> None:
-    header = sample.header()
-    templates = sample.units()
-    units = [
-        replace(templates[i % 3], document_id=uuid.UUID(int=i + 1), filename=f"doc-{i}.pdf")
-        for i in range(2000)
-    ]
     started = time.perf_counter()
-    workbook = written(header, units, batch=300)
+    workbook = written(sample.header(), numbered(2000), batch=300)
     elapsed = time.perf_counter() - started
     print(f"2,000 rows written and read back in {elapsed:.1f} s")
 
@@ -319,3 +333,173 @@ def test_a_table_longer_than_a_sheet_continues_on_the_next(monkeypatch: pytest.M
     assert len(parts) == 18
     assert [row["variable"] for row in parts[:7]] == [v.name for v in sample.VARIABLES] + ["topic"]
     assert parts[2]["value"] == datetime(2024, 3, 5)
+
+
+def test_twenty_thousand_rows_round_trip_in_read_only_mode() -> None:
+    header = sample.header(include_metadata=False)
+    units = numbered(20_000)
+    workbook = load_workbook(io.BytesIO(package(header, units)), read_only=True)
+    assert workbook.sheetnames == ["Data", "Long", "Codebook"]
+
+    data = workbook["Data"]
+    # The dimension the rows fill, which read-only mode sizes the sheet by.
+    assert (data.max_row, data.max_column) == (20_001, len(wide_columns(header)))
+    rows = list(data.iter_rows(values_only=True))
+    assert rows[0] == tuple(column.name for column in wide_columns(header))
+    assert len(rows) == 20_001
+    assert [row[1] for row in rows[1:]] == [unit.filename for unit in units]
+    full = dict(zip(rows[0], rows[-2], strict=True))
+    assert full["document_id"] == str(units[-2].document_id)
+    assert (full["budget"], full["meeting_date"], full["approved"]) == (
+        1250.5,
+        datetime(2024, 3, 5),
+        True,
+    )
+    assert full["parties_2"] == "'=SUM(A1)"
+    assert dict(zip(rows[0], rows[-1], strict=True))["topic"] == "[not found]"
+
+    long = workbook["Long"]
+    # 6,667 full rows with 6 extractions, 6,667 empty ones with 5.
+    assert long.max_row == 1 + 6_667 * 6 + 6_667 * 5
+    first = next(long.iter_rows(min_row=2, max_row=2, values_only=True))
+    extraction = dict(zip(long_columns(header), first, strict=True))
+    assert (extraction["filename"], extraction["variable"]) == ("doc-0.pdf", "topic")
+
+
+# CT_Worksheet's children in the order the schema requires (ECMA-376 Part 1, 18.3.1.99).
+WORKSHEET_ORDER = (
+    "sheetPr",
+    "dimension",
+    "sheetViews",
+    "sheetFormatPr",
+    "cols",
+    "sheetData",
+    "sheetCalcPr",
+    "sheetProtection",
+    "protectedRanges",
+    "scenarios",
+    "autoFilter",
+    "sortState",
+    "dataConsolidate",
+    "customSheetViews",
+    "mergeCells",
+    "phoneticPr",
+    "conditionalFormatting",
+    "dataValidations",
+    "hyperlinks",
+    "printOptions",
+    "pageMargins",
+    "pageSetup",
+    "headerFooter",
+    "rowBreaks",
+    "colBreaks",
+    "customProperties",
+    "cellWatches",
+    "ignoredErrors",
+    "smartTags",
+    "drawing",
+    "legacyDrawing",
+    "legacyDrawingHF",
+    "drawingHF",
+    "picture",
+    "oleObjects",
+    "controls",
+    "webPublishItems",
+    "tableParts",
+    "extLst",
+)
+MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def worksheets(data: bytes) -> dict[str, Any]:
+    """Each worksheet's XML by sheet title, parsed with lxml (which refuses XML that is not
+    well formed)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = sheet_parts(archive)
+        return {title: etree.fromstring(archive.read(part)) for title, part in parts.items()}
+
+
+def local(element: Any) -> str:
+    return str(element.tag).removeprefix(MAIN)
+
+
+def test_the_tables_are_worksheet_xml_in_the_order_excel_requires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(xlsx, "EXCEL_MAX_ROWS", 6)
+    data = package(sample.header(), numbered(4))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        styles = etree.fromstring(archive.read("xl/styles.xml"))
+    formats = len(styles.find(f"{MAIN}cellXfs"))
+    sheets = worksheets(data)
+    assert list(sheets) == ["Data", "Long", "Long (2)", "Long (3)", "Long (4)", "Codebook"]
+    for title, root in sheets.items():
+        children = [local(child) for child in root]
+        order = [WORKSHEET_ORDER.index(name) for name in children]
+        assert order == sorted(order), (title, children)
+        assert root.find(f".//{MAIN}f") is None, f"a formula on {title}"
+        if title == "Codebook":
+            continue
+        assert {"dimension", "sheetViews", "cols", "sheetData", "autoFilter"} <= set(children)
+        rows = root.find(f"{MAIN}sheetData")
+        assert [row.get("r") for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
+        for row in rows:
+            refs = [cell.get("r") for cell in row]
+            assert refs == sorted(refs, key=lambda ref: (len(ref), ref))
+            assert all(ref.endswith(row.get("r")) for ref in refs)
+            # Every style a cell names is one of the workbook's cell formats.
+            assert all(int(cell.get("s", 0)) < formats for cell in row)
+        last = rows[-1].get("r")
+        assert root.find(f"{MAIN}dimension").get("ref").endswith(last)
+        assert root.find(f"{MAIN}autoFilter").get("ref").endswith(last)
+
+
+def test_a_cells_style_is_the_cell_format_of_its_status_in_the_styles() -> None:
+    with zipfile.ZipFile(io.BytesIO(package(sample.header(), sample.units()))) as archive:
+        styles = etree.fromstring(archive.read("xl/styles.xml"))
+        long = etree.fromstring(archive.read(sheet_parts(archive)["Long"]))
+    cell_formats = styles.find(f"{MAIN}cellXfs")
+    fills = styles.find(f"{MAIN}fills")
+    number_formats = {f.get("numFmtId"): f.get("formatCode") for f in styles.find(f"{MAIN}numFmts")}
+    rows = [
+        {cell.get("r").rstrip("0123456789"): cell for cell in row}
+        for row in long.find(f"{MAIN}sheetData")
+    ]
+    # Column E holds the status, D the value, C the variable.
+    unsure = next(row["E"] for row in rows if row["E"].findtext(f".//{MAIN}t") == "LOW_CONFIDENCE")
+    fill = fills[int(cell_formats[int(unsure.get("s"))].get("fillId"))]
+    colour = fill.find(f"{MAIN}patternFill/{MAIN}fgColor").get("rgb")
+    assert colour == STATUS_FILLS[CellStatus.LOW_CONFIDENCE].fgColor.rgb
+    date = next(row["D"] for row in rows if row["C"].findtext(f".//{MAIN}t") == "meeting_date")
+    number_format = cell_formats[int(date.get("s"))].get("numFmtId")
+    assert number_formats[number_format] == "yyyy-mm-dd"
+
+
+def test_text_with_markup_spaces_and_line_breaks_reads_back_as_written() -> None:
+    full = sample.units()[0]
+    texts = ("  a < b & c > d ]]>  ", "line one\r\nline two\n", "\ufffebom\x00nul", "é" * 40_000)
+    cells = (sample.value(texts[0]), *full.cells[1:4], sample.value(texts[1]))
+    unit = replace(full, cells=(*cells, sample.value([texts[2], texts[3]])))
+    row = records(written(sample.header(), [unit])["Data"])[0]
+    assert row["topic"].value == texts[0]
+    assert row["stance"].value == texts[1]
+    # What XML cannot hold becomes a space; a cell holds 32,767 characters at most.
+    assert row["parties_1"].value == " bom nul"
+    assert row["parties_2"].value == "é" * 32_767
+
+
+def test_an_abandoned_writer_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    descriptors = Path("/proc/self/fd")
+    before = len(list(descriptors.iterdir()))
+    writer = XlsxWriter(sample.header(), io.BytesIO())
+    writer.add(numbered(100))
+    # Rows wait in unnamed files (no name to leave behind)...
+    assert list(tmp_path.iterdir()) == []
+    assert len(list(descriptors.iterdir())) > before
+    # ...which close when the writer is collected, say after an error before finish().
+    del writer
+    gc.collect()
+    assert len(list(descriptors.iterdir())) == before

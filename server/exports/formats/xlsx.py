@@ -1,9 +1,9 @@
-"""The dataset as an Excel workbook: the wide data, the long data and the codebook on three
-sheets, typed cells coloured by their extraction's status. Rows stream to temporary files
-(openpyxl's write-only mode), so memory does not grow with the dataset."""
+"""The dataset as an Excel workbook: the wide data, the long data and the codebook, typed cells
+coloured by status. openpyxl builds the workbook; the tables' rows stream to disk (xlsx_stream)."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date
@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO, Protocol, cast
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -23,14 +23,15 @@ from server.exports.columns import (
     IDENTIFYING,
     MISSING_MEANING,
     MISSING_TEXT,
+    Column,
     ColumnKind,
     NameRule,
     cell_of,
-    neutralise,
     wide_columns,
     wide_value,
 )
 from server.exports.dataset import CellStatus, DatasetHeader, MissingKind, Unit
+from server.exports.formats.xlsx_stream import SheetRows, splice
 from server.exports.long import long_columns, long_rows
 from server.exports.quality import Quality
 
@@ -135,116 +136,92 @@ class Styles:
         return name
 
 
-def text_cell(sheet: WriteOnlyWorksheet, text: str, style: str | None = None) -> Cell | str:
-    """Text that stays text, neutralised as in the CSV files, without the control characters
-    a worksheet cannot hold (a form feed between PDF pages, say: they become spaces)."""
-    text = neutralise(ILLEGAL_CHARACTERS_RE.sub(" ", text))
-    # openpyxl types a bare str itself, as a string unless it is "=..." (a formula, which
-    # neutralise() has ruled out) or an error code such as "#N/A"; bare values cost a
-    # fraction of a cell object, and most text is plain.
-    if style is None and text not in ERROR_CODES and not text.startswith("="):
-        return text
-    cell = WriteOnlyCell(sheet, text)
-    cell.data_type = "s"
-    if style is not None:
-        cell.style = style
-    return cell
+class _CellStyles:
+    """The style ids of the tables' cells (each an index into styles.xml's cellXfs, the `s`
+    of a cell), registered with the workbook the way openpyxl registers a cell it writes."""
 
+    def __init__(self, styles: Styles, sheet: WriteOnlyWorksheet) -> None:
+        def id_of(name: str | None) -> int:
+            if name is None:
+                return 0
+            cell = WriteOnlyCell(sheet)
+            cell.style = name
+            return cell.style_id
 
-def typed_cell(
-    sheet: WriteOnlyWorksheet,
-    styles: Styles,
-    value: Any,
-    status: CellStatus = CellStatus.SUCCESS,
-    number_format: str = GENERAL,
-) -> Any:
-    """A typed value as a cell: text as text, a date formatted as one, numbers and booleans
-    as they are; plain values go to openpyxl bare, which is much faster than a cell object."""
-    if value is None and status is CellStatus.SUCCESS:
-        return None
-    if isinstance(value, date):
-        number_format = DATE_FORMAT
-    style = styles.status(status, number_format)
-    if isinstance(value, str):
-        return text_cell(sheet, value, style)
-    if style is None:
-        return value
-    cell = WriteOnlyCell(sheet, value)
-    cell.style = style
-    return cell
+        self.header = id_of(styles.header())
+        self.confidence = id_of(styles.status(CellStatus.SUCCESS, CONFIDENCE_FORMAT))
+        self._status = {
+            status: (id_of(styles.status(status)), id_of(styles.status(status, DATE_FORMAT)))
+            for status in CellStatus
+        }
+        # The long rows carry a status as its value.
+        self.status_text = {status.value: ids[0] for status, ids in self._status.items()}
+
+    def value(self, value: Any, status: CellStatus = CellStatus.SUCCESS) -> int:
+        """A value coloured by its status; a date formatted as one."""
+        general, dated = self._status[status]
+        return dated if isinstance(value, date) else general
 
 
 class _Table:
-    """One table written to write-only sheets: a bold, filtered, frozen header row, column
-    widths guessed from the first rows, and continuation sheets past Excel's row limit."""
+    """One table on placeholder sheets whose rows stream to temporary files: a bold, filtered,
+    frozen header row, column widths guessed from the first rows, and continuation sheets
+    past Excel's row limit."""
 
     def __init__(
         self,
         workbook: Workbook,
         title: str,
         names: Sequence[str],
-        styles: Styles,
+        styles: _CellStyles,
+        position: int,
         frozen_columns: int = 0,
     ) -> None:
         self._workbook = workbook
         self._title = title
         self._names = names
-        self._styles = styles
+        self._header_styles = [styles.header] * len(names)
         self._frozen = f"{get_column_letter(frozen_columns + 1)}2"
-        self.sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
-        self._parts: list[tuple[WriteOnlyWorksheet, int]] = []
-        # Rows wait here until there are enough to guess the column widths from.
-        self._sample: list[Sequence[Any]] | None = []
-        self._widths: list[float] = []
+        self._widths = [len(name) + 2 for name in names]
+        self._measured = 0
+        self._parts: list[tuple[WriteOnlyWorksheet, SheetRows]] = []
+        self._open(workbook.create_sheet(title, position))
 
-    def append(self, row: Sequence[Any]) -> None:
-        if self._sample is not None:
-            self._sample.append(row)
-            if len(self._sample) >= _WIDTH_SAMPLE_ROWS:
-                self._start()
-            return
-        if self._parts[-1][1] >= EXCEL_MAX_ROWS:
-            self._continue()
-        sheet, rows = self._parts[-1]
-        sheet.append(row)
-        self._parts[-1] = (sheet, rows + 1)
+    def append(self, values: Sequence[Any], styles: Sequence[int]) -> None:
+        rows = self._parts[-1][1]
+        if rows.count >= EXCEL_MAX_ROWS:
+            index = self._workbook.index(self._parts[-1][0]) + 1
+            title = f"{self._title} ({len(self._parts) + 1})"
+            rows = self._open(self._workbook.create_sheet(title, index))
+        if self._measured < _WIDTH_SAMPLE_ROWS:
+            self._measured += 1
+            self._widths = [max(w, _width(v)) for w, v in zip(self._widths, values, strict=True)]
+        rows.append(values, styles)
 
-    def close(self) -> None:
-        if self._sample is not None:
-            self._start()
+    def close(self) -> dict[str, SheetRows]:
+        """Lays out the placeholder sheets (openpyxl writes all but their rows); their rows by
+        sheet title."""
         last = get_column_letter(len(self._names))
         for sheet, rows in self._parts:
-            _layout(sheet).auto_filter.ref = f"A1:{last}{rows}"
+            for index, width in enumerate(self._widths, 1):
+                _layout(sheet).column_dimensions[get_column_letter(index)].width = _clamp(width)
+            sheet.freeze_panes = self._frozen
+            _layout(sheet).auto_filter.ref = f"A1:{last}{rows.count}"
+        return {sheet.title: rows for sheet, rows in self._parts}
 
-    def _start(self) -> None:
-        sample, self._sample = self._sample or [], None
-        self._widths = [
-            _clamp(max([len(name) + 2, *(_width(row[index]) for row in sample)]))
-            for index, name in enumerate(self._names)
-        ]
-        self._open(self.sheet)
-        for row in sample:
-            self.append(row)
+    def discard(self) -> None:
+        for _, rows in self._parts:
+            rows.close()
 
-    def _continue(self) -> None:
-        index = self._workbook.index(self._parts[-1][0]) + 1
-        title = f"{self._title} ({len(self._parts) + 1})"
-        self._open(self._workbook.create_sheet(title, index))
-
-    def _open(self, sheet: WriteOnlyWorksheet) -> None:
-        # A write-only sheet writes its widths and panes before its first row.
-        for index, width in enumerate(self._widths, 1):
-            _layout(sheet).column_dimensions[get_column_letter(index)].width = width
-        sheet.freeze_panes = self._frozen
-        header = self._styles.header()
-        sheet.append([text_cell(sheet, name, header) for name in self._names])
-        self._parts.append((sheet, 1))
+    def _open(self, sheet: WriteOnlyWorksheet) -> SheetRows:
+        rows = SheetRows(len(self._names))
+        rows.append(self._names, self._header_styles)
+        self._parts.append((sheet, rows))
+        return rows
 
 
 def _width(value: Any) -> int:
     """About how many characters a value shows."""
-    if isinstance(value, Cell):
-        value = value.value
     if value is None:
         return 0
     if isinstance(value, date):
@@ -368,9 +345,58 @@ class _CodebookRows:
         self._sheet.append(cells)
 
 
+class _DataRows:
+    """The wide rows' cells: each value column coloured by its cell's status, with the
+    missing code where the cell holds no value; confidences formatted."""
+
+    def __init__(self, header: DatasetHeader, columns: Sequence[Column], styles: _CellStyles):
+        self._header = header
+        self._columns = columns
+        self._styles = styles
+        # A row's styles but for its value columns'.
+        self._template = [
+            styles.confidence if column.kind is ColumnKind.CONFIDENCE else 0 for column in columns
+        ]
+        self._value_columns = [
+            (index, column)
+            for index, column in enumerate(columns)
+            if column.kind is ColumnKind.VALUE
+        ]
+
+    def row(self, unit: Unit) -> tuple[list[Any], list[int]]:
+        values = [wide_value(self._header, unit, column) for column in self._columns]
+        styles = self._template.copy()
+        for index, column in self._value_columns:
+            cell = cell_of(unit, column)
+            if cell is not None:
+                missing = cell.missing
+                if missing is not None:
+                    values[index] = MISSING_TEXT[missing]
+                styles[index] = self._styles.value(values[index], cell.status)
+        return values, styles
+
+
+class _LongRows:
+    """The long rows' cells: the status coloured by itself, confidences formatted."""
+
+    def __init__(self, columns: Sequence[str], styles: _CellStyles) -> None:
+        self._columns = columns
+        self._styles = styles
+        self._template = [styles.confidence if name == "confidence" else 0 for name in columns]
+        self._status = columns.index("status")
+        self._value = columns.index("value")
+
+    def row(self, values: dict[str, Any]) -> tuple[list[Any], list[int]]:
+        row = [values[name] for name in self._columns]
+        styles = self._template.copy()
+        styles[self._status] = self._styles.status_text[values["status"]]
+        styles[self._value] = self._styles.value(values["value"])
+        return row, styles
+
+
 class XlsxWriter:
-    """The "Data", "Long" and "Codebook" sheets, filled row batch by row batch; saved by
-    finish()."""
+    """The "Data", "Long" and "Codebook" sheets, the tables filled row batch by row batch;
+    saved by finish()."""
 
     def __init__(self, header: DatasetHeader, out: BinaryIO) -> None:
         self._header = header
@@ -383,57 +409,39 @@ class XlsxWriter:
         # Excel keeps no time zone: the UTC time, naive.
         self._workbook.properties.created = header.generated_at.astimezone(UTC).replace(tzinfo=None)
         self._styles = Styles(self._workbook)
+        # The codebook comes last; the tables' sheets go before it.
+        self._codebook: WriteOnlyWorksheet = self._workbook.create_sheet(CODEBOOK_SHEET)
+        self._cell_styles = _CellStyles(self._styles, self._codebook)
         identifying = sum(column.kind in IDENTIFYING for column in self._columns)
         self._data = _Table(
             self._workbook,
             DATA_SHEET,
             [column.name for column in self._columns],
-            self._styles,
+            self._cell_styles,
+            position=0,
             frozen_columns=identifying,
         )
-        self._long = _Table(self._workbook, LONG_SHEET, self._long_columns, self._styles)
-        self._codebook: WriteOnlyWorksheet = self._workbook.create_sheet(CODEBOOK_SHEET)
+        self._long = _Table(
+            self._workbook, LONG_SHEET, self._long_columns, self._cell_styles, position=1
+        )
+        self._data_rows = _DataRows(header, self._columns, self._cell_styles)
+        self._long_rows = _LongRows(self._long_columns, self._cell_styles)
 
     def add(self, units: Sequence[Unit]) -> None:
         for unit in units:
-            self._data.append(self._data_row(unit))
+            self._data.append(*self._data_rows.row(unit))
             for row in long_rows(self._header, unit):
-                self._long.append(self._long_row(row.values))
+                self._long.append(*self._long_rows.row(row.values))
 
     def finish(self, quality: Quality) -> None:
-        self._data.close()
-        self._long.close()
-        blocks = codebook(self._header, quality, NameRule.PLAIN)
-        write_codebook(self._codebook, blocks, self._styles)
-        self._workbook.save(self._out)
-
-    def _data_row(self, unit: Unit) -> list[Any]:
-        sheet, styles = self._data.sheet, self._styles
-        row: list[Any] = []
-        for column in self._columns:
-            value = wide_value(self._header, unit, column)
-            cell = cell_of(unit, column)
-            if cell is not None and column.kind is ColumnKind.VALUE:
-                missing = cell.missing
-                if missing is not None:
-                    value = MISSING_TEXT[missing]
-                row.append(typed_cell(sheet, styles, value, cell.status))
-            elif column.kind is ColumnKind.CONFIDENCE:
-                row.append(typed_cell(sheet, styles, value, number_format=CONFIDENCE_FORMAT))
-            else:
-                row.append(typed_cell(sheet, styles, value))
-        return row
-
-    def _long_row(self, values: dict[str, Any]) -> list[Any]:
-        sheet, styles = self._long.sheet, self._styles
-        status = CellStatus(values["status"])
-        row: list[Any] = []
-        for name in self._long_columns:
-            value = values[name]
-            if name == "status":
-                row.append(typed_cell(sheet, styles, value, status))
-            elif name == "confidence":
-                row.append(typed_cell(sheet, styles, value, number_format=CONFIDENCE_FORMAT))
-            else:
-                row.append(typed_cell(sheet, styles, value))
-        return row
+        try:
+            sheets = {**self._data.close(), **self._long.close()}
+            blocks = codebook(self._header, quality, NameRule.PLAIN)
+            write_codebook(self._codebook, blocks, self._styles)
+            # Without the tables' rows the package is small: the styles, the codebook.
+            package = io.BytesIO()
+            self._workbook.save(package)
+            splice(package, sheets, self._out)
+        finally:
+            self._data.discard()
+            self._long.discard()
