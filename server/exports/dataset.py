@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from server.jobs.models import EvidenceMatch, ExtractionStatus
+from server.jobs.models import EvidenceMatch
 from server.projects.models import UnitOfObservation
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
@@ -26,10 +26,6 @@ class CellStatus(enum.Enum):
     NOT_FOUND = "NOT_FOUND"
     FAILED = "FAILED"
     NOT_PROCESSED = "NOT_PROCESSED"
-
-    @classmethod
-    def of(cls, status: ExtractionStatus) -> CellStatus:
-        return cls(status.value)
 
 
 class MissingKind(enum.Enum):
@@ -162,8 +158,9 @@ class Cell:
     prompt_version: int | None = None
     # "provider/model" of the prompt version that produced it.
     model: str | None = None
-    extraction_id: uuid.UUID | None = None
-    job_id: uuid.UUID | None = None
+    # As text: ids are only shown, and a UUID object per cell costs time on large exports.
+    extraction_id: str | None = None
+    job_id: str | None = None
     error: str | None = None
 
     @property

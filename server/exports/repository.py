@@ -5,6 +5,7 @@ file parts. Side-effect free: the service owns the transactions."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import Text, and_, cast, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,8 +33,10 @@ from server.exports.dataset import (
 )
 from server.exports.models import Export, ExportPart
 from server.jobs.models import (
+    EvidenceMatch,
     Extraction,
     ExtractionFeedback,
+    ExtractionStatus,
     FeedbackType,
     JobDocument,
     JobDocumentStatus,
@@ -44,7 +47,7 @@ from server.schema import repository as schema
 from server.schema.models import Prompt, Variable
 
 # Rows fetched from the server-side cursor at a time.
-STREAM_BATCH_ROWS = 2000
+STREAM_BATCH_ROWS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,41 +235,34 @@ async def stream_units(
     """The dataset's rows in order, in batches: every READY document of the project (and any
     other that has values), one row per document, or per entity found in it. A document
     without values is a row of NOT_PROCESSED cells, or of FAILED ones when its last job failed
-    it; in an entity project a document processed without finding any entity has no row."""
+    it; in an entity project a document processed without finding any entity has no row.
+
+    PostgreSQL folds each unit's extractions into one JSON array: one row and one json.loads
+    per unit instead of a row per extraction, about four times less work here, and the
+    database does its part in its own process while this one builds the previous batch."""
     last = _last_work(header.project_id)
     entity_key = func.coalesce(Extraction.entity_key, literal(""))
     order = (Document.filename, Document.id, entity_key)
+    extractions = func.json_agg(func.json_build_array(*_EXTRACTION_FIELDS)).filter(
+        Extraction.id.is_not(None)
+    )
     statement = (
         select(
             Document.id,
             Document.filename,
             last.c.status,
             last.c.error,
-            Extraction.id,
             entity_key,
-            Extraction.entity_name,
-            Extraction.variable_id,
-            Extraction.value,
-            Extraction.confidence,
-            Extraction.source_text,
-            Extraction.source_start,
-            Extraction.source_end,
-            Extraction.evidence_match,
-            Extraction.prompt_version,
-            Extraction.status,
-            Extraction.error,
-            Extraction.job_id,
-            Prompt.provider,
-            Prompt.model,
+            cast(extractions, Text),
         )
         .select_from(Document)
         .outerjoin(last, last.c.document_id == Document.id)
         .outerjoin(Extraction, Extraction.document_id == Document.id)
-        .outerjoin(Prompt, Prompt.id == Extraction.prompt_id)
         .where(
             Document.project_id == header.project_id,
             (Document.status == DocumentStatus.READY) | Extraction.id.is_not(None),
         )
+        .group_by(*order, last.c.status, last.c.error)
         .order_by(*order)
         .execution_options(yield_per=batch_rows)
     )
@@ -277,90 +273,95 @@ async def stream_units(
             tuple_(*order)
             > tuple_(literal(after.filename), literal(after.document_id), literal(after.entity_key))
         )
-    builder = _UnitBuilder(header)
-    result = await session.stream(statement)
+    build = _UnitBuilder(header, await _prompt_models(session, header.project_id))
+    # A Core stream: rows as tuples, without the ORM's per-row work.
+    result = await (await session.connection()).stream(statement)
     async for rows in result.partitions():
-        units = [unit for row in rows if (unit := builder.add(row)) is not None]
+        units = [unit for row in rows if (unit := build(*row)) is not None]
         if units:
             yield units
-    final = builder.finish()
-    if final is not None:
-        yield [final]
+
+
+# The fields of an extraction in the JSON array stream_units reads, in this order.
+_EXTRACTION_FIELDS = (
+    Extraction.variable_id,
+    Extraction.entity_name,
+    Extraction.value,
+    Extraction.confidence,
+    Extraction.source_text,
+    Extraction.source_start,
+    Extraction.source_end,
+    Extraction.evidence_match,
+    Extraction.prompt_version,
+    Extraction.status,
+    Extraction.error,
+    Extraction.id,
+    Extraction.job_id,
+    Extraction.prompt_id,
+)
+
+
+async def _prompt_models(session: AsyncSession, project_id: uuid.UUID) -> dict[str, str]:
+    """ "provider/model" of every prompt version of the project's variables, by prompt id."""
+    rows = await session.execute(
+        select(Prompt.id, Prompt.provider, Prompt.model)
+        .join(Variable, Variable.id == Prompt.variable_id)
+        .where(Variable.project_id == project_id)
+    )
+    return {str(prompt_id): f"{provider}/{model}" for prompt_id, provider, model in rows.all()}
+
+
+_CELL_STATUS = {status.value: CellStatus(status.value) for status in ExtractionStatus}
+_EVIDENCE = {match.value: match for match in EvidenceMatch}
 
 
 class _UnitBuilder:
-    """Folds the ordered (document, extraction) rows into units."""
+    """Turns a unit's row (its document, its last job's outcome, its extractions as JSON) into
+    a Unit."""
 
-    def __init__(self, header: DatasetHeader) -> None:
+    def __init__(self, header: DatasetHeader, models: dict[str, str]) -> None:
         self._header = header
-        self._index = {variable.id: index for index, variable in enumerate(header.variables)}
-        self._key: tuple[uuid.UUID, str] | None = None
-        self._document: tuple[uuid.UUID, str, JobDocumentStatus | None, str | None] | None = None
-        self._entity_name = ""
-        self._cells: list[Cell] = []
-        self._has_values = False
+        self._models = models
+        self._index = {str(variable.id): index for index, variable in enumerate(header.variables)}
 
-    def add(self, row: Any) -> Unit | None:
-        """Takes the next row; returns the unit it completed, if any."""
-        (document_id, filename, last_status, last_error, extraction_id, entity_key) = row[:6]
-        key = (document_id, entity_key)
-        done = self.finish() if key != self._key else None
-        if key != self._key:
-            self._key = key
-            self._document = (document_id, filename, last_status, last_error)
-            self._entity_name = ""
-            self._cells = [NOT_PROCESSED] * len(self._header.variables)
-            self._has_values = False
-        if extraction_id is not None:
-            (
-                entity_name,
-                variable_id,
-                value,
-                confidence,
-                source_text,
-                start,
-                end,
-                evidence,
-                version,
-                status,
-                error,
-                job_id,
-                provider,
-                model,
-            ) = row[6:]
+    def __call__(
+        self,
+        document_id: uuid.UUID,
+        filename: str,
+        last_status: JobDocumentStatus | None,
+        last_error: str | None,
+        entity_key: str,
+        extractions: str | None,
+    ) -> Unit | None:
+        cells = [NOT_PROCESSED] * len(self._header.variables)
+        entity_name = ""
+        for item in json.loads(extractions) if extractions else ():
+            (variable_id, name, value, confidence, source_text, start, end, evidence) = item[:8]
+            (version, status, error, extraction_id, job_id, prompt_id) = item[8:]
             index = self._index.get(variable_id)
-            if index is not None:
-                self._entity_name = entity_name
-                self._has_values = True
-                self._cells[index] = Cell(
-                    status=CellStatus.of(status),
-                    value=value,
-                    confidence=confidence,
-                    source_text=source_text,
-                    source_start=start,
-                    source_end=end,
-                    evidence_match=evidence,
-                    prompt_version=version,
-                    model=f"{provider}/{model}" if provider else None,
-                    extraction_id=extraction_id,
-                    job_id=job_id,
-                    error=error,
-                )
-        return done
-
-    def finish(self) -> Unit | None:
-        """The unit being built, once its rows are all in."""
-        if self._key is None or self._document is None:
-            return None
-        document_id, filename, last_status, last_error = self._document
-        entity_key = self._key[1]
-        self._key = None
+            if index is None:
+                continue
+            entity_name = name
+            cells[index] = Cell(
+                status=_CELL_STATUS[status],
+                value=value,
+                confidence=confidence,
+                source_text=source_text,
+                source_start=start,
+                source_end=end,
+                evidence_match=_EVIDENCE[evidence],
+                prompt_version=version,
+                model=self._models.get(prompt_id),
+                extraction_id=extraction_id,
+                job_id=job_id,
+                error=error,
+            )
         if last_status is JobDocumentStatus.FAILED:
             # What the last job could not extract failed; values from earlier jobs stay.
             failed = Cell(CellStatus.FAILED, error=last_error or "the document failed")
-            self._cells = [failed if c is NOT_PROCESSED else c for c in self._cells]
+            cells = [failed if cell is NOT_PROCESSED else cell for cell in cells]
         elif (
-            not self._has_values
+            not extractions
             and self._header.entity_level
             and last_status in (JobDocumentStatus.DONE, JobDocumentStatus.SKIPPED)
         ):
@@ -369,8 +370,8 @@ class _UnitBuilder:
             document_id=document_id,
             filename=filename,
             entity_key=entity_key,
-            entity_name=self._entity_name,
-            cells=tuple(self._cells),
+            entity_name=entity_name,
+            cells=tuple(cells),
         )
 
 

@@ -127,8 +127,8 @@ def value(v: Any, status: CellStatus = CellStatus.SUCCESS, **fields: Any) -> Cel
         "evidence_match": EvidenceMatch.EXACT if v is not None else EvidenceMatch.NO_QUOTE,
         "prompt_version": 2,
         "model": "openai/gpt-4o-mini",
-        "extraction_id": uuid.uuid4(),
-        "job_id": uuid.uuid4(),
+        "extraction_id": str(uuid.uuid4()),
+        "job_id": str(uuid.uuid4()),
         "error": None,
     }
     values.update(fields)
