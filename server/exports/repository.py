@@ -46,8 +46,8 @@ from server.projects.models import Project
 from server.schema import repository as schema
 from server.schema.models import Prompt, Variable
 
-# Rows fetched from the server-side cursor at a time.
-STREAM_BATCH_ROWS = 5000
+# Units fetched from the server-side cursor at a time (each with all of its extractions).
+STREAM_BATCH_UNITS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +230,7 @@ async def stream_units(
     *,
     document_id: uuid.UUID | None = None,
     after: UnitKey | None = None,
-    batch_rows: int = STREAM_BATCH_ROWS,
+    batch_units: int = STREAM_BATCH_UNITS,
 ) -> AsyncGenerator[list[Unit], None]:
     """The dataset's rows in order, in batches: every READY document of the project (and any
     other that has values), one row per document, or per entity found in it. A document
@@ -264,7 +264,7 @@ async def stream_units(
         )
         .group_by(*order, last.c.status, last.c.error)
         .order_by(*order)
-        .execution_options(yield_per=batch_rows)
+        .execution_options(yield_per=batch_units)
     )
     if document_id is not None:
         statement = statement.where(Document.id == document_id)

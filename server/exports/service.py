@@ -95,7 +95,7 @@ class ExportService:
                 header,
                 document_id=where.document_id,
                 after=after,
-                batch_rows=max(page_size * max(len(header.variables), 1) * 2, 200),
+                batch_units=page_size + 1,
             )
             async with aclosing(batches):
                 async for units in batches:
