@@ -128,7 +128,7 @@ def codebook(header: DatasetHeader, quality: Quality, rule: NameRule) -> list[Bl
             by_variable[column.variable_index].append(column)
     return [
         *_introduction(header, quality),
-        *_run(header.run),
+        *(_run(header.run) if header.run is not None else []),
         *_variables(header, by_variable),
         *_quality(header, quality),
         *_reading(header, columns),

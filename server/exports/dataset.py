@@ -133,7 +133,8 @@ class DatasetHeader:
     unit: UnitOfObservation
     entity_pattern: str
     variables: tuple[VariableSpec, ...]
-    run: RunSummary
+    # What the project's jobs did (None where only the rows are wanted: the results table).
+    run: RunSummary | None
     agreement: dict[uuid.UUID, FeedbackAgreement]
     include_metadata: bool
     generated_at: datetime

@@ -62,7 +62,11 @@ class UnitKey:
 # --- the header ----------------------------------------------------------------------------
 
 
-async def header(session: AsyncSession, project: Project, include_metadata: bool) -> DatasetHeader:
+async def header(
+    session: AsyncSession, project: Project, include_metadata: bool, *, with_run: bool = True
+) -> DatasetHeader:
+    """The dataset's header; with_run False leaves out what the jobs did and the feedback
+    (the results table shows neither, and counting them reads the whole project)."""
     variables = await schema.list_for_project(session, project.id)
     prompts = await schema.active_prompts(session, [v.id for v in variables])
     names = {variable.id: variable.name for variable in variables}
@@ -77,8 +81,8 @@ async def header(session: AsyncSession, project: Project, include_metadata: bool
         variables=tuple(
             _variable_spec(variable, prompts.get(variable.id), names) for variable in variables
         ),
-        run=await run_summary(session, project.id),
-        agreement=await agreement(session, project.id),
+        run=await run_summary(session, project.id) if with_run else None,
+        agreement=await agreement(session, project.id) if with_run else {},
         include_metadata=include_metadata,
         generated_at=datetime.now(UTC),
     )
@@ -228,7 +232,7 @@ async def stream_units(
     session: AsyncSession,
     header: DatasetHeader,
     *,
-    document_id: uuid.UUID | None = None,
+    document_ids: Sequence[uuid.UUID] | None = None,
     after: UnitKey | None = None,
     batch_units: int = STREAM_BATCH_UNITS,
 ) -> AsyncGenerator[list[Unit], None]:
@@ -236,6 +240,7 @@ async def stream_units(
     other that has values), one row per document, or per entity found in it. A document
     without values is a row of NOT_PROCESSED cells, or of FAILED ones when its last job failed
     it; in an entity project a document processed without finding any entity has no row.
+    document_ids limits the rows to those documents' (a page of them: see document_page).
 
     PostgreSQL folds each unit's extractions into one JSON array: one row and one json.loads
     per unit instead of a row per extraction, about four times less work here, and the
@@ -266,8 +271,8 @@ async def stream_units(
         .order_by(*order)
         .execution_options(yield_per=batch_units)
     )
-    if document_id is not None:
-        statement = statement.where(Document.id == document_id)
+    if document_ids is not None:
+        statement = statement.where(Document.id.in_(document_ids))
     if after is not None:
         statement = statement.where(
             tuple_(*order)
@@ -280,6 +285,37 @@ async def stream_units(
         units = [unit for row in rows if (unit := build(*row)) is not None]
         if units:
             yield units
+
+
+async def document_page(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    *,
+    start: tuple[str, uuid.UUID] | None,
+    inclusive: bool,
+    limit: int,
+    document_id: uuid.UUID | None = None,
+) -> list[tuple[str, uuid.UUID]]:
+    """The next `limit` documents of the dataset in its order, as (file name, id), from the
+    document `start` names (itself included or not): a page of the results table reads only
+    these documents' extractions instead of sorting the whole project's."""
+    has_values = select(Extraction.id).where(Extraction.document_id == Document.id).exists()
+    statement = (
+        select(Document.filename, Document.id)
+        .where(
+            Document.project_id == project_id,
+            (Document.status == DocumentStatus.READY) | has_values,
+        )
+        .order_by(Document.filename, Document.id)
+        .limit(limit)
+    )
+    if document_id is not None:
+        statement = statement.where(Document.id == document_id)
+    if start is not None:
+        position = tuple_(Document.filename, Document.id)
+        bound = tuple_(literal(start[0]), literal(start[1]))
+        statement = statement.where(position >= bound if inclusive else position > bound)
+    return [(filename, id_) for filename, id_ in (await session.execute(statement)).all()]
 
 
 # The fields of an extraction in the JSON array stream_units reads, in this order.

@@ -89,19 +89,34 @@ class ExportService:
         rows: list[Unit] = []
         async with self._db.transaction(user_id) as session:
             project = await self._project(session, project_id)
-            header = await repository.header(session, project, include_metadata=False)
-            batches = repository.stream_units(
-                session,
-                header,
-                document_id=where.document_id,
-                after=after,
-                batch_units=page_size + 1,
+            header = await repository.header(
+                session, project, include_metadata=False, with_run=False
             )
-            async with aclosing(batches):
-                async for units in batches:
-                    rows += [unit for unit in units if where.keeps(unit)]
-                    if len(rows) > page_size:
-                        break
+            # Documents a page at a time (more when a filter may skip rows), until the page
+            # is full or the dataset ends; the first page starts at the token's document.
+            chunk = page_size + 1 if not (where.statuses or where.evidence) else page_size * 4
+            start = (after.filename, after.document_id) if after is not None else None
+            inclusive = True
+            while len(rows) <= page_size:
+                documents = await repository.document_page(
+                    session,
+                    project.id,
+                    start=start,
+                    inclusive=inclusive,
+                    limit=chunk,
+                    document_id=where.document_id,
+                )
+                if not documents:
+                    break
+                batches = repository.stream_units(
+                    session, header, document_ids=[id_ for _, id_ in documents], after=after
+                )
+                async with aclosing(batches):
+                    async for units in batches:
+                        rows += [unit for unit in units if where.keeps(unit)]
+                start, inclusive = documents[-1], False
+                if len(documents) < chunk:
+                    break
         token = _encode_unit_key(rows[page_size - 1]) if len(rows) > page_size else ""
         return ResultsPage(header, rows[:page_size], token)
 
