@@ -52,11 +52,15 @@ class EventFeed:
         watcher = _Watcher()
         reader = self._readers.get(key)
         if reader is None:
-            reader = self._readers[key] = _Reader()
-            # The reader starts where the stream is now, before this watcher catches up, so
-            # that the two overlap (ids seen are skipped) instead of leaving a gap.
+            # The reader starts where the stream is now, before any watcher of it catches up,
+            # so that the two overlap (ids seen are skipped) instead of leaving a gap. Its
+            # start is read before the reader is shared: a watcher that joined while the read
+            # was in flight could catch up to an earlier point than the reader's start.
             start = await self._events.last_id(key)
-            reader.task = asyncio.create_task(self._read(key, reader, start))
+            reader = self._readers.get(key)
+            if reader is None:
+                reader = self._readers[key] = _Reader()
+                reader.task = asyncio.create_task(self._read(key, reader, start))
         reader.watchers.add(watcher)
         try:
             last = after

@@ -1,0 +1,73 @@
+"""The event feed's fan-out on the real Redis: a watcher that joins while the shared reader is
+being started still gets every event after the point it asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+from redis.asyncio import Redis
+
+from server.jobs.events import JobEvent, JobEvents, stream_key
+from server.jobs.feed import EventFeed
+from server.jobs.models import JobStatus, JobType, ProcessingJob
+
+
+class SlowStart(JobEvents):
+    """Redis answers the newest id late, as it does under load (150 watchers sharing a pool):
+    the window in which a second watcher can join before the reader knows where to start."""
+
+    async def last_id(self, key: str) -> str:
+        await asyncio.sleep(0.3)
+        return await super().last_id(key)
+
+
+def a_job() -> ProcessingJob:
+    return ProcessingJob(
+        id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        job_type=JobType.FULL,
+        status=JobStatus.RUNNING,
+        documents_total=1,
+        documents_processed=0,
+        documents_failed=0,
+        consecutive_failures=0,
+        progress=0.0,
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=Decimal(0),
+        document_ids=[],
+    )
+
+
+async def collect(feed: EventFeed, key: str, after: str, count: int, into: list[JobEvent]) -> None:
+    batches: AsyncIterator[list[JobEvent]] = feed.follow(key, after, quiet_seconds=0.1)
+    async for batch in batches:
+        into.extend(batch)
+        if len(into) >= count:
+            return
+
+
+async def test_a_watcher_joining_while_the_reader_starts_misses_nothing(redis: Redis) -> None:
+    events = SlowStart(redis, max_length=1000, ttl_seconds=60)
+    feed = EventFeed(events)
+    job = a_job()
+    key = stream_key(job.id)
+    start = await events.publish(job, "progress")
+    first: list[JobEvent] = []
+    second: list[JobEvent] = []
+
+    watching = asyncio.gather(
+        collect(feed, key, start, 2, first), collect(feed, key, start, 2, second)
+    )
+    # While the first watch is still finding out where the stream ends.
+    await asyncio.sleep(0.1)
+    published = [await events.publish(job, "document_completed")]
+    await asyncio.sleep(0.5)
+    published.append(await events.publish(job, "job_completed"))
+    await asyncio.wait_for(watching, 10)
+
+    assert [event.id for event in first] == published
+    assert [event.id for event in second] == published
