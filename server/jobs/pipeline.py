@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -230,9 +230,13 @@ class ExtractionPipeline:
         raw = tuple(
             call.data if isinstance(call, CallResult) else {"error": str(call)} for call in calls
         )
-        errors = [call for call in calls if isinstance(call, LLMError)]
+        failed = [
+            (segment, call)
+            for call, segment in zip(calls, work.segments, strict=True)
+            if isinstance(call, LLMError)
+        ]
         if not answers:
-            outcome = _failed(errors[0])
+            outcome = _failed(failed[0][1])
         else:
             outcome = decide(
                 answers,
@@ -240,6 +244,8 @@ class ExtractionPipeline:
                 work.text,
                 [(segment.start, segment.end) for segment in work.segments],
             )
+            if failed:
+                outcome = _with_failed_chunks(outcome, failed, len(work.segments))
         return ExtractionResult(entity, variable, outcome, raw, usage)
 
     async def _call(
@@ -294,6 +300,26 @@ def _failed(error: LLMError) -> Outcome:
         source_text=None,
         evidence=Evidence(EvidenceMatch.NO_QUOTE, None, None),
         error=str(error),
+    )
+
+
+def _with_failed_chunks(
+    outcome: Outcome, failed: Sequence[tuple[Segment, LLMError]], chunks: int
+) -> Outcome:
+    """The outcome of a document some of whose chunks could not be read: FAILED, naming the
+    chunks, since the value (or a first, better or further one) may be in them; a FAILED value
+    is not current, so the next job reads the document again. What the other chunks gave is
+    kept for review."""
+    reasons = "; ".join(
+        f"chunk {segment.index + 1} of {chunks} (characters {segment.start}-{segment.end}) "
+        f"failed: {error}"
+        for segment, error in failed
+    )
+    found = f"; the other chunks gave: {outcome.error}" if outcome.error else ""
+    return replace(
+        outcome,
+        status=ExtractionStatus.FAILED,
+        error=f"{reasons}; the value may be there{found}",
     )
 
 

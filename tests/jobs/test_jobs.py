@@ -218,6 +218,42 @@ async def test_a_long_document_is_read_chunk_by_chunk_into_one_value(
     assert extraction.evidence_match == common_pb2.EVIDENCE_MATCH_EXACT
 
 
+async def test_a_value_whose_chunk_failed_is_failed_and_read_again_by_the_next_job(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    """One chunk's answers are unusable, another's state the date: the value fails, naming the
+    chunk, instead of a value that hides a chunk nobody read; the next job reads it again."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    filler = "The committee discussed the weather and the agenda at length. " * 1200
+    text = "\n\n".join(
+        [filler, REPORT.format(town="Kiel", budget=1), filler, "[[local-llm:malformed]]"]
+    )
+    [document] = await ready_documents(researcher, project.id, [text])
+    chunks = (await researcher.get_document(document, include_text=True)).chunks
+
+    created = await researcher.create_job(project.id, document_ids=[document])
+    job = await researcher.job_ended(created.job.id)
+
+    # The document's only value failed: the document failed, and nothing was stored as done.
+    assert job.status == common_pb2.JOB_STATUS_FAILED
+    assert await researcher.extractions(project.id) == []
+    logs = await researcher.jobs.ListJobLogs(
+        job_pb2.ListJobLogsRequest(job_id=job.id), metadata=researcher.metadata
+    )
+    [failure] = [e for e in logs.entries if e.event_type == "DOCUMENT_PROCESSING_FAILED"]
+    last = chunks[-1]
+    assert (
+        f"chunk {len(chunks)} of {len(chunks)} (characters {last.start_offset}-"
+        f"{last.end_offset}) failed" in failure.message
+    )
+    requests = len(stack.llm.requests)
+
+    again = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
+    assert again.estimate.documents_already_done == 0
+    await researcher.job_ended(again.job.id)
+    assert len(stack.llm.requests) - requests == len(chunks)
+
+
 async def test_faults_at_a_rate_are_retried_or_recorded_and_the_job_completes(
     researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, database: Database
 ) -> None:
