@@ -9,6 +9,8 @@ from typing import Any
 from coderai.v1 import export_pb2
 from google.protobuf import json_format
 
+from server.exports.columns import plain_text
+
 # The files the demo saves, each the download of one export format.
 EXPORT_FILES: dict[export_pb2.ExportFormat, str] = {
     export_pb2.EXPORT_FORMAT_CSV_WIDE: "dataset.csv",
@@ -53,15 +55,7 @@ def cell_text(cell: export_pb2.ResultCell) -> str:
     if value is None or value == [] or cell.status == export_pb2.CELL_STATUS_FAILED:
         return _NO_VALUE.get(cell.status, "")
     items = value if isinstance(value, list) else [value]
-    return "; ".join(_plain(item) for item in items)
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return "; ".join(plain_text(item) for item in items)
 
 
 def extracted_cells(results: export_pb2.ListResultsResponse) -> Iterator[export_pb2.ResultCell]:

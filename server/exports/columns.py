@@ -56,7 +56,7 @@ METADATA_PREFIXES = {
     ColumnKind.SOURCE: "_source_",
     ColumnKind.PROMPT_VERSION: "_prompt_version_",
 }
-_IDENTIFYING_LABELS = {
+IDENTIFYING_LABELS = {
     ColumnKind.DOCUMENT_ID: "Document id",
     ColumnKind.FILENAME: "Document file name",
     ColumnKind.ENTITY_KEY: "Entity key (normalised)",
@@ -129,7 +129,7 @@ def wide_columns(header: DatasetHeader, rule: NameRule = NameRule.PLAIN) -> list
     name_N for ALL with max_values N > 1) and, with metadata, its _confidence_, _source_ and
     _prompt_version_ columns; named under `rule`."""
     natural: list[tuple[str, str, ColumnKind, int | None, int | None]] = [
-        (kind.value, _IDENTIFYING_LABELS[kind], kind, None, None)
+        (kind.value, IDENTIFYING_LABELS[kind], kind, None, None)
         for kind in IDENTIFYING
         if header.entity_level or kind not in (ColumnKind.ENTITY_KEY, ColumnKind.ENTITY_NAME)
     ]

@@ -141,6 +141,11 @@ def _last_work(project_id: uuid.UUID) -> Any:
     )
 
 
+def _has_values() -> Any:
+    """Whether the (outer query's) document has any extraction."""
+    return select(Extraction.id).where(Extraction.document_id == Document.id).exists()
+
+
 async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummary:
     jobs = (
         await session.execute(
@@ -155,7 +160,7 @@ async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummar
         )
     ).one()
     last = _last_work(project_id)
-    has_values = select(Extraction.id).where(Extraction.document_id == Document.id).exists()
+    has_values = _has_values()
     ready = Document.status == DocumentStatus.READY
     failed = and_(ready, last.c.status == JobDocumentStatus.FAILED, ~has_values)
     processed = and_(
@@ -299,12 +304,11 @@ async def document_page(
     """The next `limit` documents of the dataset in its order, as (file name, id), from the
     document `start` names (itself included or not): a page of the results table reads only
     these documents' extractions instead of sorting the whole project's."""
-    has_values = select(Extraction.id).where(Extraction.document_id == Document.id).exists()
     statement = (
         select(Document.filename, Document.id)
         .where(
             Document.project_id == project_id,
-            (Document.status == DocumentStatus.READY) | has_values,
+            (Document.status == DocumentStatus.READY) | _has_values(),
         )
         .order_by(Document.filename, Document.id)
         .limit(limit)
@@ -450,16 +454,18 @@ async def part(session: AsyncSession, export_id: uuid.UUID, number: int) -> byte
 async def estimated_cells(session: AsyncSession, project_id: uuid.UUID) -> int:
     """Roughly how many cells the dataset has: READY documents x variables, or the
     extractions when there are more (entity projects)."""
-    variables = await session.scalar(select(func.count()).where(Variable.project_id == project_id))
-    documents = await session.scalar(
-        select(func.count()).where(
-            Document.project_id == project_id, Document.status == DocumentStatus.READY
+    variables, documents, extractions = (
+        await session.execute(
+            select(
+                select(func.count()).where(Variable.project_id == project_id).scalar_subquery(),
+                select(func.count())
+                .where(Document.project_id == project_id, Document.status == DocumentStatus.READY)
+                .scalar_subquery(),
+                select(func.count()).where(Extraction.project_id == project_id).scalar_subquery(),
+            )
         )
-    )
-    extractions = await session.scalar(
-        select(func.count()).where(Extraction.project_id == project_id)
-    )
-    return max((documents or 0) * (variables or 0), extractions or 0)
+    ).one()
+    return int(max(documents * variables, extractions))
 
 
 async def mark(session: AsyncSession, export_id: uuid.UUID, **values: Any) -> None:

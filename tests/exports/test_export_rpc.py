@@ -394,7 +394,7 @@ async def test_csv_and_excel_neutralise_formulas_and_keep_accents(
     by_id = {row["document_id"]: row for row in rows}
     assert by_id[documents["late"]]["filename"] == "'=HYPERLINK(1).txt"
 
-    workbook = openpyxl.load_workbook(io.BytesIO(await _download(researcher, project_id)))
+    workbook = openpyxl.load_workbook(io.BytesIO(await workbook_of(researcher, project_id)))
     formulas = [
         cell.coordinate
         for sheet in workbook.worksheets
@@ -406,7 +406,8 @@ async def test_csv_and_excel_neutralise_formulas_and_keep_accents(
     assert "Zoë" in workbook.properties.title
 
 
-async def _download(caller: Caller, project_id: str) -> bytes:
+async def workbook_of(caller: Caller, project_id: str) -> bytes:
+    """The project exported as XLSX, downloaded."""
     export = await caller.export(project_id, F.EXPORT_FORMAT_XLSX)
     return (await caller.download(export.id))[1]
 
@@ -487,7 +488,7 @@ async def test_an_entity_project_has_a_row_per_entity(
     assert sorted(frame["entity_name"]) == ["Hamburg", "Lisbon", "Rotterdam"]
     assert sorted(frame["budget"]) == [500, 700, 900]
 
-    workbook = openpyxl.load_workbook(io.BytesIO(await _download(researcher, project.id)))
+    workbook = openpyxl.load_workbook(io.BytesIO(await workbook_of(researcher, project.id)))
     header = [cell.value for cell in next(workbook.worksheets[0].iter_rows())]
     assert header[:4] == ["document_id", "filename", "entity_key", "entity_name"]
 

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from server.exports.codebook import METADATA_MEANING, codebook
 from server.exports.columns import (
+    IDENTIFYING_LABELS,
     MISSING_TEXT,
     Column,
     ColumnKind,
@@ -64,10 +65,10 @@ _METADATA_TYPES: dict[ColumnKind, dict[str, Any]] = {
 }
 # The long data's fields beyond their name; variable and value depend on the header.
 _LONG_FIELDS: dict[str, dict[str, Any]] = {
-    "document_id": {"title": "Document id", **_UUID},
-    "filename": {"title": "Document file name", "type": "string"},
-    "entity_key": {"title": "Entity key (normalised)", "type": "string"},
-    "entity_name": {"title": "Entity, as the document names it", "type": "string"},
+    "document_id": {"title": IDENTIFYING_LABELS[ColumnKind.DOCUMENT_ID], **_UUID},
+    "filename": {"title": IDENTIFYING_LABELS[ColumnKind.FILENAME], "type": "string"},
+    "entity_key": {"title": IDENTIFYING_LABELS[ColumnKind.ENTITY_KEY], "type": "string"},
+    "entity_name": {"title": IDENTIFYING_LABELS[ColumnKind.ENTITY_NAME], "type": "string"},
     "status": {
         "title": "Status",
         "description": "SUCCESS, LOW_CONFIDENCE (flagged), NOT_FOUND or FAILED (see error).",

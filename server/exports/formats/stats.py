@@ -157,9 +157,7 @@ class _StatisticsWriter:
                 return MISSING_TEXT[cell.missing]
             return cell.missing
         value = wide_value(self._header, unit, column)
-        if column.kind is ColumnKind.SOURCE or (
-            column.kind is ColumnKind.VALUE and variable.type is VariableType.TEXT
-        ):
+        if self._is_text(column):
             return self._text(value)
         if column.kind is not ColumnKind.VALUE:
             return None if value is None else float(value)
