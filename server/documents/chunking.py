@@ -1,13 +1,17 @@
 """Splitting a long document into overlapping chunks sized for one model call (FR-016).
 
-A chunk ends where the text pauses most: at a paragraph break, else a sentence end, else
-between words; the next chunk starts a couple of hundred tokens earlier, at the start of a
-sentence when one is in reach, so a fact cut by the boundary is whole in one of the two.
-Each chunk is an exact slice of the document's text, so offsets point back into it.
+The document is cut into as few chunks as the size limit allows, of about equal size (an
+8,500-token text gives four chunks of about 2,300 tokens, not three full ones and a scrap).
+A chunk ends where the text pauses most, among the ends that leave the chunks after it within
+the limits, and nearest that size: at a paragraph break, else a sentence end, else between
+words. The next chunk starts a couple of hundred tokens earlier, at the start of a sentence
+when one is in reach, so a fact cut by the boundary is whole in one of the two. Each chunk is
+an exact slice of the document's text, so offsets point back into it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
@@ -25,6 +29,9 @@ _CJK_SENTENCE_END = re.compile(r"[\u3002\uff01\uff1f]")
 # Planned sizes keep this far inside the bounds: counts over a slice can differ by a token or
 # two from the sum over the whole text's tokens at the slice's edges.
 _MARGIN = 8
+# Chunks are planned this far (a share of their size) below the limit, taken together, so that
+# each can end at a paragraph break a little off its planned size.
+_ROOM = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +65,10 @@ def chunk_text(
 
     Chunks hold `min_tokens`..`max_tokens` tokens (the last may hold fewer) and consecutive
     chunks share about `overlap_tokens` tokens (within `max_overlap_deviation` of it, e.g.
-    200-300 for 250). The text is tokenised once; sizes come from prefix counts, so a
-    million-character document is chunked in about a second.
+    200-300 for 250). Their number is the fewest that fit with a little room to end at a
+    paragraph break (one more when they would all be full), and their sizes about equal. The
+    text is tokenised once; sizes come from prefix counts, so a million-character document is
+    chunked in about a second.
     """
     if not 0 < min_tokens <= max_tokens:
         raise ValueError("need 0 < min_tokens <= max_tokens")
@@ -70,13 +79,25 @@ def chunk_text(
     if len(text.split()) <= threshold_words:
         return []
     planner = _Planner(text)
+    low, high = min_tokens + _MARGIN, max_tokens - _MARGIN
+    # Counted with the largest overlap, so that the text always fits in the chunks counted.
+    planned = _chunk_count(planner.tokens(0, len(text)), overlap_high, low, high)
     spans: list[tuple[int, int]] = []
     start = 0
     while True:
-        if planner.tokens(start, len(text)) <= max_tokens - _MARGIN:
+        remaining = planner.tokens(start, len(text))
+        if remaining <= high:
             spans.append((start, len(text)))
             break
-        end = planner.chunk_end(start, min_tokens + _MARGIN, max_tokens - _MARGIN)
+        # Sized afresh at each chunk, so a boundary off the plan is made up by the rest.
+        count = max(
+            planned - len(spans), math.ceil((remaining - overlap_high) / (high - overlap_high))
+        )
+        target = _target(remaining, count, overlap_high, low, high)
+        # A chunk may end short of its target, or past it, by what the chunks after it can
+        # take on or give up and still hold low..high tokens.
+        window = (target - (count - 1) * (high - target), target + (count - 1) * (target - low))
+        end = planner.chunk_end(start, low, high, target, window)
         spans.append((start, end))
         start = planner.next_start(
             start, end, overlap_low + _MARGIN // 2, overlap_high - _MARGIN // 2, overlap_tokens
@@ -85,6 +106,20 @@ def chunk_text(
         TextChunk(ordinal, text[s:e], s, e, count_tokens(text[s:e]))
         for ordinal, (s, e) in enumerate(spans)
     ]
+
+
+def _chunk_count(tokens: int, overlap: int, low: int, high: int) -> int:
+    """The fewest chunks that hold `tokens` with room to end each at a paragraph break."""
+    count = math.ceil((tokens - overlap) / (high - overlap))
+    target = _target(tokens, count, overlap, low, high)
+    if (count - 1) * (high - target) < target * _ROOM:
+        count += 1
+    return count
+
+
+def _target(remaining: int, count: int, overlap: int, low: int, high: int) -> int:
+    """The size of each of `count` chunks sharing `overlap` tokens that cover `remaining`."""
+    return min(max((remaining + (count - 1) * overlap) // count, low), high)
 
 
 class _Planner:
@@ -114,21 +149,28 @@ class _Planner:
             return self._length
         return self._token_starts[index]
 
-    def chunk_end(self, start: int, low: int, high: int) -> int:
-        """Where a chunk starting at `start` ends: the strongest break whose chunk holds
-        low..high tokens, the latest of equals; without one, a cut between tokens."""
+    def chunk_end(
+        self, start: int, low: int, high: int, target: int, window: tuple[int, int]
+    ) -> int:
+        """Where a chunk starting at `start` ends: a break whose chunk holds low..high tokens,
+        the strongest whose size is in `window`, else the nearest to `target` tokens; the
+        nearest of equals. Without one, a cut between tokens."""
         first = bisect_left(self._break_starts, self._offset_after(start, low))
         last = bisect_right(self._break_starts, self._offset_after(start, high)) - 1
-        best: _Break | None = None
+        best: tuple[bool, int, int] | None = None
+        best_start = -1
         for pause in self._breaks[first : last + 1]:
-            if pause.start <= start or not low <= self.tokens(start, pause.start) <= high:
+            size = self.tokens(start, pause.start)
+            if pause.start <= start or not low <= size <= high:
                 continue
-            if best is None or pause.strength >= best.strength:
-                best = pause
+            fits = window[0] <= size <= window[1]
+            rank = (fits, pause.strength if fits else 0, -abs(size - target))
+            if best is None or rank > best:
+                best, best_start = rank, pause.start
         if best is not None:
-            return best.start
+            return best_start
         # One "word" longer than a chunk (a data blob, text without spaces): cut it.
-        return self._offset_after(start, (low + high) // 2)
+        return self._offset_after(start, target)
 
     def next_start(self, start: int, end: int, low: int, high: int, target: int) -> int:
         """Where the chunk after [start, end) starts: after a break low..high tokens before

@@ -93,6 +93,28 @@ def test_a_single_giant_paragraph_is_cut_at_sentence_ends() -> None:
         assert chunk.text[0].isupper()
 
 
+def test_a_document_of_8500_tokens_becomes_four_chunks_of_about_2300_tokens() -> None:
+    text = document(105)
+    assert 8400 < count_tokens(text) < 8700
+
+    chunks = chunk_text(text)
+
+    assert_well_formed(text, chunks)
+    assert len(chunks) == 4
+    assert all(2200 <= chunk.token_count <= 2450 for chunk in chunks)
+
+
+@pytest.mark.parametrize("paragraphs", [110, 160, 230, 600])
+def test_the_chunks_of_a_long_document_are_about_equal_the_last_included(paragraphs: int) -> None:
+    text = document(paragraphs, seed=paragraphs)
+
+    chunks = chunk_text(text)
+
+    assert_well_formed(text, chunks)
+    sizes = [chunk.token_count for chunk in chunks]
+    assert max(sizes) - min(sizes) <= 0.15 * sum(sizes) / len(sizes)
+
+
 def test_text_without_sentence_punctuation_is_cut_between_words() -> None:
     rng = random.Random(3)
     text = " ".join(rng.choice(WORDS) for _ in range(12000))

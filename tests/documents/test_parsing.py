@@ -27,6 +27,7 @@ from tests.documents.files import (
     RIGHT_MARK,
     Line,
     column_lines,
+    contract_pdf,
     docx_bytes,
     mupdf,
     pdf_bytes,
@@ -37,6 +38,7 @@ from tests.documents.files import (
     zeros_zip,
     zip_bytes,
 )
+from tests.documents.running import RUNNING_LINES, RunningLines
 
 # --- PDF -------------------------------------------------------------------------------------
 
@@ -126,6 +128,94 @@ def test_running_headers_and_page_numbers_repeated_on_pages_are_dropped() -> Non
     assert [parsed.text[s:e] for s, e in parsed.pages][1].strip() == (
         "Findings of section 2 are reported here in full detail."
     )
+
+
+@pytest.mark.parametrize("kind", RUNNING_LINES, ids=lambda kind: kind.name)
+def test_a_contract_is_read_without_its_running_lines_of_any_kind(kind: RunningLines) -> None:
+    contract = contract_pdf(kind.pages, kind.margins, body_top=kind.body_top)
+
+    parsed = parse_document(contract.data, "contract.pdf")
+
+    # Word for word the clauses, sentences running on across pages, nothing of the margins.
+    assert parsed.text.split() == contract.body.split()
+    assert parsed.page_count == kind.pages
+
+
+def test_lines_of_text_that_happen_to_open_several_pages_stay() -> None:
+    # Clauses repeat here, so several pages start with the same last line of a clause ("care,
+    # in accordance with good industry practice and all applicable laws and regulations."),
+    # set off from the next by a paragraph's gap as a head would be.
+    page_n_of_n = next(kind for kind in RUNNING_LINES if kind.name == "Page n of N")
+    contract = contract_pdf(45, page_n_of_n.margins, seed=45)
+
+    parsed = parse_document(contract.data, "contract.pdf")
+
+    assert parsed.text.split() == contract.body.split()
+
+
+def test_a_page_number_as_the_last_line_of_a_one_page_pdf_is_dropped() -> None:
+    page: list[Line] = [
+        ((72, 100), "The council approved the budget for 2024."),
+        ((72, 114), "The vote was unanimous."),
+        ((290, 810), "- 7 -"),
+    ]
+
+    text = parse_document(pdf_bytes([page]), "minutes.pdf").text
+
+    assert text == "The council approved the budget for 2024.\nThe vote was unanimous."
+
+
+def test_a_table_header_repeated_atop_each_page_of_the_table_is_kept() -> None:
+    header = [((72, 72), "Item"), ((250, 72), "Quantity"), ((400, 72), "Unit price")]
+
+    def rows(first: int, top: float) -> list[Line]:
+        return [
+            line
+            for row in range(30)
+            for line in (
+                ((72, top + 16 * row), f"Part {first + row}"),
+                ((250, top + 16 * row), str(row + 2)),
+                ((400, top + 16 * row), f"{row + 10}.00"),
+            )
+        ]
+
+    intro: list[Line] = [((72, 72), "Schedule 2: the parts the Supplier delivers.")]
+    moved = [((x, y + 300), text) for (x, y), text in header]
+    pages = [intro + moved + rows(1, 388)] + [header + rows(30 * n, 88) for n in (1, 2, 3)]
+
+    text = parse_document(pdf_bytes(pages), "schedule.pdf").text
+
+    assert text.count("Item Quantity Unit price") == 4
+    assert "Part 100" in text
+
+
+def test_numbered_headings_atop_pages_are_not_taken_for_page_numbers() -> None:
+    body = "The parties agree to the terms of this article in full."
+
+    def article(number: int, top: float) -> list[Line]:
+        return [((72, top), f"ARTICLE {number}"), ((72, top + 30), body)]
+
+    pages = [
+        article(1, 300),
+        article(2, 60),
+        article(3, 60),
+        article(4, 60) + article(5, 400),
+    ]
+
+    text = parse_document(pdf_bytes(pages), "agreement.pdf").text
+
+    assert [f"ARTICLE {n}" in text for n in range(1, 6)] == [True] * 5
+
+
+def test_a_heading_atop_both_pages_of_a_two_page_document_is_kept() -> None:
+    pages: list[list[Line]] = [
+        [((72, 100), "Applicant details"), ((72, 130), f"Question {n}: where do you live?")]
+        for n in (1, 2)
+    ]
+
+    text = parse_document(pdf_bytes(pages), "form.pdf").text
+
+    assert text.count("Applicant details") == 2
 
 
 def test_a_password_protected_pdf_is_refused_with_a_message_saying_so() -> None:
@@ -343,6 +433,50 @@ def test_a_page_without_article_or_main_keeps_its_body_text_without_boilerplate(
 
     assert parse_document(page.encode(), "minutes.htm").text == (
         "Minutes\n\nThe council met on 3 May."
+    )
+
+
+def test_a_wiki_page_gives_its_article_without_the_wikis_furniture() -> None:
+    page = """<html><body><div id="content">
+    <div class="mw-indicators"><span id="coordinates"><a href="/geo">Coordinates</a>:
+    47.6N 122.1W</span></div>
+    <h1 id="firstHeading">Clinic</h1>
+    <div id="bodyContent"><div id="siteSub" class="noprint">From Wikipedia, the free
+    encyclopedia</div><div id="contentSub"></div>
+    <div id="mw-content-text"><p>A clinic is a health facility for outpatients.</p>
+    <h2>History<span class="mw-editsection">[<a href="/edit">edit</a>]</span></h2>
+    <p>Clinics grew in number in the 19th century.</p>
+    <div class="printfooter">Retrieved from "<a href="https://en.wikipedia.org/w/index.php?title=Clinic">https://en.wikipedia.org/w/index.php?title=Clinic</a>"</div></div>
+    <div id="catlinks" class="catlinks"><div id="mw-normal-catlinks"><a href="/c">Categories</a>:
+    <ul><li><a href="/c1">Health facilities</a></li><li><a href="/c2">Medicine</a></li></ul></div>
+    <div id="mw-hidden-catlinks">Hidden categories: <ul><li><a href="/h1">Articles with
+    short description</a></li><li><a href="/h2">Stubs</a></li></ul></div></div>
+    </div></div></body></html>"""
+
+    text = parse_document(page.encode(), "Clinic.html").text
+
+    assert text == (
+        "Clinic\n\nA clinic is a health facility for outpatients.\n\nHistory\n\n"
+        "Clinics grew in number in the 19th century."
+    )
+
+
+def test_a_news_page_ends_with_its_article_not_with_topics_and_reuse_links() -> None:
+    page = """<html><body><main><article>
+    <h1>Rural clinics close</h1>
+    <div id="maincontent"><p>Eleven clinics closed in the region this year.</p>
+    <p>The ministry said it would review the closures.</p></div>
+    <div><span>Topics</span><ul><li><a href="/health">Health</a></li>
+    <li><a href="/rural-affairs">Rural affairs</a></li><li><a href="/nhs">NHS</a></li></ul></div>
+    <div><a href="https://syndication.example.com/?url=rural-clinics">Reuse this content</a></div>
+    <div class="group story-alsos"><h2>More on this story</h2></div>
+    </article></main></body></html>"""
+
+    text = parse_document(page.encode(), "clinics.html").text
+
+    assert text == (
+        "Rural clinics close\n\nEleven clinics closed in the region this year.\n\n"
+        "The ministry said it would review the closures."
     )
 
 

@@ -4,6 +4,7 @@ and link lists) as paragraphs, tables and lists."""
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Any
 
 from bs4 import BeautifulSoup
@@ -34,7 +35,14 @@ _HTML_BOILERPLATE_WORDS = {
     *("pagination", "paywall", "popup", "promo", "promotion", "recommendations"),
     *("recommended", "related", "share", "sharing", "sidebar", "skip", "social"),
     *("sponsored", "subscribe", "subscription", "toolbar", "sr-only"),
-    *("visually-hidden", "visuallyhidden", "screen-reader-text"),
+    *("visually-hidden", "visuallyhidden", "screen-reader-text", "off-screen", "offscreen"),
+}
+# MediaWiki's furniture (Wikipedia and other wikis): "From Wikipedia, the free encyclopedia",
+# the coordinates and icons above the title, `Retrieved from "…"`, the category links, and
+# whatever the print view hides.
+_MEDIAWIKI_FURNITURE = {
+    *("sitesub", "contentsub", "mw-indicators", "printfooter", "catlinks", "noprint"),
+    *("mw-editsection", "mw-jump-link"),
 }
 _HTML_BOILERPLATE_ROOTS = ("cookie", "newsletter", "advert", "sponsor", "breadcrumb", "paywall")
 _HTML_BLOCK_TAGS = {
@@ -47,6 +55,16 @@ _HTML_BLOCK_TAGS = {
 _BR = "\u2028"
 _WORD_SPLIT = re.compile(r"[\s_]+|(?<=[a-z])(?=[A-Z])")
 _SPACES = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"[.!?]$")
+_LABEL_WORDS = 4
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+
+
+class _Paragraph(StrEnum):
+    TEXT = "text"
+    HEADING = "heading"
+    # Every word inside a link: "Reuse this content", "Read more", "Share".
+    LINKS = "links"
 
 
 def read_html(data: bytes, limits: ParseLimits) -> Extraction:
@@ -148,7 +166,17 @@ def _drop_furniture(root: Tag, root_length: int) -> None:
             continue
         if _text_length(tag) > root_length * 0.5:
             continue
+        label = tag.find_previous_sibling() if _is_link_list(tag) else None
         tag.decompose()
+        if label is not None and _is_label(label):
+            label.decompose()
+
+
+def _is_label(tag: Tag) -> bool:
+    """A few words announcing what follows ("Topics", "Related Topics", "Categories:"), left
+    over once what followed is dropped."""
+    text = tag.get_text(" ", strip=True)
+    return 0 < len(text.split()) <= _LABEL_WORDS and not _SENTENCE_END.search(text)
 
 
 def _is_link_list(tag: Tag) -> bool:
@@ -191,8 +219,10 @@ def _is_furniture(tag: Tag) -> bool:
             names.extend(value)
     for name in names:
         lowered = name.lower()
-        if lowered in _HTML_BOILERPLATE_WORDS or any(
-            root in lowered for root in _HTML_BOILERPLATE_ROOTS
+        if (
+            lowered in _HTML_BOILERPLATE_WORDS
+            or lowered in _MEDIAWIKI_FURNITURE
+            or any(root in lowered for root in _HTML_BOILERPLATE_ROOTS)
         ):
             return True
         words = {word.lower() for word in _WORD_SPLIT.split(name) for word in word.split("-")}
@@ -203,30 +233,47 @@ def _is_furniture(tag: Tag) -> bool:
 
 class _HtmlText:
     """Renders an element as paragraphs: block elements separated by blank lines, table rows
-    as " | "-separated cells, list items prefixed with "- ", <pre> kept as it is."""
+    as " | "-separated cells, list items prefixed with "- ", <pre> kept as it is. Headings
+    and links left at the end, with nothing of the article after them, are page furniture
+    ("More on this story", "Reuse this content") and go."""
 
     def __init__(self) -> None:
-        self._paragraphs: list[str] = []
+        self._paragraphs: list[tuple[str, _Paragraph]] = []
         self._inline: list[str] = []
+        # Characters of the paragraph being built, and how many of them are in a link.
+        self._characters = 0
+        self._linked = 0
+        self._link_depth = 0
 
     def render(self, root: Tag) -> str:
         self._walk(root)
         self._flush()
-        return "\n\n".join(self._paragraphs)
+        paragraphs = self._paragraphs
+        while len(paragraphs) > 1 and paragraphs[-1][1] is not _Paragraph.TEXT:
+            paragraphs.pop()
+        return "\n\n".join(text for text, _ in paragraphs)
 
-    def _flush(self) -> None:
+    def _flush(self, kind: _Paragraph = _Paragraph.TEXT) -> None:
         lines = (_SPACES.sub(" ", line).strip() for line in "".join(self._inline).split(_BR))
         text = "\n".join(line for line in lines if line)
         if text:
-            self._paragraphs.append(text)
+            if self._linked == self._characters:
+                kind = _Paragraph.LINKS
+            self._paragraphs.append((text, kind))
         self._inline = []
+        self._characters = self._linked = 0
 
     def _walk(self, element: Tag) -> None:
         for child in element.children:
             if isinstance(child, Tag):
                 self._element(child)
             elif type(child) is NavigableString:
-                self._inline.append(str(child))
+                text = str(child)
+                self._inline.append(text)
+                visible = len(text.strip())
+                self._characters += visible
+                if self._link_depth:
+                    self._linked += visible
 
     def _element(self, tag: Tag) -> None:
         name = tag.name
@@ -236,12 +283,12 @@ class _HtmlText:
             self._flush()
             text = tag.get_text().strip("\n")
             if text.strip():
-                self._paragraphs.append(text)
+                self._paragraphs.append((text, _Paragraph.TEXT))
         elif name == "table":
             self._flush()
             table = self._table(tag)
             if table:
-                self._paragraphs.append(table)
+                self._paragraphs.append((table, _Paragraph.TEXT))
         elif name == "li":
             self._flush()
             self._inline.append("- ")
@@ -250,7 +297,11 @@ class _HtmlText:
         elif name in _HTML_BLOCK_TAGS:
             self._flush()
             self._walk(tag)
-            self._flush()
+            self._flush(_Paragraph.HEADING if name in _HEADINGS else _Paragraph.TEXT)
+        elif name == "a":
+            self._link_depth += 1
+            self._walk(tag)
+            self._link_depth -= 1
         else:
             self._walk(tag)
 
