@@ -75,6 +75,7 @@ from bench.crud_latency import (
     wait_until_serving,
 )
 from bench.ingestion import api_server, memory_kib, print_table, reset_peak
+from server.documents.models import text_hash
 
 MB = 1_000_000
 MEASURE_TIMEOUT_SECONDS = 1800.0
@@ -248,7 +249,7 @@ async def seed(connection: asyncpg.Connection, user_id: uuid.UUID, size: Size) -
             "Budget decisions of the city council, one row per meeting's minutes.",
         )
         variables = await _seed_variables(connection, user_id, project_id, size.variables)
-        documents = await _seed_documents(connection, user_id, project_id, size.documents, rng)
+        documents = await seed_documents(connection, user_id, project_id, size.documents, rng)
         await connection.execute(
             """
             INSERT INTO processing_jobs (id, user_id, project_id, job_type, status, document_ids,
@@ -403,13 +404,14 @@ async def _seed_variables(
     return variables
 
 
-async def _seed_documents(
+async def seed_documents(
     connection: asyncpg.Connection,
     user_id: uuid.UUID,
     project_id: uuid.UUID,
     count: int,
     rng: random.Random,
 ) -> list[tuple[uuid.UUID, str]]:
+    """`count` READY council minutes for the project, with COPY (the caller's transaction)."""
     documents = [(uuid.uuid4(), document_text(rng, number)) for number in range(count)]
     await connection.copy_records_to_table(
         "documents",
@@ -423,6 +425,7 @@ async def _seed_documents(
             "content_hash",
             "status",
             "text",
+            "text_hash",
             "word_count",
             "page_count",
             "chunk_count",
@@ -439,6 +442,7 @@ async def _seed_documents(
                 hashlib.sha256(f"{project_id} {number} {text}".encode()).hexdigest(),
                 "READY",
                 text,
+                text_hash(text),
                 len(text.split()),
                 1,
                 1,

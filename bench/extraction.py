@@ -82,6 +82,7 @@ from bench.crud_latency import (
     stop_server,
     wait_until_serving,
 )
+from bench.export import seed_documents
 from bench.ingestion import (
     SampleFile,
     Uploader,
@@ -111,7 +112,12 @@ UPLOADS_IN_FLIGHT = 4  # UploadDocuments calls at once in part 3
 WORKER_STOP_SECONDS = 3.0
 SESSION_SAMPLE_SECONDS = 0.05
 STATS_SETTLE_SECONDS = 0.5  # for exiting backends to report their transactions
-TERMINAL_EVENTS = {events.JOB_COMPLETED, events.JOB_FAILED, events.PAUSED, events.CANCELLED}
+TERMINAL_EVENTS = {
+    events.EventType.JOB_COMPLETED,
+    events.EventType.JOB_FAILED,
+    events.EventType.PAUSED,
+    events.EventType.CANCELLED,
+}
 ENDED = {
     common_pb2.JOB_STATUS_COMPLETED,
     common_pb2.JOB_STATUS_FAILED,
@@ -370,6 +376,25 @@ class Observer:
         self._db = connection
         self.name = name
 
+    async def seed_ready(self, project_id: str, count: int) -> float:
+        """`count` READY documents for the project, written with COPY (bench.export's council
+        minutes); returns the seconds it took."""
+        started = time.perf_counter()
+        project = uuid.UUID(project_id)
+        user_id = await self._db.fetchval("SELECT user_id FROM projects WHERE id = $1", project)
+        async with self._db.transaction():
+            # No foreign-key triggers: the rows are consistent by construction.
+            await self._db.execute("SET LOCAL session_replication_role = replica")
+            await seed_documents(self._db, user_id, project, count, random.Random(count))
+        await self._db.execute("ANALYZE documents")
+        return time.perf_counter() - started
+
+    async def text_megabytes(self, project_id: str) -> float:
+        total = await self._db.fetchval(
+            "SELECT sum(size_bytes) FROM documents WHERE project_id = $1", uuid.UUID(project_id)
+        )
+        return int(total or 0) / 1e6
+
     async def document_states(self, project_id: str) -> Counter[str]:
         rows = await self._db.fetch(
             "SELECT status::text AS status, count(*) AS n FROM documents "
@@ -545,9 +570,18 @@ class Researcher:
         response = await self.jobs.CreateJob(
             job_pb2.CreateJobRequest(selection=selection),
             metadata=self.metadata,
-            timeout=CALL_TIMEOUT_SECONDS * 4,  # a 10,000-document job enqueues 10,000 tasks
+            timeout=CALL_TIMEOUT_SECONDS * 4,  # a 50,000-document job lists 50,000 documents
         )
         return response.job
+
+    async def estimate_full_job(self, project_id: str) -> job_pb2.JobEstimate:
+        selection = job_pb2.JobSelection(project_id=project_id, type=common_pb2.JOB_TYPE_FULL)
+        response = await self.jobs.EstimateJob(
+            job_pb2.EstimateJobRequest(selection=selection),
+            metadata=self.metadata,
+            timeout=CALL_TIMEOUT_SECONDS * 4,
+        )
+        return response.estimate
 
     async def get_job(self, job_id: str) -> job_pb2.ProcessingJob:
         response = await self.jobs.GetJob(
@@ -672,6 +706,8 @@ class LargeRun:
     server_peak_job_kib: int = 0
     size_after: int = 0
     tables: list[tuple[str, int]] = field(default_factory=list)
+    seeded: bool = False  # written with COPY: upload_seconds is the seeding
+    estimate_seconds: float = 0.0  # EstimateJob of the FULL job
 
 
 @dataclass
@@ -697,6 +733,8 @@ class Options:
     large_latency: float
     large_batch: int
     skip_large: bool
+    # Part 3's documents written READY with COPY instead of uploaded and parsed.
+    large_seeded: bool = False
 
 
 @dataclass
@@ -855,15 +893,11 @@ async def throughput_and_sc003(bench: Bench, results: Results) -> None:
     bench.say(f"part 2: job wall time {results.sc003.job_seconds:.1f} s")
 
 
-async def large_job(bench: Bench, results: Results) -> None:
-    """Part 3: upload --large-docs documents while a worker parses them, then one FULL job
-    on fresh workers."""
+async def upload_large(bench: Bench, project_id: str, size_before: int) -> LargeRun:
+    """Part 3's documents uploaded while a worker parses them."""
     options = bench.options
     setting = options.settings[0]
     server = bench.server.pid
-    size_before = await bench.observer.size_bytes()
-    await bench.researcher.sign_in()
-    project_id = await bench.researcher.project(1)
     files = bench.documents(options.large_documents)
     reset_peak(server)
     with bench.workers(setting) as workers:
@@ -876,7 +910,7 @@ async def large_job(bench: Bench, results: Results) -> None:
         ready_seconds = await bench.observer.last_ready(project_id) - started
         parse_peaks = workers.peaks_kib()
         parse_cpu = workers.cpu_seconds()
-    large = LargeRun(
+    return LargeRun(
         documents=len(files),
         megabytes=megabytes(files),
         batch=options.large_batch,
@@ -888,6 +922,35 @@ async def large_job(bench: Bench, results: Results) -> None:
         size_parsed=await bench.observer.size_bytes(),
         server_peak_upload_kib=memory_kib(server, "VmHWM"),
     )
+
+
+async def large_job(bench: Bench, results: Results) -> None:
+    """Part 3: upload --large-docs documents while a worker parses them (or seed them READY
+    with --large-seeded), then EstimateJob and one FULL job on fresh workers."""
+    options = bench.options
+    setting = options.settings[0]
+    server = bench.server.pid
+    size_before = await bench.observer.size_bytes()
+    await bench.researcher.sign_in()
+    project_id = await bench.researcher.project(1)
+    if options.large_seeded:
+        seconds = await bench.observer.seed_ready(project_id, options.large_documents)
+        bench.say(f"part 3: {options.large_documents} READY documents seeded in {seconds:.0f} s")
+        large = LargeRun(
+            documents=options.large_documents,
+            megabytes=await bench.observer.text_megabytes(project_id),
+            batch=0,
+            upload_seconds=seconds,
+            ready_seconds=seconds,
+            parse_worker_peaks_kib=[],
+            parse_worker_cpu=0.0,
+            size_before=size_before,
+            size_parsed=await bench.observer.size_bytes(),
+            server_peak_upload_kib=memory_kib(server, "VmHWM"),
+            seeded=True,
+        )
+    else:
+        large = await upload_large(bench, project_id, size_before)
     results.large = large
     warm = await bench.ready_project(1, 2 * setting.processes)
     with bench.workers(setting) as workers:
@@ -895,9 +958,15 @@ async def large_job(bench: Bench, results: Results) -> None:
         await bench.warm_up(workers, warm)
         await bench.researcher.sign_in()  # before the reset: Login hashes with 64 MiB
         reset_peak(server)
+        started = time.perf_counter()
+        estimate = await bench.researcher.estimate_full_job(project_id)
+        large.estimate_seconds = time.perf_counter() - started
+        assert estimate.documents == large.documents, estimate
         transactions = await bench.observer.transactions()
-        bench.say(f"part 3: FULL job over {len(files)} documents")
-        large.job = await bench.full_job(workers, project_id, len(files), 1, options.large_latency)
+        bench.say(f"part 3: FULL job over {large.documents} documents")
+        large.job = await bench.full_job(
+            workers, project_id, large.documents, 1, options.large_latency
+        )
         bench.say(f"part 3: job wall time {large.job.job_seconds:.0f} s")
         large.job_worker_peaks_kib = workers.peaks_kib()
         large.server_peak_job_kib = memory_kib(server, "VmHWM")
@@ -1123,15 +1192,20 @@ def print_large(large: LargeRun) -> None:
         f"\n3. large job: {large.documents} TXT documents, {large.megabytes:.1f} MB "
         f"({large.megabytes * 1000 / large.documents:.1f} KB on average)"
     )
-    print(
-        f"   upload: UploadDocuments of {large.batch} files, {UPLOADS_IN_FLIGHT} calls at "
-        f"once: {large.upload_seconds:.1f} s, {large.documents / large.upload_seconds:.0f} files/s"
-    )
-    print(
-        f"   parse: all READY {large.ready_seconds:.1f} s after the first upload "
-        f"({large.documents / large.ready_seconds:.0f} documents/s, the worker parsing while "
-        f"the uploads went on); worker CPU {large.parse_worker_cpu:.0f} s"
-    )
+    if large.seeded:
+        print(f"   seeded READY with COPY in {large.upload_seconds:.1f} s (not uploaded)")
+    else:
+        print(
+            f"   upload: UploadDocuments of {large.batch} files, {UPLOADS_IN_FLIGHT} calls at "
+            f"once: {large.upload_seconds:.1f} s, "
+            f"{large.documents / large.upload_seconds:.0f} files/s"
+        )
+        print(
+            f"   parse: all READY {large.ready_seconds:.1f} s after the first upload "
+            f"({large.documents / large.ready_seconds:.0f} documents/s, the worker parsing while "
+            f"the uploads went on); worker CPU {large.parse_worker_cpu:.0f} s"
+        )
+    print(f"   EstimateJob (FULL, every document): {large.estimate_seconds:.2f} s")
     run = large.job
     if run is not None:
         tenth = max(len(run.ledger.times) // 10, 2)
@@ -1233,6 +1307,11 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument("--large-latency", type=float, default=0.05, help="seconds per call")
     parser.add_argument("--large-batch", type=int, default=50, help="files per UploadDocuments")
     parser.add_argument("--skip-large", action="store_true", help="leave part 3 out")
+    parser.add_argument(
+        "--large-seeded",
+        action="store_true",
+        help="part 3's documents written READY with COPY instead of uploaded (for 50,000)",
+    )
     args = parser.parse_args(argv)
     if min(args.docs, args.variables, args.sc003_docs, args.large_docs, args.large_batch) < 1:
         parser.error("document, variable and batch counts must be at least 1")
@@ -1255,6 +1334,7 @@ def parse_options(argv: list[str] | None) -> Options:
         large_latency=args.large_latency,
         large_batch=args.large_batch,
         skip_large=args.skip_large,
+        large_seeded=args.large_seeded,
     )
 
 

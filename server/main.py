@@ -43,10 +43,12 @@ from server.documents.rpc import DocumentServicer
 from server.documents.service import DocumentService
 from server.exports.rpc import ExportServicer
 from server.exports.service import ExportService
+from server.feedback.service import FeedbackService
 from server.jobs.events import JobEvents
 from server.jobs.feed import EventFeed
 from server.jobs.rpc import JobServicer
 from server.jobs.service import JobService
+from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.llm.factory import describe as describe_llm
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
@@ -134,7 +136,8 @@ async def start_server(
     )
     job_pb2_grpc.add_JobServiceServicer_to_server(
         JobServicer(
-            JobService(database, settings, TaskiqQueue(broker), job_events, EventFeed(job_events))
+            JobService(database, settings, TaskiqQueue(broker), job_events, EventFeed(job_events)),
+            FeedbackService(database),
         ),
         server,
     )
@@ -163,7 +166,24 @@ async def start_server(
         asyncio.create_task(_sweep_exports(exports, settings.export_sweep_interval_seconds)),
     ]
     log.info("gRPC server listening on %s:%d", settings.grpc_host, bound_port)
+    _announce_model(settings)
     return RunningServer(server, bound_port, health, database, redis, broker, background)
+
+
+def _announce_model(settings: Settings) -> None:
+    """Which model answers; a warning when none is configured, so that nobody takes the
+    baseline's values for a model's."""
+    if settings.default_llm_provider != OFFLINE:
+        log.info(describe_llm(settings))
+        return
+    log.warning(
+        "NO LANGUAGE MODEL IS CONFIGURED: the offline baseline (rule/keyword based, not a "
+        "language model) answers every extraction, and jobs, extractions and exports name it "
+        "(provider %s, model %s). Set LLM_API_KEY or LLM_BASE_URL to use a model; "
+        "LLM_ALLOW_OFFLINE_BASELINE=false refuses to start without one.",
+        OFFLINE,
+        OFFLINE_MODEL,
+    )
 
 
 async def _watch_dependencies(health: HealthServicer, database: Database, redis: Redis) -> None:
@@ -214,7 +234,6 @@ async def serve(settings: Settings, port: int | None = None) -> None:
         infrastructure.redis_url,
         settings.grpc_port if port is None else port,
     )
-    log.info(describe_llm(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -27,7 +27,7 @@ OWNER_ROLE = "coderai_test_owner"
 APP_ROLE = "coderai_test_app"
 
 
-def _with_database(url: str, database: str, user: str | None = None) -> str:
+def with_database(url: str, database: str, user: str | None = None) -> str:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url).set(database=database)
@@ -52,7 +52,7 @@ async def owner_url(database_name: str) -> AsyncIterator[str]:
         await admin.execute(f"CREATE DATABASE {database_name} OWNER {OWNER_ROLE}")
     finally:
         await admin.close()
-    yield _with_database(POSTGRES_ADMIN_URL, database_name, OWNER_ROLE)
+    yield with_database(POSTGRES_ADMIN_URL, database_name, OWNER_ROLE)
     admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {database_name} WITH (FORCE)")
@@ -117,7 +117,9 @@ async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]
 
 @pytest.fixture(scope="session")
 def worker(settings: Settings, app_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `coderai worker` process on this session's queue and database."""
+    """A real `coderai worker` process on this session's queue and database. Its supervisor
+    does not look for jobs no task announced: the session's database also holds the job
+    modules' jobs (tests.jobs.conftest), which are theirs to run against their model server."""
     process = coderai(
         "worker",
         "--processes",
@@ -125,6 +127,7 @@ def worker(settings: Settings, app_url: str) -> Iterator[subprocess.Popen[bytes]
         APP_DATABASE_URL=app_url,
         REDIS_URL=TEST_REDIS_URL,
         TASK_QUEUE_NAME=settings.task_queue_name,
+        JOB_SUPERVISOR_INTERVAL_SECONDS="86400",
     )
     yield process
     stop(process, timeout=IDLE_WORKER_GRACE)

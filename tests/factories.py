@@ -110,10 +110,14 @@ class Caller:
         project_id: str,
         job_type: common_pb2.JobType = common_pb2.JOB_TYPE_SAMPLE,
         document_ids: list[str] | None = None,
+        retry_failed: bool = False,
         **fields: Any,
     ) -> job_pb2.CreateJobResponse:
         selection = job_pb2.JobSelection(
-            project_id=project_id, type=job_type, document_ids=document_ids or []
+            project_id=project_id,
+            type=job_type,
+            document_ids=document_ids or [],
+            retry_failed=retry_failed,
         )
         return await self.jobs.CreateJob(
             job_pb2.CreateJobRequest(selection=selection, **fields), metadata=self.metadata

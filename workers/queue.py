@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 from workers.broker import ReclaimingStreamBroker
 
@@ -20,15 +19,13 @@ class TaskiqQueue:
 
         await parse_document.kicker().with_broker(self._broker).kiq(str(user_id), str(document_id))
 
-    async def extract_documents(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
-    ) -> None:
+    async def wake_workers(self, user_id: uuid.UUID, job_id: uuid.UUID, tasks: int) -> None:
         from workers.tasks import extraction_job
 
         kicker = extraction_job.kicker().with_broker(self._broker)
         async with self._broker.batched():
-            for document_id in document_ids:
-                await kicker.kiq(str(user_id), str(job_id), str(document_id))
+            for _ in range(tasks):
+                await kicker.kiq(str(user_id), str(job_id))
 
     async def build_export(self, user_id: uuid.UUID, export_id: uuid.UUID) -> None:
         from workers.tasks import export_job

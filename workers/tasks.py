@@ -6,6 +6,8 @@ server) and builds the services its tasks call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from server.exports.service import ExportService
 from server.jobs.events import JobEvents
 from server.jobs.pipeline import ExtractionPipeline
 from server.jobs.runner import JobRunner
+from server.jobs.supervisor import JobSupervisor
 from server.llm.gateway import LLMGateway
 from server.llm.ledger import DatabaseLedger
 from workers.broker import broker
@@ -35,7 +38,10 @@ class WorkerServices:
     redis: Redis
     documents: DocumentService
     jobs: JobRunner
+    supervisor: JobSupervisor
+    supervising: asyncio.Task[None]
     exports: ExportService
+    job_task_seconds: float
 
 
 _services: WorkerServices | None = None
@@ -61,18 +67,27 @@ async def connect(state: TaskiqState) -> None:
         max_length=settings.job_events_max_length,
         ttl_seconds=settings.job_events_ttl_seconds,
     )
+    runner = JobRunner(database, settings, pipeline, events)
+    supervisor = JobSupervisor(database, settings, runner, events, gateway.provider_answers)
     _services = WorkerServices(
         database=database,
         redis=redis,
         documents=DocumentService(database, settings, TaskiqQueue(broker)),
-        jobs=JobRunner(database, settings, pipeline, events),
+        jobs=runner,
+        supervisor=supervisor,
+        supervising=asyncio.create_task(supervisor.run()),
         exports=ExportService(database, settings, TaskiqQueue(broker)),
+        job_task_seconds=settings.job_task_seconds,
     )
 
 
 @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
 async def disconnect(state: TaskiqState) -> None:
     if _services is not None:
+        _services.supervising.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await _services.supervising
+        await _services.supervisor.stop()
         await _services.database.dispose()
         await _services.redis.aclose()
 
@@ -98,11 +113,16 @@ async def parse_document(user_id: str, document_id: str) -> None:
 
 
 @broker.task(task_name="coderai.extraction_job")
-async def extraction_job(user_id: str, job_id: str, document_id: str) -> None:
-    """Extracts one document of a job (its state, and the job's, are in PostgreSQL)."""
-    await services().jobs.run_document(
-        uuid.UUID(user_id), uuid.UUID(job_id), uuid.UUID(document_id)
+async def extraction_job(user_id: str, job_id: str, document_id: str = "") -> None:
+    """Works a job's documents (their state, and the job's, are in PostgreSQL) for up to
+    job_task_seconds, then queues its continuation behind other jobs' tasks. document_id:
+    tasks queued before a job's tasks woke workers carried one; any document is as good."""
+    worker = services()
+    unfinished = await worker.jobs.run_job(
+        uuid.UUID(user_id), uuid.UUID(job_id), for_seconds=worker.job_task_seconds
     )
+    if unfinished:
+        await extraction_job.kiq(user_id, job_id)
 
 
 @broker.task(task_name="coderai.prompt_refinement_job")

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     redis_url: str | None = None
-    # Tasks are one document each (seconds to minutes), so a dead worker's tasks are handed on
+    # A task works a job for up to job_task_seconds, so a dead worker's tasks are handed on
     # after two minutes; a task redelivered while still running is harmless.
     task_redelivery_timeout_ms: int = Field(default=2 * 60 * 1000, ge=1000)
     task_queue_name: str = "coderai:tasks"
@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=120.0, gt=0)
     # More consecutive failed documents than this pause the job.
     job_max_consecutive_failures: int = Field(default=10, ge=1)
+    # Tasks sent to wake workers for a new or resumed job (each works it until it is done):
+    # how many worker slots take it up at once from the queue.
+    job_worker_tasks: int = Field(default=16, ge=1)
+    # A task works its job this long, then queues its continuation behind other jobs' tasks.
+    job_task_seconds: float = Field(default=60.0, gt=0)
+    # How often a worker with free slots looks in PostgreSQL for jobs no task announced (their
+    # tasks were lost, their worker died) and for jobs to resume after a provider outage.
+    job_supervisor_interval_seconds: float = Field(default=10.0, gt=0)
+    # Times a job paused by the circuit breaker is resumed on its own before it waits for you.
+    job_max_automatic_resumes: int = Field(default=5, ge=0)
     # Events kept per job for clients that reconnect, and for how long.
     job_events_max_length: int = Field(default=10_000, ge=100)
     job_events_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
@@ -128,10 +138,17 @@ class Settings(BaseSettings):
     llm_retry_jitter_seconds: float = Field(default=0.5, ge=0)
     llm_requests_per_minute: int = Field(default=500, ge=0)
     llm_tokens_per_minute: int = Field(default=200_000, ge=0)
-    llm_breaker_failure_threshold: int = Field(default=5, ge=1)
+    # Consecutive failed requests that open the breaker: more than one call's attempts
+    # (llm_max_retries + 1), so that a call gets every retry it was promised before its own
+    # failures could open the breaker and fail its last attempts fast.
+    llm_breaker_failure_threshold: int = Field(default=10, ge=1)
     llm_breaker_recovery_seconds: float = Field(default=30.0, gt=0)
     llm_breaker_success_threshold: int = Field(default=3, ge=1)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Whether the offline baseline (rules, not a model) may answer. True lets a machine with
+    # no LLM run the whole pipeline; false makes a missing model a configuration error and
+    # CreateJob refuse a job the baseline would answer (FAILED_PRECONDITION).
+    llm_allow_offline_baseline: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
@@ -140,6 +157,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 "JWT_SECRET must be set to a random value of at least 32 characters "
                 "when ENVIRONMENT=production"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _breaker_lets_a_call_retry(self) -> Settings:
+        if self.llm_breaker_failure_threshold <= self.llm_max_retries + 1:
+            raise ValueError(
+                f"LLM_BREAKER_FAILURE_THRESHOLD ({self.llm_breaker_failure_threshold}) must be "
+                f"more than LLM_MAX_RETRIES + 1 ({self.llm_max_retries + 1}): one call's own "
+                "failures would open the breaker before its retries ran"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_offline_baseline_when_forbidden(self) -> Settings:
+        if not self.llm_allow_offline_baseline and self.default_llm_provider == "offline":
+            raise ValueError(
+                "LLM_ALLOW_OFFLINE_BASELINE=false but no language model is configured: set "
+                "LLM_API_KEY or LLM_BASE_URL (or LLM_PROVIDER and its key) so that a model, "
+                "not the offline baseline, answers"
             )
         return self
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, Table, event, func, text
+from sqlalchemy import BindParameter, DateTime, MetaData, Table, bindparam, event, func, text
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -117,6 +118,23 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+# Row locks for changing a row's columns but not its key: FOR NO KEY UPDATE. Unlike FOR UPDATE
+# it does not wait for the FOR KEY SHARE locks that PostgreSQL's foreign-key checks take on a
+# parent row (a job's row while a worker inserts its log entries): two transactions that each
+# insert children and lock the parent could otherwise deadlock.
+NO_KEY_UPDATE: dict[str, bool] = {"key_share": True}
+
+_UUID_ARRAY = ARRAY(UUID(as_uuid=True))
+
+
+def uuid_array(ids: Iterable[uuid.UUID]) -> BindParameter[list[uuid.UUID]]:
+    """Ids as one array parameter, for `column == any_(uuid_array(ids))`: IN with a
+    parameter per id stops at PostgreSQL's 32,767 parameters (and is planned anew for each
+    count)."""
+    parameter: BindParameter[list[uuid.UUID]] = bindparam(None, list(ids), type_=_UUID_ARRAY)  # type: ignore[arg-type]
+    return parameter
 
 
 class TenantOwnedMixin(TimestampedMixin):

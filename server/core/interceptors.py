@@ -7,11 +7,13 @@ servicer, and every error the servicer raises passes through the error mapping.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
@@ -101,17 +103,11 @@ class BehaviourInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg
 
     def _wrap_stream(self, method: str, behaviour: StreamBehaviour) -> StreamBehaviour:
         async def wrapped(request: Any, context: RpcContext) -> AsyncIterator[Any]:
-            responses: list[AsyncIterator[Any]] = []
+            def open_stream() -> AsyncIterator[Any]:
+                return behaviour(request, context)
 
-            async def start() -> None:
-                responses.append(behaviour(request, context))
-
-            await self.around(method, context, start)
-            try:
-                async for response in responses[0]:
-                    yield response
-            except Exception as error:  # noqa: BLE001 - handed to the same mapping as unary calls
-                await self.on_stream_error(method, context, error)
+            async for response in self.around_stream(method, context, open_stream):
+                yield response
 
         return wrapped
 
@@ -120,26 +116,77 @@ class BehaviourInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg
     ) -> Any:
         return await call()
 
+    async def around_stream(
+        self, method: str, context: RpcContext, open_stream: Callable[[], AsyncIterator[Any]]
+    ) -> AsyncIterator[Any]:
+        """A response stream from its opening to its end. By default `around` covers the
+        opening (where authentication happens) and `on_stream_error` what fails later."""
+        responses: list[AsyncIterator[Any]] = []
+
+        async def start() -> None:
+            responses.append(open_stream())
+
+        await self.around(method, context, start)
+        try:
+            async for response in responses[0]:
+                yield response
+        except Exception as error:  # noqa: BLE001 - handed to the same mapping as unary calls
+            await self.on_stream_error(method, context, error)
+
     async def on_stream_error(self, method: str, context: RpcContext, error: Exception) -> None:
         raise error
 
 
 class AccessLogInterceptor(BehaviourInterceptor):
+    """One line per call once it has ended, with its status and duration: a response stream's
+    run from its opening to its last message, or to the error or cancellation that ended it."""
+
     async def around(
         self, method: str, context: RpcContext, call: Callable[[], Awaitable[Any]]
     ) -> Any:
-        started = time.perf_counter()
-        try:
+        with _logged(method, context):
             return await call()
-        finally:
-            code = context.code() or grpc.StatusCode.OK
-            log.info(
-                "rpc %s %s %.1fms peer=%s",
-                method,
-                code.name if isinstance(code, grpc.StatusCode) else code,
-                (time.perf_counter() - started) * 1000,
-                context.peer(),
-            )
+
+    async def around_stream(
+        self, method: str, context: RpcContext, open_stream: Callable[[], AsyncIterator[Any]]
+    ) -> AsyncIterator[Any]:
+        with _logged(method, context):
+            async for response in open_stream():
+                yield response
+
+
+@contextlib.contextmanager
+def _logged(method: str, context: RpcContext) -> Iterator[None]:
+    started = time.perf_counter()
+    ended_by: BaseException | None = None
+    try:
+        yield
+    except BaseException as error:
+        ended_by = error
+        raise
+    finally:
+        log.info(
+            "rpc %s %s %.1fms peer=%s",
+            method,
+            _status_name(context, ended_by),
+            (time.perf_counter() - started) * 1000,
+            context.peer(),
+        )
+
+
+def _status_name(context: RpcContext, ended_by: BaseException | None) -> str:
+    """The status the call ended with: the one set on the context (an abort sets it), else
+    what grpc answers for how the behaviour ended."""
+    code = context.code()
+    if not code:
+        if ended_by is None:
+            code = grpc.StatusCode.OK
+        elif isinstance(ended_by, asyncio.CancelledError | GeneratorExit):
+            # The client went away (or the server is stopping) before the call ended.
+            code = grpc.StatusCode.CANCELLED
+        else:
+            code = grpc.StatusCode.UNKNOWN
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
 
 _STATUS_OF: dict[type[errors.DomainError], tuple[grpc.StatusCode, int]] = {

@@ -99,6 +99,7 @@ async def _ensure_application_role(connection: AsyncConnection, settings: Settin
         "REVOKE ALL ON alembic_version FROM {role}",
         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         "GRANT EXECUTE ON FUNCTION app_current_user_id(), auth_find_login(text), "
-        "auth_find_refresh_token_owner(bytea), delete_expired_exports() TO {role}",
+        "auth_find_refresh_token_owner(bytea), delete_expired_exports(), "
+        "jobs_wanting_workers(integer, integer) TO {role}",
     ):
         await connection.execute(text(statement.format(database=database, role=role)))

@@ -7,6 +7,9 @@ tenant B's parent by id. Referencing (parent.id, parent.user_id) instead makes t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import ForeignKeyConstraint
 
 
@@ -33,3 +36,16 @@ def isolation_statements(table: str, tenant_column: str = "user_id") -> list[str
         f"USING ({tenant_column} = app_current_user_id()) "
         f"WITH CHECK ({tenant_column} = app_current_user_id())",
     ]
+
+
+@contextmanager
+def across_tenants(execute: Callable[[str], object], *tables: str) -> Iterator[None]:
+    """For a migration's backfill that reads or writes every tenant's rows: FORCEd row-level
+    security binds the tables' owner, who runs the migrations, too; it is lifted on `tables`
+    for the block and restored after it, inside the migration's transaction (a failure rolls
+    the lifting back with everything else)."""
+    for table in tables:
+        execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    yield
+    for table in tables:
+        execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")

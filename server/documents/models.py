@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from typing import Any
 
@@ -55,6 +56,8 @@ class Document(TenantOwnedMixin, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # The extracted text; deferred so that listings do not load whole documents.
     text_content: Mapped[str | None] = deferred(mapped_column("text", Text))
+    # The SHA-256 of text_content (see text_hash): extractions record the one they read.
+    text_hash: Mapped[str | None] = mapped_column(String(64))
     word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     page_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -135,3 +138,8 @@ class DocumentChunk(TenantOwnedMixin, Base):
     token_count: Mapped[int] = mapped_column(Integer, nullable=False)
     start_offset: Mapped[int] = mapped_column(Integer, nullable=False)
     end_offset: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+def text_hash(text: str) -> str:
+    """The hash a document's text and the extractions read from it are compared by."""
+    return hashlib.sha256(text.encode()).hexdigest()

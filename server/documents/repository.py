@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import any_, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from server.core.db import table_of
+from server.core.db import NO_KEY_UPDATE, table_of, uuid_array
 from server.core.pagination import Cursor, newest_first
 from server.documents.models import (
     Document,
@@ -29,7 +29,17 @@ async def get(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
 
 
 async def get_for_update(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
-    return await session.get(Document, document_id, with_for_update=True)
+    return await session.get(Document, document_id, with_for_update=NO_KEY_UPDATE)
+
+
+async def in_project(
+    session: AsyncSession, project_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
+) -> Sequence[Document]:
+    """Those of the documents that are in the project, in one query however many."""
+    statement = select(Document).where(
+        Document.project_id == project_id, Document.id == any_(uuid_array(document_ids))
+    )
+    return (await session.scalars(statement)).all()
 
 
 async def find_by_hash(
@@ -94,13 +104,15 @@ class ReadableText:
 
     status: DocumentStatus
     text: str
+    # See models.text_hash; None before the document is parsed.
+    text_hash: str | None
     chunks: list[tuple[int, int, str]]
 
 
 # Run for every document a job extracts: built once (see table_of).
-_TEXT = select(_DOCUMENTS.c.status, _DOCUMENTS.c.text, _DOCUMENTS.c.chunk_count).where(
-    _DOCUMENTS.c.id == bindparam("document_id")
-)
+_TEXT = select(
+    _DOCUMENTS.c.status, _DOCUMENTS.c.text, _DOCUMENTS.c.text_hash, _DOCUMENTS.c.chunk_count
+).where(_DOCUMENTS.c.id == bindparam("document_id"))
 _CHUNKS = (
     select(_CHUNKS_TABLE.c.start_offset, _CHUNKS_TABLE.c.end_offset, _CHUNKS_TABLE.c.text)
     .where(_CHUNKS_TABLE.c.document_id == bindparam("document_id"))
@@ -112,12 +124,12 @@ async def readable_text(session: AsyncSession, document_id: uuid.UUID) -> Readab
     found = (await session.execute(_TEXT, {"document_id": document_id})).first()
     if found is None:
         return None
-    status, text, chunk_count = found
+    status, text, hashed, chunk_count = found
     chunks: list[tuple[int, int, str]] = []
     if chunk_count:
         rows = await session.execute(_CHUNKS, {"document_id": document_id})
         chunks = [(start, end, chunk) for start, end, chunk in rows.all()]
-    return ReadableText(status, text or "", chunks)
+    return ReadableText(status, text or "", hashed, chunks)
 
 
 async def delete_chunks(session: AsyncSession, document_id: uuid.UUID) -> None:

@@ -44,7 +44,13 @@ from server.documents.detection import (
     DocumentTooLarge,
     detect_type,
 )
-from server.documents.models import Document, DocumentChunk, DocumentStatus, UploadSession
+from server.documents.models import (
+    Document,
+    DocumentChunk,
+    DocumentStatus,
+    UploadSession,
+    text_hash,
+)
 from server.documents.parsing import ParsedDocument, parse_document
 from server.jobs.models import LogEventType, ProcessingLog
 from server.projects import repository as projects
@@ -420,6 +426,7 @@ class DocumentService:
             if document is None:
                 return None
             document.text_content = parsed.text
+            document.text_hash = text_hash(parsed.text)
             document.word_count = parsed.word_count
             document.page_count = parsed.page_count
             document.mime_type = parsed.mime_type

@@ -38,6 +38,7 @@ from server.exports.dataset import (
 from server.exports.quality import Quality, VariableQuality
 from server.jobs.models import EvidenceMatch
 from server.jobs.postprocess import CONCATENATE_SEPARATOR
+from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
 
@@ -84,13 +85,16 @@ _KEPT = {
         f'"{CONCATENATE_SEPARATOR}" in one cell'
     ),
 }
+_FLAGGED = "; the status is LOW_CONFIDENCE (flagged for review)"
 _UNCERTAIN = {
-    IfUncertain.FLAG_FOR_REVIEW: "the value is kept and flagged for review",
-    IfUncertain.LEAVE_EMPTY: "the cell is left empty (coded uncertain)",
-    IfUncertain.USE_DEFAULT: "the default value is recorded instead",
+    IfUncertain.FLAG_FOR_REVIEW: "the value is kept and flagged for review" + _FLAGGED,
+    IfUncertain.LEAVE_EMPTY: "the cell is left empty (coded uncertain)" + _FLAGGED,
+    IfUncertain.USE_DEFAULT: "the default value is recorded instead" + _FLAGGED,
     IfUncertain.BEST_GUESS: (
-        "the value is kept as the model's best guess (the model is asked for its best "
-        "inference where the text supports one, rather than no value)"
+        "the value is kept as the answer, as the model's best guess (the model is asked for "
+        "its best inference where the text supports one, rather than no value); the status "
+        "stays SUCCESS, not flagged for review, and the long data mark the value best_guess "
+        "true"
     ),
 }
 # Validation rules in words; {} is the rule's value.
@@ -163,8 +167,21 @@ def _introduction(header: DatasetHeader, quality: Quality) -> list[Block]:
 
 
 def _run(run: RunSummary) -> list[Block]:
+    baseline = (
+        [
+            Paragraph(
+                f"Values answered by {OFFLINE}/{OFFLINE_MODEL} come from the offline baseline: "
+                "rules and keywords, not a language model. They are a floor to compare models "
+                "against, not a model's coding; the long data's model column says which "
+                "values they are."
+            )
+        ]
+        if run.offline_baseline
+        else []
+    )
     return [
         Heading("Run", 2),
+        *baseline,
         Table(
             _MEASURE,
             [
@@ -177,6 +194,7 @@ def _run(run: RunSummary) -> list[Block]:
                 ("Input tokens", run.input_tokens),
                 ("Output tokens", run.output_tokens),
                 ("Cost (USD)", f"{run.cost_usd:f}"),
+                # The models that answered, as provider/model.
                 ("Models", ", ".join(run.models) or NOT_APPLICABLE),
                 ("First job", _utc(run.first_job_at)),
                 ("Last job", _utc(run.last_job_at)),
@@ -221,7 +239,7 @@ def _variable(variable: VariableSpec, columns: Sequence[Column]) -> list[Block]:
         (
             "If uncertain",
             f"Below a confidence of {variable.confidence_threshold:.2f} "
-            f"{_UNCERTAIN[variable.if_uncertain]}; the status is LOW_CONFIDENCE.",
+            f"{_UNCERTAIN[variable.if_uncertain]}.",
         ),
         (
             "If multiple values",
@@ -303,7 +321,9 @@ def _quality(header: DatasetHeader, quality: Quality) -> list[Block]:
             "Counted over the rows of this file. The fill rate is the share of processed cells "
             "that hold a value (a default value counts). The mean confidence and the share "
             "below the variable's threshold are over processed cells with a confidence, "
-            "failed extractions excluded. Evidence says where the quoted passage was found in "
+            "failed extractions excluded. Best guesses are values kept below the threshold as "
+            "the answer, because the variable's rule is best guess (status SUCCESS). Evidence "
+            "says where the quoted passage was found in "
             "the document. Feedback counts the researcher's verdicts on the values; accuracy "
             "is the share judged correct."
         ),
@@ -328,6 +348,7 @@ def _variable_quality(
             NOT_APPLICABLE if tally.mean_confidence is None else f"{tally.mean_confidence:.2f}",
         ),
         ("Below the confidence threshold", _percent(tally.share_below_threshold)),
+        ("Best guesses (kept below the threshold)", tally.best_guesses),
     ]
     rows += [(f"Status {status.value}", tally.statuses[status]) for status in CellStatus]
     rows += [(f"Empty: {kind.value}", tally.missing[kind]) for kind in MissingKind]

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from server.jobs.models import EvidenceMatch
+from server.llm.factory import OFFLINE
 from server.projects.models import UnitOfObservation
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
@@ -102,10 +103,15 @@ class RunSummary:
     input_tokens: int
     output_tokens: int
     cost_usd: Decimal
-    # "provider/model" of every extraction in the dataset.
+    # "provider/model" of the models that answered the dataset's extractions.
     models: tuple[str, ...]
     first_job_at: datetime | None
     last_job_at: datetime | None
+
+    @property
+    def offline_baseline(self) -> bool:
+        """Whether the offline baseline (rules, not a language model) answered any of them."""
+        return any(model.partition("/")[0] == OFFLINE for model in self.models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +163,10 @@ class Cell:
     source_end: int | None = None
     evidence_match: EvidenceMatch | None = None
     prompt_version: int | None = None
-    # "provider/model" of the prompt version that produced it.
+    # "provider/model" of the model that answered.
     model: str | None = None
+    # Kept below the confidence threshold because the variable's if_uncertain is BEST_GUESS.
+    best_guess: bool = False
     # As text: ids are only shown, and a UUID object per cell costs time on large exports.
     extraction_id: str | None = None
     job_id: str | None = None

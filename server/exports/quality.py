@@ -23,6 +23,8 @@ class VariableQuality:
     confidence_sum: float = 0.0
     confidence_count: int = 0
     below_threshold: int = 0
+    # Values kept below the threshold as the answer (if_uncertain BEST_GUESS).
+    best_guesses: int = 0
 
     @property
     def processed(self) -> int:
@@ -76,6 +78,7 @@ class QualityTally:
                     tally.missing[missing] += 1
                 if cell.evidence_match is not None:
                     tally.evidence[cell.evidence_match] += 1
+                tally.best_guesses += cell.best_guess
                 if cell.confidence is not None and cell.status is not CellStatus.FAILED:
                     tally.confidence_sum += cell.confidence
                     tally.confidence_count += 1

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Text, and_, cast, delete, func, literal, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.pagination import Cursor, newest_first
@@ -33,13 +32,13 @@ from server.exports.dataset import (
 )
 from server.exports.models import Export, ExportPart
 from server.jobs.models import (
+    DocumentExtractionOutcome,
+    DocumentOutcome,
     EvidenceMatch,
     Extraction,
     ExtractionFeedback,
     ExtractionStatus,
     FeedbackType,
-    JobDocument,
-    JobDocumentStatus,
     ProcessingJob,
 )
 from server.projects.models import Project
@@ -128,19 +127,6 @@ def _prompt_spec(prompt: Prompt) -> PromptSpec:
     )
 
 
-def _last_work(project_id: uuid.UUID) -> Any:
-    """Each document's outcome in the newest job that covered it (DONE, SKIPPED, FAILED, or
-    still PENDING/RUNNING), with its error."""
-    return (
-        select(JobDocument.document_id, JobDocument.status, JobDocument.error)
-        .join(ProcessingJob, ProcessingJob.id == JobDocument.job_id)
-        .where(ProcessingJob.project_id == project_id)
-        .ext(distinct_on(JobDocument.document_id))
-        .order_by(JobDocument.document_id, ProcessingJob.created_at.desc())
-        .subquery("last_work")
-    )
-
-
 def _has_values() -> Any:
     """Whether the (outer query's) document has any extraction."""
     return select(Extraction.id).where(Extraction.document_id == Document.id).exists()
@@ -159,15 +145,11 @@ async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummar
             ).where(ProcessingJob.project_id == project_id)
         )
     ).one()
-    last = _last_work(project_id)
+    outcome = DocumentExtractionOutcome.outcome
     has_values = _has_values()
     ready = Document.status == DocumentStatus.READY
-    failed = and_(ready, last.c.status == JobDocumentStatus.FAILED, ~has_values)
-    processed = and_(
-        ready,
-        ~failed,
-        has_values | last.c.status.in_([JobDocumentStatus.DONE, JobDocumentStatus.SKIPPED]),
-    )
+    failed = and_(ready, outcome == DocumentOutcome.FAILED, ~has_values)
+    processed = and_(ready, ~failed, has_values | (outcome == DocumentOutcome.NO_ENTITIES))
     documents = (
         await session.execute(
             select(
@@ -178,16 +160,18 @@ async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummar
                 func.count().filter(Document.status == DocumentStatus.FAILED),
             )
             .select_from(Document)
-            .outerjoin(last, last.c.document_id == Document.id)
+            .outerjoin(
+                DocumentExtractionOutcome,
+                DocumentExtractionOutcome.document_id == Document.id,
+            )
             .where(Document.project_id == project_id)
         )
     ).one()
     models = await session.execute(
-        select(Prompt.provider, Prompt.model)
-        .join(Extraction, Extraction.prompt_id == Prompt.id)
-        .where(Extraction.project_id == project_id)
+        select(Extraction.llm_provider, Extraction.llm_model)
+        .where(Extraction.project_id == project_id, Extraction.llm_provider.is_not(None))
         .distinct()
-        .order_by(Prompt.provider, Prompt.model)
+        .order_by(Extraction.llm_provider, Extraction.llm_model)
     )
     total, done, failed_count, ready_count, unreadable = documents
     return RunSummary(
@@ -243,14 +227,14 @@ async def stream_units(
 ) -> AsyncGenerator[list[Unit], None]:
     """The dataset's rows in order, in batches: every READY document of the project (and any
     other that has values), one row per document, or per entity found in it. A document
-    without values is a row of NOT_PROCESSED cells, or of FAILED ones when its last job failed
-    it; in an entity project a document processed without finding any entity has no row.
+    without values is a row of NOT_PROCESSED cells, or of FAILED ones when its last extraction
+    failed (see DocumentExtractionOutcome); in an entity project a document read without
+    finding any entity has no row.
     document_ids limits the rows to those documents' (a page of them: see document_page).
 
     PostgreSQL folds each unit's extractions into one JSON array: one row and one json.loads
     per unit instead of a row per extraction, about four times less work here, and the
     database does its part in its own process while this one builds the previous batch."""
-    last = _last_work(header.project_id)
     entity_key = func.coalesce(Extraction.entity_key, literal(""))
     order = (Document.filename, Document.id, entity_key)
     extractions = func.json_agg(func.json_build_array(*_EXTRACTION_FIELDS)).filter(
@@ -260,19 +244,19 @@ async def stream_units(
         select(
             Document.id,
             Document.filename,
-            last.c.status,
-            last.c.error,
+            DocumentExtractionOutcome.outcome,
+            DocumentExtractionOutcome.error,
             entity_key,
             cast(extractions, Text),
         )
         .select_from(Document)
-        .outerjoin(last, last.c.document_id == Document.id)
+        .outerjoin(DocumentExtractionOutcome, DocumentExtractionOutcome.document_id == Document.id)
         .outerjoin(Extraction, Extraction.document_id == Document.id)
         .where(
             Document.project_id == header.project_id,
             (Document.status == DocumentStatus.READY) | Extraction.id.is_not(None),
         )
-        .group_by(*order, last.c.status, last.c.error)
+        .group_by(*order, DocumentExtractionOutcome.outcome, DocumentExtractionOutcome.error)
         .order_by(*order)
         .execution_options(yield_per=batch_units)
     )
@@ -283,7 +267,7 @@ async def stream_units(
             tuple_(*order)
             > tuple_(literal(after.filename), literal(after.document_id), literal(after.entity_key))
         )
-    build = _UnitBuilder(header, await _prompt_models(session, header.project_id))
+    build = _UnitBuilder(header)
     # A Core stream: rows as tuples, without the ORM's per-row work.
     result = await (await session.connection()).stream(statement)
     async for rows in result.partitions():
@@ -337,18 +321,10 @@ _EXTRACTION_FIELDS = (
     Extraction.error,
     Extraction.id,
     Extraction.job_id,
-    Extraction.prompt_id,
+    Extraction.llm_provider,
+    Extraction.llm_model,
+    Extraction.best_guess,
 )
-
-
-async def _prompt_models(session: AsyncSession, project_id: uuid.UUID) -> dict[str, str]:
-    """ "provider/model" of every prompt version of the project's variables, by prompt id."""
-    rows = await session.execute(
-        select(Prompt.id, Prompt.provider, Prompt.model)
-        .join(Variable, Variable.id == Prompt.variable_id)
-        .where(Variable.project_id == project_id)
-    )
-    return {str(prompt_id): f"{provider}/{model}" for prompt_id, provider, model in rows.all()}
 
 
 _CELL_STATUS = {status.value: CellStatus(status.value) for status in ExtractionStatus}
@@ -356,20 +332,19 @@ _EVIDENCE = {match.value: match for match in EvidenceMatch}
 
 
 class _UnitBuilder:
-    """Turns a unit's row (its document, its last job's outcome, its extractions as JSON) into
-    a Unit."""
+    """Turns a unit's row (its document, what its last extraction left when it left no
+    values, its extractions as JSON) into a Unit."""
 
-    def __init__(self, header: DatasetHeader, models: dict[str, str]) -> None:
+    def __init__(self, header: DatasetHeader) -> None:
         self._header = header
-        self._models = models
         self._index = {str(variable.id): index for index, variable in enumerate(header.variables)}
 
     def __call__(
         self,
         document_id: uuid.UUID,
         filename: str,
-        last_status: JobDocumentStatus | None,
-        last_error: str | None,
+        outcome: DocumentOutcome | None,
+        outcome_error: str | None,
         entity_key: str,
         extractions: str | None,
     ) -> Unit | None:
@@ -377,7 +352,7 @@ class _UnitBuilder:
         entity_name = ""
         for item in json.loads(extractions) if extractions else ():
             (variable_id, name, value, confidence, source_text, start, end, evidence) = item[:8]
-            (version, status, error, extraction_id, job_id, prompt_id) = item[8:]
+            (version, status, error, extraction_id, job_id, provider, model, guess) = item[8:]
             index = self._index.get(variable_id)
             if index is None:
                 continue
@@ -391,21 +366,18 @@ class _UnitBuilder:
                 source_end=end,
                 evidence_match=_EVIDENCE[evidence],
                 prompt_version=version,
-                model=self._models.get(prompt_id),
+                model=f"{provider}/{model}" if provider else None,
+                best_guess=guess,
                 extraction_id=extraction_id,
                 job_id=job_id,
                 error=error,
             )
-        if last_status is JobDocumentStatus.FAILED:
-            # What the last job could not extract failed; values from earlier jobs stay.
-            failed = Cell(CellStatus.FAILED, error=last_error or "the document failed")
+        if outcome is DocumentOutcome.FAILED:
+            # What the last extraction could not read failed; values from earlier ones stay.
+            failed = Cell(CellStatus.FAILED, error=outcome_error or "the document failed")
             cells = [failed if cell is NOT_PROCESSED else cell for cell in cells]
-        elif (
-            not extractions
-            and self._header.entity_level
-            and last_status in (JobDocumentStatus.DONE, JobDocumentStatus.SKIPPED)
-        ):
-            return None  # processed: no entity found in it
+        elif not extractions and outcome is DocumentOutcome.NO_ENTITIES:
+            return None  # read: no entity found in it
         return Unit(
             document_id=document_id,
             filename=filename,

@@ -10,23 +10,30 @@ import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
-from server.jobs.models import JobStatus, JobType, ProcessingJob
+from server.jobs.models import JobStatus, JobType, ProcessingJob, StopReason
 
-PROGRESS = "progress"
-DOCUMENT_COMPLETED = "document_completed"
-DOCUMENT_FAILED = "document_failed"
-JOB_COMPLETED = "job_completed"
-JOB_FAILED = "job_failed"
-PAUSED = "paused"
-RESUMED = "resumed"
-CANCELLED = "cancelled"
+
+class EventType(StrEnum):
+    PROGRESS = "progress"
+    DOCUMENT_COMPLETED = "document_completed"
+    DOCUMENT_FAILED = "document_failed"
+    JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    CANCELLED = "cancelled"
+    # Not on a stream: the job as it is, first on every watch, and again after a gap.
+    SNAPSHOT = "snapshot"
+
 
 # Events after which a job changes no more.
-TERMINAL = frozenset({JOB_COMPLETED, JOB_FAILED, CANCELLED})
+TERMINAL = frozenset({EventType.JOB_COMPLETED, EventType.JOB_FAILED, EventType.CANCELLED})
 
 _KEY_PREFIX = "coderai:job-events:"
 _PROJECT_KEY_PREFIX = "coderai:project-events:"
@@ -36,12 +43,14 @@ _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 @dataclass(frozen=True)
 class JobEvent:
     id: str
-    type: str
+    type: EventType
     # The job as of the event; None only in a project watch's snapshot of a project with no
     # active job.
     job: ProcessingJob | None
     document_id: str
     message: str
+    # On a snapshot: events after the id the client gave are past retention (see lost_after).
+    events_lost: bool = False
 
 
 def is_event_id(value: str) -> bool:
@@ -73,6 +82,8 @@ def job_snapshot(job: ProcessingJob) -> dict[str, Any]:
         "output_tokens": job.output_tokens,
         "cost_usd": str(job.cost_usd),
         "status_reason": job.status_reason or "",
+        "stop_reason": job.stop_reason.value if job.stop_reason else "",
+        "automatic_resumes": job.automatic_resumes or 0,
     }
 
 
@@ -92,6 +103,8 @@ def job_from_snapshot(snapshot: dict[str, Any]) -> ProcessingJob:
         output_tokens=snapshot["output_tokens"],
         cost_usd=Decimal(snapshot["cost_usd"]),
         status_reason=snapshot["status_reason"] or None,
+        stop_reason=StopReason(snapshot["stop_reason"]) if snapshot.get("stop_reason") else None,
+        automatic_resumes=snapshot.get("automatic_resumes", 0),
         document_ids=[],
     )
 
@@ -105,7 +118,7 @@ class JobEvents:
     async def publish(
         self,
         job: ProcessingJob,
-        event_type: str,
+        event_type: EventType,
         *,
         document_id: uuid.UUID | None = None,
         message: str = "",
@@ -134,6 +147,26 @@ class JobEvents:
         event_id = newest[0][0]
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
 
+    async def lost_after(self, key: str, after: str) -> bool:
+        """Whether events after `after` may have been dropped by retention: the stream is gone
+        (it expired), or its oldest event is newer than `after` and entries were trimmed
+        (Redis 7 counts the entries ever added; on 6.2 a stream at its length cap is taken
+        as trimmed)."""
+        try:
+            info: Any = await self._redis.xinfo_stream(key)
+        except ResponseError:
+            # No such stream: it expired with its events, unless it never had one.
+            return after != "0-0"
+        first = info.get("first-entry")
+        if not first:
+            return False
+        oldest = first[0].decode() if isinstance(first[0], bytes) else str(first[0])
+        if id_key(oldest) <= id_key(after):
+            return False
+        length = int(info.get("length") or 0)
+        added = info.get("entries-added")
+        return int(added) > length if added is not None else length >= self._max_length
+
     async def read_after(
         self, key: str, after: str, block_ms: int, count: int = 100
     ) -> list[JobEvent]:
@@ -157,7 +190,7 @@ def _event(raw_id: bytes | str, fields: dict[Any, Any]) -> JobEvent:
     }
     return JobEvent(
         id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
-        type=decoded["type"],
+        type=EventType(decoded["type"]),
         job=job_from_snapshot(json.loads(decoded["job"])),
         document_id=decoded.get("document_id", ""),
         message=decoded.get("message", ""),

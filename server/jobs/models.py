@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -44,6 +46,23 @@ class JobStatus(enum.Enum):
 
 
 ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.PAUSED)
+ENDED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class StopReason(enum.Enum):
+    """Why a job is paused, failed or cancelled (status_reason says it in words)."""
+
+    PAUSED_BY_RESEARCHER = "PAUSED_BY_RESEARCHER"
+    CANCELLED_BY_RESEARCHER = "CANCELLED_BY_RESEARCHER"
+    TOKEN_BUDGET = "TOKEN_BUDGET"
+    COST_BUDGET = "COST_BUDGET"
+    CONSECUTIVE_FAILURES = "CONSECUTIVE_FAILURES"
+    # The model provider failed repeatedly: paused, and resumed on its own once the breaker
+    # closes (a bounded number of times).
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    # The model cannot be called as configured (a bad key, an unknown model).
+    MODEL_CONFIGURATION = "MODEL_CONFIGURATION"
+    EVERY_DOCUMENT_FAILED = "EVERY_DOCUMENT_FAILED"
 
 
 class JobDocumentStatus(enum.Enum):
@@ -135,6 +154,15 @@ class ProcessingJob(TenantOwnedMixin, Base):
     token_budget: Mapped[int | None] = mapped_column(BigInteger)
     cost_budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The project's model when the job was created ("offline"/"baseline": the rule-based
+    # baseline, not a language model); each extraction names the model that answered it.
+    llm_provider: Mapped[str | None] = mapped_column(String(100))
+    llm_model: Mapped[str | None] = mapped_column(String(200))
+    stop_reason: Mapped[StopReason | None] = mapped_column(pg_enum(StopReason, "job_stop_reason"))
+    # Resumes after the circuit breaker closed since a person last resumed the job.
+    automatic_resumes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Documents whose extraction failed in an earlier job are tried again (else skipped).
+    retry_failed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -151,7 +179,8 @@ class JobDocument(Base):
             ondelete="CASCADE",
         ),
         same_tenant_fk("document_id", "documents"),
-        Index("ix_job_documents_job_id_status", "job_id", "status"),
+        # Workers claim the next document of a job in order (see repository.claim_next).
+        Index("ix_job_documents_job_id_status_position", "job_id", "status", "position"),
     )
 
     job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -217,23 +246,110 @@ class Extraction(TenantOwnedMixin, Base):
         pg_enum(ExtractionStatus, "extraction_status"), nullable=False
     )
     error: Mapped[str | None] = mapped_column(Text)
+    # A value kept below the confidence threshold because if_uncertain is BEST_GUESS.
+    best_guess: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    # The model that answered (its prompt version's); "offline"/"baseline" for the baseline.
+    llm_provider: Mapped[str | None] = mapped_column(String(100))
+    llm_model: Mapped[str | None] = mapped_column(String(200))
+    # The SHA-256 of the document's text the value was read from: a value is current only
+    # while the document still has that text (offsets point into it).
+    text_hash: Mapped[str | None] = mapped_column(String(64))
     input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), nullable=False, default=Decimal(0))
 
 
 class ExtractionFeedback(TenantOwnedMixin, Base):
-    __tablename__ = "extraction_feedback"
-    __table_args__ = (same_tenant_fk("extraction_id", "extractions"),)
+    """A researcher's verdict on one extracted value, kept with the value as it was judged
+    (value, status, prompt, job, document, variable, entity): re-running the extraction
+    changes neither what the verdict is about nor whether it exists. Only deleting what was
+    judged on purpose (its project, document or variable) deletes it."""
 
-    extraction_id: Mapped[uuid.UUID] = mapped_column(nullable=False, index=True)
+    __tablename__ = "extraction_feedback"
+    __table_args__ = (
+        same_tenant_fk("project_id", "projects"),
+        same_tenant_fk("document_id", "documents"),
+        same_tenant_fk("variable_id", "variables"),
+        # The extraction may be overwritten or deleted by a later job; the verdict stays.
+        same_tenant_fk("extraction_id", "extractions", ondelete="SET NULL"),
+        same_tenant_fk("job_id", "processing_jobs", ondelete="SET NULL"),
+        same_tenant_fk("prompt_id", "prompts", ondelete="SET NULL"),
+        # One verdict per researcher on an extraction holding a given value from a given
+        # prompt version: a second verdict on the same judged value replaces the first.
+        # Hashed, because a value may be longer than an index entry can be.
+        Index(
+            "uq_extraction_feedback_judgment",
+            "user_id",
+            "extraction_id",
+            text("coalesce(prompt_version, 0)"),
+            text("md5(coalesce(judged_value, 'null'::jsonb)::text)"),
+            unique=True,
+        ),
+        Index("ix_extraction_feedback_project_id_created_at", "project_id", "created_at"),
+        Index("ix_extraction_feedback_document_id", "document_id"),
+        Index("ix_extraction_feedback_variable_id", "variable_id"),
+        Index("ix_extraction_feedback_job_id", "job_id"),
+        Index("ix_extraction_feedback_prompt_id", "prompt_id"),
+    )
+
+    # None once the extraction no longer exists (e.g. its entity is no longer found).
+    extraction_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     feedback_type: Mapped[FeedbackType] = mapped_column(
         pg_enum(FeedbackType, "feedback_type"), nullable=False
     )
     corrected_value: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
     user_note: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    # The prompt version the judged value came from, kept when the extraction is re-run.
+    # What was judged, as it was when judged.
+    project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    document_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    variable_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    job_id: Mapped[uuid.UUID | None] = mapped_column()
+    prompt_id: Mapped[uuid.UUID | None] = mapped_column()
     prompt_version: Mapped[int | None] = mapped_column(Integer)
+    entity_key: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    entity_name: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    judged_value: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
+    # None only for feedback given before the judged value was kept, whose extraction had
+    # been re-done with another prompt version by then (see migration 0008).
+    judged_status: Mapped[ExtractionStatus | None] = mapped_column(
+        pg_enum(ExtractionStatus, "extraction_status")
+    )
+    judged_source_text: Mapped[str | None] = mapped_column(Text)
+
+
+class DocumentOutcome(enum.Enum):
+    # Read, and the model found no entity in it (entity projects): no rows, nothing to redo.
+    NO_ENTITIES = "NO_ENTITIES"
+    # Could not be extracted as a whole; tried again only when a job asks for it.
+    FAILED = "FAILED"
+
+
+class DocumentExtractionOutcome(TenantOwnedMixin, Base):
+    """What the last extraction of a document left when it left no values: the next job and
+    the dataset see it instead of taking the document for unprocessed (and paying for it
+    again). A document with values has no row here; its values speak for it."""
+
+    __tablename__ = "document_outcomes"
+    __table_args__ = (
+        same_tenant_fk("document_id", "documents"),
+        same_tenant_fk("project_id", "projects"),
+        same_tenant_fk("job_id", "processing_jobs", ondelete="SET NULL"),
+        UniqueConstraint("document_id"),
+        Index("ix_document_outcomes_project_id", "project_id"),
+    )
+
+    document_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    project_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    job_id: Mapped[uuid.UUID | None] = mapped_column()
+    outcome: Mapped[DocumentOutcome] = mapped_column(
+        pg_enum(DocumentOutcome, "document_outcome"), nullable=False
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    # The text, and for NO_ENTITIES the entity prompt, the outcome holds for.
+    text_hash: Mapped[str | None] = mapped_column(String(64))
+    entity_prompt_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ProcessingLog(TenantOwnedMixin, Base):

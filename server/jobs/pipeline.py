@@ -320,6 +320,7 @@ def _with_failed_chunks(
         outcome,
         status=ExtractionStatus.FAILED,
         error=f"{reasons}; the value may be there{found}",
+        best_guess=False,
     )
 
 

@@ -14,9 +14,12 @@ one for the whole document — become the stored value, status, confidence and e
   joined with "; ".
 - Flags (status LOW_CONFIDENCE, the reasons joined in error): a quoted passage that is not in
   the document or missing, first, because a reviewer must see it first; confidence below the
-  threshold, where if_uncertain decides the value (FLAG_FOR_REVIEW and BEST_GUESS keep it,
-  LEAVE_EMPTY stores None, USE_DEFAULT the default value); violated validation rules, which
-  never change the value. Otherwise SUCCESS.
+  threshold, where if_uncertain decides the value (FLAG_FOR_REVIEW keeps it, LEAVE_EMPTY
+  stores None, USE_DEFAULT the default value); violated validation rules, which never change
+  the value. Otherwise SUCCESS.
+- BEST_GUESS is the researcher's choice to take the model's reading below the threshold as the
+  answer: the value is kept, not flagged (SUCCESS unless another flag applies) and marked
+  best_guess, so the dataset can tell a guess from a confident value.
 """
 
 from __future__ import annotations
@@ -148,6 +151,8 @@ class Outcome:
     source_text: str | None
     evidence: Evidence
     error: str | None
+    # A value kept below the confidence threshold because if_uncertain is BEST_GUESS.
+    best_guess: bool = False
 
 
 def decide(
@@ -213,7 +218,9 @@ def decide(
         flags.append(QUOTE_NOT_FOUND)
     if any(evidence.match is EvidenceMatch.NO_QUOTE for evidence in evidences):
         flags.append(QUOTE_MISSING)
-    if confidence < rules.confidence_threshold:
+    uncertain = confidence < rules.confidence_threshold
+    best_guess = uncertain and rules.if_uncertain is IfUncertain.BEST_GUESS
+    if uncertain and not best_guess:
         flags.append(
             f"confidence {confidence:g} is below the threshold {rules.confidence_threshold:g}"
         )
@@ -228,6 +235,7 @@ def decide(
         source_text=_quote(kept[0]),
         evidence=evidences[0],
         error=_REASON_SEPARATOR.join(flags) if flags else None,
+        best_guess=best_guess,
     )
 
 
@@ -269,6 +277,7 @@ def _identity(value: Any) -> Any:
 
 
 def _if_uncertain(value: Any, rules: VariableRules) -> Any:
+    """The value flagged as uncertain (BEST_GUESS is not flagged: see decide)."""
     match rules.if_uncertain:
         case IfUncertain.LEAVE_EMPTY:
             return None
@@ -398,6 +407,38 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value.strip()
     return json.dumps(value, ensure_ascii=False)  # true, 12, 2.5: JSON's spelling
+
+
+def coerce_value(value: Any, rules: VariableRules) -> Any:
+    """A value given by a person (a researcher's correction) as the variable stores it,
+    coerced by the rules the model's values go through: one value of the variable's type (one
+    of its categories); for ALL a list of up to max_values of them; for CONCATENATE the values
+    joined with "; " (given as a list, or as text so joined). Blank items are no values.
+    Raises ValueError saying what cannot be coerced. Validation rules are not applied: they
+    flag the model's values for review, and a researcher may know better."""
+    if not rules.multi_valued:
+        return _coerce_given(value, rules)
+    items = value if isinstance(value, list) else [value]
+    concatenate = rules.if_multiple_values is IfMultipleValues.CONCATENATE
+    if concatenate and isinstance(value, str):
+        items = value.split(CONCATENATE_SEPARATOR.strip())
+    items = [item for item in items if not _is_blank(item)]
+    if not items:
+        raise ValueError("no value is given")
+    if len(items) > rules.max_values:
+        raise ValueError(f"{len(items)} values are more than max_values ({rules.max_values})")
+    values = [_coerce_given(item, rules) for item in items]
+    return CONCATENATE_SEPARATOR.join(_as_text(item) for item in values) if concatenate else values
+
+
+def _coerce_given(value: Any, rules: VariableRules) -> Any:
+    if _is_blank(value):
+        raise ValueError("no value is given")
+    given = Candidate(value=value, confidence=1.0, source_text=None, chunk_index=0, position=0)
+    coerced = _COERCIONS[rules.type](given, rules)
+    if isinstance(coerced, str):
+        raise ValueError(coerced)
+    return coerced.value
 
 
 # --- validation ---------------------------------------------------------------------------

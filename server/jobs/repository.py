@@ -12,14 +12,17 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     Interval,
+    Select,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     delete,
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -27,16 +30,19 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from server.core.db import table_of
+from server.core.db import NO_KEY_UPDATE, table_of, uuid_array
 from server.core.pagination import Cursor, newest_first, oldest_first
 from server.documents.models import Document, DocumentChunk, DocumentStatus
 from server.jobs.models import (
+    DocumentExtractionOutcome,
+    DocumentOutcome,
     EvidenceMatch,
     Extraction,
     ExtractionStatus,
     JobDocument,
     JobDocumentStatus,
     JobStatus,
+    JobType,
     LogEventType,
     ProcessingJob,
     ProcessingLog,
@@ -52,6 +58,7 @@ _JOBS = table_of(ProcessingJob)
 _WORK = table_of(JobDocument)
 _EXTRACTIONS = table_of(Extraction)
 _LOGS = table_of(ProcessingLog)
+_OUTCOMES = table_of(DocumentExtractionOutcome)
 
 # The job's columns that events and workers read: every column but document_ids.
 _STATE_COLUMNS = [column for column in _JOBS.columns if column.key != "document_ids"]
@@ -64,12 +71,12 @@ async def get(
     lock: bool = False,
     with_documents: bool = True,
 ) -> ProcessingJob | None:
-    """The job; lock: FOR UPDATE, re-read; with_documents: its document_ids too (what the API
-    shows; the workers go without)."""
+    """The job; lock: FOR NO KEY UPDATE (see NO_KEY_UPDATE), re-read; with_documents: its
+    document_ids too (what the API shows; the workers go without)."""
     return await session.get(
         ProcessingJob,
         job_id,
-        with_for_update=lock,
+        with_for_update=NO_KEY_UPDATE if lock else None,
         populate_existing=lock,
         options=[undefer(ProcessingJob.document_ids)] if with_documents else [],
     )
@@ -94,7 +101,7 @@ async def ready_document_ids(
         Document.project_id == project_id, Document.status == DocumentStatus.READY
     )
     if among is not None:
-        statement = statement.where(Document.id.in_(among))
+        statement = statement.where(Document.id == any_(uuid_array(among)))
     return list(await session.scalars(statement.order_by(Document.created_at, Document.id)))
 
 
@@ -120,13 +127,11 @@ async def add_work(
     )
 
 
-async def unfinished_document_ids(session: AsyncSession, job_id: uuid.UUID) -> list[uuid.UUID]:
-    statement = (
-        select(JobDocument.document_id)
-        .where(JobDocument.job_id == job_id, JobDocument.status.in_(UNFINISHED))
-        .order_by(JobDocument.position)
+async def unfinished_count(session: AsyncSession, job_id: uuid.UUID) -> int:
+    counted = await session.scalar(
+        select(func.count()).where(JobDocument.job_id == job_id, JobDocument.status.in_(UNFINISHED))
     )
-    return list(await session.scalars(statement))
+    return int(counted or 0)
 
 
 async def work_status(
@@ -155,20 +160,32 @@ def _job_of(row: Row[Any] | None) -> ProcessingJob | None:
     return None if row is None else ProcessingJob(**row._asdict())
 
 
-async def set_status(
-    session: AsyncSession, job_id: uuid.UUID, status: JobStatus, reason: str | None
-) -> ProcessingJob | None:
-    """Sets the job's status and its reason in one statement; returns the job as it is now
-    (a detached copy, without document_ids)."""
-    row = (
-        await session.execute(
-            update(ProcessingJob)
-            .where(ProcessingJob.id == job_id)
-            .values(status=status, status_reason=reason)
-            .returning(*_STATE_COLUMNS)
+_JOBS_WANTING_WORKERS = text("SELECT * FROM jobs_wanting_workers(:max_jobs, :max_resumes)")
+
+
+async def jobs_wanting_workers(
+    session: AsyncSession, max_jobs: int, max_resumes: int
+) -> list[tuple[uuid.UUID, uuid.UUID, bool]]:
+    """(user, job, paused) of every tenant's jobs that want a worker: documents to claim, or
+    none left and not completed; or paused by the circuit breaker with automatic resumes
+    left. Through a definer function, outside any tenant: ids only, oldest job first."""
+    rows = await session.execute(
+        _JOBS_WANTING_WORKERS, {"max_jobs": max_jobs, "max_resumes": max_resumes}
+    )
+    return [(user_id, job_id, paused) for user_id, job_id, paused in rows.all()]
+
+
+async def has_completed_full_job(session: AsyncSession, project_id: uuid.UUID) -> bool:
+    completed = await session.scalar(
+        select(ProcessingJob.id)
+        .where(
+            ProcessingJob.project_id == project_id,
+            ProcessingJob.job_type == JobType.FULL,
+            ProcessingJob.status == JobStatus.COMPLETED,
         )
-    ).first()
-    return _job_of(row)
+        .limit(1)
+    )
+    return completed is not None
 
 
 async def reserved_tokens(session: AsyncSession, job_id: uuid.UUID) -> int:
@@ -223,23 +240,30 @@ async def list_logs(
     return (await session.scalars(oldest_first(statement, ProcessingLog, after, limit))).all()
 
 
-async def documents_with_current_extractions(
+async def documents_already_done(
     session: AsyncSession,
     document_ids: Sequence[uuid.UUID],
     active_prompt_ids: Sequence[uuid.UUID],
     variable_count: int,
+    entity_prompt_hash: str | None,
+    retry_failed: bool,
 ) -> set[uuid.UUID]:
-    """Documents whose every variable has values from its active prompt, none failed: a job
-    skips them."""
+    """Documents a job skips: every variable has values from its active prompt read from the
+    document's present text, none failed; or the last extraction of the present text found
+    no entities (with the same entity prompt); or it failed as a whole, unless the job
+    retries failures."""
     if not document_ids or not active_prompt_ids:
         return set()
+    ids = uuid_array(document_ids)
     current = and_(
-        Extraction.prompt_id.in_(active_prompt_ids),
+        Extraction.prompt_id == any_(uuid_array(active_prompt_ids)),
         Extraction.status != ExtractionStatus.FAILED,
+        Extraction.text_hash == Document.text_hash,
     )
-    statement = (
+    extracted = (
         select(Extraction.document_id)
-        .where(Extraction.document_id.in_(document_ids))
+        .join(Document, Document.id == Extraction.document_id)
+        .where(Extraction.document_id == any_(ids))
         .group_by(Extraction.document_id)
         .having(
             and_(
@@ -248,7 +272,24 @@ async def documents_with_current_extractions(
             )
         )
     )
-    return set(await session.scalars(statement))
+    settled = [
+        and_(
+            _OUTCOMES.c.outcome == DocumentOutcome.NO_ENTITIES,
+            _OUTCOMES.c.entity_prompt_hash == entity_prompt_hash,
+        )
+    ]
+    if not retry_failed:
+        settled.append(_OUTCOMES.c.outcome == DocumentOutcome.FAILED)
+    without_values = (
+        select(_OUTCOMES.c.document_id)
+        .join(Document, Document.id == _OUTCOMES.c.document_id)
+        .where(
+            _OUTCOMES.c.document_id == any_(ids),
+            _OUTCOMES.c.text_hash == Document.text_hash,
+            or_(*settled),
+        )
+    )
+    return set(await session.scalars(extracted.union(without_values)))
 
 
 async def segment_sizes(
@@ -258,7 +299,7 @@ async def segment_sizes(
     whole text."""
     chunked = await session.execute(
         select(DocumentChunk.document_id, func.length(DocumentChunk.text_content)).where(
-            DocumentChunk.document_id.in_(document_ids)
+            DocumentChunk.document_id == any_(uuid_array(document_ids))
         )
     )
     sizes: dict[uuid.UUID, list[int]] = {}
@@ -266,16 +307,12 @@ async def segment_sizes(
         sizes.setdefault(document_id, []).append(length)
     whole = await session.execute(
         select(Document.id, func.length(Document.text_content)).where(
-            Document.id.in_([d for d in document_ids if d not in sizes])
+            Document.id == any_(uuid_array([d for d in document_ids if d not in sizes]))
         )
     )
     for document_id, length in whole.all():
         sizes[document_id] = [length or 0]
     return sizes
-
-
-async def get_extraction(session: AsyncSession, extraction_id: uuid.UUID) -> Extraction | None:
-    return await session.get(Extraction, extraction_id)
 
 
 # --- a worker's statements, run for every document: built once (see table_of) -------------
@@ -335,6 +372,32 @@ async def claim(
     )
     attempt: int | None = claimed.scalar_one_or_none()
     return attempt
+
+
+def _next_in(status: JobDocumentStatus) -> Select[tuple[uuid.UUID]]:
+    return (
+        select(_WORK.c.document_id)
+        .where(_WORK.c.job_id == bindparam("job"), _WORK.c.status == status)
+        .order_by(_WORK.c.position)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+# A dead worker's document (its lease ran out) first, then the next one in order; rows that
+# other claims are taking right now are skipped, not waited for.
+_NEXT_ABANDONED = _next_in(JobDocumentStatus.RUNNING).where(_WORK.c.lease_until < func.now())
+_NEXT_PENDING = _next_in(JobDocumentStatus.PENDING)
+
+
+async def next_claimable(session: AsyncSession, job_id: uuid.UUID) -> uuid.UUID | None:
+    """The job's next document to claim, locked until the transaction ends; None when every
+    document is finished or held under a live lease."""
+    for statement in (_NEXT_ABANDONED, _NEXT_PENDING):
+        document_id: uuid.UUID | None = await session.scalar(statement, {"job": job_id})
+        if document_id is not None:
+            return document_id
+    return None
 
 
 # The document, while the claim numbered :attempt still holds it.
@@ -485,6 +548,7 @@ _CURRENT_VARIABLES = (
             and_(
                 _EXTRACTIONS.c.prompt_id.in_(bindparam("prompt_ids", expanding=True)),
                 _EXTRACTIONS.c.status != ExtractionStatus.FAILED,
+                _EXTRACTIONS.c.text_hash == bindparam("text_hash", type_=Text),
             )
         ),
     )
@@ -494,13 +558,17 @@ _CURRENT_VARIABLES = (
 
 
 async def current_variables(
-    session: AsyncSession, document_id: uuid.UUID, active_prompt_ids: Iterable[uuid.UUID]
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    active_prompt_ids: Iterable[uuid.UUID],
+    text_hash: str | None,
 ) -> set[uuid.UUID]:
-    """Variables whose every stored value for the document came from its active prompt and
-    did not fail: nothing to do for them."""
+    """Variables whose every stored value for the document came from its active prompt,
+    was read from the document's present text (text_hash) and did not fail: nothing to do
+    for them."""
     rows = await session.execute(
         _CURRENT_VARIABLES,
-        {"document_id": document_id, "prompt_ids": list(active_prompt_ids)},
+        {"document_id": document_id, "prompt_ids": list(active_prompt_ids), "text_hash": text_hash},
     )
     return {variable_id for variable_id, current in rows.all() if current}
 
@@ -545,6 +613,58 @@ async def save_extractions(
         await session.execute(_DELETE_EXTRACTIONS, {"document_id": document_id})
     if rows:
         await session.execute(_UPSERT_EXTRACTIONS, list(rows))
+
+
+# --- what a document's last extraction left when it left no values -------------------------
+
+_GET_OUTCOME = select(_OUTCOMES).where(_OUTCOMES.c.document_id == bindparam("document_id"))
+_INSERT_OUTCOME = insert(_OUTCOMES)
+_UPSERT_OUTCOME = _INSERT_OUTCOME.on_conflict_do_update(
+    index_elements=["document_id"],
+    set_={
+        "job_id": _INSERT_OUTCOME.excluded.job_id,
+        "outcome": _INSERT_OUTCOME.excluded.outcome,
+        "error": _INSERT_OUTCOME.excluded.error,
+        "text_hash": _INSERT_OUTCOME.excluded.text_hash,
+        "entity_prompt_hash": _INSERT_OUTCOME.excluded.entity_prompt_hash,
+        "updated_at": func.now(),
+    },
+)
+_DELETE_OUTCOME = delete(_OUTCOMES).where(_OUTCOMES.c.document_id == bindparam("document_id"))
+
+
+async def outcome_of(session: AsyncSession, document_id: uuid.UUID) -> Row[Any] | None:
+    return (await session.execute(_GET_OUTCOME, {"document_id": document_id})).first()
+
+
+async def set_outcome(
+    session: AsyncSession,
+    job: ProcessingJob,
+    document_id: uuid.UUID,
+    outcome: DocumentOutcome | None,
+    *,
+    error: str | None = None,
+    text_hash: str | None = None,
+    entity_prompt_hash: str | None = None,
+) -> None:
+    """Records what the document's extraction left; None: it left values (no record)."""
+    if outcome is None:
+        await session.execute(_DELETE_OUTCOME, {"document_id": document_id})
+        return
+    await session.execute(
+        _UPSERT_OUTCOME,
+        {
+            "id": uuid.uuid4(),
+            "user_id": job.user_id,
+            "project_id": job.project_id,
+            "document_id": document_id,
+            "job_id": job.id,
+            "outcome": outcome,
+            "error": error,
+            "text_hash": text_hash,
+            "entity_prompt_hash": entity_prompt_hash,
+        },
+    )
 
 
 def log_entry(

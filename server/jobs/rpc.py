@@ -1,4 +1,5 @@
-"""JobService servicer: converts messages, calls JobService."""
+"""JobService servicer: converts messages, calls JobService (FeedbackService for the feedback
+RPCs)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ from server.core.proto import (
     enum_from_proto,
     enum_to_proto,
     enums_from_proto,
-    from_json_value,
     json_value,
     parse_id,
     parse_ids,
     timestamp,
 )
+from server.feedback.rpc import feedback_filter, feedback_input, feedback_message
+from server.feedback.service import FeedbackService
 from server.jobs.events import JobEvent
 from server.jobs.models import (
     EvidenceMatch,
     Extraction,
     ExtractionStatus,
-    FeedbackType,
     JobType,
     ProcessingJob,
     ProcessingLog,
@@ -55,6 +56,11 @@ def job_message(job: ProcessingJob) -> job_pb2.ProcessingJob:
         end_time=timestamp(job.finished_at),
         token_budget=job.token_budget or 0,
         consecutive_failures=job.consecutive_failures,
+        stop_reason=enum_to_proto(job.stop_reason, "JOB_STOP_REASON"),
+        automatic_resumes=job.automatic_resumes or 0,
+        retry_failed=bool(job.retry_failed),
+        llm_provider=job.llm_provider or "",
+        llm_model=job.llm_model or "",
     )
     if job.cost_budget_usd is not None:
         message.cost_budget_usd = float(job.cost_budget_usd)
@@ -69,6 +75,9 @@ def estimate_message(estimate: Estimate) -> job_pb2.JobEstimate:
         prompt_tokens=estimate.prompt_tokens,
         max_output_tokens=estimate.max_output_tokens,
         documents_already_done=estimate.documents_already_done,
+        warnings=estimate.warnings,
+        llm_provider=estimate.llm_provider,
+        llm_model=estimate.llm_model,
     )
     if estimate.max_cost_usd is not None:
         message.max_cost_usd = estimate.max_cost_usd
@@ -93,6 +102,9 @@ def extraction_message(extraction: Extraction) -> job_pb2.Extraction:
         evidence_match=enum_to_proto(extraction.evidence_match, "EVIDENCE_MATCH"),
         job_id=str(extraction.job_id) if extraction.job_id else "",
         update_time=timestamp(extraction.updated_at),
+        llm_provider=extraction.llm_provider or "",
+        llm_model=extraction.llm_model or "",
+        best_guess=extraction.best_guess,
     )
 
 
@@ -116,6 +128,7 @@ def event_fields(event: JobEvent) -> dict[str, Any]:
         "job": job_message(event.job) if event.job else None,
         "document_id": event.document_id,
         "message": event.message,
+        "events_lost": event.events_lost,
     }
 
 
@@ -139,12 +152,14 @@ def selection_of(message: job_pb2.JobSelection) -> Selection:
         job_type=job_type,
         document_ids=parse_ids(message.document_ids, "selection.document_ids"),
         sample_size=message.sample_size,
+        retry_failed=message.retry_failed,
     )
 
 
 class JobServicer(job_pb2_grpc.JobServiceServicer):
-    def __init__(self, service: JobService) -> None:
+    def __init__(self, service: JobService, feedback: FeedbackService) -> None:
         self._service = service
+        self._feedback = feedback
 
     async def EstimateJob(  # noqa: N802 - gRPC method names are the proto's
         self, request: job_pb2.EstimateJobRequest, context: RpcContext
@@ -251,25 +266,24 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def CreateFeedback(  # noqa: N802
         self, request: job_pb2.CreateFeedbackRequest, context: RpcContext
     ) -> job_pb2.CreateFeedbackResponse:
-        feedback_type = enum_from_proto(
-            request.feedback_type,
-            FeedbackType,
-            common_pb2.FeedbackType,
-            "FEEDBACK_TYPE",
-            "feedback_type",
+        stored = await self._feedback.give(current_user_id(), feedback_input(request))
+        return job_pb2.CreateFeedbackResponse(
+            feedback_id=str(stored.id), feedback=feedback_message(stored)
         )
-        if feedback_type is None:
-            raise InvalidArgument(
-                "feedback_type is required", [FieldViolation("feedback_type", "required")]
-            )
-        feedback = await self._service.add_feedback(
+
+    async def ListFeedback(  # noqa: N802
+        self, request: job_pb2.ListFeedbackRequest, context: RpcContext
+    ) -> job_pb2.ListFeedbackResponse:
+        feedback, token = await self._feedback.list(
             current_user_id(),
-            parse_id(request.extraction_id, "extraction_id"),
-            feedback_type,
-            from_json_value(request, "corrected_value"),
-            request.user_note,
+            parse_id(request.project_id, "project_id"),
+            feedback_filter(request),
+            page_size(request.page_size),
+            request.page_token,
         )
-        return job_pb2.CreateFeedbackResponse(feedback_id=str(feedback.id))
+        return job_pb2.ListFeedbackResponse(
+            feedback=[feedback_message(f) for f in feedback], next_page_token=token
+        )
 
     async def WatchJob(  # noqa: N802
         self, request: job_pb2.WatchJobRequest, context: RpcContext

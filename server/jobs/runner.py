@@ -1,17 +1,21 @@
-"""A worker's side of a job: one task per document (FR-039..041, NFR-009, NFR-010).
+"""A worker's side of a job (FR-039..041, NFR-009, NFR-010).
 
-A document is claimed in the job's work list under a lease that a heartbeat renews while it
-is worked on, so that no two workers process it at once and a dead worker's document is
-taken over once its lease runs out. Its extractions, the job's counters and its log are saved
-in one transaction (FR-023); events follow on the job's stream. Between documents the job's
-state decides: a paused or cancelled job takes no new document; budgets, consecutive failures
-and an open circuit breaker pause it; the last document completes it.
+PostgreSQL is the queue: the job's work list holds every document's state, and a worker loop
+claims the next document (FOR UPDATE SKIP LOCKED) until none is left; queued tasks only wake
+workers up (see server.jobs.supervisor for work no task announced). A document is claimed
+under a lease that a heartbeat renews while it is worked on, so that no two workers process
+it at once and a dead worker's document is taken over once its lease runs out. Its
+extractions, the job's counters and its log are saved in one transaction (FR-023); events
+follow on the job's stream. Between documents the job's state decides: a paused or cancelled
+job takes no new document; budgets, consecutive failures and an open circuit breaker pause it
+(server.jobs.flows); the loop that finds nothing left completes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import socket
@@ -20,7 +24,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,16 +36,17 @@ from server.core.db import Database
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.documents.repository import ReadableText
-from server.jobs import events as event_types
-from server.jobs import repository
-from server.jobs.events import JobEvents
-from server.jobs.lifecycle import finish_if_done
+from server.jobs import flows, repository
+from server.jobs.events import EventType, JobEvents
+from server.jobs.flows import Stop
 from server.jobs.models import (
+    DocumentOutcome,
     ExtractionStatus,
     JobDocumentStatus,
     JobStatus,
     LogEventType,
     ProcessingJob,
+    StopReason,
 )
 from server.jobs.pipeline import (
     DocumentResult,
@@ -66,7 +70,7 @@ from server.schema.prompts import GeneratedPrompt, entity_prompt
 
 log = logging.getLogger(__name__)
 
-# How often a task waiting for another worker's document looks again.
+# How often a loop waiting for documents in flight (a budget) looks again.
 _WAIT_SECONDS = 1.0
 # Waits between attempts to save a document's result while the database or Redis is away.
 _SAVE_RETRY_FIRST_WAIT = 0.5
@@ -78,7 +82,7 @@ class Reservation:
     tokens: int = 0
     in_flight: int = 0
     # Why the document cannot start within the budget; None when it can.
-    over_budget: str | None = None
+    over_budget: Stop | None = None
 
 
 @dataclass(frozen=True)
@@ -97,18 +101,31 @@ class ExtractionPlan:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Nothing to call for the document, and why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Claim:
     """A document this worker holds: `attempt` names the claim in every later change."""
 
     job: ProcessingJob
     document_id: uuid.UUID
     attempt: int
-    # None: nothing to call (its extractions are current, or it is no longer READY).
-    work: DocumentWork | None
+    # The hash of the text the extraction reads (see documents.models.text_hash).
+    text_hash: str | None
+    entity_prompt_hash: str | None
+    work: DocumentWork | Skip
 
 
-# _claim's answer when another worker holds the document.
-_HELD_ELSEWHERE = "held elsewhere"
+class Wait(enum.Enum):
+    """_claim's answer when the next document must wait for documents in flight (their
+    reservations may free enough of the budget)."""
+
+    IN_FLIGHT = "in flight"
+
 
 # Plans kept per worker process (one per project recently worked on).
 _PLANS_KEPT = 64
@@ -127,16 +144,35 @@ class JobRunner:
         self._pipeline = pipeline
         self._events = events
         self._plans: OrderedDict[uuid.UUID, ExtractionPlan] = OrderedDict()
+        # Jobs this process is working on right now, one entry per loop (see run_job).
+        self.running = 0
 
-    async def run_document(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
-    ) -> None:
-        """Extracts one document of the job, unless the job stopped or another worker has it
-        (then waits for that worker, or takes the document over when its lease runs out)."""
+    async def run_job(
+        self, user_id: uuid.UUID, job_id: uuid.UUID, *, for_seconds: float | None = None
+    ) -> bool:
+        """Works through the job's documents, one at a time, until none is left to claim or
+        the job stops (then completes it if it is done), or for_seconds have passed. Several
+        loops (in this process and others) work one job together. True when the time ran out
+        with the job perhaps unfinished: the caller hands the rest on."""
+        deadline = None if for_seconds is None else time.monotonic() + for_seconds
+        self.running += 1
+        try:
+            while await self.work_next(user_id, job_id):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return True
+            async with self._db.transaction(user_id) as session:
+                await flows.finish_if_done(session, self._events, job_id)
+            return False
+        finally:
+            self.running -= 1
+
+    async def work_next(self, user_id: uuid.UUID, job_id: uuid.UUID) -> bool:
+        """Claims the job's next document and extracts it; False when there is none to claim
+        (every document is finished or held by a live worker) or the job does not run."""
         while True:
-            claim = await self._claim(user_id, job_id, document_id)
+            claim = await self._claim(user_id, job_id)
             if claim is None:
-                return  # the job is not running, or the document is finished
+                return False
             if isinstance(claim, Claim):
                 break
             await asyncio.sleep(_WAIT_SECONDS)
@@ -148,74 +184,62 @@ class JobRunner:
             raise
         except JobInterrupted as interruption:
             await self._release(claim)
-            if interruption.pauses:
-                await self._stop(user_id, job_id, JobStatus.PAUSED, interruption.error.message)
-            else:
-                await self._stop(user_id, job_id, JobStatus.FAILED, interruption.error.message)
-            return
+            await self._interrupt(claim.job, interruption)
+            return True
         except Exception as error:
             # A fault of ours, not of the document or the model: the document fails with it
             # on record (its calls are in the ledger) and the job goes on.
-            log.exception("job %s, document %s: extraction raised", job_id, document_id)
+            log.exception("job %s, document %s: extraction raised", job_id, claim.document_id)
             result = DocumentResult([], None, Usage(), f"internal error: {error!r}")
-        job = await self._record_until_saved(claim, result)
-        if job is not None and job.documents_processed + job.documents_failed >= (
-            job.documents_total
-        ):
-            await finish_if_done(self._db, self._events, user_id, job_id)
+        await self._record_until_saved(claim, result)
+        return True
 
     # --- claiming ----------------------------------------------------------------------------
 
-    async def _claim(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_id: uuid.UUID
-    ) -> Claim | str | None:
-        """The document, claimed with what its extraction needs; _HELD_ELSEWHERE while
-        another worker holds it; None when there is nothing to do (the job does not run, the
-        document is finished, or the job was paused because it would pass a budget)."""
+    async def _claim(self, user_id: uuid.UUID, job_id: uuid.UUID) -> Claim | Wait | None:
+        """The job's next document, claimed with what its extraction needs; Wait while it
+        must wait for documents in flight; None when there is nothing to claim (the job does
+        not run, no document is left, or the job was paused because it would pass a
+        budget)."""
         async with self._db.transaction(user_id) as session:
             job = await repository.job_state(session, job_id)
             if job is None or job.status not in repository.RUNNABLE:
                 return None
-            reserved = 0
-            source: ReadableText | None = None
-            plan: ExtractionPlan | None = None
-            if job.token_budget is not None or job.cost_budget_usd is not None:
+            budgeted = job.token_budget is not None or job.cost_budget_usd is not None
+            if budgeted:
                 # Reservations are decided one claim at a time, under the job's row lock.
                 job = await repository.get(session, job_id, lock=True, with_documents=False)
                 if job is None or job.status not in repository.RUNNABLE:
                     return None
-                source = await documents.readable_text(session, document_id)
-                plan = await self._plan(session, job.project_id)
+            document_id = await repository.next_claimable(session, job_id)
+            if document_id is None:
+                return None
+            source = await documents.readable_text(session, document_id)
+            plan = await self._plan(session, job.project_id)
+            reserved = 0
+            if budgeted:
                 estimate = await self._reservation(session, job, source, plan)
                 if estimate.over_budget:
                     if estimate.in_flight:
-                        # Documents in flight may spend less than set aside: wait for them.
-                        return _HELD_ELSEWHERE
-                    await self._pause_over_budget(session, job, estimate.over_budget)
+                        return Wait.IN_FLIGHT
+                    await flows.pause(session, self._events, job_id, estimate.over_budget)
                     return None
                 reserved = estimate.tokens
             attempt = await repository.claim(
                 session, job_id, document_id, self._settings.job_lease_seconds, reserved
             )
             if attempt is None:
-                status = await repository.work_status(session, job_id, document_id)
-                return _HELD_ELSEWHERE if status is JobDocumentStatus.RUNNING else None
-            if job.status is JobStatus.PENDING and await repository.mark_started(session, job_id):
-                await repository.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
-            if plan is None:
-                source = await documents.readable_text(session, document_id)
-                plan = await self._plan(session, job.project_id)
-            work = await self._load(session, job, document_id, source, plan)
-            return Claim(job, document_id, attempt, work)
-
-    async def _pause_over_budget(
-        self, session: AsyncSession, job: ProcessingJob, reason: str
-    ) -> None:
-        job.status = JobStatus.PAUSED
-        job.status_reason = reason
-        await repository.add_log(session, job, LogEventType.JOB_PAUSED, reason)
-        await session.flush()
-        await self._events.publish(job, event_types.PAUSED, message=reason)
+                return None  # the job stopped meanwhile
+            if job.status is JobStatus.PENDING:
+                await flows.start(session, job)
+            return Claim(
+                job,
+                document_id,
+                attempt,
+                text_hash=source.text_hash if source else None,
+                entity_prompt_hash=plan.entity_prompt.digest if plan.entity_prompt else None,
+                work=await self._load(session, job, document_id, source, plan),
+            )
 
     async def _reservation(
         self,
@@ -234,9 +258,10 @@ class JobRunner:
             return Reservation(
                 tokens,
                 in_flight=in_flight,
-                over_budget=(
+                over_budget=Stop(
+                    StopReason.TOKEN_BUDGET,
                     f"token budget reached: {spent} of {job.token_budget} tokens used, and the "
-                    f"next document needs up to {tokens}"
+                    f"next document needs up to {tokens}",
                 ),
             )
         if job.cost_budget_usd is not None:
@@ -250,9 +275,10 @@ class JobRunner:
                 return Reservation(
                     tokens,
                     in_flight=in_flight,
-                    over_budget=(
+                    over_budget=Stop(
+                        StopReason.COST_BUDGET,
                         f"cost budget reached: ${job.cost_usd:.4f} of ${job.cost_budget_usd:.4f} "
-                        f"spent, and the next document may cost up to ${price:.4f}"
+                        f"spent, and the next document may cost up to ${price:.4f}",
                     ),
                 )
         return Reservation(tokens, in_flight=in_flight)
@@ -273,14 +299,28 @@ class JobRunner:
         document_id: uuid.UUID,
         source: ReadableText | None,
         plan: ExtractionPlan,
-    ) -> DocumentWork | None:
-        """The document's work; None when there is nothing to call (its extractions are
-        current, or it is no longer READY)."""
+    ) -> DocumentWork | Skip:
+        """The document's work, or why there is nothing to call."""
         if source is None or source.status is not DocumentStatus.READY:
-            return None
-        current = await repository.current_variables(session, document_id, plan.prompt_ids)
+            return Skip("skipped: the document is no longer READY")
+        outcome = await repository.outcome_of(session, document_id)
+        if outcome is not None and outcome.text_hash == source.text_hash:
+            if outcome.outcome is DocumentOutcome.FAILED and not job.retry_failed:
+                return Skip(
+                    f"skipped: it failed before ({outcome.error}); a job that retries failed "
+                    "documents tries it again"
+                )
+            if (
+                outcome.outcome is DocumentOutcome.NO_ENTITIES
+                and plan.entity_prompt
+                and (outcome.entity_prompt_hash == plan.entity_prompt.digest)
+            ):
+                return Skip("skipped: it was read before and has no entities")
+        current = await repository.current_variables(
+            session, document_id, plan.prompt_ids, source.text_hash
+        )
         if plan.variables and all(v.id in current for v in plan.variables):
-            return None
+            return Skip("skipped: its extractions are current")
         return DocumentWork(
             user_id=job.user_id,
             project_id=job.project_id,
@@ -338,7 +378,7 @@ class JobRunner:
     async def _extract(self, claim: Claim) -> DocumentResult | None:
         """The document's extraction, while a heartbeat renews the claim's lease; None when
         there was nothing to call."""
-        if claim.work is None:
+        if isinstance(claim.work, Skip):
             return None
         heartbeat = asyncio.create_task(self._heartbeat(claim))
         try:
@@ -357,20 +397,19 @@ class JobRunner:
                     session, claim.job.id, claim.document_id, claim.attempt, lease
                 )
 
-    async def _record_until_saved(
-        self, claim: Claim, result: DocumentResult | None
-    ) -> ProcessingJob | None:
-        """_record, tried again while PostgreSQL or Redis cannot be reached, for up to half
-        the lease (the claim holds meanwhile): a result paid for is not dropped over a
-        restart of either. Past that the error propagates; the task's message, not yet
-        acknowledged, comes back to a worker once the lease has run out."""
+    async def _record_until_saved(self, claim: Claim, result: DocumentResult | None) -> None:
+        """_record, tried again while PostgreSQL or Redis cannot be reached (or PostgreSQL
+        rolled it back to break a deadlock), for up to half the lease (the claim holds
+        meanwhile): a result paid for is not dropped over a restart of either. Past that the
+        error propagates; the document's lease runs out and another worker takes it over."""
         give_up = time.monotonic() + self._settings.job_lease_seconds / 2
         wait = _SAVE_RETRY_FIRST_WAIT
         while True:
             try:
-                return await self._record(claim, result)
+                await self._record(claim, result)
+                return
             except (DBAPIError, RedisError, OSError) as error:
-                if not _unreachable(error) or time.monotonic() + wait > give_up:
+                if not _worth_retrying(error) or time.monotonic() + wait > give_up:
                     raise
                 log.warning(
                     "job %s, document %s: saving failed (%s); trying again in %.1f s",
@@ -382,11 +421,11 @@ class JobRunner:
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, _SAVE_RETRY_MAX_WAIT)
 
-    async def _record(self, claim: Claim, result: DocumentResult | None) -> ProcessingJob | None:
-        """The document's extractions, its end in the work list, the job's log and counters,
-        in one transaction; the events just before its commit. result None: skipped (already
-        current, or no longer READY). Returns the job as counted; None when the claim was
-        lost (its lease ran out and another worker took the document: that one counts it)."""
+    async def _record(self, claim: Claim, result: DocumentResult | None) -> None:
+        """The document's extractions (or what it left when it left none), its end in the
+        work list, the job's log and counters, in one transaction; the events just before its
+        commit. result None: skipped. Nothing is recorded when the claim was lost (its lease
+        ran out and another worker took the document: that one records it)."""
         job, document_id = claim.job, claim.document_id
         failed = result is not None and result.error is not None
         status = (
@@ -402,11 +441,10 @@ class JobRunner:
                 session, job.id, document_id, claim.attempt, status, error
             ):
                 log.warning("job %s, document %s: claim lost, result dropped", job.id, document_id)
-                return None
+                return
             logs: list[dict[str, Any]] = []
-            if result is not None and not failed:
-                # A document that failed as a whole keeps the values it had.
-                logs += await self._save_rows(session, job, document_id, result)
+            if result is not None:
+                logs += await self._save_result(session, claim, result)
             if error is not None:
                 logs.append(
                     repository.log_entry(
@@ -421,7 +459,7 @@ class JobRunner:
                     repository.log_entry(
                         job,
                         LogEventType.DOCUMENT_PROCESSED,
-                        _summary(result),
+                        _summary(claim, result),
                         document_id=document_id,
                         details=_details(result),
                     )
@@ -438,37 +476,57 @@ class JobRunner:
                 cost_usd=usage.cost_usd or Decimal(0),
             )
             if counted is None:
-                return None
-            paused = None
+                return
+            # Published while the job's row is locked, just before the commit: every worker's
+            # events reach the stream in the order of the changes, and the last document's
+            # come before the job's end.
+            kind = EventType.DOCUMENT_FAILED if failed else EventType.DOCUMENT_COMPLETED
+            await self._events.publish(counted, kind, document_id=document_id, message=error or "")
+            await self._events.publish(counted, EventType.PROGRESS)
             if (
                 counted.consecutive_failures > self._settings.job_max_consecutive_failures
                 and counted.status is JobStatus.RUNNING
             ):
-                paused = (
+                stop = Stop(
+                    StopReason.CONSECUTIVE_FAILURES,
                     f"{counted.consecutive_failures} documents failed in a row; the last: "
-                    f"{error or ''}"
+                    f"{error or ''}",
                 )
-                counted = await repository.set_status(session, job.id, JobStatus.PAUSED, paused)
-                assert counted is not None
-                await repository.add_log(session, counted, LogEventType.JOB_PAUSED, paused)
-            # Published while the job's row is locked, just before the commit: every worker's
-            # events reach the stream in the order of the changes, and the last document's
-            # come before the job's end.
-            kind = event_types.DOCUMENT_FAILED if failed else event_types.DOCUMENT_COMPLETED
-            await self._events.publish(counted, kind, document_id=document_id, message=error or "")
-            await self._events.publish(counted, event_types.PROGRESS)
-            if paused:
-                await self._events.publish(counted, event_types.PAUSED, message=paused)
-            return counted
+                await flows.pause(session, self._events, job.id, stop)
+
+    async def _save_result(
+        self, session: AsyncSession, claim: Claim, result: DocumentResult
+    ) -> list[dict[str, Any]]:
+        """The document's extractions, or what it left when it left none; returns the log
+        entries of the values that failed. A document that failed as a whole keeps the
+        values it had."""
+        job, document_id = claim.job, claim.document_id
+        if result.error is not None:
+            await repository.set_outcome(
+                session,
+                job,
+                document_id,
+                DocumentOutcome.FAILED,
+                error=result.error,
+                text_hash=claim.text_hash,
+            )
+            return []
+        no_entities = result.entities is not None and not result.entities
+        await repository.set_outcome(
+            session,
+            job,
+            document_id,
+            DocumentOutcome.NO_ENTITIES if no_entities else None,
+            text_hash=claim.text_hash,
+            entity_prompt_hash=claim.entity_prompt_hash,
+        )
+        return await self._save_rows(session, claim, result)
 
     async def _save_rows(
-        self,
-        session: AsyncSession,
-        job: ProcessingJob,
-        document_id: uuid.UUID,
-        result: DocumentResult,
+        self, session: AsyncSession, claim: Claim, result: DocumentResult
     ) -> list[dict[str, Any]]:
         """Writes the document's extractions; returns the log entries of those that failed."""
+        job, document_id = claim.job, claim.document_id
         rows: list[dict[str, Any]] = []
         logs: list[dict[str, Any]] = []
         for item in result.results:
@@ -494,6 +552,11 @@ class JobRunner:
                     "evidence_match": outcome.evidence.match,
                     "status": outcome.status,
                     "error": outcome.error,
+                    "text_hash": claim.text_hash,
+                    "best_guess": outcome.best_guess,
+                    # The model the variable's calls went to: the one that answered.
+                    "llm_provider": item.variable.prompt.provider,
+                    "llm_model": item.variable.prompt.model,
                     "input_tokens": item.usage.prompt_tokens,
                     "output_tokens": item.usage.completion_tokens,
                     "cost_usd": item.usage.cost_usd or Decimal(0),
@@ -517,32 +580,23 @@ class JobRunner:
 
     # --- the job as a whole --------------------------------------------------------------------
 
-    async def _stop(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, status: JobStatus, reason: str
-    ) -> None:
-        """Pauses or fails a running job for a reason the worker found."""
-        async with self._db.transaction(user_id) as session:
-            job = await repository.get(session, job_id, lock=True, with_documents=False)
-            if job is None or job.status not in repository.RUNNABLE:
+    async def _interrupt(self, job: ProcessingJob, interruption: JobInterrupted) -> None:
+        """Pauses the job while the provider fails (the supervisor resumes it once the breaker
+        closes), or fails it when the model cannot be called as configured."""
+        message = interruption.error.message
+        async with self._db.transaction(job.user_id) as session:
+            if not interruption.pauses:
+                await flows.fail(
+                    session, self._events, job.id, Stop(StopReason.MODEL_CONFIGURATION, message)
+                )
                 return
-            job.status = status
-            job.status_reason = reason
-            if status is JobStatus.FAILED:
-                job.finished_at = datetime.now(UTC)
-            await repository.add_log(
-                session,
-                job,
-                LogEventType.JOB_PAUSED if status is JobStatus.PAUSED else LogEventType.JOB_FAILED,
-                reason,
-            )
-            if status is JobStatus.PAUSED and "circuit breaker" in reason:
-                await repository.add_log(session, job, LogEventType.CIRCUIT_OPEN, reason)
-            await session.flush()
-            await self._events.publish(
-                job,
-                event_types.PAUSED if status is JobStatus.PAUSED else event_types.JOB_FAILED,
-                message=reason,
-            )
+            most = self._settings.job_max_automatic_resumes
+            if job.automatic_resumes >= most:
+                message += (
+                    f"; the job was resumed on its own {most} times and now waits for you to "
+                    "resume it"
+                )
+            await flows.pause(session, self._events, job.id, Stop(StopReason.CIRCUIT_OPEN, message))
 
 
 def _token_estimate(source: ReadableText | None, plan: ExtractionPlan) -> tuple[int, int]:
@@ -555,10 +609,21 @@ def _token_estimate(source: ReadableText | None, plan: ExtractionPlan) -> tuple[
     return prompt_tokens, output_tokens
 
 
-def _unreachable(error: Exception) -> bool:
-    """The database or Redis could not be reached (as opposed to a statement it refused)."""
+# PostgreSQL's codes for a transaction it rolled back to break a deadlock or a serialization
+# conflict: the same transaction, tried again, goes through.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """The database or Redis could not be reached, or PostgreSQL rolled the transaction back
+    to let another through (as opposed to a statement it refused)."""
     if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return (
+            error.connection_invalidated
+            or isinstance(error, OperationalError | InterfaceError)
+            or sqlstate in _TRANSIENT_SQLSTATES
+        )
     return True
 
 
@@ -582,9 +647,10 @@ def _dependency_order(variables: Sequence[Variable]) -> list[Variable]:
     return ordered
 
 
-def _summary(result: DocumentResult | None) -> str:
-    if result is None:
-        return "skipped: its extractions are current"
+def _summary(claim: Claim, result: DocumentResult | None) -> str:
+    if isinstance(claim.work, Skip):
+        return claim.work.reason
+    assert result is not None
     counts: dict[str, int] = {}
     for item in result.results:
         counts[item.outcome.status.value] = counts.get(item.outcome.status.value, 0) + 1

@@ -1,17 +1,20 @@
 """Job use cases (FR-017, FR-021, FR-029): estimate, create, inspect, pause, resume, cancel;
-the job's log, the extractions, feedback. Each owns its transaction; the work itself is done
-by the workers (server.jobs.runner), one queued task per document."""
+the job's log, the extractions (the feedback on them: server.feedback). Each owns its
+transaction; the work itself is done by the workers (server.jobs.runner), one queued task per
+document."""
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,11 +28,12 @@ from server.core.errors import (
     Unauthenticated,
 )
 from server.core.pagination import decode_cursor, page_with_token
-from server.documents.models import Document, DocumentStatus
-from server.jobs import events as event_types
-from server.jobs import repository
+from server.documents import repository as documents
+from server.documents.models import DocumentStatus
+from server.jobs import flows, repository
 from server.jobs.events import (
     TERMINAL,
+    EventType,
     JobEvent,
     JobEvents,
     is_event_id,
@@ -37,28 +41,28 @@ from server.jobs.events import (
     stream_key,
 )
 from server.jobs.feed import EventFeed
-from server.jobs.lifecycle import finish_if_done
+from server.jobs.flows import job_not_found
 from server.jobs.models import (
-    ACTIVE_JOB_STATUSES,
+    ENDED_JOB_STATUSES,
     EvidenceMatch,
     Extraction,
-    ExtractionFeedback,
     ExtractionStatus,
-    FeedbackType,
     JobStatus,
     JobType,
-    LogEventType,
     ProcessingJob,
     ProcessingLog,
 )
+from server.jobs.provenance import FORBIDDEN, JobModels
 from server.llm.factory import resolve_model
 from server.llm.pricing import cost_usd
 from server.llm.tokens import count_tokens
 from server.projects import repository as projects
-from server.projects.models import Project, ProjectStatus, UnitOfObservation
+from server.projects.models import Project, UnitOfObservation
 from server.projects.service import project_not_found
 from server.schema import repository as schema
 from server.schema.prompts import entity_prompt
+
+log = logging.getLogger(__name__)
 
 # Characters per token when estimating documents' tokens without tokenising them.
 _CHARS_PER_TOKEN = 4
@@ -66,14 +70,11 @@ _CHARS_PER_TOKEN = 4
 _TEMPLATE_TOKENS = 120
 # A watch looks at the job itself when no event came for this long.
 _WATCH_POLL_SECONDS = 15.0
-SNAPSHOT = "snapshot"
-_ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class TaskQueue(Protocol):
-    async def extract_documents(
-        self, user_id: uuid.UUID, job_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
-    ) -> None: ...
+    async def wake_workers(self, user_id: uuid.UUID, job_id: uuid.UUID, tasks: int) -> None:
+        """Sends `tasks` tasks that each work the job until it has nothing left to claim."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Selection:
     job_type: JobType
     document_ids: Sequence[uuid.UUID] = ()
     sample_size: int = 0
+    # Documents whose extraction failed in an earlier job are tried again (else skipped).
+    retry_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,12 @@ class Estimate:
     max_output_tokens: int
     max_cost_usd: float | None
     documents_already_done: int
+    # The project's model, which the job records.
+    llm_provider: str
+    llm_model: str
+    # Whether the offline baseline would answer any of the job's calls, and what to know.
+    offline_baseline: bool
+    warnings: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -102,10 +111,6 @@ class ExtractionFilter:
     variable_id: uuid.UUID | None = None
     statuses: Sequence[ExtractionStatus] = ()
     evidence: Sequence[EvidenceMatch] = ()
-
-
-def job_not_found(job_id: uuid.UUID) -> NotFound:
-    return NotFound(f"job {job_id} not found")
 
 
 class JobService:
@@ -128,7 +133,7 @@ class JobService:
     async def estimate(self, user_id: uuid.UUID, selection: Selection) -> Estimate:
         async with self._db.transaction(user_id) as session:
             project, document_ids = await self._select(session, selection)
-            return await self._estimate(session, project, document_ids)
+            return await self._estimate(session, project, document_ids, selection.retry_failed)
 
     async def create(
         self,
@@ -149,7 +154,9 @@ class JobService:
             project, document_ids = await self._select(session, selection, lock=True)
             if await self._active_job(session, project.id) is not None:
                 raise _already_active()
-            estimate = await self._estimate(session, project, document_ids)
+            estimate = await self._estimate(session, project, document_ids, selection.retry_failed)
+            if estimate.offline_baseline and not self._settings.llm_allow_offline_baseline:
+                raise FailedPrecondition(FORBIDDEN)
             job = ProcessingJob(
                 user_id=user_id,
                 project_id=project.id,
@@ -159,6 +166,9 @@ class JobService:
                 documents_total=len(document_ids),
                 token_budget=token_budget or None,
                 cost_budget_usd=cost_budget_usd,
+                retry_failed=selection.retry_failed,
+                llm_provider=estimate.llm_provider,
+                llm_model=estimate.llm_model,
             )
             session.add(job)
             try:
@@ -168,20 +178,15 @@ class JobService:
                     raise _already_active() from error
                 raise
             await repository.add_work(session, job, document_ids)
-            project.status = (
-                ProjectStatus.SAMPLING
-                if selection.job_type is JobType.SAMPLE
-                else ProjectStatus.PROCESSING
-            )
-            await repository.add_log(
+            await flows.created(
                 session,
                 job,
-                LogEventType.JOB_CREATED,
+                project,
                 f"{selection.job_type.value} job over {len(document_ids)} documents: up to "
                 f"{estimate.llm_calls} model calls",
                 details={"estimate": estimate.__dict__},
             )
-        await self._tasks.extract_documents(user_id, job.id, document_ids)
+        await self._wake_workers(user_id, job.id, len(document_ids))
         return job, estimate
 
     async def _select(
@@ -217,8 +222,7 @@ class JobService:
         unique = list(dict.fromkeys(document_ids))
         found = {
             document.id: document
-            for document in [await session.get(Document, d) for d in unique]
-            if document is not None and document.project_id == project.id
+            for document in await documents.in_project(session, project.id, unique)
         }
         missing = [str(d) for d in unique if d not in found]
         if missing:
@@ -233,25 +237,38 @@ class JobService:
         return unique
 
     async def _estimate(
-        self, session: AsyncSession, project: Project, document_ids: Sequence[uuid.UUID]
+        self,
+        session: AsyncSession,
+        project: Project,
+        document_ids: Sequence[uuid.UUID],
+        retry_failed: bool,
     ) -> Estimate:
         variables = await schema.list_for_project(session, project.id)
         prompts = list((await schema.active_prompts(session, [v.id for v in variables])).values())
-        done = await repository.documents_with_current_extractions(
-            session, document_ids, [p.id for p in prompts], len(variables)
+        calls_per_segment = [
+            (count_tokens(p.system_prompt), p.max_tokens, p.model) for p in prompts
+        ]
+        entity = (
+            entity_prompt(project, resolve_model(self._settings, project.llm_config))
+            if project.unit_of_observation is UnitOfObservation.ENTITY
+            else None
+        )
+        if entity is not None:
+            calls_per_segment.append(
+                (count_tokens(entity.system_prompt), entity.max_tokens, entity.model)
+            )
+        done = await repository.documents_already_done(
+            session,
+            document_ids,
+            [p.id for p in prompts],
+            len(variables),
+            entity_prompt_hash=entity.digest if entity else None,
+            retry_failed=retry_failed,
         )
         todo = [d for d in document_ids if d not in done]
         sizes = await repository.segment_sizes(session, todo)
         calls = prompt_tokens = output_tokens = 0
         cost: float | None = 0.0
-        calls_per_segment = [
-            (count_tokens(p.system_prompt), p.max_tokens, p.model) for p in prompts
-        ]
-        if project.unit_of_observation is UnitOfObservation.ENTITY:
-            entity = entity_prompt(project, resolve_model(self._settings, project.llm_config))
-            calls_per_segment.append(
-                (count_tokens(entity.system_prompt), entity.max_tokens, entity.model)
-            )
         for document_id in todo:
             for characters in sizes.get(document_id, [0]):
                 document_tokens = characters // _CHARS_PER_TOKEN + _TEMPLATE_TOKENS
@@ -262,6 +279,12 @@ class JobService:
                     output_tokens += max_tokens
                     price = cost_usd(self._settings.llm_prices, model, tokens, max_tokens)
                     cost = None if price is None or cost is None else cost + price
+        models = JobModels.of(
+            resolve_model(self._settings, project.llm_config),
+            variables,
+            prompts,
+            entity_level=project.unit_of_observation is UnitOfObservation.ENTITY,
+        )
         return Estimate(
             documents=len(document_ids),
             variables=len(variables),
@@ -270,6 +293,10 @@ class JobService:
             max_output_tokens=output_tokens,
             max_cost_usd=cost,
             documents_already_done=len(done),
+            llm_provider=models.project.provider,
+            llm_model=models.project.model,
+            offline_baseline=models.baseline_answers and calls > 0,
+            warnings=models.warnings(self._settings.llm_allow_offline_baseline) if calls else (),
         )
 
     async def _active_job(
@@ -334,30 +361,6 @@ class JobService:
             )
         return page_with_token(rows, page_size)
 
-    async def add_feedback(
-        self,
-        user_id: uuid.UUID,
-        extraction_id: uuid.UUID,
-        feedback_type: FeedbackType,
-        corrected_value: Any,
-        note: str,
-    ) -> ExtractionFeedback:
-        async with self._db.transaction(user_id) as session:
-            extraction = await repository.get_extraction(session, extraction_id)
-            if extraction is None:
-                raise NotFound(f"extraction {extraction_id} not found")
-            feedback = ExtractionFeedback(
-                user_id=user_id,
-                extraction_id=extraction_id,
-                feedback_type=feedback_type,
-                corrected_value=corrected_value,
-                user_note=note[:5000],
-                prompt_version=extraction.prompt_version,
-            )
-            session.add(feedback)
-            await session.flush()
-        return feedback
-
     # --- watching -------------------------------------------------------------------------
 
     async def watch(
@@ -373,22 +376,24 @@ class JobService:
         _check_event_id(last_event_id)
         job = await self.get(user_id, job_id)
         key = stream_key(job_id)
+        yield await self._snapshot(key, last_event_id, job)
         after = last_event_id or await self._events.last_id(key)
-        yield JobEvent(id=after, type=SNAPSHOT, job=job, document_id="", message="")
-        ended = job.status in _ENDED
-        async for event in self._follow(key, after, expires_at):
-            if event is None:
-                if ended:
-                    return  # the job had ended: what followed last_event_id has been sent
+        if job.status in ENDED_JOB_STATUSES:
+            # Nothing more will come: what followed last_event_id, at once, and the end.
+            for event in await self._events.range_after(key, after):
+                yield event
+            return
+        async for followed in self._follow(key, after, expires_at):
+            if followed is None:
                 # Quiet: the job may have ended with its last events past retention.
                 job = await self.get(user_id, job_id)
-                if job.status in _ENDED:
-                    yield JobEvent(id=after, type=SNAPSHOT, job=job, document_id="", message="")
+                if job.status in ENDED_JOB_STATUSES:
+                    yield await self._snapshot(key, after, job)
                     return
                 continue
-            yield event
-            after = event.id
-            if event.type in TERMINAL:
+            yield followed
+            after = followed.id
+            if followed.type in TERMINAL:
                 return
 
     async def watch_project(
@@ -407,11 +412,29 @@ class JobService:
                 raise project_not_found(project_id)
             active = await self._active_job(session, project_id)
         key = project_stream_key(project_id)
+        yield await self._snapshot(key, last_event_id, active)
         after = last_event_id or await self._events.last_id(key)
-        yield JobEvent(id=after, type=SNAPSHOT, job=active, document_id="", message="")
         async for event in self._follow(key, after, expires_at):
             if event is not None:
                 yield event
+
+    async def _snapshot(self, key: str, after: str, job: ProcessingJob | None) -> JobEvent:
+        """The job as it is, as the event to continue after `after` (the newest event when
+        empty); marked events_lost when events after `after` are past the stream's retention,
+        so that the client re-reads what it keeps (extractions, the job's log)."""
+        lost = bool(after) and await self._events.lost_after(key, after)
+        return JobEvent(
+            id=after or await self._events.last_id(key),
+            type=EventType.SNAPSHOT,
+            job=job,
+            document_id="",
+            message=(
+                f"events after {after} are no longer kept; this is the job as it is now"
+                if lost
+                else ""
+            ),
+            events_lost=lost,
+        )
 
     async def _follow(
         self, key: str, after: str, expires_at: datetime
@@ -431,79 +454,39 @@ class JobService:
     # --- controlling ----------------------------------------------------------------------
 
     async def pause(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
-        return await self._change(
-            user_id,
-            job_id,
-            allowed=(JobStatus.PENDING, JobStatus.RUNNING),
-            to=JobStatus.PAUSED,
-            reason="paused by the researcher",
-            event=LogEventType.JOB_PAUSED,
-            event_type=event_types.PAUSED,
-        )
+        async with self._db.transaction(user_id) as session:
+            return await flows.pause_by_researcher(session, self._events, job_id)
 
     async def resume(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
-        job = await self._change(
-            user_id,
-            job_id,
-            allowed=(JobStatus.PAUSED,),
-            to=JobStatus.RUNNING,
-            reason=None,
-            event=LogEventType.JOB_RESUMED,
-            event_type=event_types.RESUMED,
-        )
         async with self._db.transaction(user_id) as session:
-            unfinished = await repository.unfinished_document_ids(session, job_id)
-        await self._tasks.extract_documents(user_id, job_id, unfinished)
-        if not unfinished:
+            job = await flows.resume_by_researcher(session, self._events, job_id)
+            unfinished = await repository.unfinished_count(session, job_id)
+        if unfinished:
+            await self._wake_workers(user_id, job_id, unfinished)
+        else:
             # Paused after its last document: nothing left but to complete it.
-            await finish_if_done(self._db, self._events, user_id, job_id)
+            async with self._db.transaction(user_id) as session:
+                job = await flows.finish_if_done(session, self._events, job_id) or job
         return job
 
     async def cancel(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
-        return await self._change(
-            user_id,
-            job_id,
-            allowed=ACTIVE_JOB_STATUSES,
-            to=JobStatus.CANCELLED,
-            reason="cancelled by the researcher",
-            event=LogEventType.JOB_CANCELLED,
-            event_type=event_types.CANCELLED,
-        )
-
-    async def _change(
-        self,
-        user_id: uuid.UUID,
-        job_id: uuid.UUID,
-        *,
-        allowed: Sequence[JobStatus],
-        to: JobStatus,
-        reason: str | None,
-        event: LogEventType,
-        event_type: str,
-    ) -> ProcessingJob:
         async with self._db.transaction(user_id) as session:
-            job = await repository.get(session, job_id, lock=True)
-            if job is None:
-                raise job_not_found(job_id)
-            if job.status not in allowed:
-                raise FailedPrecondition(
-                    f"the job is {job.status.value}; only a "
-                    f"{' or '.join(s.value for s in allowed)} job can be "
-                    f"{to.value.lower().replace('running', 'resumed')}"
-                )
-            job.status = to
-            job.status_reason = reason
-            if to is JobStatus.RUNNING:
-                job.consecutive_failures = 0
-                job.started_at = job.started_at or datetime.now(UTC)
-            if to is JobStatus.CANCELLED:
-                job.finished_at = datetime.now(UTC)
-            message = reason or f"the job is {to.value.lower()}"
-            await repository.add_log(session, job, event, message)
-            await session.flush()
-            # While the job's row is locked, as the workers do: the stream keeps the order.
-            await self._events.publish(job, event_type, message=reason or "")
-        return job
+            return await flows.cancel_by_researcher(session, self._events, job_id)
+
+    async def _wake_workers(self, user_id: uuid.UUID, job_id: uuid.UUID, documents: int) -> None:
+        """Tasks that make workers take up the job now. The job does not depend on them: its
+        work list is in PostgreSQL, and idle workers look there (server.jobs.supervisor), so
+        a queue that is down or loses the tasks delays the job, and loses nothing."""
+        try:
+            await self._tasks.wake_workers(
+                user_id, job_id, min(documents, self._settings.job_worker_tasks)
+            )
+        except (RedisError, OSError) as error:
+            log.warning(
+                "job %s: could not queue its tasks (%s); idle workers will take it up",
+                job_id,
+                error,
+            )
 
 
 def _check_event_id(last_event_id: str) -> None:

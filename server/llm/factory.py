@@ -33,7 +33,10 @@ class ModelChoice:
 
 
 def available_providers(settings: Settings) -> frozenset[str]:
-    """Providers a project may choose: the configured one, and the offline baseline."""
+    """Providers a project may choose: the configured one, and the offline baseline unless
+    LLM_ALLOW_OFFLINE_BASELINE forbids it."""
+    if not settings.llm_allow_offline_baseline:
+        return frozenset({settings.default_llm_provider})
     return frozenset({settings.default_llm_provider, OFFLINE})
 
 

@@ -2,10 +2,11 @@
 
 A call is: circuit breaker check → shared rate limit → the LangChain chat model with the
 answer's JSON Schema as structured output → the answer parsed and validated against that
-schema. Each request sent is recorded in the usage ledger with its tokens and cost, failed
-ones too. Failures become an `LLMError` of a defined kind; the retryable kinds (timeout,
-connection, 429, 5xx) are retried with tenacity after 1, 2, 4, 8, 16 s (plus jitter, or the
-provider's Retry-After when longer), never the others. The SDK's own retries are off
+schema. Each request is recorded in the usage ledger before it is sent (at its estimated
+prompt tokens) and settled with the tokens and cost the provider reported once the answer or
+the failure is back. Failures become an `LLMError` of a defined kind; the retryable kinds
+(timeout, connection, 429, 5xx) are retried with tenacity after 1, 2, 4, 8, 16 s (plus
+jitter, or the provider's Retry-After when longer), never the others. The SDK's own retries are off
 (server.llm.factory), so the numbers of requests and of retries are this module's alone.
 """
 
@@ -44,7 +45,7 @@ from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from server.core.config import Settings
-from server.llm.breaker import CircuitBreaker, CircuitOpenError
+from server.llm.breaker import BreakerState, CircuitBreaker, CircuitOpenError
 from server.llm.errors import PROVIDER_FAILURES, FailureKind, LLMError
 from server.llm.factory import OFFLINE, ChatModels, ModelChoice, describe
 from server.llm.ledger import LLMCall
@@ -92,7 +93,8 @@ class CallResult:
 
 
 class UsageLedger(Protocol):
-    async def record(self, call: LLMCall) -> None: ...
+    async def record_request(self, call: LLMCall) -> None: ...
+    async def settle(self, call: LLMCall) -> None: ...
 
 
 @dataclass
@@ -183,8 +185,10 @@ class LLMGateway:
         attempt = _Attempt()
         outcome: LLMError | None = None
         reservation = generation = None
-        # A slot is held for the request only: what is recorded after it (the ledger's
-        # commit, the breaker, the limiter) and the waits between retries leave it to others.
+        estimate = estimate_message_tokens([request.system, request.user])
+        # A slot is held for the request and its ledger row only: what is recorded after it
+        # (the settlement, the breaker, the limiter) and the waits between retries leave it
+        # to others.
         async with self._in_flight:
             if breaker is not None:
                 try:
@@ -196,15 +200,15 @@ class LLMGateway:
                         retry_after_seconds=error.retry_after_seconds,
                     ) from error
             if remote:
-                estimate = estimate_message_tokens([request.system, request.user])
                 reservation = await self._reserve(request, estimate)
             totals.attempts += 1
+            entry = await self._record_request(request, totals.attempts, estimate)
             attempt.started = time.perf_counter()
             try:
                 data, raw_text = await self._request(request, attempt)
             except LLMError as error:
                 outcome = error
-        await self._account(request, attempt, totals, outcome)
+        await self._account(request, attempt, totals, outcome, entry)
         if reservation is not None:
             limiter = self._limiter(request.model)
             await limiter.settle(reservation, attempt.prompt_tokens + attempt.completion_tokens)
@@ -306,41 +310,65 @@ class LLMGateway:
             raise LLMError(FailureKind.MALFORMED, f"unexpected reply type {type(reply).__name__}")
         return reply
 
+    async def _record_request(
+        self, request: ModelCall, attempt_number: int, estimated_prompt_tokens: int
+    ) -> LLMCall | None:
+        """The request's ledger row, committed before the request is sent: a worker that dies
+        while the provider works leaves it unsettled, at the estimate, where it would
+        otherwise leave nothing. None when no ledger (or no tenant) records the call."""
+        if self._ledger is None or request.user_id is None:
+            return None
+        entry = LLMCall(
+            id=uuid.uuid4(),
+            user_id=request.user_id,
+            project_id=request.project_id,
+            job_id=request.job_id,
+            purpose=request.purpose,
+            provider=request.model.provider,
+            model=request.model.model,
+            attempt=attempt_number,
+            outcome=None,
+            prompt_tokens=estimated_prompt_tokens,
+            completion_tokens=0,
+            cost_usd=_decimal(self._cost(request, estimated_prompt_tokens, 0)),
+            latency_ms=0,
+        )
+        await self._ledger.record_request(entry)
+        return entry
+
     async def _account(
         self,
         request: ModelCall,
         attempt: _Attempt,
         totals: _Totals,
         outcome: LLMError | None,
+        entry: LLMCall | None,
     ) -> None:
-        cost = cost_usd(
-            self._settings.llm_prices,
-            request.model.model,
-            attempt.prompt_tokens,
-            attempt.completion_tokens,
-        )
+        """Adds the request's usage to the call's totals and settles its ledger row."""
+        cost = self._cost(request, attempt.prompt_tokens, attempt.completion_tokens)
         totals.add(attempt.prompt_tokens, attempt.completion_tokens, cost)
-        if self._ledger is None or request.user_id is None:
+        if self._ledger is None or entry is None:
             return
-        await self._ledger.record(
-            LLMCall(
-                user_id=request.user_id,
-                project_id=request.project_id,
-                job_id=request.job_id,
-                purpose=request.purpose,
-                provider=request.model.provider,
-                model=request.model.model,
-                attempt=totals.attempts,
-                outcome="ok" if outcome is None else outcome.kind.value,
-                prompt_tokens=attempt.prompt_tokens,
-                completion_tokens=attempt.completion_tokens,
-                cost_usd=None if cost is None else Decimal(str(round(cost, 6))),
-                latency_ms=round((time.perf_counter() - attempt.started) * 1000),
-                error_message=None if outcome is None else outcome.message[:_ERROR_TEXT_LIMIT],
-            )
-        )
+        entry.outcome = "ok" if outcome is None else outcome.kind.value
+        entry.prompt_tokens = attempt.prompt_tokens
+        entry.completion_tokens = attempt.completion_tokens
+        entry.cost_usd = _decimal(cost)
+        entry.latency_ms = round((time.perf_counter() - attempt.started) * 1000)
+        entry.error_message = None if outcome is None else outcome.message[:_ERROR_TEXT_LIMIT]
+        await self._ledger.settle(entry)
+
+    def _cost(self, request: ModelCall, prompt_tokens: int, completion_tokens: int) -> float | None:
+        prices = self._settings.llm_prices
+        return cost_usd(prices, request.model.model, prompt_tokens, completion_tokens)
 
     # --- shared state, per provider endpoint --------------------------------------------------
+
+    async def provider_answers(self, model: ModelChoice) -> bool:
+        """Whether calls to the model's provider go through (its breaker is not open)."""
+        if model.provider == OFFLINE:
+            return True
+        status = await self._breaker(model).status()
+        return status.state is not BreakerState.OPEN
 
     def _endpoint(self, model: ModelChoice) -> str:
         return f"{model.provider}|{self._settings.llm_base_url or 'default'}"
@@ -493,6 +521,11 @@ def _retry_after(error: BaseException) -> float | None:
         return float(header) if header is not None else None
     except ValueError:
         return None
+
+
+def _decimal(cost: float | None) -> Decimal | None:
+    """A cost as the ledger stores it, to the millionth of a dollar."""
+    return None if cost is None else Decimal(str(round(cost, 6)))
 
 
 def _short(text: str) -> str:

@@ -1,14 +1,22 @@
 """The usage ledger: one row per request sent to a model, failed ones too, with the tokens
-the provider reported and what they cost. Budgets and cost reports read it."""
+the provider reported and what they cost. Budgets and cost reports read it.
+
+A row is committed before its request is sent and settled once the answer (or failure) is
+back, so that a worker killed while the provider works leaves its request in the ledger as it
+does on the provider's bill. An unsettled row (`outcome` NULL) keeps the request's estimated
+prompt tokens and their cost: sums over the ledger count it, since the provider most likely
+billed that prompt, and `outcome IS NULL` marks those figures as an estimate (the completion,
+unknown, counts nothing)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Integer, Numeric, String, Text, insert, text
+from sqlalchemy import Index, Integer, Numeric, String, Text, bindparam, insert, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -34,32 +42,56 @@ class LLMCall(TenantOwnedMixin, Base):
     model: Mapped[str] = mapped_column(String(200), nullable=False)
     # 1 for the first request of a call, 2.. for its retries.
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
-    # "ok" or the failure kind (see server.llm.errors.FailureKind).
-    outcome: Mapped[str] = mapped_column(String(40), nullable=False)
+    # "ok" or the failure kind (see server.llm.errors.FailureKind); NULL until the request is
+    # settled, and for good when its worker died before the answer came back.
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    # The provider's count once settled; until then the gateway's estimate.
     prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    # NULL when the model has no price in LLM_PRICES.
+    # Of the tokens above, estimated ones included. NULL when the model has no price in
+    # LLM_PRICES.
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
     latency_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
 
 
-class DatabaseLedger:
-    """Writes each request's row in a transaction of its own, so that usage is kept even when
-    the caller's work rolls back; record() returns once the row is committed.
+@dataclass(frozen=True)
+class _Write:
+    call: LLMCall
+    # False: the row is inserted (before its request is sent); True: its outcome is set.
+    settles: bool
+    written: asyncio.Future[None]
 
-    Rows that arrive while a write is under way go together in the next one (a group
-    commit, one transaction per tenant): alone, a row is written at once; under load, a
-    worker's hundred calls a second take a few transactions instead of a hundred."""
+
+class DatabaseLedger:
+    """Writes each request's row, and then its settlement, in a transaction of its own, so that
+    usage is kept even when the caller's work rolls back; each method returns once its write
+    is committed. One statement per write: an INSERT before the request, an UPDATE after.
+
+    Writes that arrive while one is under way go together in the next transaction (a group
+    commit, one transaction per tenant): alone, a write is done at once; under load, a
+    worker's hundred calls a second take a few transactions instead of two hundred."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._waiting: list[tuple[LLMCall, asyncio.Future[None]]] = []
+        self._waiting: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, call: LLMCall) -> None:
+    async def record_request(self, call: LLMCall) -> None:
+        """The row of a request about to be sent, unsettled (`outcome` None). A caller
+        cancelled while this waits sends nothing but keeps its row: the ledger errs towards
+        the bill."""
+        if call.id is None:
+            call.id = uuid.uuid4()  # what settle() finds the row by
+        await self._enqueue(call, settles=False)
+
+    async def settle(self, call: LLMCall) -> None:
+        """The outcome, tokens, cost and latency of a recorded request (by its id)."""
+        await self._enqueue(call, settles=True)
+
+    async def _enqueue(self, call: LLMCall, *, settles: bool) -> None:
         written = asyncio.get_running_loop().create_future()
-        self._waiting.append((call, written))
+        self._waiting.append(_Write(call, settles, written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_while_waiting())
         # Shielded: a caller that is cancelled does not take its paid-for row with it.
@@ -72,34 +104,40 @@ class DatabaseLedger:
                 await self._write(batch)
             except asyncio.CancelledError:
                 # The process is stopping: no caller waits for a write that will not come.
-                for _, written in batch + self._waiting:
-                    written.cancel()
+                for write in batch + self._waiting:
+                    write.written.cancel()
                 raise
 
-    async def _write(self, batch: list[tuple[LLMCall, asyncio.Future[None]]]) -> None:
-        by_tenant: dict[uuid.UUID, list[tuple[LLMCall, asyncio.Future[None]]]] = {}
-        for call, written in batch:
-            by_tenant.setdefault(call.user_id, []).append((call, written))
-        for user_id, items in by_tenant.items():
-            failure = await self._insert(user_id, [call for call, _ in items])
-            if failure is not None and len(items) > 1:
+    async def _write(self, batch: list[_Write]) -> None:
+        by_tenant: dict[uuid.UUID, list[_Write]] = {}
+        for write in batch:
+            by_tenant.setdefault(write.call.user_id, []).append(write)
+        for user_id, writes in by_tenant.items():
+            failure = await self._execute(user_id, writes)
+            if failure is not None and len(writes) > 1:
                 # One bad row must not take the others with it: each on its own.
-                for item in items:
-                    await self._write([item])
+                for write in writes:
+                    await self._write([write])
                 continue
-            for _, written in items:
-                if written.done():
+            for write in writes:
+                if write.written.done():
                     continue
                 if failure is None:
-                    written.set_result(None)
+                    write.written.set_result(None)
                 else:
-                    written.set_exception(failure)
+                    write.written.set_exception(failure)
 
-    async def _insert(self, user_id: uuid.UUID, calls: list[LLMCall]) -> Exception | None:
-        """The rows in one transaction; the error when it failed (raised in the callers)."""
+    async def _execute(self, user_id: uuid.UUID, writes: list[_Write]) -> Exception | None:
+        """The writes in one transaction, a statement for the new rows and one for the
+        settled ones; the error when it failed (raised in the callers)."""
+        sent = [_row(write.call) for write in writes if not write.settles]
+        settled = [_settlement(write.call) for write in writes if write.settles]
         try:
             async with self._db.transaction(user_id) as session:
-                await session.execute(_INSERT, [_row(call) for call in calls])
+                if sent:
+                    await session.execute(_INSERT, sent)
+                if settled:
+                    await session.execute(_SETTLE, settled)
         except Exception as error:  # noqa: BLE001 - each waiting caller raises it
             return error
         return None
@@ -112,11 +150,25 @@ def _row(call: LLMCall) -> dict[str, Any]:
     for column in _COLUMNS:
         if row[column.key] is None and isinstance(column.default, ScalarElementColumnDefault):
             row[column.key] = column.default.arg
-    row["id"] = row["id"] or uuid.uuid4()
     return row
+
+
+def _settlement(call: LLMCall) -> dict[str, Any]:
+    values = {key: getattr(call, key) for key in _SETTLED_COLUMNS}
+    return {**values, "settled_id": call.id}
 
 
 _TABLE = table_of(LLMCall)
 _INSERT = insert(_TABLE)
 # Every column but the timestamps, which the database sets.
 _COLUMNS = [column for column in _TABLE.columns if column.key not in ("created_at", "updated_at")]
+# What is known once the answer is back; updated_at is set by the column's onupdate.
+_SETTLED_COLUMNS = (
+    "outcome",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms",
+    "error_message",
+)
+_SETTLE = update(_TABLE).where(_TABLE.c.id == bindparam("settled_id"))

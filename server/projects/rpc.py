@@ -46,6 +46,8 @@ def processing_status_message(status: ProcessingStatus) -> project_pb2.Processin
         active_job_id=str(status.active_job_id) if status.active_job_id else "",
         active_job_status=enum_to_proto(status.active_job_status, "JOB_STATUS"),
         extraction_count=status.extraction_count,
+        results_stale=bool(status.stale_reason),
+        stale_reason=status.stale_reason,
     )
 
 

@@ -46,6 +46,19 @@ class GeneratedPrompt:
     max_tokens: int
     source_fingerprint: str
 
+    @property
+    def digest(self) -> str:
+        """Changes whenever what the model is asked, or which model is asked, changes."""
+        asked = [
+            self.provider,
+            self.model,
+            self.temperature,
+            self.max_tokens,
+            self.system_prompt,
+            self.user_prompt_template,
+        ]
+        return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class CallContext:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from coderai.v1 import export_pb2, project_pb2, schema_pb2
+from coderai.v1 import export_pb2, job_pb2, project_pb2, schema_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.factories import (
@@ -152,6 +152,13 @@ def _create_export(b: Caller, t: Target, own: str) -> Awaitable[object]:
     )
 
 
+def _list_feedback(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.jobs.ListFeedback(
+        job_pb2.ListFeedbackRequest(project_id=t.project_id, variable_id=t.variable_id),
+        metadata=b.metadata,
+    )
+
+
 def _list_exports(b: Caller, t: Target, own: str) -> Awaitable[object]:
     return b.exports.ListExports(
         export_pb2.ListExportsRequest(project_id=t.project_id), metadata=b.metadata
@@ -177,6 +184,7 @@ INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
     "ListResults": (_list_results, NOT_FOUND),
     "CreateExport": (_create_export, NOT_FOUND),
     "ListExports": (_list_exports, NOT_FOUND),
+    "ListFeedback": (_list_feedback, NOT_FOUND),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from dataclasses import replace
 
 from server.exports.codebook import (
@@ -16,11 +17,11 @@ from server.exports.codebook import (
     codebook,
 )
 from server.exports.columns import NameRule, wide_columns
-from server.exports.dataset import Category, DatasetHeader, Unit
+from server.exports.dataset import Category, CellStatus, DatasetHeader, Unit
 from server.exports.formats.codebook import CodebookWriter, markdown
 from server.exports.quality import Quality, QualityTally
 from server.schema.models import IfUncertain, VariableType
-from tests.exports.sample import PROMPT, VARIABLES, header, units, variable
+from tests.exports.sample import PROMPT, VARIABLES, header, units, value, variable
 
 LONG_NAME = "number_of_councillors_voting_in_favour_of_the_amended_budget"
 
@@ -230,6 +231,52 @@ def test_a_variable_rules_are_written_in_plain_words() -> None:
     assert measures(section(text, "### stance"))["Selection logic"] == (
         "Pick the stance of the final vote."
     )
+
+
+def test_flag_for_review_and_best_guess_are_told_apart_in_the_codebook() -> None:
+    flagged = variable("flagged", VariableType.NUMBER, if_uncertain=IfUncertain.FLAG_FOR_REVIEW)
+    guessed = variable("guessed", VariableType.NUMBER, if_uncertain=IfUncertain.BEST_GUESS)
+    dataset_header = header(variables=(flagged, guessed))
+    rows = [
+        Unit(
+            uuid.UUID(int=1),
+            "a.txt",
+            "",
+            "",
+            (
+                value(7, CellStatus.LOW_CONFIDENCE, confidence=0.4),
+                value(7, CellStatus.SUCCESS, confidence=0.4, best_guess=True),
+            ),
+        )
+    ]
+    text = written(dataset_header, rows).decode()
+
+    assert measures(section(text, "### flagged"))["If uncertain"] == (
+        "Below a confidence of 0.70 the value is kept and flagged for review; the status is "
+        "LOW_CONFIDENCE (flagged for review)."
+    )
+    guess_rule = measures(section(text, "### guessed"))["If uncertain"]
+    assert guess_rule.startswith("Below a confidence of 0.70 the value is kept as the answer")
+    assert "the status stays SUCCESS, not flagged for review" in guess_rule
+    assert "best_guess" in guess_rule
+    assert quality_of(text, "flagged")["Best guesses (kept below the threshold)"] == "0"
+    assert quality_of(text, "flagged")["Status LOW_CONFIDENCE"] == "1"
+    assert quality_of(text, "guessed")["Best guesses (kept below the threshold)"] == "1"
+    assert quality_of(text, "guessed")["Status SUCCESS"] == "1"
+
+
+def test_a_run_the_offline_baseline_answered_says_it_is_no_model() -> None:
+    dataset_header = header()
+    assert dataset_header.run is not None
+    baseline = replace(
+        dataset_header,
+        run=replace(dataset_header.run, models=("offline/baseline", "openai/gpt-4o-mini")),
+    )
+
+    run = section(written(baseline, units()).decode(), "## Run")
+    assert "come from the offline baseline: rules and keywords, not a language model" in run
+    assert measures(run)["Models"] == "offline/baseline, openai/gpt-4o-mini"
+    assert "offline baseline" not in section(written(header(), units()).decode(), "## Run")
 
 
 def test_an_entity_codebook_names_its_unit_of_observation() -> None:

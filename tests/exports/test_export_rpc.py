@@ -457,6 +457,66 @@ async def test_metadata_columns_and_the_long_format(
     assert json.loads(by_id[works.extraction_id]["value"]) == json_format.MessageToDict(works.value)
 
 
+async def test_best_guess_keeps_the_value_as_the_answer_where_flag_for_review_flags_it(
+    researcher: Caller, worker: subprocess.Popen[bytes]
+) -> None:
+    """Two variables alike but for if_uncertain; the model is never sure enough for them."""
+    unsure = {
+        "type": common_pb2.VARIABLE_TYPE_TEXT,
+        "instructions": "What the plan approved by the council is for.",
+        "confidence_threshold": 0.99,
+    }
+    project = await researcher.create_project()
+    flagged = await researcher.create_variable(
+        project.id,
+        name="plan_flagged",
+        if_uncertain=common_pb2.IF_UNCERTAIN_FLAG_FOR_REVIEW,
+        **unsure,
+    )
+    guessed = await researcher.create_variable(
+        project.id, name="plan_guessed", if_uncertain=common_pb2.IF_UNCERTAIN_BEST_GUESS, **unsure
+    )
+    await ready_documents(researcher, project.id, REPORT[:1])
+    job = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
+    assert (await researcher.job_ended(job.job.id)).status == common_pb2.JOB_STATUS_COMPLETED
+
+    by_variable = {e.variable_id: e for e in await researcher.extractions(project.id)}
+    review, guess = by_variable[flagged.id], by_variable[guessed.id]
+    assert guess.confidence == review.confidence < 0.99
+    assert json_format.MessageToDict(guess.value) == json_format.MessageToDict(review.value)
+    assert (review.status, review.best_guess) == (
+        common_pb2.EXTRACTION_STATUS_LOW_CONFIDENCE,
+        False,
+    )
+    assert "below the threshold" in review.error
+    assert (guess.status, guess.best_guess, guess.error) == (
+        common_pb2.EXTRACTION_STATUS_SUCCESS,
+        True,
+        "",
+    )
+    [row] = (await all_results(researcher, project.id)).rows
+    assert [cell.status for cell in row.cells] == [
+        F.CELL_STATUS_LOW_CONFIDENCE,
+        F.CELL_STATUS_SUCCESS,
+    ]
+
+    long = await researcher.export(project.id, F.EXPORT_FORMAT_CSV_LONG)
+    records = list(
+        csv.DictReader(io.StringIO((await researcher.download(long.id))[1].decode("utf-8-sig")))
+    )
+    marked = {r["variable"]: (r["status"], r["best_guess"], r["value"]) for r in records}
+    value = json_format.MessageToDict(guess.value)
+    assert marked == {
+        "plan_flagged": ("LOW_CONFIDENCE", "false", value),
+        "plan_guessed": ("SUCCESS", "true", value),
+    }
+    codebook = await researcher.export(project.id, F.EXPORT_FORMAT_CODEBOOK)
+    text = (await researcher.download(codebook.id))[1].decode()
+    guessed_quality = text[text.index("### plan_guessed", text.index("## Quality")) :]
+    assert "| Best guesses (kept below the threshold) | 1 |" in guessed_quality
+    assert "the status stays SUCCESS, not flagged for review" in text
+
+
 async def test_an_entity_project_has_a_row_per_entity(
     researcher: Caller, worker: subprocess.Popen[bytes]
 ) -> None:

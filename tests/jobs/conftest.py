@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 import pytest
 from redis.asyncio import Redis
@@ -19,7 +20,7 @@ from server.core.db import Database
 from server.llm.breaker import CircuitBreaker
 from server.llm.local_server import LocalLLMServer
 from server.main import RunningServer, start_server
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import POSTGRES_ADMIN_URL, TEST_REDIS_URL, with_database
 from tests.factories import Caller, signed_in
 from tests.processes import IDLE_WORKER_GRACE, coderai, stop
 
@@ -33,6 +34,7 @@ FAST_RETRIES = {
     "LLM_TOKENS_PER_MINUTE": "0",
     "JOB_LEASE_SECONDS": "4",
     "WORKER_CONCURRENCY": "8",
+    "JOB_SUPERVISOR_INTERVAL_SECONDS": "0.5",
 }
 
 
@@ -49,10 +51,28 @@ class Stack:
         return f"127.0.0.1:{self.server.port}"
 
 
+async def cancel_active_jobs(database_name: str) -> None:
+    """Ends every tenant's active jobs (as the superuser, past row-level security). One
+    database serves every module's stack in the session, and a worker's supervisor takes up
+    any runnable job it finds there: jobs a module leaves behind would otherwise run on the
+    next module's workers, against its model server."""
+    admin = await asyncpg.connect(with_database(POSTGRES_ADMIN_URL, database_name))
+    try:
+        await admin.execute(
+            "UPDATE processing_jobs SET status = 'CANCELLED', "
+            "stop_reason = 'CANCELLED_BY_RESEARCHER', finished_at = now(), "
+            "status_reason = 'cancelled when its test module ended' "
+            "WHERE status IN ('PENDING', 'RUNNING', 'PAUSED')"
+        )
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="module")
 async def stack(
-    settings: Settings, database: Database, redis: Redis, app_url: str
+    settings: Settings, database: Database, redis: Redis, app_url: str, database_name: str
 ) -> AsyncIterator[Stack]:
+    await cancel_active_jobs(database_name)
     llm = LocalLLMServer()
     await llm.start()
     stack_settings = settings.model_copy(
@@ -83,6 +103,7 @@ async def stack(
     yield Stack(llm, server, stack_settings, app_url, start_worker)
     for process in workers:
         stop(process, timeout=IDLE_WORKER_GRACE)
+    await cancel_active_jobs(database_name)
     await server.stop(grace=1)
     await llm.stop()
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
-from server.jobs.events import JobEvent, JobEvents, stream_key
+from server.jobs.events import EventType, JobEvent, JobEvents, stream_key
 from server.jobs.feed import EventFeed
 from server.jobs.models import JobStatus, JobType, ProcessingJob
 
@@ -55,7 +55,7 @@ async def test_a_watcher_joining_while_the_reader_starts_misses_nothing(redis: R
     feed = EventFeed(events)
     job = a_job()
     key = stream_key(job.id)
-    start = await events.publish(job, "progress")
+    start = await events.publish(job, EventType.PROGRESS)
     first: list[JobEvent] = []
     second: list[JobEvent] = []
 
@@ -64,9 +64,9 @@ async def test_a_watcher_joining_while_the_reader_starts_misses_nothing(redis: R
     )
     # While the first watch is still finding out where the stream ends.
     await asyncio.sleep(0.1)
-    published = [await events.publish(job, "document_completed")]
+    published = [await events.publish(job, EventType.DOCUMENT_COMPLETED)]
     await asyncio.sleep(0.5)
-    published.append(await events.publish(job, "job_completed"))
+    published.append(await events.publish(job, EventType.JOB_COMPLETED))
     await asyncio.wait_for(watching, 10)
 
     assert [event.id for event in first] == published

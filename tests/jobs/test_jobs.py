@@ -141,8 +141,36 @@ async def test_a_sample_job_extracts_every_variable_of_every_document(
     assert calls == len(stack.llm.requests) == 2 * len(VARIABLES)
     assert job.tokens_used == tokens > 0
     assert job.cost_usd > 0
+    # The sample is over: the project is being set up again.
     status = (await researcher.get_project(project.id)).project.status
-    assert status == common_pb2.PROJECT_STATUS_SAMPLING
+    assert status == common_pb2.PROJECT_STATUS_DRAFT
+
+
+async def test_a_job_a_model_answers_names_it_on_the_job_and_its_values_without_a_warning(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    project = await project_with_schema(researcher, VARIABLES[:2])
+    documents = await ready_documents(researcher, project.id, reports(1))
+    selection = job_pb2.JobSelection(
+        project_id=project.id, type=common_pb2.JOB_TYPE_SAMPLE, document_ids=documents
+    )
+    estimate = (
+        await researcher.jobs.EstimateJob(
+            job_pb2.EstimateJobRequest(selection=selection), metadata=researcher.metadata
+        )
+    ).estimate
+    model = ("openai", stack.settings.llm_model)
+    assert (estimate.llm_provider, estimate.llm_model) == model
+    assert list(estimate.warnings) == []
+
+    created = await researcher.create_job(project.id, document_ids=documents)
+    assert (created.job.llm_provider, created.job.llm_model) == model
+    job = await researcher.job_ended(created.job.id)
+    assert job.status == COMPLETED, job.status_reason
+    assert (job.llm_provider, job.llm_model) == model
+    extractions = await researcher.extractions(project.id, job_id=job.id)
+    assert len(extractions) == 2
+    assert {(e.llm_provider, e.llm_model) for e in extractions} == {model}
 
 
 async def test_a_full_job_after_a_sample_skips_what_is_current_and_completes_the_project(
@@ -222,7 +250,8 @@ async def test_a_value_whose_chunk_failed_is_failed_and_read_again_by_the_next_j
     researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
 ) -> None:
     """One chunk's answers are unusable, another's state the date: the value fails, naming the
-    chunk, instead of a value that hides a chunk nobody read; the next job reads it again."""
+    chunk, instead of a value that hides a chunk nobody read. Its only value failed, so the
+    document failed: the next job skips it, and a job that retries failures reads it again."""
     project = await project_with_schema(researcher, VARIABLES[:1])
     filler = "The committee discussed the weather and the agenda at length. " * 1200
     text = "\n\n".join(
@@ -248,7 +277,12 @@ async def test_a_value_whose_chunk_failed_is_failed_and_read_again_by_the_next_j
     )
     requests = len(stack.llm.requests)
 
-    again = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
+    skipping = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
+    assert skipping.estimate.documents_already_done == 1
+    await researcher.job_ended(skipping.job.id)
+    assert len(stack.llm.requests) == requests
+
+    again = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL, retry_failed=True)
     assert again.estimate.documents_already_done == 0
     await researcher.job_ended(again.job.id)
     assert len(stack.llm.requests) - requests == len(chunks)
@@ -327,8 +361,13 @@ async def test_an_open_circuit_breaker_pauses_the_job_instead_of_failing_documen
     job = await researcher.job_ended(created.job.id)
 
     assert job.status == PAUSED
+    assert job.stop_reason == job_pb2.JOB_STOP_REASON_CIRCUIT_OPEN
     assert "circuit breaker" in job.status_reason
     assert job.documents_failed <= 1
+    # Else the worker resumes it once the breaker half-opens, during another test.
+    await researcher.jobs.CancelJob(
+        job_pb2.CancelJobRequest(job_id=job.id), metadata=researcher.metadata
+    )
 
 
 async def test_pause_keeps_what_is_done_and_resume_continues_where_it_stopped(

@@ -287,10 +287,9 @@ def test_an_answer_that_says_not_found_is_not_read_for_its_value() -> None:
         (IfUncertain.FLAG_FOR_REVIEW, 7),
         (IfUncertain.LEAVE_EMPTY, None),
         (IfUncertain.USE_DEFAULT, 0),
-        (IfUncertain.BEST_GUESS, 7),
     ],
 )
-def test_below_the_threshold_if_uncertain_decides_the_value(
+def test_below_the_threshold_if_uncertain_decides_the_value_and_flags_it(
     if_uncertain: IfUncertain, stored: Any
 ) -> None:
     var = variable(VariableType.NUMBER, if_uncertain=if_uncertain, default_value=0)
@@ -299,9 +298,49 @@ def test_below_the_threshold_if_uncertain_decides_the_value(
     assert outcome.value == stored
     assert outcome.confidence == 0.42
     assert outcome.error == "confidence 0.42 is below the threshold 0.7"
+    assert outcome.best_guess is False
     # What the model proposed stays visible to the reviewer.
     assert outcome.source_text == VOTE
     assert outcome.evidence.match is EvidenceMatch.EXACT
+
+
+def test_below_the_threshold_a_best_guess_is_the_answer_marked_as_a_guess() -> None:
+    var = variable(VariableType.NUMBER, if_uncertain=IfUncertain.BEST_GUESS)
+    outcome = coded(var, answer(var, 7, VOTE, 0.42))
+    # Not flagged for review, unlike FLAG_FOR_REVIEW: the researcher asked for the guess.
+    assert outcome.status is ExtractionStatus.SUCCESS
+    assert outcome.value == 7
+    assert outcome.confidence == 0.42
+    assert outcome.error is None
+    assert outcome.best_guess is True
+    assert outcome.source_text == VOTE
+
+
+def test_a_best_guess_is_still_flagged_for_what_else_is_wrong_with_it() -> None:
+    var = variable(
+        VariableType.NUMBER,
+        if_uncertain=IfUncertain.BEST_GUESS,
+        validation_rules={"max_value": 5},
+    )
+    outcome = coded(var, answer(var, 7, "The Council voted 9 to 0", 0.42))
+    assert outcome.status is ExtractionStatus.LOW_CONFIDENCE
+    assert outcome.error == f"{QUOTE_NOT_FOUND}; 7 is above the maximum of 5"
+    assert outcome.value == 7
+    assert outcome.best_guess is True
+
+
+def test_at_the_threshold_a_best_guess_rule_marks_no_guess() -> None:
+    var = variable(VariableType.NUMBER, if_uncertain=IfUncertain.BEST_GUESS)
+    outcome = coded(var, answer(var, 7, VOTE, 0.7))
+    assert outcome.status is ExtractionStatus.SUCCESS
+    assert outcome.best_guess is False
+
+
+def test_a_best_guess_rule_leaves_a_value_not_found_a_non_guess() -> None:
+    var = variable(VariableType.NUMBER, if_uncertain=IfUncertain.BEST_GUESS)
+    outcome = coded(var, not_found(var, 0.3))
+    assert outcome.status is ExtractionStatus.NOT_FOUND
+    assert outcome.best_guess is False
 
 
 def test_at_the_threshold_a_value_is_a_success() -> None:

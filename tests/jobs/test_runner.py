@@ -150,8 +150,7 @@ async def test_an_unexpected_error_fails_its_document_and_the_job_goes_on(
         stack, database, redis, FailingPipeline, fails_for=uuid.UUID(documents[1])
     )
 
-    for document in documents:
-        await runner.run_document(user_id, uuid.UUID(job_id), uuid.UUID(document))
+    await runner.run_job(user_id, uuid.UUID(job_id))
 
     job = await researcher.get_job(job_id)
     assert job.status == COMPLETED
@@ -194,7 +193,8 @@ async def test_a_result_is_saved_once_postgresql_is_back(
     runner, pipeline = runner_with(stack, gated, redis, OutagePipeline, gate=gate, outage=1.5)
     assert isinstance(pipeline, OutagePipeline)
 
-    await runner.run_document(user_id, uuid.UUID(job_id), uuid.UUID(documents[0]))
+    # The job's first document, in the order it was given.
+    assert await runner.work_next(user_id, uuid.UUID(job_id))
 
     assert pipeline.reopened is not None
     assert pipeline.reopened.done()
@@ -204,3 +204,24 @@ async def test_a_result_is_saved_once_postgresql_is_back(
     assert [e.document_id for e in extractions] == [documents[0]]
     job = await researcher.get_job(job_id)
     assert (job.documents_processed, job.documents_failed) == (1, 0)
+
+
+async def test_a_job_whose_tasks_were_lost_is_taken_up_by_an_idle_worker(
+    stack: Stack,
+    redis: Redis,
+    researcher: Caller,
+    documents_and_job: tuple[str, list[str], str],
+) -> None:
+    """The job's work list is in PostgreSQL: a queue that loses the tasks (a flushed or
+    trimmed stream, a restored Redis) delays the job until a worker is idle, and no more."""
+    _, documents, job_id = documents_and_job
+    assert await redis.delete(stack.settings.task_queue_name) == 1
+
+    worker = stack.start_worker(JOB_SUPERVISOR_INTERVAL_SECONDS="0.3")
+    try:
+        job = await researcher.job_ended(job_id, within=30)
+    finally:
+        await asyncio.to_thread(stop, worker, IDLE_WORKER_GRACE)
+
+    assert job.status == COMPLETED, job.status_reason
+    assert job.documents_processed == len(documents)

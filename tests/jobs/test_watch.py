@@ -9,7 +9,7 @@ import subprocess
 import uuid
 
 import grpc
-from coderai.v1 import job_pb2
+from coderai.v1 import common_pb2, job_pb2
 from redis.asyncio import Redis
 
 from server.core.security import issue_access_token
@@ -94,9 +94,36 @@ async def test_reconnecting_with_the_last_event_id_replays_the_gap(
     rest = await watch(researcher, job_id, last_event_id=seen[-1].event_id)
 
     assert rest[0].event_type == "snapshot"
+    assert not rest[0].events_lost
     after = await stream_ids(redis, job_id, after=seen[-1].event_id)
     assert [event.event_id for event in rest[1:]] == after
     assert rest[-1].event_type == "job_completed"
+
+
+async def test_reconnecting_after_events_past_retention_says_they_are_lost(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
+) -> None:
+    job_id = await running_job(researcher, stack, documents=3)
+    await researcher.job_ended(job_id)
+    first, *_, newest = await stream_ids(redis, job_id)
+    # Retention drops the oldest events (the stream's length cap), then the whole stream (its
+    # age limit).
+    await redis.xtrim(stream_key(uuid.UUID(job_id)), maxlen=2, approximate=False)
+    kept = await stream_ids(redis, job_id)
+
+    trimmed = await watch(researcher, job_id, last_event_id=first)
+    current = await watch(researcher, job_id, last_event_id=newest)
+    await redis.delete(stream_key(uuid.UUID(job_id)))
+    expired = await watch(researcher, job_id, last_event_id=newest)
+
+    # The snapshot says so, shows the job as it is, and what is still kept follows.
+    assert (trimmed[0].event_type, trimmed[0].events_lost) == ("snapshot", True)
+    assert "no longer kept" in trimmed[0].message
+    assert trimmed[0].job.status == common_pb2.JOB_STATUS_COMPLETED
+    assert [event.event_id for event in trimmed[1:]] == kept == [*kept[:-1], newest]
+    assert not current[0].events_lost
+    assert [event.event_type for event in current] == ["snapshot"]
+    assert expired[0].events_lost
 
 
 async def test_only_the_owner_with_a_valid_token_may_watch(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -25,6 +26,7 @@ from server.llm.fencing import section_template, slot_template
 from server.llm.gateway import LLMGateway, ModelCall
 from server.llm.ledger import DatabaseLedger, LLMCall
 from server.llm.local_server import Fault, LocalLLMServer
+from server.llm.tokens import estimate_message_tokens
 from tests.conftest import TEST_REDIS_URL
 
 SCHEMA: dict[str, Any] = {
@@ -166,6 +168,68 @@ async def test_an_answer_is_parsed_validated_and_its_usage_and_cost_recorded(
     assert float(row.cost_usd or 0) == pytest.approx(expected, abs=1e-6)
 
 
+async def held_by_the_provider(llm_server: LocalLLMServer) -> None:
+    """Returns once the provider has the request and is working on it."""
+    for _ in range(500):
+        if llm_server.open_requests:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the provider never got the request")
+
+
+async def test_a_request_is_in_the_ledger_before_it_is_sent_and_settled_when_answered(
+    settings: Settings, redis: Redis, llm_server: LocalLLMServer, database: Database
+) -> None:
+    user_id = uuid.uuid4()
+    gateway = await make_gateway(
+        gateway_settings(settings, llm_server.base_url), redis, db=database
+    )
+    llm_server.set_default(Fault.parse("latency=0.5"))
+
+    call = request(user_id)
+    calling = asyncio.create_task(gateway.call(call))
+    await held_by_the_provider(llm_server)
+    [sent] = await ledger_rows(database, user_id)
+    result = await calling
+    [answered] = await ledger_rows(database, user_id)
+
+    # While the provider works: unsettled, at the estimated prompt and its cost, so that
+    # totals over the ledger already count it.
+    assert (sent.outcome, sent.attempt, sent.completion_tokens) == (None, 1, 0)
+    assert sent.prompt_tokens == estimate_message_tokens([call.system, call.user])
+    assert float(sent.cost_usd or 0) == pytest.approx(sent.prompt_tokens * 0.15 / 1e6, abs=1e-6)
+    # Settled in place with the provider's counts.
+    assert answered.id == sent.id
+    assert (answered.outcome, answered.prompt_tokens, answered.completion_tokens) == (
+        "ok",
+        result.prompt_tokens,
+        result.completion_tokens,
+    )
+
+
+async def test_a_call_abandoned_while_the_provider_works_leaves_its_request_unsettled(
+    settings: Settings, redis: Redis, llm_server: LocalLLMServer, database: Database
+) -> None:
+    """The in-process face of a worker killed mid-request: the provider has the request (and
+    bills it); the ledger keeps it at its estimate."""
+    user_id = uuid.uuid4()
+    gateway = await make_gateway(
+        gateway_settings(settings, llm_server.base_url), redis, db=database
+    )
+    llm_server.set_default(Fault.parse("latency=5"))
+
+    calling = asyncio.create_task(gateway.call(request(user_id)))
+    await held_by_the_provider(llm_server)
+    calling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await calling
+
+    [row] = await ledger_rows(database, user_id)
+    assert len(llm_server.requests) == 1
+    assert row.outcome is None
+    assert row.prompt_tokens > 50
+
+
 @pytest.mark.parametrize(
     ("fault", "kind", "detail"),
     [
@@ -215,20 +279,13 @@ async def test_an_answer_or_rejection_that_a_retry_cannot_change_fails_at_once(
         assert row.completion_tokens == 0
 
 
-def lenient_breaker(settings: Settings, base_url: str) -> Settings:
-    """Settings whose breaker lets six failed requests through, so that a single call's five
-    retries can be watched (with the default of five, the breaker stops the fifth retry: see
-    test_a_call_that_keeps_failing_meets_the_breaker)."""
-    return gateway_settings(settings, base_url, llm_breaker_failure_threshold=10)
-
-
 async def test_server_errors_are_retried_five_times_after_1_2_4_8_16_seconds(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer, database: Database
 ) -> None:
     user_id = uuid.uuid4()
     sleeps = Sleeps()
     gateway = await make_gateway(
-        lenient_breaker(settings, llm_server.base_url), redis, sleeps, database
+        gateway_settings(settings, llm_server.base_url), redis, sleeps, database
     )
     llm_server.script(*[Fault.parse("500")] * 3, Fault.parse("503"), Fault.parse("502"))
 
@@ -246,7 +303,7 @@ async def test_after_five_retries_the_last_error_is_raised_with_what_the_call_co
     settings: Settings, redis: Redis, llm_server: LocalLLMServer
 ) -> None:
     sleeps = Sleeps()
-    gateway = await make_gateway(lenient_breaker(settings, llm_server.base_url), redis, sleeps)
+    gateway = await make_gateway(gateway_settings(settings, llm_server.base_url), redis, sleeps)
     llm_server.set_default(Fault.parse("500"))
 
     error = await failure(gateway, request())
@@ -257,21 +314,27 @@ async def test_after_five_retries_the_last_error_is_raised_with_what_the_call_co
     assert sleeps.waits == [1, 2, 4, 8, 16]
 
 
-async def test_a_call_that_keeps_failing_meets_the_breaker(
+async def test_under_the_default_settings_a_call_gets_its_five_retries_before_the_breaker(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer
 ) -> None:
-    """The breaker counts requests, retries included: the fifth failed request opens it, so
-    the last retry fails fast instead of reaching a provider that is down."""
+    """The breaker counts requests, retries included, and opens only past one call's six
+    attempts: a failing call makes all of them; the next call's failures open it, and its
+    last attempt fails fast instead of reaching a provider that is down."""
     sleeps = Sleeps()
     gateway = await make_gateway(gateway_settings(settings, llm_server.base_url), redis, sleeps)
     llm_server.set_default(Fault.parse("500"))
 
-    error = await failure(gateway, request())
+    first = await failure(gateway, request())
+    second = await failure(gateway, request())
 
-    assert error.kind is FailureKind.CIRCUIT_OPEN
-    assert error.attempts == 5
-    assert len(llm_server.requests) == 5
-    assert sleeps.waits == [1, 2, 4, 8, 16]
+    assert (first.kind, first.attempts) == (FailureKind.SERVER_ERROR, 6)
+    assert second.kind is FailureKind.CIRCUIT_OPEN
+    assert len(llm_server.requests) == settings.llm_breaker_failure_threshold == 10
+
+
+def test_a_breaker_that_would_cut_a_calls_retries_short_is_refused(settings: Settings) -> None:
+    with pytest.raises(ValidationError, match="LLM_BREAKER_FAILURE_THRESHOLD"):
+        Settings(**{**settings.model_dump(), "llm_breaker_failure_threshold": 6})
 
 
 async def test_requests_in_flight_are_bounded_and_a_retry_wait_holds_no_slot(
@@ -366,7 +429,11 @@ async def test_five_failures_open_the_breaker_and_then_calls_fail_fast_without_a
     settings: Settings, redis: Redis, llm_server: LocalLLMServer
 ) -> None:
     config = gateway_settings(
-        settings, llm_server.base_url, llm_max_retries=0, llm_breaker_recovery_seconds=0.5
+        settings,
+        llm_server.base_url,
+        llm_max_retries=0,
+        llm_breaker_failure_threshold=5,
+        llm_breaker_recovery_seconds=0.5,
     )
     gateway = await make_gateway(config, redis)
     breaker = CircuitBreaker(redis, f"openai|{llm_server.base_url}")
@@ -394,7 +461,11 @@ async def test_a_failure_while_half_open_reopens_the_breaker(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer
 ) -> None:
     config = gateway_settings(
-        settings, llm_server.base_url, llm_max_retries=0, llm_breaker_recovery_seconds=0.3
+        settings,
+        llm_server.base_url,
+        llm_max_retries=0,
+        llm_breaker_failure_threshold=5,
+        llm_breaker_recovery_seconds=0.3,
     )
     gateway = await make_gateway(config, redis)
     breaker = CircuitBreaker(redis, f"openai|{llm_server.base_url}")
@@ -431,7 +502,9 @@ async def test_the_breaker_is_shared_with_another_process(
 ) -> None:
     """Another worker process meets five failures; this one then fails fast, without a
     request."""
-    config = gateway_settings(settings, llm_server.base_url, llm_max_retries=0)
+    config = gateway_settings(
+        settings, llm_server.base_url, llm_max_retries=0, llm_breaker_failure_threshold=5
+    )
     await fresh_breaker(redis, config)
     llm_server.set_default(Fault.parse("500"))
     script = textwrap.dedent(
@@ -446,7 +519,8 @@ async def test_the_breaker_is_shared_with_another_process(
         async def main():
             settings = Settings(
                 _env_file=None, llm_provider="openai", llm_base_url={llm_server.base_url!r},
-                llm_max_retries=0, llm_requests_per_minute=0, llm_tokens_per_minute=0,
+                llm_max_retries=0, llm_breaker_failure_threshold=5,
+                llm_requests_per_minute=0, llm_tokens_per_minute=0,
             )
             redis = Redis.from_url({TEST_REDIS_URL!r})
             gateway = LLMGateway(settings, redis)

@@ -6,19 +6,30 @@ a fresh boundary per call) and are shared with the local-server tests.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
 import os
 import random
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
+import grpc
 import pytest
+from coderai.v1 import common_pb2, export_pb2, job_pb2, job_pb2_grpc, project_pb2, project_pb2_grpc
 from jsonschema import Draft202012Validator
 from langchain_core.messages import HumanMessage, SystemMessage
+from redis.asyncio import Redis
 
+from server import cli
+from server.core.config import Settings, get_settings
+from server.core.db import Database
 from server.llm import fencing, tokens
 from server.llm.offline import (
     MAX_CONFIDENCE,
@@ -26,6 +37,11 @@ from server.llm.offline import (
     OfflineChatModel,
     baseline_answer,
 )
+from server.main import RunningServer, start_server
+from tests.conftest import TEST_REDIS_URL
+from tests.factories import Caller, project_message, rpc_error, signed_in
+from tests.jobs.test_jobs import VARIABLES as JOB_VARIABLES
+from tests.jobs.test_jobs import project_with_schema, ready_documents, reports
 
 PROJECT = (
     "Domain: international relations\nLanguage: English\n"
@@ -530,3 +546,158 @@ def test_the_chat_model_says_what_it_is_to_a_plain_request() -> None:
     assert message.response_metadata["model_name"] == "baseline-v1"
     with pytest.raises(ValueError, match="json_schema"):
         model.invoke([HumanMessage("hi")], response_format={"type": "json_object"})
+
+
+# --- the baseline is never mistaken for a model ---------------------------------------------
+
+
+async def test_with_no_model_configured_the_server_warns_at_start_that_the_baseline_answers(
+    settings: Settings, database: Database, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="coderai.server"):
+        running = await start_server(settings, database, redis, TEST_REDIS_URL, port=0)
+        await running.stop(grace=1)
+
+    warnings = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "coderai.server" and record.levelno == logging.WARNING
+    ]
+    assert any(
+        "NO LANGUAGE MODEL IS CONFIGURED" in text and "not a language model" in text
+        for text in warnings
+    ), warnings
+
+
+async def test_a_job_the_baseline_answers_names_it_on_the_job_its_values_and_the_exports(
+    channel: grpc.aio.Channel, unique_email: str, worker: subprocess.Popen[bytes]
+) -> None:
+    researcher = await signed_in(channel, unique_email)
+    project = await project_with_schema(researcher, JOB_VARIABLES[:2])
+    documents = await ready_documents(researcher, project.id, reports(1))
+
+    estimate = await estimated(researcher, project.id, documents)
+    assert (estimate.llm_provider, estimate.llm_model) == BASELINE
+    [warning] = estimate.warnings
+    assert "offline baseline" in warning
+    assert "not a language model" in warning
+    created = await researcher.create_job(project.id, document_ids=documents)
+    assert list(created.estimate.warnings) == [warning]
+    job = await researcher.job_ended(created.job.id)
+    assert job.status == common_pb2.JOB_STATUS_COMPLETED, job.status_reason
+    assert (job.llm_provider, job.llm_model) == BASELINE
+    extractions = await researcher.extractions(project.id)
+    assert len(extractions) == 2
+    assert {(e.llm_provider, e.llm_model) for e in extractions} == {BASELINE}
+
+    long = await researcher.export(project.id, export_pb2.EXPORT_FORMAT_CSV_LONG)
+    records = csv.DictReader(
+        io.StringIO((await researcher.download(long.id))[1].decode("utf-8-sig"))
+    )
+    assert {record["model"] for record in records} == {"offline/baseline"}
+    codebook = await researcher.export(project.id, export_pb2.EXPORT_FORMAT_CODEBOOK)
+    text = (await researcher.download(codebook.id))[1].decode()
+    run = text[text.index("## Run") : text.index("## Variables")]
+    assert "come from the offline baseline: rules and keywords, not a language model" in run
+    assert "| Models | offline/baseline |" in run
+    package = await researcher.export(project.id, export_pb2.EXPORT_FORMAT_DATA_PACKAGE)
+    with zipfile.ZipFile(io.BytesIO((await researcher.download(package.id))[1])) as archive:
+        descriptor = json.loads(archive.read("datapackage.json"))
+    assert "offline/baseline" in descriptor["description"]
+    assert "not a language model" in descriptor["description"]
+
+
+def test_a_server_that_forbids_the_baseline_refuses_to_start_without_a_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in (
+        "LLM_PROVIDER",
+        "LLM_API_KEY",
+        "OPENAI_API_KEY",
+        "LLM_BASE_URL",
+        "OPENAI_BASE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LLM_ALLOW_OFFLINE_BASELINE", "false")
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["serve"]) == 2
+    finally:
+        get_settings.cache_clear()
+
+    error = capsys.readouterr().err
+    assert "invalid configuration" in error
+    assert "LLM_ALLOW_OFFLINE_BASELINE=false but no language model is configured" in error
+    # With a model, the same setting starts.
+    Settings(_env_file=None, llm_allow_offline_baseline=False, llm_base_url="http://127.0.0.1:9")
+
+
+@pytest.fixture
+async def strict_server(
+    settings: Settings, database: Database, redis: Redis
+) -> AsyncIterator[RunningServer]:
+    """A second server on the same database with a model configured and the baseline
+    forbidden (LLM_ALLOW_OFFLINE_BASELINE=false)."""
+    strict = settings.model_copy(
+        update={
+            "llm_provider": "openai",
+            "llm_base_url": "http://127.0.0.1:9/v1",
+            "llm_allow_offline_baseline": False,
+        }
+    )
+    running = await start_server(strict, database, redis, TEST_REDIS_URL, port=0)
+    yield running
+    await running.stop(grace=1)
+
+
+async def test_a_server_that_forbids_the_baseline_refuses_a_job_it_would_answer(
+    channel: grpc.aio.Channel,
+    strict_server: RunningServer,
+    unique_email: str,
+    worker: subprocess.Popen[bytes],
+) -> None:
+    # Prompts made while no model was configured are the baseline's.
+    researcher = await signed_in(channel, unique_email)
+    project = await project_with_schema(researcher, JOB_VARIABLES[:1])
+    documents = await ready_documents(researcher, project.id, reports(1))
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{strict_server.port}") as strict_channel:
+        strict = replace(researcher, jobs=job_pb2_grpc.JobServiceStub(strict_channel))
+        projects = project_pb2_grpc.ProjectServiceStub(strict_channel)
+        [warning] = (await estimated(strict, project.id, documents)).warnings
+        assert "offline baseline" in warning
+        assert "LLM_ALLOW_OFFLINE_BASELINE=false" in warning
+        refused = await rpc_error(strict.create_job(project.id, document_ids=documents))
+        assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "LLM_ALLOW_OFFLINE_BASELINE=false" in (refused.details() or "")
+        # Nor may a project choose it there.
+        chosen = await rpc_error(
+            projects.CreateProject(
+                project_pb2.CreateProjectRequest(
+                    project=project_message(llm_config=project_pb2.LlmConfig(provider="offline"))
+                ),
+                metadata=researcher.metadata,
+            )
+        )
+        assert chosen.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        await researcher.jobs.ListJobs(
+            job_pb2.ListJobsRequest(project_id=project.id), metadata=researcher.metadata
+        )
+        == job_pb2.ListJobsResponse()
+    )
+
+
+BASELINE = ("offline", "baseline")
+
+
+async def estimated(
+    caller: Caller, project_id: str, document_ids: list[str]
+) -> job_pb2.JobEstimate:
+    selection = job_pb2.JobSelection(
+        project_id=project_id, type=common_pb2.JOB_TYPE_SAMPLE, document_ids=document_ids
+    )
+    response = await caller.jobs.EstimateJob(
+        job_pb2.EstimateJobRequest(selection=selection), metadata=caller.metadata
+    )
+    return response.estimate

@@ -30,17 +30,14 @@ async def stream_args(redis: Redis, stream: str) -> list[list[str]]:
     return [json.loads(fields[b"data"])["args"] for _, fields in entries]
 
 
-async def test_a_jobs_tasks_are_sent_together_in_order(
+async def test_the_tasks_that_wake_workers_for_a_job_are_sent_together(
     broker: ReclaimingStreamBroker, redis: Redis
 ) -> None:
     user_id, job_id = uuid.uuid4(), uuid.uuid4()
-    documents = [uuid.uuid4() for _ in range(1_203)]
 
-    await TaskiqQueue(broker).extract_documents(user_id, job_id, documents)
+    await TaskiqQueue(broker).wake_workers(user_id, job_id, 1_203)
 
-    assert await stream_args(redis, broker.queue_name) == [
-        [str(user_id), str(job_id), str(document)] for document in documents
-    ]
+    assert await stream_args(redis, broker.queue_name) == [[str(user_id), str(job_id)]] * 1_203
 
 
 async def test_a_batch_that_fails_sends_nothing_and_kicks_outside_go_at_once(

@@ -29,6 +29,7 @@ from server.exports.formats.csv import LongCsvWriter, WideCsvWriter, text_cell
 from server.exports.long import long_columns
 from server.exports.quality import Quality
 from server.jobs.models import EvidenceMatch, ExtractionStatus
+from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.schema.models import VariableType
 
 DATASET = "dataset.csv"
@@ -71,9 +72,23 @@ _LONG_FIELDS: dict[str, dict[str, Any]] = {
     "entity_name": {"title": IDENTIFYING_LABELS[ColumnKind.ENTITY_NAME], "type": "string"},
     "status": {
         "title": "Status",
-        "description": "SUCCESS, LOW_CONFIDENCE (flagged), NOT_FOUND or FAILED (see error).",
+        "description": (
+            "SUCCESS (best guesses too: see best_guess), LOW_CONFIDENCE (flagged for review), "
+            "NOT_FOUND or FAILED (see error)."
+        ),
         "type": "string",
         "constraints": {"enum": [status.value for status in ExtractionStatus]},
+    },
+    "best_guess": {
+        "title": "Best guess",
+        "description": (
+            "True for a value kept below the variable's confidence threshold as the answer, "
+            "because its rule if uncertain is best guess (the codebook says which rule each "
+            "variable has)."
+        ),
+        "type": "boolean",
+        "trueValues": [plain_text(True)],
+        "falseValues": [plain_text(False)],
     },
     "confidence": {"title": "Confidence", "description": "From 0 to 1.", **_CONFIDENCE},
     "evidence_match": {
@@ -86,7 +101,14 @@ _LONG_FIELDS: dict[str, dict[str, Any]] = {
     "source_start": {"title": "Passage start (character offset)", **_OFFSET},
     "source_end": {"title": "Passage end (character offset)", **_OFFSET},
     "prompt_version": {"title": "Prompt version", "type": "integer"},
-    "model": {"title": "Model (provider/model)", "type": "string"},
+    "model": {
+        "title": "Model (provider/model)",
+        "description": (
+            f"The model that answered; {OFFLINE}/{OFFLINE_MODEL} is the offline baseline "
+            "(rules and keywords, not a language model)."
+        ),
+        "type": "string",
+    },
     "job_id": {"title": "Job id", **_UUID},
     "extraction_id": {"title": "Extraction id", **_UUID},
     "error": {"title": "Why the extraction failed or was flagged", "type": "string"},
@@ -165,6 +187,13 @@ def descriptor(header: DatasetHeader, stored: dict[str, _Stored]) -> dict[str, A
         f"per variable, {EXTRACTIONS} one row per extraction with its evidence; {CODEBOOK} "
         "describes every variable, how it was coded, the run and the quality of the data."
     )
+    if header.run is not None and header.run.models:
+        about += f" Models that answered (provider/model): {', '.join(header.run.models)}."
+        if header.run.offline_baseline:
+            about += (
+                f" Values answered by {OFFLINE}/{OFFLINE_MODEL} come from the offline baseline: "
+                "rules and keywords, not a language model."
+            )
     wide_key = ["document_id", "entity_key"] if header.entity_level else ["document_id"]
     return {
         "profile": "tabular-data-package",

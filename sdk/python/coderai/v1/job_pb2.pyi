@@ -4,6 +4,7 @@ from coderai.v1 import common_pb2 as _common_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -11,8 +12,29 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class JobStopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STOP_REASON_UNSPECIFIED: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_PAUSED_BY_RESEARCHER: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_CANCELLED_BY_RESEARCHER: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_TOKEN_BUDGET: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_COST_BUDGET: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_CONSECUTIVE_FAILURES: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_CIRCUIT_OPEN: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_MODEL_CONFIGURATION: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_EVERY_DOCUMENT_FAILED: _ClassVar[JobStopReason]
+JOB_STOP_REASON_UNSPECIFIED: JobStopReason
+JOB_STOP_REASON_PAUSED_BY_RESEARCHER: JobStopReason
+JOB_STOP_REASON_CANCELLED_BY_RESEARCHER: JobStopReason
+JOB_STOP_REASON_TOKEN_BUDGET: JobStopReason
+JOB_STOP_REASON_COST_BUDGET: JobStopReason
+JOB_STOP_REASON_CONSECUTIVE_FAILURES: JobStopReason
+JOB_STOP_REASON_CIRCUIT_OPEN: JobStopReason
+JOB_STOP_REASON_MODEL_CONFIGURATION: JobStopReason
+JOB_STOP_REASON_EVERY_DOCUMENT_FAILED: JobStopReason
+
 class ProcessingJob(_message.Message):
-    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "output_tokens")
+    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "output_tokens", "stop_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +55,11 @@ class ProcessingJob(_message.Message):
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_RESUMES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FAILED_FIELD_NUMBER: _ClassVar[int]
+    LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     type: _common_pb2.JobType
@@ -53,10 +80,15 @@ class ProcessingJob(_message.Message):
     consecutive_failures: int
     input_tokens: int
     output_tokens: int
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+    stop_reason: JobStopReason
+    automatic_resumes: int
+    retry_failed: bool
+    llm_provider: str
+    llm_model: str
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., stop_reason: _Optional[_Union[JobStopReason, str]] = ..., automatic_resumes: _Optional[int] = ..., retry_failed: _Optional[bool] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ...) -> None: ...
 
 class JobEstimate(_message.Message):
-    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done")
+    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done", "warnings", "llm_provider", "llm_model")
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
     LLM_CALLS_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +96,9 @@ class JobEstimate(_message.Message):
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_ALREADY_DONE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     documents: int
     variables: int
     llm_calls: int
@@ -71,10 +106,13 @@ class JobEstimate(_message.Message):
     max_output_tokens: int
     max_cost_usd: float
     documents_already_done: int
-    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    llm_provider: str
+    llm_model: str
+    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ...) -> None: ...
 
 class Extraction(_message.Message):
-    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time")
+    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time", "llm_provider", "llm_model", "best_guess")
     ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +129,9 @@ class Extraction(_message.Message):
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ENTITY_NAME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    BEST_GUESS_FIELD_NUMBER: _ClassVar[int]
     id: str
     document_id: str
     variable_id: str
@@ -107,19 +148,24 @@ class Extraction(_message.Message):
     job_id: str
     entity_name: str
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., job_id: _Optional[str] = ..., entity_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    llm_provider: str
+    llm_model: str
+    best_guess: bool
+    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., job_id: _Optional[str] = ..., entity_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., best_guess: _Optional[bool] = ...) -> None: ...
 
 class JobSelection(_message.Message):
-    __slots__ = ("project_id", "type", "document_ids", "sample_size")
+    __slots__ = ("project_id", "type", "document_ids", "sample_size", "retry_failed")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FAILED_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     type: _common_pb2.JobType
     document_ids: _containers.RepeatedScalarFieldContainer[str]
     sample_size: int
-    def __init__(self, project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., sample_size: _Optional[int] = ...) -> None: ...
+    retry_failed: bool
+    def __init__(self, project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., sample_size: _Optional[int] = ..., retry_failed: _Optional[bool] = ...) -> None: ...
 
 class EstimateJobRequest(_message.Message):
     __slots__ = ("selection",)
@@ -279,23 +325,93 @@ class ListExtractionsResponse(_message.Message):
     next_page_token: str
     def __init__(self, extractions: _Optional[_Iterable[_Union[Extraction, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
-class CreateFeedbackRequest(_message.Message):
-    __slots__ = ("extraction_id", "feedback_type", "corrected_value", "user_note")
+class Feedback(_message.Message):
+    __slots__ = ("id", "extraction_id", "feedback_type", "corrected_value", "user_note", "project_id", "document_id", "variable_id", "job_id", "entity_key", "entity_name", "judged_value", "judged_status", "judged_source_text", "prompt_id", "prompt_version", "superseded", "create_time", "update_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_ID_FIELD_NUMBER: _ClassVar[int]
     FEEDBACK_TYPE_FIELD_NUMBER: _ClassVar[int]
     CORRECTED_VALUE_FIELD_NUMBER: _ClassVar[int]
     USER_NOTE_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_NAME_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_STATUS_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_SOURCE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
     extraction_id: str
     feedback_type: _common_pb2.FeedbackType
     corrected_value: _struct_pb2.Value
     user_note: str
-    def __init__(self, extraction_id: _Optional[str] = ..., feedback_type: _Optional[_Union[_common_pb2.FeedbackType, str]] = ..., corrected_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., user_note: _Optional[str] = ...) -> None: ...
+    project_id: str
+    document_id: str
+    variable_id: str
+    job_id: str
+    entity_key: str
+    entity_name: str
+    judged_value: _struct_pb2.Value
+    judged_status: _common_pb2.ExtractionStatus
+    judged_source_text: str
+    prompt_id: str
+    prompt_version: int
+    superseded: bool
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., extraction_id: _Optional[str] = ..., feedback_type: _Optional[_Union[_common_pb2.FeedbackType, str]] = ..., corrected_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., user_note: _Optional[str] = ..., project_id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., job_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., entity_name: _Optional[str] = ..., judged_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., judged_status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., judged_source_text: _Optional[str] = ..., prompt_id: _Optional[str] = ..., prompt_version: _Optional[int] = ..., superseded: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateFeedbackRequest(_message.Message):
+    __slots__ = ("extraction_id", "feedback_type", "corrected_value", "user_note", "extraction_update_time")
+    EXTRACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    USER_NOTE_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    extraction_id: str
+    feedback_type: _common_pb2.FeedbackType
+    corrected_value: _struct_pb2.Value
+    user_note: str
+    extraction_update_time: _timestamp_pb2.Timestamp
+    def __init__(self, extraction_id: _Optional[str] = ..., feedback_type: _Optional[_Union[_common_pb2.FeedbackType, str]] = ..., corrected_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., user_note: _Optional[str] = ..., extraction_update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateFeedbackResponse(_message.Message):
-    __slots__ = ("feedback_id",)
+    __slots__ = ("feedback_id", "feedback")
     FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     feedback_id: str
-    def __init__(self, feedback_id: _Optional[str] = ...) -> None: ...
+    feedback: Feedback
+    def __init__(self, feedback_id: _Optional[str] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+
+class ListFeedbackRequest(_message.Message):
+    __slots__ = ("project_id", "variable_id", "job_id", "feedback_types", "page_size", "page_token")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_TYPES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    variable_id: str
+    job_id: str
+    feedback_types: _containers.RepeatedScalarFieldContainer[_common_pb2.FeedbackType]
+    page_size: int
+    page_token: str
+    def __init__(self, project_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., job_id: _Optional[str] = ..., feedback_types: _Optional[_Iterable[_Union[_common_pb2.FeedbackType, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFeedbackResponse(_message.Message):
+    __slots__ = ("feedback", "next_page_token")
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    feedback: _containers.RepeatedCompositeFieldContainer[Feedback]
+    next_page_token: str
+    def __init__(self, feedback: _Optional[_Iterable[_Union[Feedback, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "last_event_id")
@@ -306,18 +422,20 @@ class WatchJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
 
 class WatchJobResponse(_message.Message):
-    __slots__ = ("event_id", "event_type", "job", "document_id", "message")
+    __slots__ = ("event_id", "event_type", "job", "document_id", "message", "events_lost")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_LOST_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     event_type: str
     job: ProcessingJob
     document_id: str
     message: str
-    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    events_lost: bool
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ..., events_lost: _Optional[bool] = ...) -> None: ...
 
 class WatchProjectRequest(_message.Message):
     __slots__ = ("project_id", "last_event_id")
@@ -328,15 +446,17 @@ class WatchProjectRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
 
 class WatchProjectResponse(_message.Message):
-    __slots__ = ("event_id", "event_type", "job", "document_id", "message")
+    __slots__ = ("event_id", "event_type", "job", "document_id", "message", "events_lost")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_LOST_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     event_type: str
     job: ProcessingJob
     document_id: str
     message: str
-    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    events_lost: bool
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ..., events_lost: _Optional[bool] = ...) -> None: ...

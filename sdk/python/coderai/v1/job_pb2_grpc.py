@@ -30,8 +30,9 @@ class JobServiceStub:
 
     A job extracts every variable of the project's schema from a set of READY documents, in the
     background on the workers: one row per (document, entity, variable) in ListExtractions.
-    Documents already extracted with the current prompt versions are skipped, so a FULL job after
-    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    Documents already extracted with the current prompt versions from their present text are
+    skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+    documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
     (PENDING, RUNNING or PAUSED) job.
     """
 
@@ -91,6 +92,11 @@ class JobServiceStub:
                 request_serializer=coderai_dot_v1_dot_job__pb2.CreateFeedbackRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_job__pb2.CreateFeedbackResponse.FromString,
                 _registered_method=True)
+        self.ListFeedback = channel.unary_unary(
+                '/coderai.v1.JobService/ListFeedback',
+                request_serializer=coderai_dot_v1_dot_job__pb2.ListFeedbackRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_job__pb2.ListFeedbackResponse.FromString,
+                _registered_method=True)
         self.WatchJob = channel.unary_stream(
                 '/coderai.v1.JobService/WatchJob',
                 request_serializer=coderai_dot_v1_dot_job__pb2.WatchJobRequest.SerializeToString,
@@ -108,8 +114,9 @@ class JobServiceServicer:
 
     A job extracts every variable of the project's schema from a set of READY documents, in the
     background on the workers: one row per (document, entity, variable) in ListExtractions.
-    Documents already extracted with the current prompt versions are skipped, so a FULL job after
-    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    Documents already extracted with the current prompt versions from their present text are
+    skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+    documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
     (PENDING, RUNNING or PAUSED) job.
     """
 
@@ -176,7 +183,23 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateFeedback(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Records the researcher's verdict on an extracted value, anchored to the value as it is
+        when judged: the value, its status, prompt version, job, document, variable and entity are
+        kept with the verdict, so a later job that re-does the extraction changes neither what the
+        verdict is about nor whether it exists (only deleting the project, document or variable
+        deletes it). A second verdict by the researcher on the same extraction holding the same
+        value from the same prompt version replaces the first (same id and create_time); the
+        stored feedback is returned. INVALID_ARGUMENT for a corrected_value on a CORRECT verdict,
+        or one that is not a value of the variable (its type, its categories); FAILED_PRECONDITION
+        when extraction_update_time is given and the extraction has been re-done since.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFeedback(self, request, context):
+        """The project's feedback, newest first; each verdict with the value it was about.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -253,6 +276,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     request_deserializer=coderai_dot_v1_dot_job__pb2.CreateFeedbackRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_job__pb2.CreateFeedbackResponse.SerializeToString,
             ),
+            'ListFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFeedback,
+                    request_deserializer=coderai_dot_v1_dot_job__pb2.ListFeedbackRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_job__pb2.ListFeedbackResponse.SerializeToString,
+            ),
             'WatchJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJob,
                     request_deserializer=coderai_dot_v1_dot_job__pb2.WatchJobRequest.FromString,
@@ -276,8 +304,9 @@ class JobService:
 
     A job extracts every variable of the project's schema from a set of READY documents, in the
     background on the workers: one row per (document, entity, variable) in ListExtractions.
-    Documents already extracted with the current prompt versions are skipped, so a FULL job after
-    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    Documents already extracted with the current prompt versions from their present text are
+    skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+    documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
     (PENDING, RUNNING or PAUSED) job.
     """
 
@@ -541,6 +570,33 @@ class JobService:
             '/coderai.v1.JobService/CreateFeedback',
             coderai_dot_v1_dot_job__pb2.CreateFeedbackRequest.SerializeToString,
             coderai_dot_v1_dot_job__pb2.CreateFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.JobService/ListFeedback',
+            coderai_dot_v1_dot_job__pb2.ListFeedbackRequest.SerializeToString,
+            coderai_dot_v1_dot_job__pb2.ListFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,8 +31,9 @@ class JobServiceStub:
 
     A job extracts every variable of the project's schema from a set of READY documents, in the
     background on the workers: one row per (document, entity, variable) in ListExtractions.
-    Documents already extracted with the current prompt versions are skipped, so a FULL job after
-    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    Documents already extracted with the current prompt versions from their present text are
+    skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+    documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
     (PENDING, RUNNING or PAUSED) job.
     """
 
@@ -59,6 +60,18 @@ class JobServiceStub:
     """The job's processing log, oldest first."""
     ListExtractions: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]
     CreateFeedback: _grpc.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]
+    """Records the researcher's verdict on an extracted value, anchored to the value as it is
+    when judged: the value, its status, prompt version, job, document, variable and entity are
+    kept with the verdict, so a later job that re-does the extraction changes neither what the
+    verdict is about nor whether it exists (only deleting the project, document or variable
+    deletes it). A second verdict by the researcher on the same extraction holding the same
+    value from the same prompt version replaces the first (same id and create_time); the
+    stored feedback is returned. INVALID_ARGUMENT for a corrected_value on a CORRECT verdict,
+    or one that is not a value of the variable (its type, its categories); FAILED_PRECONDITION
+    when extraction_update_time is given and the extraction has been re-done since.
+    """
+    ListFeedback: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListFeedbackRequest, _job_pb2.ListFeedbackResponse]
+    """The project's feedback, newest first; each verdict with the value it was about."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_job_pb2.WatchJobRequest, _job_pb2.WatchJobResponse]
     """A snapshot of the job, then its events in order as they happen, until the job ends. A
     client that lost the stream reconnects with the last event id it saw and gets what
@@ -77,8 +90,9 @@ class JobServiceAsyncStub(JobServiceStub):
 
     A job extracts every variable of the project's schema from a set of READY documents, in the
     background on the workers: one row per (document, entity, variable) in ListExtractions.
-    Documents already extracted with the current prompt versions are skipped, so a FULL job after
-    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    Documents already extracted with the current prompt versions from their present text are
+    skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+    documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
     (PENDING, RUNNING or PAUSED) job.
     """
 
@@ -102,6 +116,18 @@ class JobServiceAsyncStub(JobServiceStub):
     """The job's processing log, oldest first."""
     ListExtractions: _aio.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]  # type: ignore[assignment]
     CreateFeedback: _aio.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]  # type: ignore[assignment]
+    """Records the researcher's verdict on an extracted value, anchored to the value as it is
+    when judged: the value, its status, prompt version, job, document, variable and entity are
+    kept with the verdict, so a later job that re-does the extraction changes neither what the
+    verdict is about nor whether it exists (only deleting the project, document or variable
+    deletes it). A second verdict by the researcher on the same extraction holding the same
+    value from the same prompt version replaces the first (same id and create_time); the
+    stored feedback is returned. INVALID_ARGUMENT for a corrected_value on a CORRECT verdict,
+    or one that is not a value of the variable (its type, its categories); FAILED_PRECONDITION
+    when extraction_update_time is given and the extraction has been re-done since.
+    """
+    ListFeedback: _aio.UnaryUnaryMultiCallable[_job_pb2.ListFeedbackRequest, _job_pb2.ListFeedbackResponse]  # type: ignore[assignment]
+    """The project's feedback, newest first; each verdict with the value it was about."""
     WatchJob: _aio.UnaryStreamMultiCallable[_job_pb2.WatchJobRequest, _job_pb2.WatchJobResponse]  # type: ignore[assignment]
     """A snapshot of the job, then its events in order as they happen, until the job ends. A
     client that lost the stream reconnects with the last event id it saw and gets what
@@ -119,8 +145,9 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
 
     A job extracts every variable of the project's schema from a set of READY documents, in the
     background on the workers: one row per (document, entity, variable) in ListExtractions.
-    Documents already extracted with the current prompt versions are skipped, so a FULL job after
-    a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+    Documents already extracted with the current prompt versions from their present text are
+    skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+    documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
     (PENDING, RUNNING or PAUSED) job.
     """
 
@@ -201,7 +228,25 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _job_pb2.CreateFeedbackRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_job_pb2.CreateFeedbackResponse, _abc.Awaitable[_job_pb2.CreateFeedbackResponse]]: ...
+    ) -> _typing.Union[_job_pb2.CreateFeedbackResponse, _abc.Awaitable[_job_pb2.CreateFeedbackResponse]]:
+        """Records the researcher's verdict on an extracted value, anchored to the value as it is
+        when judged: the value, its status, prompt version, job, document, variable and entity are
+        kept with the verdict, so a later job that re-does the extraction changes neither what the
+        verdict is about nor whether it exists (only deleting the project, document or variable
+        deletes it). A second verdict by the researcher on the same extraction holding the same
+        value from the same prompt version replaces the first (same id and create_time); the
+        stored feedback is returned. INVALID_ARGUMENT for a corrected_value on a CORRECT verdict,
+        or one that is not a value of the variable (its type, its categories); FAILED_PRECONDITION
+        when extraction_update_time is given and the extraction has been re-done since.
+        """
+
+    @_abc_1.abstractmethod
+    def ListFeedback(
+        self,
+        request: _job_pb2.ListFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_pb2.ListFeedbackResponse, _abc.Awaitable[_job_pb2.ListFeedbackResponse]]:
+        """The project's feedback, newest first; each verdict with the value it was about."""
 
     @_abc_1.abstractmethod
     def WatchJob(

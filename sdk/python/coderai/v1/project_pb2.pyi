@@ -47,7 +47,7 @@ class LlmConfig(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class ProcessingStatus(_message.Message):
-    __slots__ = ("document_count", "documents_uploaded", "documents_parsed", "documents_ready", "documents_failed", "active_job_id", "active_job_status", "extraction_count")
+    __slots__ = ("document_count", "documents_uploaded", "documents_parsed", "documents_ready", "documents_failed", "active_job_id", "active_job_status", "extraction_count", "results_stale", "stale_reason")
     DOCUMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_UPLOADED_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_PARSED_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,8 @@ class ProcessingStatus(_message.Message):
     ACTIVE_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_STALE_FIELD_NUMBER: _ClassVar[int]
+    STALE_REASON_FIELD_NUMBER: _ClassVar[int]
     document_count: int
     documents_uploaded: int
     documents_parsed: int
@@ -64,7 +66,9 @@ class ProcessingStatus(_message.Message):
     active_job_id: str
     active_job_status: _common_pb2.JobStatus
     extraction_count: int
-    def __init__(self, document_count: _Optional[int] = ..., documents_uploaded: _Optional[int] = ..., documents_parsed: _Optional[int] = ..., documents_ready: _Optional[int] = ..., documents_failed: _Optional[int] = ..., active_job_id: _Optional[str] = ..., active_job_status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., extraction_count: _Optional[int] = ...) -> None: ...
+    results_stale: bool
+    stale_reason: str
+    def __init__(self, document_count: _Optional[int] = ..., documents_uploaded: _Optional[int] = ..., documents_parsed: _Optional[int] = ..., documents_ready: _Optional[int] = ..., documents_failed: _Optional[int] = ..., active_job_id: _Optional[str] = ..., active_job_status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., extraction_count: _Optional[int] = ..., results_stale: _Optional[bool] = ..., stale_reason: _Optional[str] = ...) -> None: ...
 
 class CreateProjectRequest(_message.Message):
     __slots__ = ("project",)

@@ -63,21 +63,24 @@ export enum ProjectStatus {
   DRAFT = 1,
 
   /**
-   * A sample job has been run; the researcher is reviewing and refining prompts.
+   * A sample job is running; when it ends the project is DRAFT again (or COMPLETE, if a full
+   * job completed it before).
    *
    * @generated from enum value: PROJECT_STATUS_SAMPLING = 2;
    */
   SAMPLING = 2,
 
   /**
-   * A full job is processing the corpus.
+   * A full job is processing the corpus; when it ends without completing (cancelled, failed)
+   * the project is DRAFT again (or COMPLETE, if an earlier full job completed it).
    *
    * @generated from enum value: PROJECT_STATUS_PROCESSING = 3;
    */
   PROCESSING = 3,
 
   /**
-   * A full job has completed: the dataset can be exported.
+   * A full job has completed: the dataset can be exported. ProcessingStatus.results_stale
+   * says when later changes made it no longer current.
    *
    * @generated from enum value: PROJECT_STATUS_COMPLETE = 4;
    */
@@ -176,7 +179,9 @@ export enum IfUncertain {
   USE_DEFAULT = 3,
 
   /**
-   * Keep the model's best guess without flagging it.
+   * Keep the model's best reading as the answer: status SUCCESS, not flagged for review, with
+   * the extraction's best_guess set so the dataset tells a guess from a confident value (the
+   * model is asked for its best inference rather than no value).
    *
    * @generated from enum value: IF_UNCERTAIN_BEST_GUESS = 4;
    */
@@ -374,14 +379,17 @@ export enum ExtractionStatus {
   UNSPECIFIED = 0,
 
   /**
-   * A value was extracted with confidence at or above the threshold.
+   * A value was extracted with confidence at or above the threshold, or below it as a best
+   * guess (if_uncertain BEST_GUESS: the extraction's best_guess is set).
    *
    * @generated from enum value: EXTRACTION_STATUS_SUCCESS = 1;
    */
   SUCCESS = 1,
 
   /**
-   * A value was extracted below the confidence threshold (see if_uncertain).
+   * Flagged for review (error says why): the confidence is below the threshold and
+   * if_uncertain is FLAG_FOR_REVIEW, LEAVE_EMPTY or USE_DEFAULT (which decides the value), the
+   * quoted passage is not in the document, or a validation rule is broken.
    *
    * @generated from enum value: EXTRACTION_STATUS_LOW_CONFIDENCE = 2;
    */

@@ -698,7 +698,8 @@ export enum CellStatus {
   UNSPECIFIED = 0,
 
   /**
-   * A value at or above the variable's confidence threshold.
+   * A value at or above the variable's confidence threshold, or below it as a best guess
+   * (if_uncertain BEST_GUESS).
    *
    * @generated from enum value: CELL_STATUS_SUCCESS = 1;
    */

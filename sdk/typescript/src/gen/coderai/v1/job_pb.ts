@@ -2,8 +2,8 @@
 // @generated from file coderai/v1/job.proto (package coderai.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { EvidenceMatch, ExtractionStatus, FeedbackType, JobStatus, JobType } from "./common_pb.js";
 import { file_coderai_v1_common } from "./common_pb.js";
 import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/job.proto.
  */
 export const file_coderai_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSLZBAoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIVCg1vdXRwdXRfdG9rZW5zGBQgASgDQhIKEF9jb3N0X2J1ZGdldF91c2QixAEKC0pvYkVzdGltYXRlEhEKCWRvY3VtZW50cxgBIAEoBRIRCgl2YXJpYWJsZXMYAiABKAUSEQoJbGxtX2NhbGxzGAMgASgDEhUKDXByb21wdF90b2tlbnMYBCABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBSABKAMSGQoMbWF4X2Nvc3RfdXNkGAYgASgBSACIAQESHgoWZG9jdW1lbnRzX2FscmVhZHlfZG9uZRgHIAEoBUIPCg1fbWF4X2Nvc3RfdXNkIrwDCgpFeHRyYWN0aW9uEgoKAmlkGAEgASgJEhMKC2RvY3VtZW50X2lkGAIgASgJEhMKC3ZhcmlhYmxlX2lkGAMgASgJEhIKCmVudGl0eV9rZXkYBCABKAkSJQoFdmFsdWUYBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEgoKY29uZmlkZW5jZRgGIAEoARITCgtzb3VyY2VfdGV4dBgHIAEoCRIbChNzb3VyY2Vfc3RhcnRfb2Zmc2V0GAggASgFEhkKEXNvdXJjZV9lbmRfb2Zmc2V0GAkgASgFEhYKDnByb21wdF92ZXJzaW9uGAogASgFEiwKBnN0YXR1cxgLIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxINCgVlcnJvchgMIAEoCRIxCg5ldmlkZW5jZV9tYXRjaBgNIAEoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaBIOCgZqb2JfaWQYDiABKAkSEwoLZW50aXR5X25hbWUYDyABKAkSLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInAKDEpvYlNlbGVjdGlvbhISCgpwcm9qZWN0X2lkGAEgASgJEiEKBHR5cGUYAiABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSFAoMZG9jdW1lbnRfaWRzGAMgAygJEhMKC3NhbXBsZV9zaXplGAQgASgFIkEKEkVzdGltYXRlSm9iUmVxdWVzdBIrCglzZWxlY3Rpb24YASABKAsyGC5jb2RlcmFpLnYxLkpvYlNlbGVjdGlvbiJAChNFc3RpbWF0ZUpvYlJlc3BvbnNlEikKCGVzdGltYXRlGAEgASgLMhcuY29kZXJhaS52MS5Kb2JFc3RpbWF0ZSKHAQoQQ3JlYXRlSm9iUmVxdWVzdBIrCglzZWxlY3Rpb24YASABKAsyGC5jb2RlcmFpLnYxLkpvYlNlbGVjdGlvbhIUCgx0b2tlbl9idWRnZXQYAiABKAMSHAoPY29zdF9idWRnZXRfdXNkGAMgASgBSACIAQFCEgoQX2Nvc3RfYnVkZ2V0X3VzZCJmChFDcmVhdGVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2ISKQoIZXN0aW1hdGUYAiABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjgKDkdldEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiJMCg9MaXN0Sm9ic1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJUChBMaXN0Sm9ic1Jlc3BvbnNlEicKBGpvYnMYASADKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiEKD1BhdXNlSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOgoQUGF1c2VKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQUmVzdW1lSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRUmVzdW1lSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjsKEUNhbmNlbEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiJLChJMaXN0Sm9iTG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIqsBCghMb2dFbnRyeRIKCgJpZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSEwoLZG9jdW1lbnRfaWQYBCABKAkSKAoHZGV0YWlscxgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKE0xpc3RKb2JMb2dzUmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULmNvZGVyYWkudjEuTG9nRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIvIBChZMaXN0RXh0cmFjdGlvbnNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEi4KCHN0YXR1c2VzGAMgAygOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJEhMKC2RvY3VtZW50X2lkGAYgASgJEhMKC3ZhcmlhYmxlX2lkGAcgASgJEjMKEGV2aWRlbmNlX21hdGNoZXMYCCADKA4yGS5jb2RlcmFpLnYxLkV2aWRlbmNlTWF0Y2giXwoXTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USKwoLZXh0cmFjdGlvbnMYASADKAsyFi5jb2RlcmFpLnYxLkV4dHJhY3Rpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqMBChVDcmVhdGVGZWVkYmFja1JlcXVlc3QSFQoNZXh0cmFjdGlvbl9pZBgBIAEoCRIvCg1mZWVkYmFja190eXBlGAIgASgOMhguY29kZXJhaS52MS5GZWVkYmFja1R5cGUSLwoPY29ycmVjdGVkX3ZhbHVlGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhEKCXVzZXJfbm90ZRgEIAEoCSItChZDcmVhdGVGZWVkYmFja1Jlc3BvbnNlEhMKC2ZlZWRiYWNrX2lkGAEgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKGAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIooBChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJMqwHCgpKb2JTZXJ2aWNlEk4KC0VzdGltYXRlSm9iEh4uY29kZXJhaS52MS5Fc3RpbWF0ZUpvYlJlcXVlc3QaHy5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVzcG9uc2USSAoJQ3JlYXRlSm9iEhwuY29kZXJhaS52MS5DcmVhdGVKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DcmVhdGVKb2JSZXNwb25zZRI/CgZHZXRKb2ISGS5jb2RlcmFpLnYxLkdldEpvYlJlcXVlc3QaGi5jb2RlcmFpLnYxLkdldEpvYlJlc3BvbnNlEkUKCExpc3RKb2JzEhsuY29kZXJhaS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5jb2RlcmFpLnYxLkxpc3RKb2JzUmVzcG9uc2USRQoIUGF1c2VKb2ISGy5jb2RlcmFpLnYxLlBhdXNlSm9iUmVxdWVzdBocLmNvZGVyYWkudjEuUGF1c2VKb2JSZXNwb25zZRJICglSZXN1bWVKb2ISHC5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkgKCUNhbmNlbEpvYhIcLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoLTGlzdEpvYkxvZ3MSHi5jb2RlcmFpLnYxLkxpc3RKb2JMb2dzUmVxdWVzdBofLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXNwb25zZRJaCg9MaXN0RXh0cmFjdGlvbnMSIi5jb2RlcmFpLnYxLkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QaIy5jb2RlcmFpLnYxLkxpc3RFeHRyYWN0aW9uc1Jlc3BvbnNlElcKDkNyZWF0ZUZlZWRiYWNrEiEuY29kZXJhaS52MS5DcmVhdGVGZWVkYmFja1JlcXVlc3QaIi5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVzcG9uc2USRwoIV2F0Y2hKb2ISGy5jb2RlcmFpLnYxLldhdGNoSm9iUmVxdWVzdBocLmNvZGVyYWkudjEuV2F0Y2hKb2JSZXNwb25zZTABElMKDFdhdGNoUHJvamVjdBIfLmNvZGVyYWkudjEuV2F0Y2hQcm9qZWN0UmVxdWVzdBogLmNvZGVyYWkudjEuV2F0Y2hQcm9qZWN0UmVzcG9uc2UwAWIGcHJvdG8z", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSLjBQoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIVCg1vdXRwdXRfdG9rZW5zGBQgASgDEi4KC3N0b3BfcmVhc29uGBUgASgOMhkuY29kZXJhaS52MS5Kb2JTdG9wUmVhc29uEhkKEWF1dG9tYXRpY19yZXN1bWVzGBYgASgFEhQKDHJldHJ5X2ZhaWxlZBgXIAEoCBIUCgxsbG1fcHJvdmlkZXIYGiABKAkSEQoJbGxtX21vZGVsGBsgASgJQhIKEF9jb3N0X2J1ZGdldF91c2Qi/wEKC0pvYkVzdGltYXRlEhEKCWRvY3VtZW50cxgBIAEoBRIRCgl2YXJpYWJsZXMYAiABKAUSEQoJbGxtX2NhbGxzGAMgASgDEhUKDXByb21wdF90b2tlbnMYBCABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBSABKAMSGQoMbWF4X2Nvc3RfdXNkGAYgASgBSACIAQESHgoWZG9jdW1lbnRzX2FscmVhZHlfZG9uZRgHIAEoBRIQCgh3YXJuaW5ncxgIIAMoCRIUCgxsbG1fcHJvdmlkZXIYCSABKAkSEQoJbGxtX21vZGVsGAogASgJQg8KDV9tYXhfY29zdF91c2Qi+QMKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSEwoLdmFyaWFibGVfaWQYAyABKAkSEgoKZW50aXR5X2tleRgEIAEoCRIlCgV2YWx1ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRISCgpjb25maWRlbmNlGAYgASgBEhMKC3NvdXJjZV90ZXh0GAcgASgJEhsKE3NvdXJjZV9zdGFydF9vZmZzZXQYCCABKAUSGQoRc291cmNlX2VuZF9vZmZzZXQYCSABKAUSFgoOcHJvbXB0X3ZlcnNpb24YCiABKAUSLAoGc3RhdHVzGAsgASgOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEg0KBWVycm9yGAwgASgJEjEKDmV2aWRlbmNlX21hdGNoGA0gASgOMhkuY29kZXJhaS52MS5FdmlkZW5jZU1hdGNoEg4KBmpvYl9pZBgOIAEoCRITCgtlbnRpdHlfbmFtZRgPIAEoCRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGxtX3Byb3ZpZGVyGBEgASgJEhEKCWxsbV9tb2RlbBgSIAEoCRISCgpiZXN0X2d1ZXNzGBMgASgIIoYBCgxKb2JTZWxlY3Rpb24SEgoKcHJvamVjdF9pZBgBIAEoCRIhCgR0eXBlGAIgASgOMhMuY29kZXJhaS52MS5Kb2JUeXBlEhQKDGRvY3VtZW50X2lkcxgDIAMoCRITCgtzYW1wbGVfc2l6ZRgEIAEoBRIUCgxyZXRyeV9mYWlsZWQYBSABKAgiQQoSRXN0aW1hdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uIkAKE0VzdGltYXRlSm9iUmVzcG9uc2USKQoIZXN0aW1hdGUYASABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIocBChBDcmVhdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uEhQKDHRva2VuX2J1ZGdldBgCIAEoAxIcCg9jb3N0X2J1ZGdldF91c2QYAyABKAFIAIgBAUISChBfY29zdF9idWRnZXRfdXNkImYKEUNyZWF0ZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIpCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGUiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIkwKD0xpc3RKb2JzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPUGF1c2VKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBQYXVzZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiIiChBSZXN1bWVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFSZXN1bWVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIksKEkxpc3RKb2JMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiqwEKCExvZ0VudHJ5EgoKAmlkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtkb2N1bWVudF9pZBgEIAEoCRIoCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoTTGlzdEpvYkxvZ3NSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuY29kZXJhaS52MS5Mb2dFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki8gEKFkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSLgoIc3RhdHVzZXMYAyADKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSEwoLZG9jdW1lbnRfaWQYBiABKAkSEwoLdmFyaWFibGVfaWQYByABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgIIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJfChdMaXN0RXh0cmFjdGlvbnNSZXNwb25zZRIrCgtleHRyYWN0aW9ucxgBIAMoCzIWLmNvZGVyYWkudjEuRXh0cmFjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiuQQKCEZlZWRiYWNrEgoKAmlkGAEgASgJEhUKDWV4dHJhY3Rpb25faWQYAiABKAkSLwoNZmVlZGJhY2tfdHlwZRgDIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBSABKAkSEgoKcHJvamVjdF9pZBgGIAEoCRITCgtkb2N1bWVudF9pZBgHIAEoCRITCgt2YXJpYWJsZV9pZBgIIAEoCRIOCgZqb2JfaWQYCSABKAkSEgoKZW50aXR5X2tleRgKIAEoCRITCgtlbnRpdHlfbmFtZRgLIAEoCRIsCgxqdWRnZWRfdmFsdWUYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMwoNanVkZ2VkX3N0YXR1cxgNIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxIaChJqdWRnZWRfc291cmNlX3RleHQYDiABKAkSEQoJcHJvbXB0X2lkGA8gASgJEhYKDnByb21wdF92ZXJzaW9uGBAgASgFEhIKCnN1cGVyc2VkZWQYESABKAgSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLfAQoVQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0EhUKDWV4dHJhY3Rpb25faWQYASABKAkSLwoNZmVlZGJhY2tfdHlwZRgCIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBCABKAkSOgoWZXh0cmFjdGlvbl91cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRITCgtmZWVkYmFja19pZBgBIAEoCRImCghmZWVkYmFjaxgCIAEoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sipwEKE0xpc3RGZWVkYmFja1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIOCgZqb2JfaWQYAyABKAkSMAoOZmVlZGJhY2tfdHlwZXMYBCADKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJXChRMaXN0RmVlZGJhY2tSZXNwb25zZRImCghmZWVkYmFjaxgBIAMoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKbAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIp8BChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIKuoCCg1Kb2JTdG9wUmVhc29uEh8KG0pPQl9TVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEpPQl9TVE9QX1JFQVNPTl9QQVVTRURfQllfUkVTRUFSQ0hFUhABEisKJ0pPQl9TVE9QX1JFQVNPTl9DQU5DRUxMRURfQllfUkVTRUFSQ0hFUhACEiAKHEpPQl9TVE9QX1JFQVNPTl9UT0tFTl9CVURHRVQQAxIfChtKT0JfU1RPUF9SRUFTT05fQ09TVF9CVURHRVQQBBIoCiRKT0JfU1RPUF9SRUFTT05fQ09OU0VDVVRJVkVfRkFJTFVSRVMQBRIgChxKT0JfU1RPUF9SRUFTT05fQ0lSQ1VJVF9PUEVOEAYSJwojSk9CX1NUT1BfUkVBU09OX01PREVMX0NPTkZJR1VSQVRJT04QBxIpCiVKT0JfU1RPUF9SRUFTT05fRVZFUllfRE9DVU1FTlRfRkFJTEVEEAgy/wcKCkpvYlNlcnZpY2USTgoLRXN0aW1hdGVKb2ISHi5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVxdWVzdBofLmNvZGVyYWkudjEuRXN0aW1hdGVKb2JSZXNwb25zZRJICglDcmVhdGVKb2ISHC5jb2RlcmFpLnYxLkNyZWF0ZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLkNyZWF0ZUpvYlJlc3BvbnNlEj8KBkdldEpvYhIZLmNvZGVyYWkudjEuR2V0Sm9iUmVxdWVzdBoaLmNvZGVyYWkudjEuR2V0Sm9iUmVzcG9uc2USRQoITGlzdEpvYnMSGy5jb2RlcmFpLnYxLkxpc3RKb2JzUmVxdWVzdBocLmNvZGVyYWkudjEuTGlzdEpvYnNSZXNwb25zZRJFCghQYXVzZUpvYhIbLmNvZGVyYWkudjEuUGF1c2VKb2JSZXF1ZXN0GhwuY29kZXJhaS52MS5QYXVzZUpvYlJlc3BvbnNlEkgKCVJlc3VtZUpvYhIcLmNvZGVyYWkudjEuUmVzdW1lSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuUmVzdW1lSm9iUmVzcG9uc2USSAoJQ2FuY2VsSm9iEhwuY29kZXJhaS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DYW5jZWxKb2JSZXNwb25zZRJOCgtMaXN0Sm9iTG9ncxIeLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXF1ZXN0Gh8uY29kZXJhaS52MS5MaXN0Sm9iTG9nc1Jlc3BvbnNlEloKD0xpc3RFeHRyYWN0aW9ucxIiLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVxdWVzdBojLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USVwoOQ3JlYXRlRmVlZGJhY2sSIS5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRJRCgxMaXN0RmVlZGJhY2sSHy5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1JlcXVlc3QaIC5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1Jlc3BvbnNlEkcKCFdhdGNoSm9iEhsuY29kZXJhaS52MS5XYXRjaEpvYlJlcXVlc3QaHC5jb2RlcmFpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJTCgxXYXRjaFByb2plY3QSHy5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlcXVlc3QaIC5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlc3BvbnNlMAFiBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message coderai.v1.ProcessingJob
@@ -53,7 +53,8 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
   documentsTotal: number;
 
   /**
-   * Documents done: extracted, or skipped because already extracted with the current prompts.
+   * Documents done: extracted, or skipped (already extracted with the current prompts from the
+   * present text, found to have no entities, or failed before and not retried).
    *
    * @generated from field: int32 documents_processed = 7;
    */
@@ -137,6 +138,43 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
    * @generated from field: int64 output_tokens = 20;
    */
   outputTokens: bigint;
+
+  /**
+   * Why the job is paused, failed or cancelled, as a code (status_reason says it in words);
+   * UNSPECIFIED while it runs or after it completed.
+   *
+   * @generated from field: coderai.v1.JobStopReason stop_reason = 21;
+   */
+  stopReason: JobStopReason;
+
+  /**
+   * Times the job was resumed on its own after a provider outage (stop_reason CIRCUIT_OPEN)
+   * since the researcher last resumed it; past JOB_MAX_AUTOMATIC_RESUMES it waits for them.
+   *
+   * @generated from field: int32 automatic_resumes = 22;
+   */
+  automaticResumes: number;
+
+  /**
+   * Whether documents that failed in an earlier job are tried again (see JobSelection).
+   *
+   * @generated from field: bool retry_failed = 23;
+   */
+  retryFailed: boolean;
+
+  /**
+   * The project's model when the job was created. Provider "offline" with model "baseline" is
+   * the offline baseline: rules and keywords, not a language model. Each extraction names the
+   * model that answered it. Empty for jobs created before models were recorded.
+   *
+   * @generated from field: string llm_provider = 26;
+   */
+  llmProvider: string;
+
+  /**
+   * @generated from field: string llm_model = 27;
+   */
+  llmModel: string;
 };
 
 /**
@@ -195,6 +233,27 @@ export type JobEstimate = Message<"coderai.v1.JobEstimate"> & {
    * @generated from field: int32 documents_already_done = 7;
    */
   documentsAlreadyDone: number;
+
+  /**
+   * What to know before running the job, in words: above all that the offline baseline (rules,
+   * not a language model) would answer some or all of its calls. Empty when nothing needs saying.
+   *
+   * @generated from field: repeated string warnings = 8;
+   */
+  warnings: string[];
+
+  /**
+   * The model a job created now would record: the project's ("offline"/"baseline" for the
+   * offline baseline).
+   *
+   * @generated from field: string llm_provider = 9;
+   */
+  llmProvider: string;
+
+  /**
+   * @generated from field: string llm_model = 10;
+   */
+  llmModel: string;
 };
 
 /**
@@ -302,6 +361,29 @@ export type Extraction = Message<"coderai.v1.Extraction"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 16;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * The model that answered (its prompt version's): provider "offline" with model "baseline"
+   * is the offline baseline, not a language model. Empty for values stored before models were
+   * recorded whose prompt version is gone.
+   *
+   * @generated from field: string llm_provider = 17;
+   */
+  llmProvider: string;
+
+  /**
+   * @generated from field: string llm_model = 18;
+   */
+  llmModel: string;
+
+  /**
+   * The confidence is below the variable's confidence_threshold and the value is kept as the
+   * answer because its if_uncertain is BEST_GUESS: the status stays SUCCESS (unless a quote or
+   * a validation rule flags it), where FLAG_FOR_REVIEW would make it LOW_CONFIDENCE.
+   *
+   * @generated from field: bool best_guess = 19;
+   */
+  bestGuess: boolean;
 };
 
 /**
@@ -341,6 +423,15 @@ export type JobSelection = Message<"coderai.v1.JobSelection"> & {
    * @generated from field: int32 sample_size = 4;
    */
   sampleSize: number;
+
+  /**
+   * A document whose extraction failed as a whole is recorded as failed (ListResults and the
+   * exports show it) and later jobs skip it, so that it is not paid for again on every job;
+   * true tries such documents again (their text unchanged; a changed text is always read).
+   *
+   * @generated from field: bool retry_failed = 5;
+   */
+  retryFailed: boolean;
 };
 
 /**
@@ -804,6 +895,140 @@ export const ListExtractionsResponseSchema: GenMessage<ListExtractionsResponse> 
   messageDesc(file_coderai_v1_job, 22);
 
 /**
+ * A researcher's verdict on one extracted value, with the value as it was judged.
+ *
+ * @generated from message coderai.v1.Feedback
+ */
+export type Feedback = Message<"coderai.v1.Feedback"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The extraction judged; empty once it no longer exists (its entity is no longer found in
+   * the document, or the project no longer has entities).
+   *
+   * @generated from field: string extraction_id = 2;
+   */
+  extractionId: string;
+
+  /**
+   * @generated from field: coderai.v1.FeedbackType feedback_type = 3;
+   */
+  feedbackType: FeedbackType;
+
+  /**
+   * What the value should be, as the variable stores it (coerced to its type: "1,200" is
+   * 1200, a category in its own spelling); unset when none was given.
+   *
+   * @generated from field: google.protobuf.Value corrected_value = 4;
+   */
+  correctedValue?: Value | undefined;
+
+  /**
+   * @generated from field: string user_note = 5;
+   */
+  userNote: string;
+
+  /**
+   * What was judged, as it was then.
+   *
+   * @generated from field: string project_id = 6;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: string document_id = 7;
+   */
+  documentId: string;
+
+  /**
+   * @generated from field: string variable_id = 8;
+   */
+  variableId: string;
+
+  /**
+   * The job that produced the judged value; empty if unknown.
+   *
+   * @generated from field: string job_id = 9;
+   */
+  jobId: string;
+
+  /**
+   * Empty for document-level projects.
+   *
+   * @generated from field: string entity_key = 10;
+   */
+  entityKey: string;
+
+  /**
+   * @generated from field: string entity_name = 11;
+   */
+  entityName: string;
+
+  /**
+   * The judged value; unset when it had none.
+   *
+   * @generated from field: google.protobuf.Value judged_value = 12;
+   */
+  judgedValue?: Value | undefined;
+
+  /**
+   * UNSPECIFIED only for feedback given before the judged value was kept, on an extraction
+   * that had been re-done with another prompt version by then (judged_value unset too).
+   *
+   * @generated from field: coderai.v1.ExtractionStatus judged_status = 13;
+   */
+  judgedStatus: ExtractionStatus;
+
+  /**
+   * The passage the judged value was taken from.
+   *
+   * @generated from field: string judged_source_text = 14;
+   */
+  judgedSourceText: string;
+
+  /**
+   * @generated from field: string prompt_id = 15;
+   */
+  promptId: string;
+
+  /**
+   * @generated from field: int32 prompt_version = 16;
+   */
+  promptVersion: number;
+
+  /**
+   * The extraction no longer holds the judged value: it is gone, or a later job gave it
+   * another value or a value from another prompt version. The verdict is about the earlier
+   * value.
+   *
+   * @generated from field: bool superseded = 17;
+   */
+  superseded: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 18;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the verdict was last given (a second verdict on the same value replaces the first).
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 19;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.Feedback.
+ * Use `create(FeedbackSchema)` to create a new message.
+ */
+export const FeedbackSchema: GenMessage<Feedback> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 23);
+
+/**
  * @generated from message coderai.v1.CreateFeedbackRequest
  */
 export type CreateFeedbackRequest = Message<"coderai.v1.CreateFeedbackRequest"> & {
@@ -818,14 +1043,30 @@ export type CreateFeedbackRequest = Message<"coderai.v1.CreateFeedbackRequest"> 
   feedbackType: FeedbackType;
 
   /**
+   * What the value should be (INCORRECT and PARTIALLY_CORRECT only): a value of the
+   * variable's type, or one of its categories; for a variable that keeps several values
+   * (ALL), a list; for CONCATENATE, a list or the values joined with "; ". Unset (or null) for
+   * none.
+   *
    * @generated from field: google.protobuf.Value corrected_value = 3;
    */
   correctedValue?: Value | undefined;
 
   /**
+   * At most 5,000 characters.
+   *
    * @generated from field: string user_note = 4;
    */
   userNote: string;
+
+  /**
+   * The extraction's update_time as the researcher saw it: the verdict is refused with
+   * FAILED_PRECONDITION if a job has re-done the extraction since, so that it never lands on
+   * a value the researcher did not see. Unset: the verdict is on the value held now.
+   *
+   * @generated from field: google.protobuf.Timestamp extraction_update_time = 5;
+   */
+  extractionUpdateTime?: Timestamp | undefined;
 };
 
 /**
@@ -833,16 +1074,23 @@ export type CreateFeedbackRequest = Message<"coderai.v1.CreateFeedbackRequest"> 
  * Use `create(CreateFeedbackRequestSchema)` to create a new message.
  */
 export const CreateFeedbackRequestSchema: GenMessage<CreateFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 23);
+  messageDesc(file_coderai_v1_job, 24);
 
 /**
  * @generated from message coderai.v1.CreateFeedbackResponse
  */
 export type CreateFeedbackResponse = Message<"coderai.v1.CreateFeedbackResponse"> & {
   /**
+   * The stored feedback's id (also feedback.id).
+   *
    * @generated from field: string feedback_id = 1;
    */
   feedbackId: string;
+
+  /**
+   * @generated from field: coderai.v1.Feedback feedback = 2;
+   */
+  feedback?: Feedback | undefined;
 };
 
 /**
@@ -850,7 +1098,81 @@ export type CreateFeedbackResponse = Message<"coderai.v1.CreateFeedbackResponse"
  * Use `create(CreateFeedbackResponseSchema)` to create a new message.
  */
 export const CreateFeedbackResponseSchema: GenMessage<CreateFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 24);
+  messageDesc(file_coderai_v1_job, 25);
+
+/**
+ * @generated from message coderai.v1.ListFeedbackRequest
+ */
+export type ListFeedbackRequest = Message<"coderai.v1.ListFeedbackRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * Only verdicts on this variable's values; empty for all.
+   *
+   * @generated from field: string variable_id = 2;
+   */
+  variableId: string;
+
+  /**
+   * Only verdicts on values produced by this job; empty for all.
+   *
+   * @generated from field: string job_id = 3;
+   */
+  jobId: string;
+
+  /**
+   * Only these verdicts; empty for all.
+   *
+   * @generated from field: repeated coderai.v1.FeedbackType feedback_types = 4;
+   */
+  feedbackTypes: FeedbackType[];
+
+  /**
+   * @generated from field: int32 page_size = 5;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 6;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message coderai.v1.ListFeedbackRequest.
+ * Use `create(ListFeedbackRequestSchema)` to create a new message.
+ */
+export const ListFeedbackRequestSchema: GenMessage<ListFeedbackRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 26);
+
+/**
+ * @generated from message coderai.v1.ListFeedbackResponse
+ */
+export type ListFeedbackResponse = Message<"coderai.v1.ListFeedbackResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated coderai.v1.Feedback feedback = 1;
+   */
+  feedback: Feedback[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message coderai.v1.ListFeedbackResponse.
+ * Use `create(ListFeedbackResponseSchema)` to create a new message.
+ */
+export const ListFeedbackResponseSchema: GenMessage<ListFeedbackResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 27);
 
 /**
  * @generated from message coderai.v1.WatchJobRequest
@@ -875,7 +1197,7 @@ export type WatchJobRequest = Message<"coderai.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 25);
+  messageDesc(file_coderai_v1_job, 28);
 
 /**
  * @generated from message coderai.v1.WatchJobResponse
@@ -914,6 +1236,15 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
    * @generated from field: string message = 5;
    */
   message: string;
+
+  /**
+   * On the snapshot only: events after the last_event_id given are past the retention window
+   * and cannot be sent. The snapshot is the job as it is now; re-read what the missed events
+   * would have told (ListExtractions, ListJobLogs) before following the events that come.
+   *
+   * @generated from field: bool events_lost = 6;
+   */
+  eventsLost: boolean;
 };
 
 /**
@@ -921,7 +1252,7 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 26);
+  messageDesc(file_coderai_v1_job, 29);
 
 /**
  * @generated from message coderai.v1.WatchProjectRequest
@@ -946,7 +1277,7 @@ export type WatchProjectRequest = Message<"coderai.v1.WatchProjectRequest"> & {
  * Use `create(WatchProjectRequestSchema)` to create a new message.
  */
 export const WatchProjectRequestSchema: GenMessage<WatchProjectRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 27);
+  messageDesc(file_coderai_v1_job, 30);
 
 /**
  * @generated from message coderai.v1.WatchProjectResponse
@@ -983,6 +1314,13 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
    * @generated from field: string message = 5;
    */
   message: string;
+
+  /**
+   * As in WatchJobResponse.
+   *
+   * @generated from field: bool events_lost = 6;
+   */
+  eventsLost: boolean;
 };
 
 /**
@@ -990,15 +1328,85 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
  * Use `create(WatchProjectResponseSchema)` to create a new message.
  */
 export const WatchProjectResponseSchema: GenMessage<WatchProjectResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 28);
+  messageDesc(file_coderai_v1_job, 31);
+
+/**
+ * Why a job stopped.
+ *
+ * @generated from enum coderai.v1.JobStopReason
+ */
+export enum JobStopReason {
+  /**
+   * @generated from enum value: JOB_STOP_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: JOB_STOP_REASON_PAUSED_BY_RESEARCHER = 1;
+   */
+  PAUSED_BY_RESEARCHER = 1,
+
+  /**
+   * @generated from enum value: JOB_STOP_REASON_CANCELLED_BY_RESEARCHER = 2;
+   */
+  CANCELLED_BY_RESEARCHER = 2,
+
+  /**
+   * The next document could pass the token or the cost budget.
+   *
+   * @generated from enum value: JOB_STOP_REASON_TOKEN_BUDGET = 3;
+   */
+  TOKEN_BUDGET = 3,
+
+  /**
+   * @generated from enum value: JOB_STOP_REASON_COST_BUDGET = 4;
+   */
+  COST_BUDGET = 4,
+
+  /**
+   * More documents failed in a row than JOB_MAX_CONSECUTIVE_FAILURES.
+   *
+   * @generated from enum value: JOB_STOP_REASON_CONSECUTIVE_FAILURES = 5;
+   */
+  CONSECUTIVE_FAILURES = 5,
+
+  /**
+   * The model provider kept failing (its circuit breaker opened). The job resumes on its own
+   * once the provider answers again, up to JOB_MAX_AUTOMATIC_RESUMES times.
+   *
+   * @generated from enum value: JOB_STOP_REASON_CIRCUIT_OPEN = 6;
+   */
+  CIRCUIT_OPEN = 6,
+
+  /**
+   * The model cannot be called as configured (a bad key, an unknown model): the job FAILED.
+   *
+   * @generated from enum value: JOB_STOP_REASON_MODEL_CONFIGURATION = 7;
+   */
+  MODEL_CONFIGURATION = 7,
+
+  /**
+   * Every document failed: the job FAILED.
+   *
+   * @generated from enum value: JOB_STOP_REASON_EVERY_DOCUMENT_FAILED = 8;
+   */
+  EVERY_DOCUMENT_FAILED = 8,
+}
+
+/**
+ * Describes the enum coderai.v1.JobStopReason.
+ */
+export const JobStopReasonSchema: GenEnum<JobStopReason> = /*@__PURE__*/
+  enumDesc(file_coderai_v1_job, 0);
 
 /**
  * Extraction jobs, their results, feedback and live events.
  *
  * A job extracts every variable of the project's schema from a set of READY documents, in the
  * background on the workers: one row per (document, entity, variable) in ListExtractions.
- * Documents already extracted with the current prompt versions are skipped, so a FULL job after
- * a SAMPLE does not pay twice for the sample's documents. A project has at most one active
+ * Documents already extracted with the current prompt versions from their present text are
+ * skipped, so a FULL job after a SAMPLE does not pay twice for the sample's documents; so are
+ * documents found to have no entities, and those that failed (unless retry_failed). A project has at most one active
  * (PENDING, RUNNING or PAUSED) job.
  *
  * @generated from service coderai.v1.JobService
@@ -1092,12 +1500,32 @@ export const JobService: GenService<{
     output: typeof ListExtractionsResponseSchema;
   },
   /**
+   * Records the researcher's verdict on an extracted value, anchored to the value as it is
+   * when judged: the value, its status, prompt version, job, document, variable and entity are
+   * kept with the verdict, so a later job that re-does the extraction changes neither what the
+   * verdict is about nor whether it exists (only deleting the project, document or variable
+   * deletes it). A second verdict by the researcher on the same extraction holding the same
+   * value from the same prompt version replaces the first (same id and create_time); the
+   * stored feedback is returned. INVALID_ARGUMENT for a corrected_value on a CORRECT verdict,
+   * or one that is not a value of the variable (its type, its categories); FAILED_PRECONDITION
+   * when extraction_update_time is given and the extraction has been re-done since.
+   *
    * @generated from rpc coderai.v1.JobService.CreateFeedback
    */
   createFeedback: {
     methodKind: "unary";
     input: typeof CreateFeedbackRequestSchema;
     output: typeof CreateFeedbackResponseSchema;
+  },
+  /**
+   * The project's feedback, newest first; each verdict with the value it was about.
+   *
+   * @generated from rpc coderai.v1.JobService.ListFeedback
+   */
+  listFeedback: {
+    methodKind: "unary";
+    input: typeof ListFeedbackRequestSchema;
+    output: typeof ListFeedbackResponseSchema;
   },
   /**
    * A snapshot of the job, then its events in order as they happen, until the job ends. A

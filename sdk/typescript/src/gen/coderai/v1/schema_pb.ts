@@ -204,7 +204,8 @@ export type Variable = Message<"coderai.v1.Variable"> & {
   confidenceThreshold?: number | undefined;
 
   /**
-   * Default FLAG_FOR_REVIEW.
+   * Default FLAG_FOR_REVIEW: the value is kept and flagged LOW_CONFIDENCE for review.
+   * BEST_GUESS keeps it as the answer instead (SUCCESS, marked best_guess).
    *
    * @generated from field: coderai.v1.IfUncertain if_uncertain = 9;
    */
