@@ -595,7 +595,8 @@ class Researcher:
 async def job_ended(researcher: Researcher, job_id: str) -> job_pb2.ProcessingJob:
     """The job once it has ended: watched with WatchJob until its last event, then read with
     GetJob (the last event is published just before its transaction commits). A watch cut
-    short by the access token's expiry is resumed after signing in again."""
+    short by the access token's expiry is resumed after signing in again, one whose
+    connection was lost at once."""
     deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
     last_event_id = ""
     watching = True
@@ -614,6 +615,10 @@ async def job_ended(researcher: Researcher, job_id: str) -> job_pb2.ProcessingJo
             else:
                 watching = False
         except grpc.aio.AioRpcError as error:
+            # A lost connection is resumed from the last event, as any client does.
+            if error.code() is grpc.StatusCode.UNAVAILABLE:
+                print(f"WatchJob {job_id}: {error.details()}; resuming", file=sys.stderr)
+                continue
             if error.code() != grpc.StatusCode.UNAUTHENTICATED:
                 raise
             await researcher.sign_in()

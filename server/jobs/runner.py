@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,6 +118,8 @@ class Claim:
     # The hash of the text the extraction reads (see documents.models.text_hash).
     text_hash: str | None
     entity_prompt_hash: str | None
+    # What the document's last extraction left, if it left no values (see _save_result).
+    recorded: DocumentOutcome | None
     work: DocumentWork | Skip
 
 
@@ -232,13 +235,15 @@ class JobRunner:
                 return None  # the job stopped meanwhile
             if job.status is JobStatus.PENDING:
                 await flows.start(session, job)
+            outcome = await repository.outcome_of(session, document_id)
             return Claim(
                 job,
                 document_id,
                 attempt,
                 text_hash=source.text_hash if source else None,
                 entity_prompt_hash=plan.entity_prompt.digest if plan.entity_prompt else None,
-                work=await self._load(session, job, document_id, source, plan),
+                recorded=outcome.outcome if outcome else None,
+                work=await self._load(session, job, document_id, source, plan, outcome),
             )
 
     async def _reservation(
@@ -299,11 +304,11 @@ class JobRunner:
         document_id: uuid.UUID,
         source: ReadableText | None,
         plan: ExtractionPlan,
+        outcome: Row[Any] | None,
     ) -> DocumentWork | Skip:
         """The document's work, or why there is nothing to call."""
         if source is None or source.status is not DocumentStatus.READY:
             return Skip("skipped: the document is no longer READY")
-        outcome = await repository.outcome_of(session, document_id)
         if outcome is not None and outcome.text_hash == source.text_hash:
             if outcome.outcome is DocumentOutcome.FAILED and not job.retry_failed:
                 return Skip(
@@ -512,14 +517,16 @@ class JobRunner:
             )
             return []
         no_entities = result.entities is not None and not result.entities
-        await repository.set_outcome(
-            session,
-            job,
-            document_id,
-            DocumentOutcome.NO_ENTITIES if no_entities else None,
-            text_hash=claim.text_hash,
-            entity_prompt_hash=claim.entity_prompt_hash,
-        )
+        if no_entities or claim.recorded is not None:
+            # Values now speak for the document: an earlier outcome goes.
+            await repository.set_outcome(
+                session,
+                job,
+                document_id,
+                DocumentOutcome.NO_ENTITIES if no_entities else None,
+                text_hash=claim.text_hash,
+                entity_prompt_hash=claim.entity_prompt_hash,
+            )
         return await self._save_rows(session, claim, result)
 
     async def _save_rows(
