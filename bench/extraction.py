@@ -586,12 +586,21 @@ class Researcher:
         return response.estimate
 
     async def get_job(self, job_id: str) -> job_pb2.ProcessingJob:
-        response = await self.jobs.GetJob(
-            job_pb2.GetJobRequest(job_id=job_id),
-            metadata=self.metadata,
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
-        return response.job
+        for attempt in range(3):
+            try:
+                response = await self.jobs.GetJob(
+                    job_pb2.GetJobRequest(job_id=job_id),
+                    metadata=self.metadata,
+                    timeout=CALL_TIMEOUT_SECONDS,
+                )
+                return response.job
+            except grpc.aio.AioRpcError as error:
+                # A lost connection (seen as "Socket closed") is tried again, as a client would.
+                if error.code() is not grpc.StatusCode.UNAVAILABLE or attempt == 2:
+                    raise
+                print(f"GetJob {job_id}: {error.details()}; trying again", file=sys.stderr)
+                await asyncio.sleep(1)
+        raise AssertionError("unreachable")
 
 
 async def job_ended(
