@@ -134,16 +134,6 @@ async def unfinished_count(session: AsyncSession, job_id: uuid.UUID) -> int:
     return int(counted or 0)
 
 
-async def work_status(
-    session: AsyncSession, job_id: uuid.UUID, document_id: uuid.UUID
-) -> JobDocumentStatus | None:
-    return await session.scalar(
-        select(JobDocument.status).where(
-            JobDocument.job_id == job_id, JobDocument.document_id == document_id
-        )
-    )
-
-
 async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
     """PENDING -> RUNNING, once, by whichever worker claims the job's first document."""
     started = await session.execute(
