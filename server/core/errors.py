@@ -60,7 +60,12 @@ class PermissionDenied(DomainError):
 
 
 class ResourceExhausted(DomainError):
-    pass
+    """A limit was reached. `retry_after_seconds`, when known, is how long the caller should
+    wait before trying again; it reaches the client as a google.rpc.RetryInfo detail."""
+
+    def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 # The error type of the rules the input schemas check themselves; its message is final.

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import time
 import uuid
+from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -221,6 +222,12 @@ def status_for(error: errors.DomainError) -> grpc.Status:
                 ]
             )
         )
+        status.details.append(detail)
+    if isinstance(error, errors.ResourceExhausted) and error.retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromTimedelta(timedelta(seconds=max(error.retry_after_seconds, 0.0)))
+        detail = any_pb2.Any()
+        detail.Pack(retry)
         status.details.append(detail)
     return rpc_status.to_status(status)
 
