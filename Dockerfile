@@ -2,6 +2,10 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Every interface of the container. Plaintext there is refused at start: give the server a
+# certificate (GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE) or set GRPC_ALLOW_PLAINTEXT=true behind
+# a proxy on a private network (docker-compose.yml does the latter).
+ENV GRPC_HOST=0.0.0.0
 COPY pyproject.toml README.md alembic.ini ./
 COPY server ./server
 COPY workers ./workers

@@ -36,10 +36,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TypeVar, cast
 
 import asyncpg
 import grpc
@@ -53,6 +53,7 @@ from coderai.v1 import (
     schema_pb2_grpc,
 )
 from google.protobuf import struct_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -118,6 +119,33 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
+    """The call, made again after the server's retry delay (google.rpc.RetryInfo) while it
+    answers RESOURCE_EXHAUSTED, as a client should: many clients signing in at once wait
+    for the server's password hashing."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            delay = retry_delay(error)
+            if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or delay is None:
+                raise
+            await asyncio.sleep(delay)
+    return await call()
+
+
+def retry_delay(error: grpc.aio.AioRpcError) -> float | None:
+    """The RetryInfo delay of a failed call, in seconds, if the server sent one."""
+    # grpc.aio returns its Metadata here; the stubs still describe the sync API's tuple.
+    trailing = cast(grpc.aio.Metadata, error.trailing_metadata())
+    for value in trailing.get_all("grpc-status-details-bin"):
+        for detail in status_pb2.Status.FromString(cast(bytes, value)).details:
+            retry = error_details_pb2.RetryInfo()
+            if detail.Unpack(retry):
+                return float(retry.retry_delay.ToTimedelta().total_seconds())
+    return None
+
+
 async def timed(phase: Phase | None, call: Awaitable[T]) -> T:
     started = time.perf_counter()
     result = await call
@@ -174,9 +202,18 @@ class Client:
         self.project_ids: list[str] = []  # newest last
 
     async def register(self) -> None:
-        response = await self.auth.Register(
-            auth_pb2.RegisterRequest(email=self.email, password=PASSWORD),
-            timeout=CALL_TIMEOUT_SECONDS,
+        """Registers and signs in (Register alone signs nobody in)."""
+        await patiently(
+            lambda: self.auth.Register(
+                auth_pb2.RegisterRequest(email=self.email, password=PASSWORD),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        )
+        response = await patiently(
+            lambda: self.auth.Login(
+                auth_pb2.LoginRequest(email=self.email, password=PASSWORD),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
         )
         self.metadata = (("authorization", f"Bearer {response.tokens.access_token}"),)
 
@@ -427,13 +464,19 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def server_process(
-    owner_url: str, port: int, log: IO[bytes], cwd: str
+def serving(
+    environment: dict[str, str],
+    port: int,
+    log: IO[bytes],
+    cwd: str,
+    command: Sequence[str] = (str(CODERAI_BIN),),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    # cwd is an empty directory so that no .env file is read.
+    """`coderai serve` on `port` with exactly `environment`, stopped afterwards. `command`
+    starts the CLI: the installed one, or `python -m server.cli` to run another checkout's
+    code (a benchmark's "before"). cwd should be an empty directory, so that no .env is read."""
     server = subprocess.Popen(
-        [str(CODERAI_BIN), "serve", "--port", str(port)],
-        env=server_environment(owner_url),
+        [*command, "serve", "--port", str(port)],
+        env=environment,
         cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -442,6 +485,12 @@ def server_process(
         yield server
     finally:
         stop_server(server)
+
+
+def server_process(
+    owner_url: str, port: int, log: IO[bytes], cwd: str
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    return serving(server_environment(owner_url), port, log, cwd)
 
 
 async def run_with_own_server(options: Options) -> tuple[list[Phase], dict[str, str]]:

@@ -42,7 +42,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -63,7 +63,7 @@ from bench.crud_latency import (
     machine_facts,
     process_cpu_seconds,
     server_environment,
-    stop_server,
+    serving,
     wait_until_serving,
 )
 from bench.parsing import prose
@@ -566,22 +566,11 @@ async def ingestion(
 # --- the server and the worker -----------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def api_server(
     environment: dict[str, str], port: int, log: IO[bytes], cwd: str
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """`coderai serve` on `port` with exactly `environment`, stopped afterwards."""
-    server = subprocess.Popen(
-        [str(CODERAI_BIN), "serve", "--port", str(port)],
-        env=environment,
-        cwd=cwd,  # an empty directory, so that no .env file is read
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
+    return serving(environment, port, log, cwd)
 
 
 def server_on_queue(

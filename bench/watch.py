@@ -649,7 +649,15 @@ async def benchmark(options: Options) -> Results:
                         port, gateway_port = free_port(), free_port()
                         target = f"127.0.0.1:{port}"
                         gateway_url = f"http://127.0.0.1:{gateway_port}"
-                        server_environ = {**environment, **llm, "TASK_QUEUE_NAME": queue}
+                        # One researcher holds every subscriber's stream (run 3: both kinds).
+                        streams = str(2 * options.subscribers + 10)
+                        server_environ = {
+                            **environment,
+                            **llm,
+                            "TASK_QUEUE_NAME": queue,
+                            "QUOTA_MAX_OPEN_STREAMS": streams,
+                            "SERVER_MAX_OPEN_STREAMS": streams,
+                        }
                         if options.redis_max_connections is not None:
                             separator = "&" if "?" in REDIS_URL else "?"
                             server_environ["REDIS_URL"] = (

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ CORS_ALLOW_HEADERS = (
     "x-accept-response-streaming"
 )
 CORS_EXPOSE_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin"
+# Where the gateway tells the backend the browser's address (server.core.client_address).
+FORWARDED_FOR = "x-forwarded-for"
 CORS_MAX_AGE_SECONDS = 1_728_000
 # Browser connections: keepalive probes after this long idle, this often, this many times.
 TCP_KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
@@ -62,6 +65,14 @@ class GatewayConfig:
     max_message_bytes: int = 16 * 1024 * 1024
     # A folder served at "/" (the web page), if any.
     static_dir: Path | None = None
+    # The CA bundle that signed the backend's certificate: TLS to the backend (plaintext
+    # without); with a client certificate and key, mutual TLS.
+    backend_ca_file: Path | None = None
+    backend_cert_file: Path | None = None
+    backend_key_file: Path | None = None
+    # A certificate and key: the gateway serves HTTPS.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
 
 CONFIG = web.AppKey("config", GatewayConfig)
@@ -97,9 +108,37 @@ async def _backend_channel(app: web.Application) -> AsyncIterator[None]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.max_pings_without_data", 0),
     ]
-    async with grpc.aio.insecure_channel(config.backend, options=options) as channel:
+    credentials = _backend_credentials(config)
+    async with (
+        grpc.aio.insecure_channel(config.backend, options=options)
+        if credentials is None
+        else grpc.aio.secure_channel(config.backend, credentials, options=options)
+    ) as channel:
         app[CHANNEL] = channel
         yield
+
+
+def _backend_credentials(config: GatewayConfig) -> grpc.ChannelCredentials | None:
+    if config.backend_ca_file is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=config.backend_ca_file.read_bytes(),
+        private_key=None
+        if config.backend_key_file is None
+        else config.backend_key_file.read_bytes(),
+        certificate_chain=(
+            None if config.backend_cert_file is None else config.backend_cert_file.read_bytes()
+        ),
+    )
+
+
+def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
+    """HTTPS for browsers when the gateway has a certificate; None: plain HTTP."""
+    if config.tls_cert_file is None or config.tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    return context
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
@@ -120,10 +159,23 @@ async def forward(request: web.Request) -> web.StreamResponse:
         request.path, request_serializer=None, response_deserializer=None
     )(
         iter(messages),
-        metadata=grpcweb.metadata_from_headers(request.headers.items()),
+        metadata=forwarded_for(grpcweb.metadata_from_headers(request.headers.items()), request),
         timeout=timeout,
     )
     return await _relay(request, mode, call)
+
+
+def forwarded_for(metadata: list[Metadatum], request: web.Request) -> list[Metadatum]:
+    """The metadata with the browser's address appended to x-forwarded-for, as every proxy on
+    the way appends the address it received the call from. Otherwise the server would see
+    every browser at the gateway's address; it believes the header only from the proxies it
+    trusts (TRUSTED_PROXIES), reading it from the right, so a browser's own header cannot
+    choose its address."""
+    earlier = [str(value) for key, value in metadata if key == FORWARDED_FOR]
+    others = [(key, value) for key, value in metadata if key != FORWARDED_FOR]
+    if request.remote is None:  # not a TCP peer: nothing to vouch for
+        return others
+    return [*others, (FORWARDED_FOR, ", ".join([*earlier, request.remote]))]
 
 
 async def _read_body(request: web.Request, mode: Mode, config: GatewayConfig) -> bytes:
@@ -269,13 +321,20 @@ async def start_gateway(
     await runner.setup()
     sock = _listening_socket(host, port)
     try:
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, ssl_context=_server_tls(config)).start()
     except BaseException:
         sock.close()
         await runner.cleanup()
         raise
     bound: tuple[Any, ...] = sock.getsockname()
-    log.info("grpc-web gateway on %s:%d, forwarding to %s", host, bound[1], config.backend)
+    log.info(
+        "grpc-web gateway on %s://%s:%d, forwarding to %s (%s)",
+        "http" if config.tls_cert_file is None else "https",
+        host,
+        bound[1],
+        config.backend,
+        "plaintext" if config.backend_ca_file is None else "TLS",
+    )
     return RunningGateway(runner, int(bound[1]))
 
 

@@ -29,7 +29,7 @@ async def run_with_own_engine() -> None:
     url = get_settings().database_url
     if url is None:
         raise SystemExit("DATABASE_URL is not set; use `coderai migrate` for the embedded default")
-    engine = create_async_engine(async_url(url))
+    engine = create_async_engine(async_url(url), hide_parameters=True)
     async with engine.connect() as connection:
         await connection.run_sync(run_migrations)
     await engine.dispose()

@@ -19,7 +19,7 @@ from server.auth.service import AuthService
 from server.core.config import Settings, get_settings
 from server.core.embedded import start_embedded_postgres
 from server.core.errors import DomainError
-from server.core.infrastructure import connect_database, prepare
+from server.core.infrastructure import connect_database, connect_redis, prepare
 from server.core.migrate import migrate
 
 
@@ -85,9 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     if args.command == "serve":
+        from server.core.transport import PlaintextRefused
         from server.main import serve as run_server
 
-        asyncio.run(run_server(settings, args.port))
+        try:
+            asyncio.run(run_server(settings, args.port))
+        except PlaintextRefused as error:
+            print(f"coderai: {error}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "worker":
         return run_worker(settings, args.processes or settings.worker_processes)
@@ -110,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             allowed_origins=settings.gateway_allowed_origins,
             max_message_bytes=settings.grpc_max_message_bytes,
             static_dir=args.static,
+            backend_ca_file=settings.gateway_backend_tls_ca_file,
+            backend_cert_file=settings.gateway_backend_tls_cert_file,
+            backend_key_file=settings.gateway_backend_tls_key_file,
+            tls_cert_file=settings.gateway_tls_cert_file,
+            tls_key_file=settings.gateway_tls_key_file,
         )
         port = settings.gateway_port if args.port is None else args.port
         asyncio.run(
@@ -138,9 +148,10 @@ async def run_migrations(settings: Settings) -> None:
 async def add_user(settings: Settings, email: str, password: str, display_name: str) -> int:
     infrastructure = await prepare(settings)
     database = await connect_database(settings, infrastructure)
+    redis = connect_redis(infrastructure.redis_url)
     try:
         data = RegisterInput(email=email, password=password, display_name=display_name)
-        user, _ = await AuthService(database, settings).register(data)
+        user = await AuthService(database, settings, redis).create_account(data)
     except ValidationError as error:
         print(f"coderai: {error}", file=sys.stderr)
         return 2
@@ -148,6 +159,7 @@ async def add_user(settings: Settings, email: str, password: str, display_name: 
         print(f"coderai: {error.message}", file=sys.stderr)
         return 1
     finally:
+        await redis.aclose()
         await database.dispose()
     print(f"created user {user.email} ({user.id})")
     return 0

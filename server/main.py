@@ -29,16 +29,22 @@ from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 from taskiq import AsyncBroker
 
+from server.auth.accounts import AccountService
+from server.auth.authenticator import Authenticator
 from server.auth.rpc import PUBLIC_METHODS, AuthServicer
 from server.auth.service import AuthService
 from server.core.config import Settings
 from server.core.db import Database
-from server.core.infrastructure import connect_database, prepare
+from server.core.infrastructure import connect_database, connect_redis, prepare
 from server.core.interceptors import (
     AccessLogInterceptor,
     AuthenticationInterceptor,
     ErrorMappingInterceptor,
 )
+from server.core.periodic import run_periodically
+from server.core.transport import describe as describe_transport
+from server.core.transport import server_credentials
+from server.core.validation import ValidationInterceptor
 from server.documents.rpc import DocumentServicer
 from server.documents.service import DocumentService
 from server.exports.rpc import ExportServicer
@@ -52,6 +58,8 @@ from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.llm.factory import describe as describe_llm
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
+from server.quotas.limits import open_streams
+from server.quotas.service import QuotaService
 from server.schema.rpc import SchemaServicer
 from server.schema.service import SchemaService
 from workers.broker import build_broker
@@ -107,18 +115,29 @@ async def start_server(
     settings: Settings, database: Database, redis: Redis, redis_url: str, port: int
 ) -> RunningServer:
     """Serves on port (0: any free port); tasks go to the Taskiq stream at redis_url."""
+    credentials = server_credentials(settings)
     broker = build_broker(redis_url, settings.task_queue_name)
     await broker.startup()
     server = grpc.aio.server(
         interceptors=[
             AccessLogInterceptor(),
             ErrorMappingInterceptor(),
-            AuthenticationInterceptor(settings, PUBLIC_METHODS),
+            AuthenticationInterceptor(Authenticator(database, settings), PUBLIC_METHODS),
+            ValidationInterceptor(),
         ],
         options=server_options(settings),
     )
+    # WatchJob, WatchProject and DownloadExport hold one for the life of their stream.
+    streams = open_streams(redis, settings)
+    auth = AuthService(database, settings, redis)
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        AuthServicer(AuthService(database, settings)), server
+        AuthServicer(
+            auth,
+            AccountService(database, auth),
+            QuotaService(database, settings, streams),
+            settings.trusted_proxies,
+        ),
+        server,
     )
     project_pb2_grpc.add_ProjectServiceServicer_to_server(
         ProjectServicer(ProjectService(database, settings)), server
@@ -126,9 +145,8 @@ async def start_server(
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(
         SchemaServicer(SchemaService(database, settings)), server
     )
-    document_pb2_grpc.add_DocumentServiceServicer_to_server(
-        DocumentServicer(DocumentService(database, settings, TaskiqQueue(broker))), server
-    )
+    documents = DocumentService(database, settings, TaskiqQueue(broker), redis)
+    document_pb2_grpc.add_DocumentServiceServicer_to_server(DocumentServicer(documents), server)
     job_events = JobEvents(
         redis,
         max_length=settings.job_events_max_length,
@@ -138,11 +156,12 @@ async def start_server(
         JobServicer(
             JobService(database, settings, TaskiqQueue(broker), job_events, EventFeed(job_events)),
             FeedbackService(database),
+            streams,
         ),
         server,
     )
     exports = ExportService(database, settings, TaskiqQueue(broker))
-    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(exports), server)
+    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(exports, streams), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *SERVICE_NAMES):
@@ -156,16 +175,37 @@ async def start_server(
         server,
     )
     try:
-        bound_port = server.add_insecure_port(f"{settings.grpc_host}:{port}")
+        address = f"{settings.grpc_host}:{port}"
+        bound_port = (
+            server.add_insecure_port(address)
+            if credentials is None
+            else server.add_secure_port(address, credentials)
+        )
         await server.start()
     except RuntimeError:
         await broker.shutdown()
         raise
     background = [
         asyncio.create_task(_watch_dependencies(health, database, redis)),
-        asyncio.create_task(_sweep_exports(exports, settings.export_sweep_interval_seconds)),
+        asyncio.create_task(
+            run_periodically(
+                "deleted expired exports", settings.export_sweep_interval_seconds, exports.sweep
+            )
+        ),
+        asyncio.create_task(
+            run_periodically(
+                "deleted expired resumable uploads",
+                settings.upload_sweep_interval_seconds,
+                documents.sweep_uploads,
+            )
+        ),
     ]
-    log.info("gRPC server listening on %s:%d", settings.grpc_host, bound_port)
+    log.info(
+        "gRPC server listening on %s:%d (%s)",
+        settings.grpc_host,
+        bound_port,
+        describe_transport(settings),
+    )
     _announce_model(settings)
     return RunningServer(server, bound_port, health, database, redis, broker, background)
 
@@ -210,23 +250,12 @@ async def _watch_dependencies(health: HealthServicer, database: Database, redis:
         await asyncio.sleep(HEALTH_CHECK_INTERVAL_SECONDS if now_serving else 0.5)
 
 
-async def _sweep_exports(exports: ExportService, interval: float) -> None:
-    """Deletes expired exports now and then (any server may; the deletes are idempotent)."""
-    while True:
-        try:
-            deleted = await exports.sweep()
-            if deleted:
-                log.info("deleted %d expired exports", deleted)
-        except Exception as error:  # noqa: BLE001 - retried at the next interval
-            log.warning("deleting expired exports failed: %s", error)
-        await asyncio.sleep(interval)
-
-
 async def serve(settings: Settings, port: int | None = None) -> None:
     """Runs until SIGINT/SIGTERM, then shuts down gracefully."""
+    server_credentials(settings)  # a refused transport fails before the databases start
     infrastructure = await prepare(settings)
     database = await connect_database(settings, infrastructure)
-    redis = Redis.from_url(infrastructure.redis_url)
+    redis = connect_redis(infrastructure.redis_url)
     running = await start_server(
         settings,
         database,

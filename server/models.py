@@ -1,6 +1,6 @@
 """Every ORM model, imported in one place so that the metadata is complete (Alembic, tests)."""
 
-from server.auth.models import RefreshToken, User
+from server.auth.models import ApiKey, RefreshToken, User
 from server.core.db import Base
 from server.documents.models import (
     Document,
@@ -22,6 +22,7 @@ from server.projects.models import Project
 from server.schema.models import Prompt, Variable
 
 __all__ = [
+    "ApiKey",
     "Base",
     "Document",
     "DocumentBlob",

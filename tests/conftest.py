@@ -3,8 +3,11 @@ non-superuser owner role; the real Redis; a real gRPC server on a loopback port.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,9 +18,11 @@ from redis.asyncio import Redis
 
 from server.core.config import Settings
 from server.core.db import Database, create_engine
+from server.core.infrastructure import connect_redis
 from server.core.migrate import application_url, migrate
 from server.main import RunningServer, start_server
-from tests.processes import IDLE_WORKER_GRACE, coderai, stop
+from tests.processes import IDLE_WORKER_GRACE, PROCESS_LOG_DIR, coderai, stop
+from tests.secrets_scan import ScanningHandler, SecretScanner
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -77,6 +82,13 @@ def settings() -> Settings:
         llm_base_url=None,
         # A queue of this session's own: other test runs may share the Redis.
         task_queue_name=f"coderai:test:{uuid.uuid4().hex[:10]}",
+        # Every test signs in from 127.0.0.1, as do other test runs on the same Redis, and
+        # they may hash many passwords at once on a busy machine: tests/auth/test_signin_
+        # throttle.py checks these limits on servers of its own.
+        signin_attempts_per_minute_per_address=0,
+        refresh_per_minute_per_address=0,
+        password_hash_queue=1000,
+        password_hash_max_wait_seconds=120,
     )
 
 
@@ -95,7 +107,7 @@ async def database(app_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(TEST_REDIS_URL)
+    client = connect_redis(TEST_REDIS_URL)  # as the server's: a burst waits for a connection
     yield client
     await client.aclose()
 
@@ -141,3 +153,53 @@ def unique_email() -> str:
 @pytest.fixture(scope="session")
 def grpc_server_target(grpc_server: RunningServer) -> str:
     return f"127.0.0.1:{grpc_server.port}"
+
+
+def _test_secrets() -> frozenset[str]:
+    """The passwords and keys the tests use: their modules' constants (PASSWORD, ...) and
+    the literal ones a few tests use inline."""
+    found = {"a long enough password", "correct horse battery", "test-key"}
+    for name, module in list(sys.modules.items()):
+        if name == "tests" or name.startswith("tests."):
+            for attribute, value in vars(module).items():
+                if isinstance(value, str) and any(
+                    word in attribute for word in ("PASSWORD", "API_KEY", "SECRET")
+                ):
+                    found.add(value)
+    return frozenset(secret for secret in found if len(secret) >= 6)
+
+
+def _show_process_errors() -> None:
+    """After a failed run, the servers' and workers' errors where the run's output shows them
+    (their output goes to files, to be scanned); the files are kept."""
+    for log_file in sorted(PROCESS_LOG_DIR.glob("*.log")):
+        lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        if any("Traceback" in line or " ERROR " in line for line in lines):
+            tail = "\n".join(lines[-60:])
+            print(f"\n--- {log_file} (last lines) ---\n{tail}", file=sys.stderr)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(request: pytest.FixtureRequest) -> Iterator[SecretScanner]:
+    """Fails the run if any log line, of this process or of the servers and workers it
+    started, holds a password hash, token, API key or one of the tests' passwords."""
+    scanner = SecretScanner(_test_secrets())
+    handler = ScanningHandler(scanner)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    # INFO and above, so that access log lines are scanned too.
+    root.setLevel(min(level, logging.INFO) if level else logging.INFO)
+    yield scanner
+    root.removeHandler(handler)
+    root.setLevel(level)
+    for log_file in sorted(PROCESS_LOG_DIR.glob("*.log")):
+        with log_file.open(encoding="utf-8", errors="replace") as lines:
+            scanner.scan(str(log_file), lines)
+    if request.session.testsfailed or scanner.findings:
+        _show_process_errors()
+    else:
+        shutil.rmtree(PROCESS_LOG_DIR, ignore_errors=True)
+    if scanner.findings:
+        shown = "\n".join(scanner.findings[:20])
+        pytest.fail(f"{len(scanner.findings)} log lines hold secrets:\n{shown}", pytrace=False)

@@ -28,6 +28,9 @@ from coderai.v1 import (
 )
 from google.rpc import error_details_pb2, status_pb2
 
+from server.auth.models import User
+from server.core.db import Database
+
 PASSWORD = "correct horse battery staple"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -234,9 +237,10 @@ class Caller:
 async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
     """Registers a researcher with this email and returns them signed in."""
     auth = auth_pb2_grpc.AuthServiceStub(channel)
-    registered = await auth.Register(
+    await auth.Register(
         auth_pb2.RegisterRequest(email=email, password=PASSWORD, display_name="Test Researcher")
     )
+    registered = await auth.Login(auth_pb2.LoginRequest(email=email, password=PASSWORD))
     return Caller(
         user_id=registered.user.id,
         email=registered.user.email,
@@ -316,3 +320,14 @@ def field_violations(
 def bad_request_fields(error: grpc.aio.AioRpcError) -> list[str]:
     """The fields the error's google.rpc.BadRequest details name, in order."""
     return [violation.field for violation in field_violations(error)]
+
+
+async def user_row(database: Database) -> uuid.UUID:
+    """A user inserted directly (no sign-in), for tests of what sits below the RPCs: rows
+    that name a user need it to exist."""
+    user_id = uuid.uuid4()
+    async with database.transaction(user_id) as session:
+        session.add(
+            User(id=user_id, email=f"{user_id.hex}@example.org", password_hash="!", display_name="")
+        )
+    return user_id

@@ -8,9 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where the processes of this test run write their output, one file each: the secret scan
+# in tests/conftest.py reads them at the end of the run.
+PROCESS_LOG_DIR = Path(tempfile.mkdtemp(prefix="coderai-test-processes-"))
 
 
 def free_port() -> int:
@@ -31,9 +36,16 @@ def coderai(*args: str, **environment: str) -> subprocess.Popen[bytes]:
     }
     env = {key: value for key, value in os.environ.items() if key not in own}
     env.update(LOG_LEVEL="WARNING", **environment)
-    return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env, start_new_session=True
-    )
+    log_file = PROCESS_LOG_DIR / f"{args[0] if args else 'coderai'}-{uuid.uuid4().hex[:8]}.log"
+    with log_file.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", *args],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 # How long an idle worker gets to exit on SIGTERM before it is killed: an idle `coderai worker`

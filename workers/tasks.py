@@ -17,7 +17,7 @@ from taskiq import TaskiqEvents, TaskiqState
 
 from server.core.config import get_settings
 from server.core.db import Database
-from server.core.infrastructure import connect_database, prepare
+from server.core.infrastructure import connect_database, connect_redis, prepare
 from server.documents.service import DocumentService
 from server.exports.service import ExportService
 from server.jobs.events import JobEvents
@@ -53,7 +53,7 @@ async def connect(state: TaskiqState) -> None:
     settings = get_settings()
     infrastructure = await prepare(settings)
     database = await connect_database(settings, infrastructure)
-    redis = Redis.from_url(infrastructure.redis_url)
+    redis = connect_redis(infrastructure.redis_url)
     # One bound for every model request this process has open, whatever document it is for.
     gateway = LLMGateway(
         settings,
@@ -72,7 +72,7 @@ async def connect(state: TaskiqState) -> None:
     _services = WorkerServices(
         database=database,
         redis=redis,
-        documents=DocumentService(database, settings, TaskiqQueue(broker)),
+        documents=DocumentService(database, settings, TaskiqQueue(broker), redis),
         jobs=runner,
         supervisor=supervisor,
         supervising=asyncio.create_task(supervisor.run()),

@@ -1,14 +1,16 @@
-"""Named queries for users and refresh tokens."""
+"""Named queries for users, refresh tokens and API keys."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from server.auth.models import RefreshToken, User
+from server.auth.models import ApiKey, RefreshToken, User
 
 
 async def find_login(session: AsyncSession, email: str) -> tuple[uuid.UUID, str] | None:
@@ -60,3 +62,54 @@ def add_refresh_token(
     )
     session.add(token)
     return token
+
+
+async def user_exists(connection: AsyncConnection, user_id: uuid.UUID) -> bool:
+    """Whether the account exists, through the RLS-exempt definer function."""
+    exists: bool | None = await connection.scalar(
+        text("SELECT auth_user_exists(:user_id)"), {"user_id": user_id}
+    )
+    return bool(exists)
+
+
+@dataclass(frozen=True)
+class ApiKeyOwner:
+    user_id: uuid.UUID
+    read_only: bool
+    last_used_at: datetime | None
+
+
+async def find_api_key(
+    connection: AsyncConnection, key_id: uuid.UUID, key_hash: bytes
+) -> ApiKeyOwner | None:
+    """The owner of the key with this id and digest, through the RLS-exempt definer function."""
+    row = (
+        await connection.execute(
+            text(
+                "SELECT user_id, read_only, last_used_at FROM auth_find_api_key(:key_id, :key_hash)"
+            ),
+            {"key_id": key_id, "key_hash": key_hash},
+        )
+    ).first()
+    return ApiKeyOwner(row.user_id, row.read_only, row.last_used_at) if row else None
+
+
+async def touch_api_key(session: AsyncSession, key_id: uuid.UUID) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=func.now()))
+
+
+async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
+    """The tenant's keys (RLS), newest first."""
+    statement = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    return (await session.scalars(statement)).all()
+
+
+async def delete_api_key(session: AsyncSession, key_id: uuid.UUID) -> bool:
+    """Deletes one of the tenant's keys (RLS); False if it has none with this id."""
+    deleted = await session.execute(delete(ApiKey).where(ApiKey.id == key_id).returning(ApiKey.id))
+    return deleted.first() is not None
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Deletes the account; ON DELETE CASCADE deletes every row it owns."""
+    await session.execute(delete(User).where(User.id == user_id))

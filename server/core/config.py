@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The development secret; refused when ENVIRONMENT=production.
@@ -62,9 +64,14 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=10, ge=1)
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("coderai")))
 
-    # gRPC server.
-    grpc_host: str = "0.0.0.0"  # noqa: S104 - a server listens on every interface by default
+    # gRPC server. Plaintext only on loopback unless grpc_allow_plaintext (see
+    # server.core.transport); with a certificate and key, TLS; with a client CA, mutual TLS.
+    grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=50051, ge=0, le=65535)
+    grpc_tls_cert_file: Path | None = None
+    grpc_tls_key_file: Path | None = None
+    grpc_tls_client_ca_file: Path | None = None
+    grpc_allow_plaintext: bool = False
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     grpc_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
@@ -74,14 +81,56 @@ class Settings(BaseSettings):
     gateway_port: int = Field(default=8080, ge=0, le=65535)
     # Origins whose pages may call the API ("*": any; tokens travel in headers, not cookies).
     gateway_allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
-    # The gRPC server the gateway forwards to.
+    # The gRPC server the gateway forwards to; with a CA file, over TLS (and with a client
+    # certificate and key, mutual TLS).
     gateway_backend: str = "127.0.0.1:50051"
+    gateway_backend_tls_ca_file: Path | None = None
+    gateway_backend_tls_cert_file: Path | None = None
+    gateway_backend_tls_key_file: Path | None = None
+    # A certificate and key: the gateway serves HTTPS.
+    gateway_tls_cert_file: Path | None = None
+    gateway_tls_key_file: Path | None = None
 
     # Documents.
     upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     upload_max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     upload_part_bytes: int = Field(default=1024 * 1024, ge=1024)
     upload_session_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # Where uploads are spooled while they arrive and are stored (unset: DATA_DIR/uploads).
+    upload_spool_dir: Path | None = None
+    # A streamed upload that sends nothing for this long ends DEADLINE_EXCEEDED, its spool gone.
+    upload_idle_seconds: float = Field(default=60.0, gt=0)
+    # Uploads being received or stored at once (streams, batches, resumable parts and finishes):
+    # per user on all servers, and per server process; RESOURCE_EXHAUSTED beyond.
+    upload_max_in_flight_per_user: int = Field(default=4, ge=1)
+    upload_max_in_flight_per_process: int = Field(default=32, ge=1)
+    # Unfinished resumable uploads one user may have open; RESOURCE_EXHAUSTED beyond.
+    upload_max_open_sessions: int = Field(default=20, ge=1)
+    # How often a server deletes expired resumable uploads with their parts.
+    upload_sweep_interval_seconds: float = Field(default=600.0, gt=0)
+    # The longest text a document may have, in characters: a longer one ends FAILED saying so.
+    # With the input limits below, checked before parsing (a plain-text file's bytes; an HTML
+    # page's, or a Word document's XML once unpacked), it bounds a worker's memory per
+    # document to about 400 MiB (bench/README.md, large_documents.py).
+    document_max_text_chars: int = Field(default=10_000_000, ge=1000, le=2**31 - 1)
+    document_max_text_file_bytes: int = Field(default=40_000_000, ge=1024)
+    document_max_markup_bytes: int = Field(default=20_000_000, ge=1024)
+    # GetDocument returns a text this long or shorter (and its chunks) in its answer; a longer
+    # one is read with GetDocumentText. 4 bytes a character at most, plus the chunks'
+    # copy: 1,000,000 keeps the answer under 9 MB, well inside the 16 MiB message limit.
+    document_inline_text_chars: int = Field(default=1_000_000, ge=0)
+
+    # Quotas per user (see README "Quotas"); a create that would pass one answers
+    # RESOURCE_EXHAUSTED naming it. Projects the user owns; documents in all their projects;
+    # bytes of stored originals and unfinished resumable uploads; jobs not ended (PENDING,
+    # RUNNING or PAUSED); WatchJob, WatchProject and DownloadExport streams open at once.
+    quota_max_projects: int = Field(default=1_000, ge=1)
+    quota_max_documents: int = Field(default=100_000, ge=1)
+    quota_max_storage_bytes: int = Field(default=50 * 1024**3, ge=1)
+    quota_max_active_jobs: int = Field(default=20, ge=1)
+    quota_max_open_streams: int = Field(default=200, ge=1)
+    # Streams one server process holds open at once, whoever opened them.
+    server_max_open_streams: int = Field(default=2_000, ge=1)
 
     # Extraction jobs.
     job_sample_size: int = Field(default=5, ge=1)
@@ -122,6 +171,28 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
 
+    # Sign-in throttling (README "Sign-in throttling"), shared by every server through Redis.
+    # Wrong-password Logins for one email that pass without delay; after them each attempt makes
+    # the next wait, doubling from the initial delay up to the longest (short delays, no lockout).
+    signin_free_failures: int = Field(default=5, ge=1)
+    signin_initial_delay_seconds: float = Field(default=1.0, gt=0)
+    signin_max_delay_seconds: float = Field(default=30.0, gt=0)
+    # An email's failures are forgotten this long after its last attempt, or at a success.
+    signin_failure_window_seconds: float = Field(default=900.0, gt=0)
+    # Login and Register calls per minute from one client address (an IPv6 /64); 0: no limit.
+    signin_attempts_per_minute_per_address: int = Field(default=60, ge=0)
+    # Refresh calls per minute from one client address; 0: no limit.
+    refresh_per_minute_per_address: int = Field(default=300, ge=0)
+    # Password hashes (argon2: 64 MiB and about 0.2 CPU-seconds each) one server process computes
+    # at once, how many calls may wait for one, and for how long, before RESOURCE_EXHAUSTED.
+    password_hash_concurrency: int = Field(default_factory=lambda: _spare_cpus(), ge=1)
+    password_hash_queue: int = Field(default=32, ge=0)
+    password_hash_max_wait_seconds: float = Field(default=2.0, gt=0)
+    # Peers (CIDR) whose x-forwarded-for names the client address: the grpc-web gateway, Envoy.
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    )
+
     # LLM gateway. No provider, key or base URL configured: the offline baseline.
     llm_provider: str | None = None
     llm_model: str = "gpt-4o-mini"
@@ -157,6 +228,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 "JWT_SECRET must be set to a random value of at least 32 characters "
                 "when ENVIRONMENT=production"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> Settings:
+        for prefix in ("grpc_tls", "gateway_backend_tls", "gateway_tls"):
+            cert, key = getattr(self, f"{prefix}_cert_file"), getattr(self, f"{prefix}_key_file")
+            if (cert is None) != (key is None):
+                name = prefix.upper()
+                raise ValueError(f"{name}_CERT_FILE and {name}_KEY_FILE go together")
+        if self.grpc_tls_client_ca_file is not None and self.grpc_tls_cert_file is None:
+            raise ValueError("GRPC_TLS_CLIENT_CA_FILE (mutual TLS) needs GRPC_TLS_CERT_FILE")
+        if self.gateway_backend_tls_cert_file is not None and not self.gateway_backend_tls_ca_file:
+            raise ValueError(
+                "GATEWAY_BACKEND_TLS_CERT_FILE (mutual TLS) needs GATEWAY_BACKEND_TLS_CA_FILE"
             )
         return self
 
@@ -203,6 +289,11 @@ class Settings(BaseSettings):
     @property
     def default_llm_model(self) -> str:
         return "baseline" if self.default_llm_provider == "offline" else self.llm_model
+
+
+def _spare_cpus() -> int:
+    """The CPUs this process may run on, less one for the event loop; at least one."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 @lru_cache

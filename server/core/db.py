@@ -13,6 +13,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -82,6 +83,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         # server are discarded when used and the call answers UNAVAILABLE.
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "coderai"}},
+        # Statement parameters stay out of error messages and logs: they hold password
+        # hashes, token digests and researchers' text.
+        hide_parameters=True,
     )
 
 
@@ -102,6 +106,15 @@ class Database:
         """
         async with self._sessions(info={TENANT_INFO_KEY: user_id}) as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def outside_tenant(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit, for one read through a SECURITY DEFINER function
+        before the tenant is known (authenticating a call): one round trip, where
+        `transaction(None)` would add BEGIN and COMMIT. No tenant is set, so every tenant
+        table reads as empty."""
+        async with self.engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -68,6 +68,10 @@ class ResourceExhausted(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class DeadlineExceeded(DomainError):
+    """The caller stopped sending (a stalled upload) for longer than the server waits."""
+
+
 # The error type of the rules the input schemas check themselves; its message is final.
 RULE_VIOLATION = "rule_violation"
 
@@ -123,6 +127,10 @@ def _description(error: ErrorDetails) -> str:
     if error["input"] is None and (error_type == "enum" or error_type.endswith("_type")):
         # The servicers turn an unset field (an UNSPECIFIED enum, say) into None.
         return "required"
+    if error_type == "string_too_long":
+        # The wording of the request validator (server.core.validation), which checks the
+        # same limit on the unstripped text.
+        return f"must have at most {error.get('ctx', {}).get('max_length')} characters"
     if error_type in _PLAIN_MESSAGES:
         return _PLAIN_MESSAGES[error_type]
     message = error["msg"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 
 from server.core.config import Settings
@@ -17,6 +18,21 @@ from server.core.embedded import start_embedded_postgres, start_embedded_redis
 from server.core.migrate import RoleError, application_url, migrate
 
 log = logging.getLogger("coderai.infrastructure")
+
+
+# Connections one process keeps to Redis, and how long a command waits for a free one: past
+# the pool's size a command waits its turn instead of failing (redis-py's default pool refuses
+# past 100, which a burst of streams opening at once can reach).
+REDIS_MAX_CONNECTIONS = 100
+REDIS_CONNECTION_WAIT_SECONDS = 20.0
+
+
+def connect_redis(url: str) -> Redis:
+    return Redis(
+        connection_pool=BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT_SECONDS
+        )
+    )
 
 
 @dataclass(frozen=True)

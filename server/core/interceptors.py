@@ -13,9 +13,9 @@ import contextvars
 import logging
 import time
 import uuid
-from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -24,8 +24,8 @@ from grpc_status import rpc_status
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from server.core import errors
-from server.core.config import Settings
-from server.core.security import Principal, verify_access_token
+from server.core.methods import changes_data
+from server.core.security import Principal
 
 log = logging.getLogger("coderai.rpc")
 
@@ -198,6 +198,7 @@ _STATUS_OF: dict[type[errors.DomainError], tuple[grpc.StatusCode, int]] = {
     errors.Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED),
     errors.PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED),
     errors.ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED),
+    errors.DeadlineExceeded: (grpc.StatusCode.DEADLINE_EXCEEDED, code_pb2.DEADLINE_EXCEEDED),
 }
 
 
@@ -258,11 +259,19 @@ class ErrorMappingInterceptor(BehaviourInterceptor):
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
-class AuthenticationInterceptor(BehaviourInterceptor):
-    """Requires `authorization: Bearer <jwt>` on every method but the public ones."""
+class Authenticator(Protocol):
+    """Resolves a bearer credential (access token or API key) to a live principal."""
 
-    def __init__(self, settings: Settings, public_methods: frozenset[str]) -> None:
-        self._settings = settings
+    async def authenticate(self, credential: str) -> Principal: ...
+
+
+class AuthenticationInterceptor(BehaviourInterceptor):
+    """Requires `authorization: Bearer <access token or API key>` on every method but the
+    public ones, resolved to a live principal by the authenticator; refuses a read-only API
+    key any method that changes data."""
+
+    def __init__(self, authenticator: Authenticator, public_methods: frozenset[str]) -> None:
+        self._authenticator = authenticator
         self._public_methods = public_methods
 
     async def around(
@@ -270,9 +279,12 @@ class AuthenticationInterceptor(BehaviourInterceptor):
     ) -> Any:
         if method in self._public_methods or _is_infrastructure(method):
             return await call()
+        principal = await self._authenticator.authenticate(_bearer_token(context))
+        if principal.read_only and changes_data(method):
+            raise errors.PermissionDenied("this API key is read-only")
         # grpc.aio runs each call in its own task with its own context, so the value set here
         # is seen by this call alone, streamed responses included, and needs no reset.
-        _current_principal.set(verify_access_token(self._settings, _bearer_token(context)))
+        _current_principal.set(principal)
         return await call()
 
 

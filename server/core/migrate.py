@@ -50,7 +50,7 @@ def application_role(settings: Settings) -> str:
 
 async def migrate(settings: Settings, owner_url: str) -> None:
     """Bring the schema to the newest revision and (re)grant the application role."""
-    engine = create_async_engine(async_url(owner_url))
+    engine = create_async_engine(async_url(owner_url), hide_parameters=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_upgrade)
@@ -99,7 +99,8 @@ async def _ensure_application_role(connection: AsyncConnection, settings: Settin
         "REVOKE ALL ON alembic_version FROM {role}",
         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         "GRANT EXECUTE ON FUNCTION app_current_user_id(), auth_find_login(text), "
-        "auth_find_refresh_token_owner(bytea), delete_expired_exports(), "
-        "jobs_wanting_workers(integer, integer) TO {role}",
+        "auth_find_refresh_token_owner(bytea), auth_user_exists(uuid), "
+        "auth_find_api_key(uuid, bytea), delete_expired_exports(), "
+        "delete_expired_upload_sessions(), jobs_wanting_workers(integer, integer) TO {role}",
     ):
         await connection.execute(text(statement.format(database=database, role=role)))

@@ -1,4 +1,4 @@
-"""Password hashing, access tokens (JWT) and opaque refresh tokens."""
+"""Password hashing, access tokens (JWT), opaque refresh tokens and API keys."""
 
 from __future__ import annotations
 
@@ -61,10 +61,13 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID) -> AccessToken:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a valid access token speaks for, and until when."""
+    """Who a valid credential speaks for, and until when: an access token, or an API key
+    (api_key_id set), which may be limited to methods that change nothing."""
 
     user_id: uuid.UUID
     expires_at: datetime
+    api_key_id: uuid.UUID | None = None
+    read_only: bool = False
 
 
 def verify_access_token(settings: Settings, token: str) -> Principal:
@@ -93,5 +96,40 @@ def new_refresh_token() -> str:
 
 
 def refresh_token_digest(token: str) -> bytes:
-    # A fast hash is right here: the token has 384 bits of entropy, unlike a password.
+    return secret_digest(token)
+
+
+def secret_digest(token: str) -> bytes:
+    """What is stored of a refresh token or API key. A fast hash is right here: they have
+    256 bits of entropy or more, unlike a password."""
     return hashlib.sha256(token.encode()).digest()
+
+
+# An API key is `cak_<key id, 32 hex digits>_<secret>`: the id finds the row, the digest of
+# the whole key must match it. The prefix tells keys from JWTs (which start with "ey").
+API_KEY_PREFIX = "cak_"
+_KEY_ID_HEX = 32
+
+
+def new_api_key(key_id: uuid.UUID) -> str:
+    return f"{API_KEY_PREFIX}{key_id.hex}_{secrets.token_urlsafe(32)}"
+
+
+def api_key_display_prefix(key_id: uuid.UUID) -> str:
+    """The start of the key, shown to recognise it: not enough to use it."""
+    return f"{API_KEY_PREFIX}{key_id.hex[:8]}"
+
+
+def is_api_key(credential: str) -> bool:
+    return credential.startswith(API_KEY_PREFIX)
+
+
+def api_key_id(credential: str) -> uuid.UUID:
+    """The key id in an API key; Unauthenticated if it is not well formed."""
+    body = credential.removeprefix(API_KEY_PREFIX)
+    if len(body) <= _KEY_ID_HEX + 1 or body[_KEY_ID_HEX] != "_":
+        raise Unauthenticated("invalid API key")
+    try:
+        return uuid.UUID(hex=body[:_KEY_ID_HEX])
+    except ValueError as error:
+        raise Unauthenticated("invalid API key") from error

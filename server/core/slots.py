@@ -39,6 +39,9 @@ class SlotLimits:
     what: str  # plural noun for messages: "uploads in flight", "open streams"
     per_user: int
     per_process: int
+    # The settings that set them, named in the refusals so that an operator knows what to raise.
+    per_user_setting: str
+    per_process_setting: str
 
 
 class Slots:
@@ -52,8 +55,13 @@ class Slots:
         *,
         lease_seconds: float = 60.0,
         retry_after_seconds: float = 5.0,
+        redis_calls: int = 8,
     ) -> None:
         self._redis = redis
+        # Many calls opened at once (a page of watchers) would each take a connection from
+        # the client's pool for their round trip and exhaust it (redis-py refuses past 100):
+        # a few at a time, each a short round trip.
+        self._redis_calls = asyncio.Semaphore(redis_calls)
         self._name = name
         self._limits = limits
         self._lease_seconds = lease_seconds
@@ -79,7 +87,8 @@ class Slots:
         limits = self._limits
         if self._in_process >= limits.per_process:
             raise ResourceExhausted(
-                f"the server has {limits.per_process} {limits.what} already; "
+                f"this server has {limits.per_process:,} {limits.what}, the most it allows "
+                f"({limits.per_process_setting} is {limits.per_process:,}); "
                 f"retry in {self._retry_after:.0f} s",
                 retry_after_seconds=self._retry_after,
             )
@@ -87,10 +96,13 @@ class Slots:
         try:
             member = uuid.uuid4().hex
             key = self._key(user_id)
-            if not await self._take_slot(key, member):
+            async with self._redis_calls:
+                taken = await self._take_slot(key, member)
+            if not taken:
                 raise ResourceExhausted(
-                    f"you have {limits.per_user} {limits.what} already (the most allowed); "
-                    f"retry when one has ended",
+                    f"you have {limits.per_user:,} {limits.what}, the most allowed "
+                    f"({limits.per_user_setting} is {limits.per_user:,}); "
+                    "retry when one has ended",
                     retry_after_seconds=self._retry_after,
                 )
             renewal = asyncio.create_task(self._renew(key, member))
@@ -101,7 +113,7 @@ class Slots:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewal
                 # Shielded: a cancelled call must still give its slot back.
-                await asyncio.shield(self._redis.zrem(key, member))
+                await asyncio.shield(self._release(key, member))
         finally:
             self._in_process -= 1
 
@@ -119,11 +131,16 @@ class Slots:
         )
         return bool(taken)
 
+    async def _release(self, key: str, member: str) -> None:
+        async with self._redis_calls:
+            await self._redis.zrem(key, member)
+
     async def _renew(self, key: str, member: str) -> None:
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
-            await self._redis.zadd(key, {member: time.time() + self._lease_seconds}, xx=True)
-            await self._redis.expire(key, int(self._lease_seconds * 2) + 1)
+            async with self._redis_calls:
+                await self._redis.zadd(key, {member: time.time() + self._lease_seconds}, xx=True)
+                await self._redis.expire(key, int(self._lease_seconds * 2) + 1)
 
     def _key(self, user_id: uuid.UUID) -> str:
         return f"coderai:slots:{self._name}:{user_id}"

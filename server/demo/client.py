@@ -77,9 +77,11 @@ async def register(channel: grpc.aio.Channel) -> Researcher:
     auth = auth_pb2_grpc.AuthServiceStub(channel)
     email = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}@example.org"
     password = secrets.token_urlsafe(18)
-    registered = await auth.Register(
+    await auth.Register(
         auth_pb2.RegisterRequest(email=email, password=password, display_name="Demo Researcher")
     )
+    # Register signs nobody in (it does not tell whether the email was new): Login does.
+    registered = await auth.Login(auth_pb2.LoginRequest(email=email, password=password))
     return Researcher(
         email=registered.user.email,
         password=password,

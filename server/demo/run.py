@@ -21,11 +21,10 @@ from pathlib import Path
 
 import grpc
 from coderai.v1 import common_pb2, document_pb2, export_pb2, job_pb2, schema_pb2
-from redis.asyncio import Redis
 
 from server.core.config import Settings
 from server.core.embedded import EmbeddedServerError
-from server.core.infrastructure import Infrastructure, connect_database, prepare
+from server.core.infrastructure import Infrastructure, connect_database, connect_redis, prepare
 from server.core.migrate import RoleError
 from server.demo import client
 from server.demo.client import DemoError, Researcher
@@ -113,7 +112,7 @@ async def local_stack(settings: Settings, port: int, log_file: Path) -> AsyncIte
     say(_where_data_lives(settings))
     infrastructure = await prepare(settings)
     database = await connect_database(settings, infrastructure)
-    redis = Redis.from_url(infrastructure.redis_url)
+    redis = connect_redis(infrastructure.redis_url)
     try:
         server = await start_server(
             settings.model_copy(update={"grpc_host": "127.0.0.1"}),

@@ -11,10 +11,14 @@ an exact slice of the document's text, so offsets point back into it.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
+from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from server.llm.tokens import count_tokens, encoding
 
@@ -24,6 +28,13 @@ from server.llm.tokens import count_tokens, encoding
 # counts as much.
 _PARAGRAPH, _SENTENCE, _WORD = 3, 2, 1
 _WHITESPACE = re.compile(r"\s+")
+# A word as str.split() sees one.
+_WORD_RUN = re.compile(r"\S+")
+# The text is tokenised in pieces of about this many characters, cut before a single space
+# between two words, where a token never spans the cut (the tokenizer starts a token at such
+# a space), so the tokens are those of the whole text without holding them all at once.
+_TOKENISE_CHARS = 1 << 20
+_SAFE_CUT = re.compile(r"(?<=\S) (?=\S)")
 _SENTENCE_END = re.compile(r"[.!?\u2026]['\"\u201d\u2019\u00bb)\]]*$")
 _CJK_SENTENCE_END = re.compile(r"[\u3002\uff01\uff1f]")
 # Planned sizes keep this far inside the bounds: counts over a slice can differ by a token or
@@ -41,15 +52,6 @@ class TextChunk:
     start: int
     end: int
     token_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Break:
-    """A pause in the text: [start, end) is the whitespace (empty after CJK punctuation)."""
-
-    start: int
-    end: int
-    strength: int
 
 
 def chunk_text(
@@ -76,7 +78,7 @@ def chunk_text(
     overlap_high = int(overlap_tokens * (1 + max_overlap_deviation))
     if not 0 <= overlap_low <= overlap_high < min_tokens - 2 * _MARGIN:
         raise ValueError("the overlap must be well below min_tokens")
-    if len(text.split()) <= threshold_words:
+    if count_words(text, stop_after=threshold_words + 1) <= threshold_words:
         return []
     planner = _Planner(text)
     low, high = min_tokens + _MARGIN, max_tokens - _MARGIN
@@ -108,6 +110,12 @@ def chunk_text(
     ]
 
 
+def count_words(text: str, *, stop_after: int | None = None) -> int:
+    """The words of a text, as len(text.split()) counts them but without building the list (a
+    long document's would take several times its text's memory); at most `stop_after`."""
+    return sum(1 for _ in islice(_WORD_RUN.finditer(text), stop_after))
+
+
 def _chunk_count(tokens: int, overlap: int, low: int, high: int) -> int:
     """The fewest chunks that hold `tokens` with room to end each at a paragraph break."""
     count = math.ceil((tokens - overlap) / (high - overlap))
@@ -123,17 +131,22 @@ def _target(remaining: int, count: int, overlap: int, low: int, high: int) -> in
 
 
 class _Planner:
-    """Token positions and breaks of one text, for choosing chunk boundaries."""
+    """Token positions and breaks of one text, for choosing chunk boundaries: kept in arrays of
+    machine integers (a list of Python objects per token and per break would take ten times a
+    long document's text)."""
 
     def __init__(self, text: str) -> None:
         self._length = len(text)
-        tokens = encoding().encode(text, disallowed_special=())
         # Character offset where each token starts; tokens before a position = bisect.
-        _, offsets = encoding().decode_with_offsets(tokens)
-        self._token_starts = offsets
-        self._breaks = _breaks(text)
-        self._break_starts = [pause.start for pause in self._breaks]
-        self._break_ends = [pause.end for pause in self._breaks]
+        self._token_starts = _token_starts(text)
+        # Each break's whitespace [start, end) (empty after CJK punctuation) and strength.
+        self._break_starts = array("q")
+        self._break_ends = array("q")
+        self._break_strengths = array("b")
+        for start, end, strength in _breaks(text):
+            self._break_starts.append(start)
+            self._break_ends.append(end)
+            self._break_strengths.append(strength)
 
     def _position(self, offset: int) -> int:
         """Tokens that start before a character offset."""
@@ -159,14 +172,15 @@ class _Planner:
         last = bisect_right(self._break_starts, self._offset_after(start, high)) - 1
         best: tuple[bool, int, int] | None = None
         best_start = -1
-        for pause in self._breaks[first : last + 1]:
-            size = self.tokens(start, pause.start)
-            if pause.start <= start or not low <= size <= high:
+        for index in range(first, last + 1):
+            pause_start = self._break_starts[index]
+            size = self.tokens(start, pause_start)
+            if pause_start <= start or not low <= size <= high:
                 continue
             fits = window[0] <= size <= window[1]
-            rank = (fits, pause.strength if fits else 0, -abs(size - target))
+            rank = (fits, self._break_strengths[index] if fits else 0, -abs(size - target))
             if best is None or rank > best:
-                best, best_start = rank, pause.start
+                best, best_start = rank, pause_start
         if best is not None:
             return best_start
         # One "word" longer than a chunk (a data blob, text without spaces): cut it.
@@ -179,15 +193,16 @@ class _Planner:
         last = bisect_right(self._break_ends, self._offset_before(end, low))
         best: tuple[int, int] | None = None
         best_start = -1
-        for pause in self._breaks[first : last + 1]:
-            if not start < pause.end < end:
+        for index in range(first, min(last + 1, len(self._break_ends))):
+            pause_end = self._break_ends[index]
+            if not start < pause_end < end:
                 continue
-            overlap = self.tokens(pause.end, end)
+            overlap = self.tokens(pause_end, end)
             if not low <= overlap <= high:
                 continue
-            rank = (pause.strength, -abs(overlap - target))
+            rank = (self._break_strengths[index], -abs(overlap - target))
             if best is None or rank > best:
-                best, best_start = rank, pause.end
+                best, best_start = rank, pause_end
         if best is not None:
             return best_start
         return self._offset_before(end, target)
@@ -197,8 +212,27 @@ class _Planner:
         return self._token_starts[index] if self._token_starts else 0
 
 
-def _breaks(text: str) -> list[_Break]:
-    found: list[_Break] = []
+def _token_starts(text: str) -> array[int]:
+    """The character offset where each of the text's tokens starts, tokenised piece by
+    piece."""
+    starts: array[int] = array("q")
+    begin = 0
+    while begin < len(text):
+        cut = _SAFE_CUT.search(text, begin + _TOKENISE_CHARS)
+        end = cut.start() if cut else len(text)
+        tokens = encoding().encode(text[begin:end], disallowed_special=())
+        _, offsets = encoding().decode_with_offsets(tokens)
+        starts.extend(begin + offset for offset in offsets)
+        begin = end
+    return starts
+
+
+def _breaks(text: str) -> Iterator[tuple[int, int, int]]:
+    """The pauses in the text in order: (start, end, strength)."""
+    return heapq.merge(_whitespace_breaks(text), _cjk_breaks(text))
+
+
+def _whitespace_breaks(text: str) -> Iterator[tuple[int, int, int]]:
     for match in _WHITESPACE.finditer(text):
         start, end = match.span()
         if start == 0 or end == len(text):
@@ -210,11 +244,13 @@ def _breaks(text: str) -> list[_Break]:
             strength = _SENTENCE
         else:
             strength = _WORD
-        found.append(_Break(start, end, strength))
-    # CJK text has no spaces: a sentence ends at its full stop.
+        yield start, end, strength
+
+
+def _cjk_breaks(text: str) -> Iterator[tuple[int, int, int]]:
+    """CJK text has no spaces: a sentence ends at its full stop (never where a whitespace
+    break starts, so the two merge without ties)."""
     for match in _CJK_SENTENCE_END.finditer(text):
         position = match.end()
         if 0 < position < len(text) and not text[position].isspace():
-            found.append(_Break(position, position, _SENTENCE))
-    found.sort(key=lambda pause: pause.start)
-    return found
+            yield position, position, _SENTENCE

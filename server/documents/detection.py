@@ -14,6 +14,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import IO
 
 import charset_normalizer
 
@@ -108,6 +109,8 @@ _OOXML_KINDS: tuple[tuple[str, str], ...] = (
     ("ppt/presentation", "a PowerPoint presentation"),
 )
 
+# How much of an uploaded file its type is judged by (a ZIP's directory is read apart).
+_SAMPLE_BYTES = 4 * 1024 * 1024
 _PDF_MAGIC = b"%PDF-"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _HTML_SNIFF = re.compile(
@@ -126,8 +129,26 @@ class DecodedText:
     encoding: str
 
 
-def detect_type(data: bytes, filename: str) -> DocumentType:
+def detect_file_type(file: IO[bytes], filename: str) -> DocumentType:
+    """detect_type for a file, reading no more than the first few MiB of it: a ZIP's directory
+    is read from the file, and text is judged by its beginning (the parser decodes the whole
+    of it later). Leaves the file at its start. Blocking: call it from a thread."""
+    file.seek(0)
+    sample = file.read(_SAMPLE_BYTES + 1)
+    file.seek(0)
+    try:
+        if len(sample) <= _SAMPLE_BYTES:
+            return detect_type(sample, filename)
+        if sample.startswith(_ZIP_MAGICS):
+            return _detect_zip(file)
+        return detect_type(sample[:_SAMPLE_BYTES], filename, complete=False)
+    finally:
+        file.seek(0)
+
+
+def detect_type(data: bytes, filename: str, *, complete: bool = True) -> DocumentType:
     """The format of a document from its content, with its name as a hint for text formats.
+    `complete` False: `data` is only the file's beginning (it may end inside a character).
 
     Raises EmptyDocument for no bytes and UnsupportedDocument for anything we cannot read,
     naming what the file seems to be.
@@ -139,13 +160,13 @@ def detect_type(data: bytes, filename: str) -> DocumentType:
     if _PDF_MAGIC in head:
         return DocumentType.PDF
     if data.startswith(_ZIP_MAGICS):
-        return _detect_zip(data)
+        return _detect_zip(io.BytesIO(data))
     for signature, kind in _FOREIGN_SIGNATURES:
         if data.startswith(signature):
             raise _unsupported(kind)
     if data[8:12] in (b"WEBP", b"AVI ", b"WAVE") and data.startswith(b"RIFF"):
         raise _unsupported("an image, audio or video file")
-    decoded = decode_text(data)
+    decoded = decode_text(data, complete=complete)
     if decoded is None:
         kind = next((k for sig, k in _WEAK_SIGNATURES if data.startswith(sig)), "a binary file")
         raise _unsupported(kind)
@@ -164,9 +185,9 @@ def _looks_like_html(start: bytes) -> bool:
     return start.startswith(b"<") and _HTML_SNIFF.search(start) is not None
 
 
-def _detect_zip(data: bytes) -> DocumentType:
+def _detect_zip(source: IO[bytes]) -> DocumentType:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(source) as archive:
             names = set(archive.namelist())
             content_types = ""
             if "[Content_Types].xml" in names:
@@ -196,8 +217,9 @@ def _unsupported(kind: str) -> UnsupportedDocument:
     )
 
 
-def decode_text(data: bytes) -> DecodedText | None:
-    """Bytes of a text file as text, or None when they are not text.
+def decode_text(data: bytes, *, complete: bool = True) -> DecodedText | None:
+    """Bytes of a text file as text, or None when they are not text. `complete` False: the
+    bytes are a file's beginning, and a character cut at their end is not held against them.
 
     Order: a byte-order mark; UTF-16 without a mark (recognised by its zero bytes); strict
     UTF-8 (most files); Windows-1252, the superset of Latin-1 that Western European tools write,
@@ -211,13 +233,13 @@ def decode_text(data: bytes) -> DecodedText | None:
         (codecs.BOM_UTF16_BE, "utf-16-be"),
     ):
         if data.startswith(bom):
-            return _plausible(data[len(bom) :], encoding, with_bom=True)
+            return _plausible(data[len(bom) :], encoding, with_bom=True, complete=complete)
     if (utf16 := _utf16_without_bom(data)) is not None and (
-        decoded := _plausible(data, utf16, with_bom=False)
+        decoded := _plausible(data, utf16, with_bom=False, complete=complete)
     ):
         return decoded
     try:
-        decoded = _checked(data.decode("utf-8"), "utf-8")
+        decoded = _checked(_decode(data, "utf-8", complete), "utf-8")
     except UnicodeDecodeError:
         decoded = None
     if decoded is not None or b"\x00" in data:
@@ -234,9 +256,17 @@ def decode_text(data: bytes) -> DecodedText | None:
     return _checked(str(guess), guess.encoding)
 
 
-def _plausible(data: bytes, encoding: str, *, with_bom: bool) -> DecodedText | None:
+def _decode(data: bytes, encoding: str, complete: bool) -> str:
+    """data.decode(encoding); when not complete, an unfinished character at the end is left
+    out rather than an error."""
+    if complete:
+        return data.decode(encoding)
+    return codecs.getincrementaldecoder(encoding)().decode(data, final=False)
+
+
+def _plausible(data: bytes, encoding: str, *, with_bom: bool, complete: bool) -> DecodedText | None:
     try:
-        text = data.decode(encoding)
+        text = _decode(data, encoding, complete)
     except UnicodeDecodeError:
         return None
     label = f"{encoding} (with BOM)" if with_bom else encoding

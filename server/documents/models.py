@@ -5,11 +5,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -42,6 +44,9 @@ class Document(TenantOwnedMixin, Base):
         UniqueConstraint("project_id", "content_hash"),
         Index("ix_documents_project_id_status_created_at", "project_id", "status", "created_at"),
         Index("ix_documents_project_id_created_at", "project_id", "created_at"),
+        # The document and storage quotas count and sum a user's documents from it alone
+        # (an index-only scan).
+        Index("ix_documents_user_id_size_bytes", "user_id", postgresql_include=["size_bytes"]),
         CheckConstraint("size_bytes >= 0", name="size_non_negative"),
     )
 
@@ -93,7 +98,7 @@ class UploadSession(TenantOwnedMixin, Base):
     __table_args__ = (
         same_tenant_fk("project_id", "projects"),
         UniqueConstraint("id", "user_id"),
-        Index("ix_upload_sessions_created_at", "created_at"),
+        Index("ix_upload_sessions_expires_at", "expires_at"),
         CheckConstraint("received_bytes >= 0", name="received_non_negative"),
     )
 
@@ -104,6 +109,8 @@ class UploadSession(TenantOwnedMixin, Base):
     expected_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     received_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     part_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # UPLOAD_SESSION_TTL_SECONDS after it began; the sweeper deletes it (and its parts) then.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class UploadPart(Base):
@@ -140,6 +147,14 @@ class DocumentChunk(TenantOwnedMixin, Base):
     end_offset: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+# Characters encoded at a time for hashing, so that a long text is never copied whole.
+_HASH_PIECE_CHARS = 1 << 20
+
+
 def text_hash(text: str) -> str:
-    """The hash a document's text and the extractions read from it are compared by."""
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The hash a document's text and the extractions read from it are compared by: the
+    SHA-256 of its UTF-8 bytes."""
+    digest = hashlib.sha256()
+    for start in range(0, len(text), _HASH_PIECE_CHARS):
+        digest.update(text[start : start + _HASH_PIECE_CHARS].encode())
+    return digest.hexdigest()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.documents.archives import DEFAULT_LIMITS, MIB, ParseLimits
+from server.documents.chunking import count_words
 from server.documents.detection import (
     MIME_TYPES,
     CorruptDocument,
@@ -30,7 +31,11 @@ from server.documents.detection import (
     detect_type,
 )
 from server.documents.formats.docx import read_docx
-from server.documents.formats.extraction import Extraction
+from server.documents.formats.extraction import (
+    Extraction,
+    check_input_size,
+    check_text_length,
+)
 from server.documents.formats.html import read_html
 from server.documents.formats.pdf import read_pdf
 from server.documents.formats.text import read_text
@@ -91,7 +96,24 @@ def parse_document(
             f"{limits.max_document_bytes // MIB} MiB."
         )
     document_type = detect_type(data, filename)
+    # Checked before the reader builds anything from them (a DOCX's XML is checked as it is
+    # opened; a PDF's text, page by page).
+    if document_type is DocumentType.TXT:
+        check_input_size(
+            len(data),
+            limits.max_text_file_bytes,
+            what="text file",
+            setting="DOCUMENT_MAX_TEXT_FILE_BYTES",
+        )
+    elif document_type is DocumentType.HTML:
+        check_input_size(
+            len(data),
+            limits.max_markup_bytes,
+            what="HTML page",
+            setting="DOCUMENT_MAX_MARKUP_BYTES",
+        )
     extraction = _READERS[document_type](data, limits)
+    check_text_length(sum(len(page) for page in extraction.pages), limits)
     text, pages = _assemble(extraction.pages)
     if not text.strip():
         raise EmptyDocument("The document contains no text.")
@@ -101,7 +123,7 @@ def parse_document(
         mime_type=MIME_TYPES[document_type],
         page_count=extraction.page_count,
         pages=pages,
-        word_count=len(text.split()),
+        word_count=count_words(text),
         metadata=extraction.metadata,
     )
 

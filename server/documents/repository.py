@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import any_, bindparam, delete, func, insert, select
+from sqlalchemy import any_, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -26,6 +26,52 @@ from server.documents.models import (
 async def get(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
     """The document with its text."""
     return await session.get(Document, document_id, options=[undefer(Document.text_content)])
+
+
+async def get_without_text(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
+    """The document; its text stays in the database (it may be millions of characters)."""
+    return await session.get(Document, document_id)
+
+
+@dataclass(frozen=True)
+class TextSlice:
+    """Part of a document's text, cut in the database: [offset, offset + len(text))."""
+
+    status: DocumentStatus
+    # None before the document is parsed, or when it failed.
+    text_length: int | None
+    text: str
+
+
+async def text_length(session: AsyncSession, document_id: uuid.UUID) -> int:
+    """The length of the document's text in characters (0 without one), counted in the
+    database."""
+    length = await session.scalar(
+        select(func.length(Document.text_content)).where(Document.id == document_id)
+    )
+    return length or 0
+
+
+async def text_slice(
+    session: AsyncSession, document_id: uuid.UUID, offset: int, limit: int
+) -> TextSlice | None:
+    """At most `limit` characters of the document's text from `offset` (0-based), cut by
+    substr in PostgreSQL so that only they reach this process."""
+    found = (
+        await session.execute(
+            select(
+                Document.status,
+                func.length(Document.text_content),
+                # substr takes int4 positions: an offset at int32's top, past any text's
+                # end (a text holds fewer than 2**30 characters), reads from the end too.
+                func.substr(Document.text_content, min(offset, 2**31 - 2) + 1, limit),
+            ).where(Document.id == document_id)
+        )
+    ).first()
+    if found is None:
+        return None
+    status, length, text = found
+    return TextSlice(status, length, text or "")
 
 
 async def get_for_update(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
@@ -161,13 +207,32 @@ async def upload_parts(session: AsyncSession, upload_id: uuid.UUID) -> AsyncIter
         yield data
 
 
-async def delete_uploads_before(session: AsyncSession, cutoff: datetime) -> int:
-    """Deletes the tenant's unfinished uploads begun before cutoff (their parts go with
-    them)."""
-    result = await session.execute(
-        delete(UploadSession).where(UploadSession.created_at < cutoff).returning(UploadSession.id)
-    )
-    return len(result.all())
+# Transaction-scoped: released at COMMIT or ROLLBACK, so a holder that dies frees it.
+_LOCK_UPLOAD_SESSIONS = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+async def lock_upload_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Waits until no other transaction of the user holds it: counting the user's uploads
+    and beginning one become one step."""
+    await session.execute(_LOCK_UPLOAD_SESSIONS, {"key": f"coderai:upload-sessions:{user_id}"})
+
+
+async def open_uploads(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """The tenant's unfinished uploads that have not expired, and when the first expires."""
+    count, first_expiry = (
+        await session.execute(
+            select(func.count(), func.min(UploadSession.expires_at)).where(
+                UploadSession.expires_at > now
+            )
+        )
+    ).one()
+    return int(count), first_expiry
+
+
+async def delete_expired_uploads(session: AsyncSession) -> int:
+    """Deletes every tenant's expired unfinished uploads, their parts with them (through the
+    definer function: the one statement that crosses tenants)."""
+    return int(await session.scalar(text("SELECT delete_expired_upload_sessions()")) or 0)
 
 
 async def count_by_status(

@@ -11,7 +11,7 @@ from server.core.interceptors import RpcContext, current_user_id
 from server.core.pagination import page_size
 from server.core.proto import enum_from_proto, enum_to_proto, parse_id, timestamp
 from server.documents.models import Document, DocumentChunk, DocumentStatus
-from server.documents.service import DocumentService, UploadOutcome, spooled_file
+from server.documents.service import DocumentService, UploadFile, UploadOutcome, UploadTarget
 
 
 def document_message(document: Document) -> document_pb2.Document:
@@ -54,6 +54,20 @@ def result_messages(outcomes: Sequence[UploadOutcome]) -> list[document_pb2.Uplo
     ]
 
 
+async def upload_messages(
+    requests: AsyncIterator[document_pb2.UploadDocumentRequest],
+) -> AsyncIterator[UploadTarget | bytes]:
+    """An UploadDocument stream as the service reads it: the metadata, then the file's bytes."""
+    async for request in requests:
+        if request.WhichOneof("payload") == "metadata":
+            yield UploadTarget(
+                project_id=parse_id(request.metadata.project_id, "metadata.project_id"),
+                filename=request.metadata.filename,
+            )
+        else:
+            yield request.chunk
+
+
 class DocumentServicer(document_pb2_grpc.DocumentServiceServicer):
     def __init__(self, service: DocumentService) -> None:
         self._service = service
@@ -63,46 +77,22 @@ class DocumentServicer(document_pb2_grpc.DocumentServiceServicer):
         request_iterator: AsyncIterator[document_pb2.UploadDocumentRequest],
         context: RpcContext,
     ) -> document_pb2.UploadDocumentResponse:
-        user_id = current_user_id()
-        first = await anext(request_iterator, None)
-        if first is None or first.WhichOneof("payload") != "metadata":
-            raise InvalidArgument(
-                "the first message of an upload carries its metadata",
-                [FieldViolation("metadata", "required in the first message")],
-            )
-        metadata = first.metadata
-        project_id = parse_id(metadata.project_id, "metadata.project_id")
-        await self._service.check_project(user_id, project_id)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            async for message in request_iterator:
-                if message.WhichOneof("payload") != "chunk":
-                    raise InvalidArgument(
-                        "only the first message of an upload carries metadata",
-                        [FieldViolation("chunk", "expected the file's bytes")],
-                    )
-                yield message.chunk
-
-        with await self._service.receive(chunks()) as file:
-            outcomes = await self._service.upload(user_id, project_id, metadata.filename, file)
+        outcomes = await self._service.upload_stream(
+            current_user_id(), upload_messages(request_iterator)
+        )
         return document_pb2.UploadDocumentResponse(results=result_messages(outcomes))
 
     async def UploadDocuments(  # noqa: N802
         self, request: document_pb2.UploadDocumentsRequest, context: RpcContext
     ) -> document_pb2.UploadDocumentsResponse:
-        user_id = current_user_id()
         project_id = parse_id(request.project_id, "project_id")
         if not request.files:
             raise InvalidArgument("no files", [FieldViolation("files", "at least one file")])
-        outcomes: list[UploadOutcome] = []
-        for file_message in request.files:
-            self._service.check_size(len(file_message.content))
-            with spooled_file() as file:
-                file.write(file_message.content)
-                file.seek(0)
-                outcomes += await self._service.upload(
-                    user_id, project_id, file_message.filename, file
-                )
+        outcomes = await self._service.upload_files(
+            current_user_id(),
+            project_id,
+            [UploadFile(filename=file.filename, content=file.content) for file in request.files],
+        )
         return document_pb2.UploadDocumentsResponse(results=result_messages(outcomes))
 
     async def BeginUpload(  # noqa: N802
@@ -153,11 +143,29 @@ class DocumentServicer(document_pb2_grpc.DocumentServiceServicer):
         details = await self._service.get(
             current_user_id(), parse_id(request.document_id, "document_id"), request.include_text
         )
-        response = document_pb2.GetDocumentResponse(document=document_message(details.document))
-        if request.include_text:
-            response.text = details.document.text_content or ""
-            response.chunks.extend(chunk_message(chunk) for chunk in details.chunks)
-        return response
+        return document_pb2.GetDocumentResponse(
+            document=document_message(details.document),
+            text=details.text,
+            chunks=[chunk_message(chunk) for chunk in details.chunks],
+            text_omitted=details.text_omitted,
+            text_length=details.text_length,
+        )
+
+    async def GetDocumentText(  # noqa: N802
+        self, request: document_pb2.GetDocumentTextRequest, context: RpcContext
+    ) -> document_pb2.GetDocumentTextResponse:
+        page = await self._service.get_text(
+            current_user_id(),
+            parse_id(request.document_id, "document_id"),
+            request.offset,
+            request.limit,
+        )
+        return document_pb2.GetDocumentTextResponse(
+            text=page.text,
+            offset=page.offset,
+            text_length=page.text_length,
+            next_offset=page.next_offset,
+        )
 
     async def ListDocuments(  # noqa: N802
         self, request: document_pb2.ListDocumentsRequest, context: RpcContext

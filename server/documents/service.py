@@ -1,32 +1,36 @@
 """Document use cases: upload (three ways, one path), inspection, deletion, and the parsing a
 worker does; each use case owns its transactions.
 
-An upload arrives as a file object (spooled to disk past a few MiB, so a large upload is not
-held in memory while it arrives); its type is detected from the content, the same bytes
-already in the project are reported instead of stored twice, a plain ZIP is unpacked into
-documents, and the bytes are stored in parts. Parsing is queued for the workers once the
-document is committed.
+An upload arrives as a file spooled to disk (never held in memory: a stream that stalls holds
+a file, and only until its idle deadline); its type is detected from the content, the same
+bytes already in the project are reported instead of stored twice, a plain ZIP is unpacked
+into documents one entry at a time, and the bytes are stored in parts. Uploads in flight are
+limited per user and per process, unfinished resumable ones per user. Parsing is queued for
+the workers once the document is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Protocol
 
+from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.errors import (
+    DeadlineExceeded,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -34,15 +38,17 @@ from server.core.errors import (
     ResourceExhausted,
 )
 from server.core.pagination import decode_cursor, page_with_token
+from server.core.slots import SlotLimits, Slots
+from server.core.streams import idle_limited
 from server.documents import repository
-from server.documents.archives import ParseLimits, unpack_zip
+from server.documents.archives import ParseLimits, ZipDocuments
 from server.documents.chunking import TextChunk, chunk_text
 from server.documents.detection import (
     MIME_TYPES,
     DocumentArchive,
     DocumentParseError,
     DocumentTooLarge,
-    detect_type,
+    detect_file_type,
 )
 from server.documents.models import (
     Document,
@@ -55,14 +61,16 @@ from server.documents.parsing import ParsedDocument, parse_document
 from server.jobs.models import LogEventType, ProcessingLog
 from server.projects import repository as projects
 from server.projects.service import project_not_found
+from server.quotas import guards
+from server.quotas.limits import QuotaLimits
 
 log = logging.getLogger(__name__)
 
-# Uploads stay in memory up to this size, then spill to a temporary file.
-_SPOOL_BYTES = 8 * 1024 * 1024
-# Enough of a file to recognise a PDF without reading the rest.
-_HEAD_BYTES = 1024
 _FILENAME_MAX = 500
+# A page of text from GetDocumentText, in characters: at most 4 bytes each in UTF-8, so the
+# largest page is 4 MB, well under the message limit.
+TEXT_PAGE_DEFAULT_CHARS = 250_000
+TEXT_PAGE_MAX_CHARS = 1_000_000
 
 
 class TaskQueue(Protocol):
@@ -84,6 +92,26 @@ class UploadOutcome:
 class DocumentDetails:
     document: Document
     chunks: Sequence[DocumentChunk]
+    # Asked for with the document, when it is at most DOCUMENT_INLINE_TEXT_CHARS long.
+    text: str = ""
+    text_length: int = 0
+    # The text is longer than that: neither it nor the chunks were read (see get_text).
+    text_omitted: bool = False
+
+
+@dataclass(frozen=True)
+class TextPage:
+    """Characters [offset, offset + len(text)) of a document's text of text_length."""
+
+    text: str
+    offset: int
+    text_length: int
+
+    @property
+    def next_offset(self) -> int:
+        """Where the next page starts; 0 when this one reaches the end of the text."""
+        end = self.offset + len(self.text)
+        return end if end < self.text_length else 0
 
 
 def document_not_found(document_id: uuid.UUID) -> NotFound:
@@ -94,18 +122,47 @@ def upload_not_found(upload_id: uuid.UUID) -> NotFound:
     return NotFound(f"upload {upload_id} not found (finished, aborted or expired)")
 
 
-def spooled_file() -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where a streamed upload goes: its first message."""
+
+    project_id: uuid.UUID
+    filename: str
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    """One file of a batch upload, whole."""
+
+    filename: str
+    content: bytes
 
 
 class DocumentService:
-    def __init__(self, db: Database, settings: Settings, tasks: TaskQueue) -> None:
+    def __init__(self, db: Database, settings: Settings, tasks: TaskQueue, redis: Redis) -> None:
         self._db = db
         self._settings = settings
         self._tasks = tasks
+        self._in_flight = Slots(
+            redis,
+            "uploads",
+            SlotLimits(
+                what="uploads in flight",
+                per_user=settings.upload_max_in_flight_per_user,
+                per_process=settings.upload_max_in_flight_per_process,
+                per_user_setting="UPLOAD_MAX_IN_FLIGHT_PER_USER",
+                per_process_setting="UPLOAD_MAX_IN_FLIGHT_PER_PROCESS",
+            ),
+        )
+        self._spool_dir = settings.upload_spool_dir or settings.data_dir / "uploads"
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        self._quotas = QuotaLimits.of(settings)
         self.limits = ParseLimits(
             max_document_bytes=settings.upload_max_bytes,
             max_decompressed_bytes=settings.upload_max_unpacked_bytes,
+            max_text_chars=settings.document_max_text_chars,
+            max_text_file_bytes=settings.document_max_text_file_bytes,
+            max_markup_bytes=settings.document_max_markup_bytes,
         )
 
     @property
@@ -120,6 +177,14 @@ class DocumentService:
             if await projects.get(session, project_id) is None:
                 raise project_not_found(project_id)
 
+    async def check_room(self, user_id: uuid.UUID, documents: int, size_bytes: int) -> None:
+        """RESOURCE_EXHAUSTED before anything is stored when `documents` more documents of
+        `size_bytes` in all would pass the user's document or storage quota. Counted as
+        offered: files whose bytes the project already holds, or that cannot be read, count
+        too (each document is checked again, exactly, as it is stored)."""
+        async with self._db.transaction(user_id) as session:
+            await guards.room_for_documents(session, user_id, self._quotas, documents, size_bytes)
+
     def check_size(self, size: int) -> None:
         if size > self._settings.upload_max_bytes:
             raise ResourceExhausted(
@@ -127,85 +192,128 @@ class DocumentService:
                 f"{self._settings.upload_max_bytes} bytes"
             )
 
-    async def receive(self, chunks: AsyncIterable[bytes]) -> IO[bytes]:
-        """The chunks of a streamed file, spooled; RESOURCE_EXHAUSTED as soon as they pass
-        the limit."""
-        file = spooled_file()
+    def spool(self) -> IO[bytes]:
+        """A temporary file for upload bytes in the spool directory: it has no name, and the
+        system frees it when it is closed or the process dies."""
+        return tempfile.TemporaryFile(dir=self._spool_dir)
+
+    async def upload_stream(
+        self, user_id: uuid.UUID, messages: AsyncIterator[UploadTarget | bytes]
+    ) -> list[UploadOutcome]:
+        """UploadDocument: the target, then the file's bytes, spooled to disk as they arrive.
+        Holds one of the user's uploads in flight (RESOURCE_EXHAUSTED with a retry delay when
+        none is free); a stream that sends nothing for UPLOAD_IDLE_SECONDS ends
+        DEADLINE_EXCEEDED, and its spool is deleted."""
+        async with self._in_flight.hold(user_id):
+            messages = idle_limited(messages, self._settings.upload_idle_seconds, self._stalled)
+            target = await anext(messages, None)
+            if not isinstance(target, UploadTarget):
+                raise InvalidArgument(
+                    "the first message of an upload carries its metadata",
+                    [FieldViolation("metadata", "required in the first message")],
+                )
+            await self.check_project(user_id, target.project_id)
+            with self.spool() as file:
+                await self._receive(_file_bytes(messages), file)
+                return await self._upload(user_id, target.project_id, target.filename, file)
+
+    async def upload_files(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, files: Sequence[UploadFile]
+    ) -> list[UploadOutcome]:
+        """UploadDocuments: each file stored in turn from a spool, holding one upload in flight
+        (RESOURCE_EXHAUSTED with a retry delay when none is free)."""
+        async with self._in_flight.hold(user_id):
+            await self.check_room(user_id, len(files), sum(len(upload.content) for upload in files))
+            outcomes: list[UploadOutcome] = []
+            for upload in files:
+                self.check_size(len(upload.content))
+                with self.spool() as file:
+                    file.write(upload.content)
+                    outcomes += await self._upload(user_id, project_id, upload.filename, file)
+            return outcomes
+
+    def _stalled(self) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"the upload sent nothing for {self._settings.upload_idle_seconds:g} s and was "
+            "dropped; send it again (BeginUpload/AppendUpload resume after an interruption)"
+        )
+
+    async def _receive(self, chunks: AsyncIterable[bytes], file: IO[bytes]) -> None:
+        """The chunks of a streamed file, written to `file`; RESOURCE_EXHAUSTED as soon as
+        they pass the limit."""
         size = 0
         async for chunk in chunks:
             size += len(chunk)
             self.check_size(size)
             file.write(chunk)
-        file.seek(0)
-        return file
 
-    async def upload(
+    async def _upload(
         self, user_id: uuid.UUID, project_id: uuid.UUID, filename: str, file: IO[bytes]
     ) -> list[UploadOutcome]:
-        """Stores an uploaded file (a .zip: each document in it) and queues its parsing.
+        """Stores a spooled file (a .zip: each document in it) and queues its parsing.
 
         A single file of a type that cannot be read is INVALID_ARGUMENT; inside a .zip such a
         file is reported in its outcome and skipped, the others are stored."""
         filename = _clean_filename(filename)
         await self.check_project(user_id, project_id)
-        head = file.read(_HEAD_BYTES)
-        file.seek(0)
-        if b"%PDF-" in head:
-            # Recognised from its first kilobyte: stored straight from the file.
-            outcomes = [await self._store(user_id, project_id, filename, file, "application/pdf")]
+        try:
+            document_type = await asyncio.to_thread(detect_file_type, file, filename)
+        except DocumentArchive:
+            outcomes = await self._upload_archive(user_id, project_id, file)
+        except DocumentParseError as error:
+            raise _unreadable(filename, error) from None
         else:
-            outcomes = await self._upload_other(user_id, project_id, filename, file)
+            outcomes = [
+                await self._store(user_id, project_id, filename, file, MIME_TYPES[document_type])
+            ]
         for outcome in outcomes:
             if outcome.document is not None and not outcome.duplicate:
                 await self._queue_parse(user_id, outcome.document.id)
         return outcomes
 
-    async def _upload_other(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, filename: str, file: IO[bytes]
-    ) -> list[UploadOutcome]:
-        """A file that is not a PDF: its type needs all of it (a ZIP's directory is at its
-        end; text must decode), so it is read whole, once; it is stored from the file."""
-        data = file.read()
-        try:
-            document_type = detect_type(data, filename)
-        except DocumentArchive:
-            return await self._upload_archive(user_id, project_id, data)
-        except DocumentParseError as error:
-            raise _unreadable(filename, error) from None
-        del data
-        file.seek(0)
-        return [await self._store(user_id, project_id, filename, file, MIME_TYPES[document_type])]
-
     async def _upload_archive(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, data: bytes
+        self, user_id: uuid.UUID, project_id: uuid.UUID, file: IO[bytes]
     ) -> list[UploadOutcome]:
+        """Each document of a ZIP, unpacked from the file into a spool of its own and stored
+        before the next is unpacked."""
         try:
-            entries = await asyncio.to_thread(unpack_zip, data, self.limits)
+            archive = await asyncio.to_thread(ZipDocuments, file, self.limits)
         except DocumentTooLarge as error:
             raise ResourceExhausted(error.message) from None
         except DocumentParseError as error:
             raise _unreadable("the archive", error) from None
-        if not entries:
-            raise InvalidArgument(
-                "the ZIP archive holds no documents", [FieldViolation("file", "no documents")]
+        with archive:
+            if not archive.entries:
+                raise InvalidArgument(
+                    "the ZIP archive holds no documents", [FieldViolation("file", "no documents")]
+                )
+            # Refused whole, before anything is stored, when all it offers would not fit.
+            await self.check_room(
+                user_id, len(archive.entries), sum(info.file_size for _, info in archive.entries)
             )
-        outcomes: list[UploadOutcome] = []
-        for name, content in entries:
-            name = _clean_filename(name)
-            try:
-                document_type = detect_type(content, name)
-            except DocumentParseError as error:
-                outcomes.append(
-                    UploadOutcome(filename=name, document=None, error_message=error.message)
-                )
-                continue
-            with spooled_file() as file:
-                file.write(content)
-                file.seek(0)
-                outcomes.append(
-                    await self._store(user_id, project_id, name, file, MIME_TYPES[document_type])
-                )
+            outcomes: list[UploadOutcome] = []
+            for name, info in archive.entries:
+                with self.spool() as entry:
+                    # Verified on opening: within the limits, so no error is expected here.
+                    await asyncio.to_thread(archive.extract, info, entry)
+                    outcomes.append(await self._store_entry(user_id, project_id, name, entry))
         return outcomes
+
+    async def _store_entry(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, name: str, entry: IO[bytes]
+    ) -> UploadOutcome:
+        """One document of an archive; one that cannot be read is reported, not stored."""
+        name = _clean_filename(name)
+        try:
+            document_type = await asyncio.to_thread(detect_file_type, entry, name)
+        except DocumentParseError as error:
+            return UploadOutcome(filename=name, document=None, error_message=error.message)
+        try:
+            return await self._store(user_id, project_id, name, entry, MIME_TYPES[document_type])
+        except ResourceExhausted as error:
+            # A concurrent upload took the room left when the archive was checked: the
+            # quota holds, and this document is left out and says why.
+            return UploadOutcome(filename=name, document=None, error_message=error.message)
 
     async def _store(
         self,
@@ -222,6 +330,10 @@ class DocumentService:
             existing = await repository.find_by_hash(session, project_id, content_hash)
             if existing is not None:
                 return UploadOutcome(filename=filename, document=existing, duplicate=True)
+            if size > self._settings.upload_part_bytes:
+                # Refused before its bytes are written, not after; a small file is checked
+                # once, below (the count costs about as much as writing it).
+                await guards.room_for_documents(session, user_id, self._quotas, 1, size)
             document = Document(
                 user_id=user_id,
                 project_id=project_id,
@@ -251,6 +363,7 @@ class DocumentService:
                     f"{filename} uploaded ({size} bytes)",
                     {"size_bytes": size, "mime_type": mime_type},
                 )
+                await guards.holds_documents(session, user_id, self._quotas, 1, size)
         if concurrent:
             # The same bytes arrived twice at once: the other upload stored them.
             async with self._db.transaction(user_id) as session:
@@ -272,17 +385,16 @@ class DocumentService:
         async with self._db.transaction(user_id) as session:
             if await projects.get(session, project_id) is None:
                 raise project_not_found(project_id)
-            # Abandoned uploads of this tenant go when a new one begins.
-            cutoff = datetime.now(UTC) - timedelta(
-                seconds=self._settings.upload_session_ttl_seconds
-            )
-            await repository.delete_uploads_before(session, cutoff)
+            await guards.room_for_documents(session, user_id, self._quotas, 1, expected_bytes)
+            await self._room_for_session(session, user_id)
             upload = UploadSession(
                 user_id=user_id,
                 project_id=project_id,
                 filename=_clean_filename(filename),
                 mime_type_hint=mime_type_hint[:200],
                 expected_bytes=max(expected_bytes, 0),
+                expires_at=datetime.now(UTC)
+                + timedelta(seconds=self._settings.upload_session_ttl_seconds),
             )
             session.add(upload)
             await session.flush()
@@ -297,7 +409,7 @@ class DocumentService:
             raise ResourceExhausted(
                 f"a part may hold at most {self._settings.upload_part_bytes} bytes"
             )
-        async with self._db.transaction(user_id) as session:
+        async with self._in_flight.hold(user_id), self._db.transaction(user_id) as session:
             upload = await self._live_upload(session, upload_id)
             if offset < upload.received_bytes:
                 return upload.received_bytes
@@ -310,23 +422,27 @@ class DocumentService:
             await repository.add_upload_part(session, upload, upload.part_count, data)
             upload.part_count += 1
             upload.received_bytes += len(data)
+            # The bytes of an unfinished upload count as stored (they are).
+            await guards.holds_documents(session, user_id, self._quotas, 0, len(data))
             return upload.received_bytes
 
     async def finish_upload(self, user_id: uuid.UUID, upload_id: uuid.UUID) -> list[UploadOutcome]:
-        async with self._db.transaction(user_id) as session:
-            upload = await self._live_upload(session, upload_id)
-            if upload.expected_bytes and upload.received_bytes != upload.expected_bytes:
-                raise FailedPrecondition(
-                    f"the upload has {upload.received_bytes} of {upload.expected_bytes} bytes"
-                )
-            project_id, filename = upload.project_id, upload.filename
-            file = spooled_file()
-            async for data in repository.upload_parts(session, upload_id):
-                file.write(data)
-            await session.delete(upload)
-        with file:
-            file.seek(0)
-            return await self.upload(user_id, project_id, filename, file)
+        """Stores the parts received as one file, like a streamed upload of it (holding one
+        upload in flight while it is stored)."""
+        async with self._in_flight.hold(user_id):
+            with self.spool() as file:
+                async with self._db.transaction(user_id) as session:
+                    upload = await self._live_upload(session, upload_id)
+                    if upload.expected_bytes and upload.received_bytes != upload.expected_bytes:
+                        raise FailedPrecondition(
+                            f"the upload has {upload.received_bytes} of "
+                            f"{upload.expected_bytes} bytes"
+                        )
+                    project_id, filename = upload.project_id, upload.filename
+                    async for data in repository.upload_parts(session, upload_id):
+                        file.write(data)
+                    await session.delete(upload)
+                return await self._upload(user_id, project_id, filename, file)
 
     async def abort_upload(self, user_id: uuid.UUID, upload_id: uuid.UUID) -> None:
         async with self._db.transaction(user_id) as session:
@@ -334,22 +450,79 @@ class DocumentService:
 
     async def _live_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> UploadSession:
         upload = await repository.get_upload(session, upload_id)
-        expiry = timedelta(seconds=self._settings.upload_session_ttl_seconds)
-        if upload is None or upload.created_at < datetime.now(UTC) - expiry:
+        if upload is None or upload.expires_at <= datetime.now(UTC):
             raise upload_not_found(upload_id)
         return upload
+
+    async def _room_for_session(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """RESOURCE_EXHAUSTED when the user has UPLOAD_MAX_OPEN_SESSIONS unfinished resumable
+        uploads; the retry delay is when the first of them expires. The lock is kept to the
+        commit, so two BeginUploads cannot both take the last place."""
+        await repository.lock_upload_sessions(session, user_id)
+        count, first_expiry = await repository.open_uploads(session, datetime.now(UTC))
+        limit = self._settings.upload_max_open_sessions
+        if count >= limit and first_expiry is not None:
+            raise ResourceExhausted(
+                f"you have {count} unfinished resumable uploads, the most allowed "
+                f"(UPLOAD_MAX_OPEN_SESSIONS is {limit}); finish or abort one (AbortUpload)",
+                retry_after_seconds=(first_expiry - datetime.now(UTC)).total_seconds(),
+            )
+
+    async def sweep_uploads(self) -> int:
+        """Deletes every tenant's expired resumable uploads with their parts; how many. Any
+        server may run it at any time: the delete is idempotent."""
+        async with self._db.transaction(None) as session:
+            return await repository.delete_expired_uploads(session)
 
     # --- reading and deleting ------------------------------------------------------------
 
     async def get(
         self, user_id: uuid.UUID, document_id: uuid.UUID, include_text: bool
     ) -> DocumentDetails:
+        """The document; with include_text, its text and chunks too unless the text is longer
+        than DOCUMENT_INLINE_TEXT_CHARS (the answer must fit in one message): then only its
+        length, and the text is read page by page with get_text."""
+        inline_limit = self._settings.document_inline_text_chars
         async with self._db.transaction(user_id) as session:
-            document = await repository.get(session, document_id)
+            document = await repository.get_without_text(session, document_id)
             if document is None:
                 raise document_not_found(document_id)
-            found = await repository.chunks(session, document_id) if include_text else []
-        return DocumentDetails(document=document, chunks=found)
+            if not include_text:
+                return DocumentDetails(document=document, chunks=[])
+            # Counted first, so that a long text is not read only to be left out.
+            length = await repository.text_length(session, document_id)
+            text = ""
+            if length <= inline_limit:
+                found = await repository.text_slice(session, document_id, 0, inline_limit + 1)
+                if found is not None:  # parsed again since it was counted: the new length
+                    text, length = found.text, found.text_length or 0
+            if length > inline_limit:
+                return DocumentDetails(document, [], text_length=length, text_omitted=True)
+            chunks = await repository.chunks(session, document_id)
+        return DocumentDetails(document, chunks, text=text, text_length=length)
+
+    async def get_text(
+        self, user_id: uuid.UUID, document_id: uuid.UUID, offset: int, limit: int
+    ) -> TextPage:
+        """Up to `limit` characters of the document's text from `offset` (0: the default
+        page; more than TEXT_PAGE_MAX_CHARS: that many), cut in the database."""
+        violations = [
+            FieldViolation(name, "must be >= 0")
+            for name, value in (("offset", offset), ("limit", limit))
+            if value < 0
+        ]
+        if violations:
+            raise InvalidArgument.from_violations(violations)
+        limit = min(limit or TEXT_PAGE_DEFAULT_CHARS, TEXT_PAGE_MAX_CHARS)
+        async with self._db.transaction(user_id) as session:
+            found = await repository.text_slice(session, document_id, offset, limit)
+        if found is None:
+            raise document_not_found(document_id)
+        if found.text_length is None:
+            raise FailedPrecondition(
+                f"document {document_id} has no text yet: it is {found.status.value}"
+            )
+        return TextPage(text=found.text, offset=offset, text_length=found.text_length)
 
     async def list(
         self,
@@ -399,13 +572,17 @@ class DocumentService:
         understands. Parsing runs in a thread; a document deleted meanwhile is skipped."""
         started = time.perf_counter()
         async with self._db.transaction(user_id) as session:
-            document = await repository.get(session, document_id)
+            document = await repository.get_without_text(session, document_id)
             if document is None:
                 return None
             filename = document.filename
-            parts = [data async for data in repository.blob_parts(session, document_id)]
-        data = b"".join(parts)
-        del parts
+            # Written into one growing buffer that becomes the bytes without a copy: a list of
+            # parts joined would hold the document twice.
+            buffer = io.BytesIO()
+            async for part in repository.blob_parts(session, document_id):
+                buffer.write(part)
+        data = buffer.getvalue()
+        del buffer
         try:
             parsed = await asyncio.to_thread(parse_document, data, filename, limits=self.limits)
         except DocumentParseError as error:
@@ -498,6 +675,17 @@ class DocumentService:
             )
         log.info("document %s failed to parse: %s", document_id, message)
         return document
+
+
+async def _file_bytes(messages: AsyncIterator[UploadTarget | bytes]) -> AsyncIterator[bytes]:
+    """The messages after a streamed upload's first: the file's bytes, nothing else."""
+    async for message in messages:
+        if not isinstance(message, bytes):
+            raise InvalidArgument(
+                "only the first message of an upload carries metadata",
+                [FieldViolation("chunk", "expected the file's bytes")],
+            )
+        yield message
 
 
 def _digest(file: IO[bytes]) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from server.core.proto import (
     parse_id,
     timestamp,
 )
+from server.core.slots import Slots
 from server.exports.dataset import Cell, CellStatus, DatasetHeader, Unit
 from server.exports.models import Export, ExportFormat
 from server.exports.service import ExportService, ResultFilter
@@ -85,8 +86,9 @@ def row_message(header: DatasetHeader, unit: Unit) -> export_pb2.ResultRow:
 
 
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):
-    def __init__(self, service: ExportService) -> None:
+    def __init__(self, service: ExportService, streams: Slots) -> None:
         self._service = service
+        self._streams = streams
 
     async def ListResults(  # noqa: N802 - gRPC method names are the proto's
         self, request: export_pb2.ListResultsRequest, context: RpcContext
@@ -153,17 +155,19 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     async def DownloadExport(  # noqa: N802
         self, request: export_pb2.DownloadExportRequest, context: RpcContext
     ) -> AsyncIterator[export_pb2.DownloadExportResponse]:
-        download = await self._service.download(
-            current_user_id(), parse_id(request.export_id, "export_id")
-        )
-        export = download.export
-        yield export_pb2.DownloadExportResponse(
-            file=export_pb2.ExportFile(
-                filename=export.filename,
-                content_type=export.content_type,
-                size_bytes=export.size_bytes,
-                sha256=export.sha256,
+        user_id = current_user_id()
+        async with self._streams.hold(user_id):
+            download = await self._service.download(
+                user_id, parse_id(request.export_id, "export_id")
             )
-        )
-        async for chunk in download.parts:
-            yield export_pb2.DownloadExportResponse(chunk=chunk)
+            export = download.export
+            yield export_pb2.DownloadExportResponse(
+                file=export_pb2.ExportFile(
+                    filename=export.filename,
+                    content_type=export.content_type,
+                    size_bytes=export.size_bytes,
+                    sha256=export.sha256,
+                )
+            )
+            async for chunk in download.parts:
+                yield export_pb2.DownloadExportResponse(chunk=chunk)

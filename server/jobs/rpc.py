@@ -21,6 +21,7 @@ from server.core.proto import (
     parse_ids,
     timestamp,
 )
+from server.core.slots import Slots
 from server.feedback.rpc import feedback_filter, feedback_input, feedback_message
 from server.feedback.service import FeedbackService
 from server.jobs.events import JobEvent
@@ -157,9 +158,10 @@ def selection_of(message: job_pb2.JobSelection) -> Selection:
 
 
 class JobServicer(job_pb2_grpc.JobServiceServicer):
-    def __init__(self, service: JobService, feedback: FeedbackService) -> None:
+    def __init__(self, service: JobService, feedback: FeedbackService, streams: Slots) -> None:
         self._service = service
         self._feedback = feedback
+        self._streams = streams
 
     async def EstimateJob(  # noqa: N802 - gRPC method names are the proto's
         self, request: job_pb2.EstimateJobRequest, context: RpcContext
@@ -295,8 +297,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             request.last_event_id,
             principal.expires_at,
         )
-        async for event in events:
-            yield job_pb2.WatchJobResponse(**event_fields(event))
+        async with self._streams.hold(principal.user_id):
+            async for event in events:
+                yield job_pb2.WatchJobResponse(**event_fields(event))
 
     async def WatchProject(  # noqa: N802
         self, request: job_pb2.WatchProjectRequest, context: RpcContext
@@ -308,5 +311,6 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             request.last_event_id,
             principal.expires_at,
         )
-        async for event in events:
-            yield job_pb2.WatchProjectResponse(**event_fields(event))
+        async with self._streams.hold(principal.user_id):
+            async for event in events:
+                yield job_pb2.WatchProjectResponse(**event_fields(event))

@@ -59,6 +59,8 @@ from server.llm.tokens import count_tokens
 from server.projects import repository as projects
 from server.projects.models import Project, UnitOfObservation
 from server.projects.service import project_not_found
+from server.quotas import guards
+from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
 from server.schema.prompts import entity_prompt
 
@@ -127,6 +129,7 @@ class JobService:
         self._tasks = tasks
         self._events = events
         self._feed = feed
+        self._quotas = QuotaLimits.of(settings)
 
     # --- creating -------------------------------------------------------------------------
 
@@ -154,6 +157,7 @@ class JobService:
             project, document_ids = await self._select(session, selection, lock=True)
             if await self._active_job(session, project.id) is not None:
                 raise _already_active()
+            await guards.room_for_active_job(session, user_id, self._quotas)
             estimate = await self._estimate(session, project, document_ids, selection.retry_failed)
             if estimate.offline_baseline and not self._settings.llm_allow_offline_baseline:
                 raise FailedPrecondition(FORBIDDEN)

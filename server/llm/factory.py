@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_openai import ChatOpenAI
@@ -57,8 +58,21 @@ def describe(settings: Settings) -> str:
             "LLM: offline baseline (rule/keyword based, not a language model); set LLM_API_KEY "
             "or LLM_BASE_URL to use a model"
         )
-    where = settings.llm_base_url or "the provider's API"
+    where = _without_credentials(settings.llm_base_url) or "the provider's API"
     return f"LLM: provider {provider}, model {settings.llm_model}, at {where}"
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """The URL as it may be logged: a `user:key@` part (some gateways take the key so) is
+    masked."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class ChatModels:

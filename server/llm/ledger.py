@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Integer, Numeric, String, Text, bindparam, insert, text, update
+from sqlalchemy import (
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    bindparam,
+    insert,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -29,6 +40,8 @@ class LLMCall(TenantOwnedMixin, Base):
     __table_args__ = (
         same_tenant_fk("project_id", "projects"),
         same_tenant_fk("job_id", "processing_jobs", ondelete="SET NULL"),
+        # A call outside any project (project_id NULL) is still deleted with its user.
+        ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         Index("ix_llm_calls_user_id_created_at", "user_id", "created_at"),
         Index("ix_llm_calls_project_id", "project_id"),
         Index("ix_llm_calls_job_id", "job_id", postgresql_where=text("job_id IS NOT NULL")),

@@ -24,6 +24,8 @@ from server.projects import repository
 from server.projects.models import Project
 from server.projects.repository import ProcessingStatus
 from server.projects.schemas import ProjectInput
+from server.quotas import guards
+from server.quotas.limits import QuotaLimits
 from server.schema import repository as variables
 from server.schema.models import Variable
 from server.schema.prompt_versions import PROJECT_UPDATED, sync_prompts
@@ -55,10 +57,12 @@ class ProjectService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._settings = settings
+        self._quotas = QuotaLimits.of(settings)
 
     async def create(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Project:
         data = self._validate(values)
         async with self._db.transaction(user_id) as session:
+            await guards.room_for_project(session, user_id, self._quotas)
             project = Project(user_id=user_id, **data.to_columns())
             session.add(project)
             await session.flush()

@@ -51,9 +51,10 @@ class Account:
 async def register(
     auth: AuthServiceAsyncStub, email: str | None = None, password: str = PASSWORD
 ) -> Account:
-    """A new account, signed in by its registration."""
+    """A new account, signed in with Login (Register signs nobody in)."""
     email = email or f"researcher-{uuid.uuid4().hex[:12]}@example.org"
-    response = await auth.Register(auth_pb2.RegisterRequest(email=email, password=password))
+    await auth.Register(auth_pb2.RegisterRequest(email=email, password=password))
+    response = await auth.Login(auth_pb2.LoginRequest(email=email, password=password))
     return Account(response.user.id, response.user.email, password, response.tokens)
 
 
@@ -184,10 +185,21 @@ async def test_wrong_password_and_unknown_email_are_refused_alike(
 async def test_an_email_registers_once_whatever_its_case(
     auth: AuthServiceAsyncStub, account: Account
 ) -> None:
-    error = await rpc_error(
-        auth.Register(auth_pb2.RegisterRequest(email=account.email.upper(), password=PASSWORD))
+    """Registering a taken email answers like a new one and leaves the account as it was."""
+    other_password = "a different password entirely"
+    again = await auth.Register(
+        auth_pb2.RegisterRequest(
+            email=account.email.upper(), password=other_password, display_name="Impostor"
+        )
     )
-    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert again == auth_pb2.RegisterResponse()
+
+    refused = await rpc_error(
+        auth.Login(auth_pb2.LoginRequest(email=account.email, password=other_password))
+    )
+    assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
+    login = await auth.Login(auth_pb2.LoginRequest(email=account.email, password=PASSWORD))
+    assert (login.user.id, login.user.display_name) == (account.user_id, "")
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,12 @@ from tests.conftest import APP_ROLE, OWNER_ROLE, POSTGRES_ADMIN_URL
 
 # Tables that must not carry RLS: Alembic's own bookkeeping, which the app role cannot read.
 TABLES_WITHOUT_RLS = {"alembic_version"}
-AUTH_LOOKUP_FUNCTIONS = ("auth_find_login", "auth_find_refresh_token_owner")
+AUTH_LOOKUP_FUNCTIONS = (
+    "auth_find_login",
+    "auth_find_refresh_token_owner",
+    "auth_user_exists",
+    "auth_find_api_key",
+)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ async def test_every_tenant_table_forces_rls_with_a_checked_policy(
     admin: asyncpg.Connection,
 ) -> None:
     tables = await tenant_tables(admin)
-    assert {"users", "projects", "variables", "refresh_tokens"} <= set(tables)
+    assert {"users", "projects", "variables", "refresh_tokens", "api_keys"} <= set(tables)
 
     rows = await admin.fetch(
         """
@@ -421,3 +426,32 @@ async def test_users_read_empty_to_a_query_without_a_tenant(
 ) -> None:
     assert await app.fetch("SELECT * FROM users") == []
     assert await app.fetch("SELECT * FROM refresh_tokens") == []
+    assert await app.fetch("SELECT * FROM api_keys") == []
+
+
+async def test_the_live_account_lookup_answers_only_whether_that_user_exists(
+    app: asyncpg.Connection, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    assert await app.fetchval("SELECT auth_user_exists($1)", a.user_id) is True
+    assert await app.fetchval("SELECT auth_user_exists($1)", uuid.uuid4()) is False
+
+
+async def test_an_api_key_lookup_needs_the_keys_digest(
+    app: asyncpg.Connection, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    key_id, digest = uuid.uuid4(), b"\1" * 32
+    async with as_tenant(app, a.user_id):
+        await app.execute(
+            "INSERT INTO api_keys (id, user_id, name, key_hash, read_only) "
+            "VALUES ($1, $2, 'k', $3, true)",
+            key_id,
+            a.user_id,
+            digest,
+        )
+    found = await app.fetch("SELECT * FROM auth_find_api_key($1, $2)", key_id, digest)
+    assert [dict(row) for row in found] == [
+        {"user_id": a.user_id, "read_only": True, "last_used_at": None}
+    ]
+    assert await app.fetch("SELECT * FROM auth_find_api_key($1, $2)", key_id, b"\2" * 32) == []

@@ -158,6 +158,27 @@ def with_declared_size(data: bytes, size: int) -> bytes:
     return bytes(patched)
 
 
+def padded_zip(heads: dict[str, bytes], size: int, ratio: int = 60) -> bytes:
+    """A ZIP of entries that start with their head and are filled to `size` bytes with data
+    that deflates about ratio:1 (a random piece in every 64 KiB block, zeros after it; distinct
+    per entry): below a zip bomb's ratio, so the whole of it is unpacked. Written block by
+    block, so only the archive is held in memory."""
+    block = 64 * 1024
+    noise = block // ratio
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, head in heads.items():
+            rng = random.Random(name)
+            with archive.open(name, "w", force_zip64=True) as entry:
+                entry.write(head)
+                written = len(head)
+                while written < size:
+                    piece = (rng.randbytes(noise) + bytes(block - noise))[: size - written]
+                    entry.write(piece)
+                    written += len(piece)
+    return buffer.getvalue()
+
+
 def with_encrypted_flag(data: bytes) -> bytes:
     patched = bytearray(data)
     for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):

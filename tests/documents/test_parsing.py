@@ -3,6 +3,7 @@ with PyMuPDF, python-docx and zipfile, read back through the public functions.""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -10,7 +11,7 @@ import tracemalloc
 
 import pytest
 
-from server.documents.archives import ParseLimits, unpack_zip
+from server.documents.archives import ParseLimits, ZipDocuments
 from server.documents.detection import DocumentType, detect_type
 from server.documents.parsing import (
     PAGE_SEPARATOR,
@@ -586,6 +587,17 @@ def test_a_text_file_starting_with_letters_of_a_signature_is_still_text() -> Non
 # --- ZIP uploads -----------------------------------------------------------------------------
 
 
+def unpacked(data: bytes, limits: ParseLimits) -> list[tuple[str, bytes]]:
+    """The documents of the archive as (name, bytes), unpacked one by one as an upload does."""
+    documents = []
+    with ZipDocuments(io.BytesIO(data), limits) as archive:
+        for name, info in archive.entries:
+            entry = io.BytesIO()
+            archive.extract(info, entry)
+            documents.append((name, entry.getvalue()))
+    return documents
+
+
 def test_a_zip_of_documents_gives_them_by_name_without_folders_or_system_files() -> None:
     data = zip_bytes(
         {
@@ -599,7 +611,7 @@ def test_a_zip_of_documents_gives_them_by_name_without_folders_or_system_files()
         }
     )
 
-    assert unpack_zip(data, ParseLimits()) == [("a.pdf", b"%PDF-1.4 a"), ("b.txt", b"bee")]
+    assert unpacked(data, ParseLimits()) == [("a.pdf", b"%PDF-1.4 a"), ("b.txt", b"bee")]
 
 
 def test_entry_names_that_climb_out_of_the_archive_keep_only_their_file_name() -> None:
@@ -607,7 +619,7 @@ def test_entry_names_that_climb_out_of_the_archive_keep_only_their_file_name() -
         {"../../etc/passwd": b"p", "/abs/path/notes.txt": b"n", "..\\..\\win.txt": b"w"}
     )
 
-    assert [name for name, _ in unpack_zip(data, ParseLimits())] == [
+    assert [name for name, _ in unpacked(data, ParseLimits())] == [
         "passwd",
         "notes.txt",
         "win.txt",
@@ -618,7 +630,7 @@ def test_a_zip_inside_the_zip_is_returned_unexpanded_and_parsing_refuses_it() ->
     inner = zip_bytes({"deep.txt": b"deep"})
     data = zip_bytes({"inner.zip": inner, "top.txt": b"top"})
 
-    documents = unpack_zip(data, ParseLimits())
+    documents = unpacked(data, ParseLimits())
 
     assert documents == [("inner.zip", inner), ("top.txt", b"top")]
     with pytest.raises(UnsupportedDocument, match="ZIP archive"):
@@ -629,34 +641,34 @@ def test_a_zip_with_too_many_entries_is_refused() -> None:
     data = zip_bytes({f"{n}.txt": b"x" for n in range(5)})
 
     with pytest.raises(DocumentTooLarge, match="5 files"):
-        unpack_zip(data, ParseLimits(max_zip_entries=4))
+        unpacked(data, ParseLimits(max_zip_entries=4))
 
 
 def test_a_zip_bomb_upload_is_refused() -> None:
     with pytest.raises(DocumentTooLarge, match="zip bomb"):
-        unpack_zip(zeros_zip("huge.txt", 50), ParseLimits())
+        unpacked(zeros_zip("huge.txt", 50), ParseLimits())
 
 
 def test_zip_entries_are_read_with_a_cap_on_their_total_and_each_size() -> None:
     data = zip_bytes({"a.txt": b"a" * 3000, "b.txt": b"b" * 3000})
 
     with pytest.raises(DocumentTooLarge):
-        unpack_zip(data, ParseLimits(max_decompressed_bytes=5000))
+        unpacked(data, ParseLimits(max_decompressed_bytes=5000))
     with pytest.raises(DocumentTooLarge, match=re.escape("a.txt")):
-        unpack_zip(data, ParseLimits(max_document_bytes=2000))
+        unpacked(data, ParseLimits(max_document_bytes=2000))
     # A header that understates the size is caught when the entry is read.
     lying = with_declared_size(zip_bytes({"a.txt": b"a" * 3000}), 10)
     with pytest.raises(CorruptDocument):
-        unpack_zip(lying, ParseLimits())
+        unpacked(lying, ParseLimits())
 
 
 def test_a_password_protected_zip_is_refused() -> None:
     data = with_encrypted_flag(zip_bytes({"secret.txt": b"s"}))
 
     with pytest.raises(EncryptedDocument, match="password-protected"):
-        unpack_zip(data, ParseLimits())
+        unpacked(data, ParseLimits())
 
 
 def test_a_damaged_zip_is_corrupt() -> None:
     with pytest.raises(CorruptDocument):
-        unpack_zip(b"PK\x03\x04" + os.urandom(100), ParseLimits())
+        unpacked(b"PK\x03\x04" + os.urandom(100), ParseLimits())

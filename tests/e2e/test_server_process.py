@@ -53,8 +53,11 @@ async def register_and_get_me(target: str) -> str:
     async with grpc.aio.insecure_channel(target) as channel:
         auth = auth_pb2_grpc.AuthServiceStub(channel)
         email = f"process-{uuid.uuid4().hex[:8]}@example.org"
-        registered = await auth.Register(
+        await auth.Register(
             auth_pb2.RegisterRequest(email=email, password="a long enough password")
+        )
+        registered = await auth.Login(
+            auth_pb2.LoginRequest(email=email, password="a long enough password")
         )
         me = await auth.GetMe(
             auth_pb2.GetMeRequest(),

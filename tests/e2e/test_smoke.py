@@ -3,8 +3,11 @@ from coderai.v1 import auth_pb2, auth_pb2_grpc
 
 async def test_register_then_me(channel, unique_email):
     auth = auth_pb2_grpc.AuthServiceStub(channel)
-    registered = await auth.Register(
+    await auth.Register(
         auth_pb2.RegisterRequest(email=unique_email, password="correct horse battery")
+    )
+    registered = await auth.Login(
+        auth_pb2.LoginRequest(email=unique_email, password="correct horse battery")
     )
     me = await auth.GetMe(
         auth_pb2.GetMeRequest(),

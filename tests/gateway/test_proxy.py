@@ -40,11 +40,12 @@ FRONTEND = "http://localhost:5173"
 
 
 async def register(client: GrpcWebClient, email: str) -> str:
-    """A new researcher's access token, registered through the gateway."""
-    reply = await client.call(
+    """A new researcher's access token, registered and signed in through the gateway."""
+    await client.call(
         REGISTER, auth_pb2.RegisterRequest(email=email, password=PASSWORD, display_name="Ada")
     )
-    return reply.message(auth_pb2.RegisterResponse).tokens.access_token
+    reply = await client.call(LOGIN, auth_pb2.LoginRequest(email=email, password=PASSWORD))
+    return reply.message(auth_pb2.LoginResponse).tokens.access_token
 
 
 async def test_a_researcher_registers_and_creates_a_project_through_the_gateway(
@@ -53,7 +54,10 @@ async def test_a_researcher_registers_and_creates_a_project_through_the_gateway(
     registered = await client.call(
         REGISTER, auth_pb2.RegisterRequest(email=unique_email, password=PASSWORD)
     )
-    token = registered.message(auth_pb2.RegisterResponse).tokens.access_token
+    signed_in = await client.call(
+        LOGIN, auth_pb2.LoginRequest(email=unique_email, password=PASSWORD)
+    )
+    token = signed_in.message(auth_pb2.LoginResponse).tokens.access_token
 
     created = await client.call(
         CREATE_PROJECT,
@@ -69,7 +73,7 @@ async def test_a_researcher_registers_and_creates_a_project_through_the_gateway(
     assert registered.headers["Content-Type"] == "application/grpc-web+proto"
     assert registered.code == grpc.StatusCode.OK
     assert not registered.trailers_only  # a message, then the trailer frame
-    assert registered.message(auth_pb2.RegisterResponse).user.email == unique_email
+    assert signed_in.message(auth_pb2.LoginResponse).user.email == unique_email
     assert project.name == "Harbour minutes"
     assert fetched.message(project_pb2.GetProjectResponse).project.id == project.id
 

@@ -21,13 +21,14 @@ from server.core.config import Settings
 from server.core.db import Database
 from server.llm.breaker import BreakerState, CircuitBreaker
 from server.llm.errors import FailureKind, LLMError
-from server.llm.factory import ModelChoice
+from server.llm.factory import ModelChoice, describe
 from server.llm.fencing import section_template, slot_template
 from server.llm.gateway import LLMGateway, ModelCall
 from server.llm.ledger import DatabaseLedger, LLMCall
 from server.llm.local_server import Fault, LocalLLMServer
 from server.llm.tokens import estimate_message_tokens
 from tests.conftest import TEST_REDIS_URL
+from tests.factories import user_row
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -142,7 +143,7 @@ async def failure(gateway: LLMGateway, call: ModelCall) -> LLMError:
 async def test_an_answer_is_parsed_validated_and_its_usage_and_cost_recorded(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer, database: Database
 ) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     config = gateway_settings(settings, llm_server.base_url)
     gateway = await make_gateway(config, redis, db=database)
 
@@ -180,7 +181,7 @@ async def held_by_the_provider(llm_server: LocalLLMServer) -> None:
 async def test_a_request_is_in_the_ledger_before_it_is_sent_and_settled_when_answered(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer, database: Database
 ) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     gateway = await make_gateway(
         gateway_settings(settings, llm_server.base_url), redis, db=database
     )
@@ -212,7 +213,7 @@ async def test_a_call_abandoned_while_the_provider_works_leaves_its_request_unse
 ) -> None:
     """The in-process face of a worker killed mid-request: the provider has the request (and
     bills it); the ledger keeps it at its estimate."""
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     gateway = await make_gateway(
         gateway_settings(settings, llm_server.base_url), redis, db=database
     )
@@ -252,7 +253,7 @@ async def test_an_answer_or_rejection_that_a_retry_cannot_change_fails_at_once(
     kind: FailureKind,
     detail: str,
 ) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     sleeps = Sleeps()
     gateway = await make_gateway(
         gateway_settings(settings, llm_server.base_url), redis, sleeps, database
@@ -282,7 +283,7 @@ async def test_an_answer_or_rejection_that_a_retry_cannot_change_fails_at_once(
 async def test_server_errors_are_retried_five_times_after_1_2_4_8_16_seconds(
     settings: Settings, redis: Redis, llm_server: LocalLLMServer, database: Database
 ) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     sleeps = Sleeps()
     gateway = await make_gateway(
         gateway_settings(settings, llm_server.base_url), redis, sleeps, database
@@ -556,7 +557,7 @@ async def test_the_breaker_is_shared_with_another_process(
 async def test_the_offline_baseline_goes_through_the_same_path(
     settings: Settings, redis: Redis, database: Database
 ) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
 
     result = await gateway.call(request(user_id, model=ModelChoice("offline", "baseline")))
@@ -577,3 +578,14 @@ async def test_an_unknown_provider_is_a_configuration_error(
 
     assert error.kind is FailureKind.CONFIGURATION
     assert "no_such_provider" in error.message
+
+
+def test_the_logged_model_line_never_shows_a_key_in_the_base_url() -> None:
+    settings = Settings(
+        llm_base_url="http://gateway-user:sk-live-secret@127.0.0.1:8001/v1",
+        llm_api_key="sk-live-secret",
+    )
+    line = describe(settings)
+    assert "sk-live-secret" not in line
+    assert "gateway-user" not in line
+    assert "127.0.0.1:8001/v1" in line

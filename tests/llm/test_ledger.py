@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.core.db import Database
 from server.llm.ledger import DatabaseLedger, LLMCall
+from tests.factories import user_row
 
 
 def call(user_id: uuid.UUID, attempt: int = 1, **overrides: object) -> LLMCall:
@@ -59,7 +60,7 @@ async def settled(db: Database, user_id: uuid.UUID) -> list[tuple[str | None, in
 
 
 async def test_a_row_is_committed_when_record_request_returns(database: Database) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     ledger = DatabaseLedger(database)
 
     await ledger.record_request(call(user_id))
@@ -70,7 +71,7 @@ async def test_a_row_is_committed_when_record_request_returns(database: Database
 async def test_a_request_stays_unsettled_at_its_estimate_until_its_answer_settles_it(
     database: Database,
 ) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     ledger = DatabaseLedger(database)
     request = call(user_id)
 
@@ -86,7 +87,7 @@ async def test_a_request_stays_unsettled_at_its_estimate_until_its_answer_settle
 async def test_rows_recorded_at_once_share_transactions_and_stay_with_their_tenant(
     database: Database,
 ) -> None:
-    first, second = uuid.uuid4(), uuid.uuid4()
+    first, second = await user_row(database), await user_row(database)
     ledger = DatabaseLedger(database)
 
     calls = [call(user, attempt) for attempt in range(1, 41) for user in (first, second)]
@@ -108,7 +109,7 @@ async def test_rows_recorded_at_once_share_transactions_and_stay_with_their_tena
 
 
 async def test_a_bad_row_fails_its_caller_only(database: Database) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     ledger = DatabaseLedger(database)
     # No such project: the row breaks the project foreign key.
     bad = call(user_id, 99, project_id=uuid.uuid4())
@@ -127,7 +128,7 @@ async def test_a_bad_row_fails_its_caller_only(database: Database) -> None:
 
 
 async def test_a_cancelled_caller_keeps_its_row(database: Database) -> None:
-    user_id = uuid.uuid4()
+    user_id = await user_row(database)
     ledger = DatabaseLedger(database)
 
     recording = asyncio.create_task(ledger.record_request(call(user_id)))

@@ -15,7 +15,7 @@ from docx.oxml.parser import parse_xml
 
 from server.documents.archives import ParseLimits, open_zip, verify_entries
 from server.documents.detection import CorruptDocument
-from server.documents.formats.extraction import PAGE_NUMBER, Extraction
+from server.documents.formats.extraction import PAGE_NUMBER, Extraction, check_input_size
 
 # python-docx's Document() is unannotated; used through Any like PyMuPDF.
 _docx: Any = docx
@@ -37,6 +37,15 @@ def read_docx(data: bytes, limits: ParseLimits) -> Extraction:
     """The text of a Word document as one page, with its saved page count and properties."""
     what = "Word document"
     with open_zip(data, limits, what=what) as archive:
+        # What python-docx parses into a tree, all at once (zipfile reads no more of an entry
+        # than it declares).
+        markup = sum(info.file_size for info in archive.infolist() if info.filename.endswith("xml"))
+        check_input_size(
+            markup,
+            limits.max_markup_bytes,
+            what=f"{what}'s unpacked XML",
+            setting="DOCUMENT_MAX_MARKUP_BYTES",
+        )
         verify_entries(archive, limits, what=what)
     try:
         document = _docx.Document(io.BytesIO(data))

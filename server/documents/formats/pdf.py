@@ -16,7 +16,7 @@ from server.documents.detection import (
     EncryptedDocument,
     ScannedDocument,
 )
-from server.documents.formats.extraction import Extraction
+from server.documents.formats.extraction import Extraction, check_text_length
 from server.documents.formats.pdf_layout import (
     Block,
     Line,
@@ -68,7 +68,7 @@ def read_pdf(data: bytes, limits: ParseLimits) -> Extraction:
             # MuPDF rebuilt a broken file: the text may be incomplete.
             metadata["repaired"] = True
         try:
-            pages = [_pdf_page(page) for page in document]
+            pages = _pdf_pages(document, limits)
         except (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase) as e:
             raise CorruptDocument("The PDF is damaged: some of its pages cannot be read.") from e
         page_count = document.page_count
@@ -89,6 +89,18 @@ def read_pdf(data: bytes, limits: ParseLimits) -> Extraction:
     if image_only:
         metadata["image_only_pages"] = image_only
     return Extraction(pages=texts, page_count=page_count, metadata=metadata)
+
+
+def _pdf_pages(document: Any, limits: ParseLimits) -> list[PdfPage]:
+    """The pages' blocks; refused as soon as their text passes the longest kept, so that a
+    huge PDF is not read to its end first."""
+    pages: list[PdfPage] = []
+    chars = 0
+    for page in document:
+        pages.append(_pdf_page(page))
+        chars += sum(len(line.text) for block in pages[-1].blocks for line in block.lines)
+        check_text_length(chars, limits, so_far=True)
+    return pages
 
 
 def _pdf_metadata(document: Any) -> dict[str, Any]:

@@ -89,7 +89,8 @@ class _EdgeText:
 
 def drop_running_lines(pages: list[PdfPage]) -> int:
     """Drops running heads, footers and page numbers from the pages' blocks (a block left
-    without lines goes). Returns how many lines were dropped."""
+    without lines goes), but never a page's only lines. Returns how many lines were
+    dropped."""
     edge_texts: list[_EdgeText] = []
     body: _Body = defaultdict(set)
     for index, page in enumerate(pages):
@@ -111,6 +112,10 @@ def drop_running_lines(pages: list[PdfPage]) -> int:
         return 0
     removed = 0
     for page in pages:
+        if all(id(line) in running for block in page.blocks for line in block.lines):
+            # A running line is furniture around a page's text; on a page that has nothing
+            # else it is the text (a form's one line, a slide title), and goes nowhere.
+            continue
         kept: list[Block] = []
         for block in page.blocks:
             lines = [line for line in block.lines if id(line) not in running]

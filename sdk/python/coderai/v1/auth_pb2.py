@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63oderai/v1/auth.proto\x12\ncoderai.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"h\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb5\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"Y\n\x10RegisterResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.coderai.v1.User\x12%\n\x06tokens\x18\x02 \x01(\x0b\x32\x15.coderai.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"V\n\rLoginResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.coderai.v1.User\x12%\n\x06tokens\x18\x02 \x01(\x0b\x32\x15.coderai.v1.TokenPair\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"8\n\x0fRefreshResponse\x12%\n\x06tokens\x18\x01 \x01(\x0b\x32\x15.coderai.v1.TokenPair\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"/\n\rGetMeResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.coderai.v1.User2\xd5\x02\n\x0b\x41uthService\x12\x45\n\x08Register\x12\x1b.coderai.v1.RegisterRequest\x1a\x1c.coderai.v1.RegisterResponse\x12<\n\x05Login\x12\x18.coderai.v1.LoginRequest\x1a\x19.coderai.v1.LoginResponse\x12\x42\n\x07Refresh\x12\x1a.coderai.v1.RefreshRequest\x1a\x1b.coderai.v1.RefreshResponse\x12?\n\x06Logout\x12\x19.coderai.v1.LogoutRequest\x1a\x1a.coderai.v1.LogoutResponse\x12<\n\x05GetMe\x12\x18.coderai.v1.GetMeRequest\x1a\x19.coderai.v1.GetMeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63oderai/v1/auth.proto\x12\ncoderai.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"h\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb5\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"a\n\x10RegisterResponse\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x10.coderai.v1.UserB\x02\x18\x01\x12)\n\x06tokens\x18\x02 \x01(\x0b\x32\x15.coderai.v1.TokenPairB\x02\x18\x01\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"V\n\rLoginResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.coderai.v1.User\x12%\n\x06tokens\x18\x02 \x01(\x0b\x32\x15.coderai.v1.TokenPair\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"8\n\x0fRefreshResponse\x12%\n\x06tokens\x18\x01 \x01(\x0b\x32\x15.coderai.v1.TokenPair\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"/\n\rGetMeResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.coderai.v1.User\"\x11\n\x0fGetUsageRequest\"4\n\x10GetUsageResponse\x12 \n\x05usage\x18\x01 \x01(\x0b\x32\x11.coderai.v1.Usage\"\'\n\x08QuotaUse\x12\x0c\n\x04used\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x03\"\xdc\x01\n\x05Usage\x12&\n\x08projects\x18\x01 \x01(\x0b\x32\x14.coderai.v1.QuotaUse\x12\'\n\tdocuments\x18\x02 \x01(\x0b\x32\x14.coderai.v1.QuotaUse\x12+\n\rstorage_bytes\x18\x03 \x01(\x0b\x32\x14.coderai.v1.QuotaUse\x12)\n\x0b\x61\x63tive_jobs\x18\x04 \x01(\x0b\x32\x14.coderai.v1.QuotaUse\x12*\n\x0copen_streams\x18\x05 \x01(\x0b\x32\x14.coderai.v1.QuotaUse\"(\n\x14\x44\x65leteAccountRequest\x12\x10\n\x08password\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteAccountResponse\"\xaa\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x11\n\tread_only\x18\x04 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tread_only\x18\x02 \x01(\x08\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.coderai.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x14\n\x12ListApiKeysRequest\";\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.coderai.v1.ApiKey\")\n\x13RevokeApiKeyRequest\x12\x12\n\napi_key_id\x18\x01 \x01(\t\"\x16\n\x14RevokeApiKeyResponse2\xe8\x05\n\x0b\x41uthService\x12\x45\n\x08Register\x12\x1b.coderai.v1.RegisterRequest\x1a\x1c.coderai.v1.RegisterResponse\x12<\n\x05Login\x12\x18.coderai.v1.LoginRequest\x1a\x19.coderai.v1.LoginResponse\x12\x42\n\x07Refresh\x12\x1a.coderai.v1.RefreshRequest\x1a\x1b.coderai.v1.RefreshResponse\x12?\n\x06Logout\x12\x19.coderai.v1.LogoutRequest\x1a\x1a.coderai.v1.LogoutResponse\x12<\n\x05GetMe\x12\x18.coderai.v1.GetMeRequest\x1a\x19.coderai.v1.GetMeResponse\x12\x45\n\x08GetUsage\x12\x1b.coderai.v1.GetUsageRequest\x1a\x1c.coderai.v1.GetUsageResponse\x12T\n\rDeleteAccount\x12 .coderai.v1.DeleteAccountRequest\x1a!.coderai.v1.DeleteAccountResponse\x12Q\n\x0c\x43reateApiKey\x12\x1f.coderai.v1.CreateApiKeyRequest\x1a .coderai.v1.CreateApiKeyResponse\x12N\n\x0bListApiKeys\x12\x1e.coderai.v1.ListApiKeysRequest\x1a\x1f.coderai.v1.ListApiKeysResponse\x12Q\n\x0cRevokeApiKey\x12\x1f.coderai.v1.RevokeApiKeyRequest\x1a .coderai.v1.RevokeApiKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coderai.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REGISTERRESPONSE'].fields_by_name['user']._loaded_options = None
+  _globals['_REGISTERRESPONSE'].fields_by_name['user']._serialized_options = b'\030\001'
+  _globals['_REGISTERRESPONSE'].fields_by_name['tokens']._loaded_options = None
+  _globals['_REGISTERRESPONSE'].fields_by_name['tokens']._serialized_options = b'\030\001'
   _globals['_USER']._serialized_start=70
   _globals['_USER']._serialized_end=174
   _globals['_TOKENPAIR']._serialized_start=177
@@ -39,23 +43,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERREQUEST']._serialized_start=360
   _globals['_REGISTERREQUEST']._serialized_end=432
   _globals['_REGISTERRESPONSE']._serialized_start=434
-  _globals['_REGISTERRESPONSE']._serialized_end=523
-  _globals['_LOGINREQUEST']._serialized_start=525
-  _globals['_LOGINREQUEST']._serialized_end=572
-  _globals['_LOGINRESPONSE']._serialized_start=574
-  _globals['_LOGINRESPONSE']._serialized_end=660
-  _globals['_REFRESHREQUEST']._serialized_start=662
-  _globals['_REFRESHREQUEST']._serialized_end=701
-  _globals['_REFRESHRESPONSE']._serialized_start=703
-  _globals['_REFRESHRESPONSE']._serialized_end=759
-  _globals['_LOGOUTREQUEST']._serialized_start=761
-  _globals['_LOGOUTREQUEST']._serialized_end=799
-  _globals['_LOGOUTRESPONSE']._serialized_start=801
-  _globals['_LOGOUTRESPONSE']._serialized_end=817
-  _globals['_GETMEREQUEST']._serialized_start=819
-  _globals['_GETMEREQUEST']._serialized_end=833
-  _globals['_GETMERESPONSE']._serialized_start=835
-  _globals['_GETMERESPONSE']._serialized_end=882
-  _globals['_AUTHSERVICE']._serialized_start=885
-  _globals['_AUTHSERVICE']._serialized_end=1226
+  _globals['_REGISTERRESPONSE']._serialized_end=531
+  _globals['_LOGINREQUEST']._serialized_start=533
+  _globals['_LOGINREQUEST']._serialized_end=580
+  _globals['_LOGINRESPONSE']._serialized_start=582
+  _globals['_LOGINRESPONSE']._serialized_end=668
+  _globals['_REFRESHREQUEST']._serialized_start=670
+  _globals['_REFRESHREQUEST']._serialized_end=709
+  _globals['_REFRESHRESPONSE']._serialized_start=711
+  _globals['_REFRESHRESPONSE']._serialized_end=767
+  _globals['_LOGOUTREQUEST']._serialized_start=769
+  _globals['_LOGOUTREQUEST']._serialized_end=807
+  _globals['_LOGOUTRESPONSE']._serialized_start=809
+  _globals['_LOGOUTRESPONSE']._serialized_end=825
+  _globals['_GETMEREQUEST']._serialized_start=827
+  _globals['_GETMEREQUEST']._serialized_end=841
+  _globals['_GETMERESPONSE']._serialized_start=843
+  _globals['_GETMERESPONSE']._serialized_end=890
+  _globals['_GETUSAGEREQUEST']._serialized_start=892
+  _globals['_GETUSAGEREQUEST']._serialized_end=909
+  _globals['_GETUSAGERESPONSE']._serialized_start=911
+  _globals['_GETUSAGERESPONSE']._serialized_end=963
+  _globals['_QUOTAUSE']._serialized_start=965
+  _globals['_QUOTAUSE']._serialized_end=1004
+  _globals['_USAGE']._serialized_start=1007
+  _globals['_USAGE']._serialized_end=1227
+  _globals['_DELETEACCOUNTREQUEST']._serialized_start=1229
+  _globals['_DELETEACCOUNTREQUEST']._serialized_end=1269
+  _globals['_DELETEACCOUNTRESPONSE']._serialized_start=1271
+  _globals['_DELETEACCOUNTRESPONSE']._serialized_end=1294
+  _globals['_APIKEY']._serialized_start=1297
+  _globals['_APIKEY']._serialized_end=1467
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1469
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1523
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1525
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1600
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1602
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1622
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1624
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1683
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1685
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1726
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1728
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1750
+  _globals['_AUTHSERVICE']._serialized_start=1753
+  _globals['_AUTHSERVICE']._serialized_end=2497
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,12 @@ if _version_not_supported:
 
 class AuthServiceStub:
     """Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
-    every service needs `authorization: Bearer <access_token>` in the call's metadata.
+    every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+    credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+    checked against a live account on every call: once the account is deleted (or the key
+    revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+    refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+    Download*, Estimate* and Preview*).
     """
 
     def __init__(self, channel):
@@ -61,15 +66,49 @@ class AuthServiceStub:
                 request_serializer=coderai_dot_v1_dot_auth__pb2.GetMeRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_auth__pb2.GetMeResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/coderai.v1.AuthService/GetUsage',
+                request_serializer=coderai_dot_v1_dot_auth__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_auth__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccount = channel.unary_unary(
+                '/coderai.v1.AuthService/DeleteAccount',
+                request_serializer=coderai_dot_v1_dot_auth__pb2.DeleteAccountRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_auth__pb2.DeleteAccountResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/coderai.v1.AuthService/CreateApiKey',
+                request_serializer=coderai_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_auth__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/coderai.v1.AuthService/ListApiKeys',
+                request_serializer=coderai_dot_v1_dot_auth__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/coderai.v1.AuthService/RevokeApiKey',
+                request_serializer=coderai_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
     """Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
-    every service needs `authorization: Bearer <access_token>` in the call's metadata.
+    every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+    credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+    checked against a live account on every call: once the account is deleted (or the key
+    revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+    refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+    Download*, Estimate* and Preview*).
     """
 
     def Register(self, request, context):
-        """Creates an account and signs it in. ALREADY_EXISTS if the email is taken.
+        """Creates an account when the email is new and does nothing when it is taken: the answer
+        (an empty RegisterResponse) is the same either way, so that Register does not tell who
+        has an account. Sign in with Login next. INVALID_ARGUMENT for a bad email or password;
+        RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has made
+        too many Register and Login calls, or the server is busy hashing other passwords.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,7 +116,10 @@ class AuthServiceServicer:
 
     def Login(self, request, context):
         """Exchanges email and password for tokens. UNAUTHENTICATED on a wrong email or password
-        (the two are not distinguished).
+        (the two are not distinguished). RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay,
+        when the account has failed too often lately (delays from 1 s, doubling, to 30 s by
+        default; a success resets them), when the caller's address has made too many Register
+        and Login calls, or when the server is busy hashing other passwords.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +128,8 @@ class AuthServiceServicer:
     def Refresh(self, request, context):
         """Exchanges a refresh token for a new pair. Each refresh token works once: presenting one
         that was already used revokes every token descended from the same login.
+        RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has
+        refreshed too often.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,6 +144,55 @@ class AuthServiceServicer:
 
     def GetMe(self, request, context):
         """The signed-in user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """What the caller holds against each of their quotas, and each quota's limit (the
+        server's QUOTA_MAX_* settings). A call that would take the caller past a quota answers
+        RESOURCE_EXHAUSTED with a message naming the quota, its limit and the current use:
+        CreateProject (projects); UploadDocument, UploadDocuments, BeginUpload, AppendUpload and
+        FinishUpload (documents, storage); CreateJob (active jobs); WatchJob, WatchProject and
+        DownloadExport (open streams, with a google.rpc.RetryInfo delay). Deleting or ending
+        things frees their place at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAccount(self, request, context):
+        """Deletes the caller's account and everything it owns (projects, documents, jobs,
+        extractions, exports, feedback, usage records, upload sessions, refresh tokens and API
+        keys); every access token and API key of the account stops working at once. Needs the
+        account's current password and a signed-in session: PERMISSION_DENIED when the password
+        is wrong or the caller is an API key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """Creates an API key for programs (services, scripts, SDKs) acting as the caller, under the
+        same data isolation. The secret is in this response only; it is stored as a digest and
+        cannot be shown again. PERMISSION_DENIED when the caller is itself an API key;
+        INVALID_ARGUMENT without a name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """The caller's API keys, newest first, without their secrets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes one of the caller's API keys: calls with it answer UNAUTHENTICATED from then on.
+        NOT_FOUND if the caller has no such key; PERMISSION_DENIED when the caller is an API key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +226,31 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=coderai_dot_v1_dot_auth__pb2.GetMeRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_auth__pb2.GetMeResponse.SerializeToString,
             ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=coderai_dot_v1_dot_auth__pb2.GetUsageRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_auth__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'DeleteAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccount,
+                    request_deserializer=coderai_dot_v1_dot_auth__pb2.DeleteAccountRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_auth__pb2.DeleteAccountResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=coderai_dot_v1_dot_auth__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_auth__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=coderai_dot_v1_dot_auth__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_auth__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=coderai_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'coderai.v1.AuthService', rpc_method_handlers)
@@ -143,7 +261,12 @@ def add_AuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
     """Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
-    every service needs `authorization: Bearer <access_token>` in the call's metadata.
+    every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+    credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+    checked against a live account on every call: once the account is deleted (or the key
+    revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+    refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+    Download*, Estimate* and Preview*).
     """
 
     @staticmethod
@@ -271,6 +394,141 @@ class AuthService:
             '/coderai.v1.AuthService/GetMe',
             coderai_dot_v1_dot_auth__pb2.GetMeRequest.SerializeToString,
             coderai_dot_v1_dot_auth__pb2.GetMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.AuthService/GetUsage',
+            coderai_dot_v1_dot_auth__pb2.GetUsageRequest.SerializeToString,
+            coderai_dot_v1_dot_auth__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.AuthService/DeleteAccount',
+            coderai_dot_v1_dot_auth__pb2.DeleteAccountRequest.SerializeToString,
+            coderai_dot_v1_dot_auth__pb2.DeleteAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.AuthService/CreateApiKey',
+            coderai_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+            coderai_dot_v1_dot_auth__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.AuthService/ListApiKeys',
+            coderai_dot_v1_dot_auth__pb2.ListApiKeysRequest.SerializeToString,
+            coderai_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.AuthService/RevokeApiKey',
+            coderai_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.SerializeToString,
+            coderai_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

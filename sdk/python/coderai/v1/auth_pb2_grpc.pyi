@@ -28,7 +28,12 @@ GRPC_VERSION: str
 
 class AuthServiceStub:
     """Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
-    every service needs `authorization: Bearer <access_token>` in the call's metadata.
+    every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+    credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+    checked against a live account on every call: once the account is deleted (or the key
+    revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+    refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+    Download*, Estimate* and Preview*).
     """
 
     @_typing.overload
@@ -36,45 +41,131 @@ class AuthServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     Register: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RegisterRequest, _auth_pb2.RegisterResponse]
-    """Creates an account and signs it in. ALREADY_EXISTS if the email is taken."""
+    """Creates an account when the email is new and does nothing when it is taken: the answer
+    (an empty RegisterResponse) is the same either way, so that Register does not tell who
+    has an account. Sign in with Login next. INVALID_ARGUMENT for a bad email or password;
+    RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has made
+    too many Register and Login calls, or the server is busy hashing other passwords.
+    """
     Login: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.LoginResponse]
     """Exchanges email and password for tokens. UNAUTHENTICATED on a wrong email or password
-    (the two are not distinguished).
+    (the two are not distinguished). RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay,
+    when the account has failed too often lately (delays from 1 s, doubling, to 30 s by
+    default; a success resets them), when the caller's address has made too many Register
+    and Login calls, or when the server is busy hashing other passwords.
     """
     Refresh: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshRequest, _auth_pb2.RefreshResponse]
     """Exchanges a refresh token for a new pair. Each refresh token works once: presenting one
     that was already used revokes every token descended from the same login.
+    RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has
+    refreshed too often.
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]
     """Revokes the refresh token and every token descended from the same login."""
     GetMe: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetMeRequest, _auth_pb2.GetMeResponse]
     """The signed-in user."""
+    GetUsage: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetUsageRequest, _auth_pb2.GetUsageResponse]
+    """What the caller holds against each of their quotas, and each quota's limit (the
+    server's QUOTA_MAX_* settings). A call that would take the caller past a quota answers
+    RESOURCE_EXHAUSTED with a message naming the quota, its limit and the current use:
+    CreateProject (projects); UploadDocument, UploadDocuments, BeginUpload, AppendUpload and
+    FinishUpload (documents, storage); CreateJob (active jobs); WatchJob, WatchProject and
+    DownloadExport (open streams, with a google.rpc.RetryInfo delay). Deleting or ending
+    things frees their place at once.
+    """
+    DeleteAccount: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteAccountRequest, _auth_pb2.DeleteAccountResponse]
+    """Deletes the caller's account and everything it owns (projects, documents, jobs,
+    extractions, exports, feedback, usage records, upload sessions, refresh tokens and API
+    keys); every access token and API key of the account stops working at once. Needs the
+    account's current password and a signed-in session: PERMISSION_DENIED when the password
+    is wrong or the caller is an API key.
+    """
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreateApiKeyResponse]
+    """Creates an API key for programs (services, scripts, SDKs) acting as the caller, under the
+    same data isolation. The secret is in this response only; it is stored as a digest and
+    cannot be shown again. PERMISSION_DENIED when the caller is itself an API key;
+    INVALID_ARGUMENT without a name.
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListApiKeysRequest, _auth_pb2.ListApiKeysResponse]
+    """The caller's API keys, newest first, without their secrets."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiKeyRequest, _auth_pb2.RevokeApiKeyResponse]
+    """Revokes one of the caller's API keys: calls with it answer UNAUTHENTICATED from then on.
+    NOT_FOUND if the caller has no such key; PERMISSION_DENIED when the caller is an API key.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
     """Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
-    every service needs `authorization: Bearer <access_token>` in the call's metadata.
+    every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+    credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+    checked against a live account on every call: once the account is deleted (or the key
+    revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+    refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+    Download*, Estimate* and Preview*).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Register: _aio.UnaryUnaryMultiCallable[_auth_pb2.RegisterRequest, _auth_pb2.RegisterResponse]  # type: ignore[assignment]
-    """Creates an account and signs it in. ALREADY_EXISTS if the email is taken."""
+    """Creates an account when the email is new and does nothing when it is taken: the answer
+    (an empty RegisterResponse) is the same either way, so that Register does not tell who
+    has an account. Sign in with Login next. INVALID_ARGUMENT for a bad email or password;
+    RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has made
+    too many Register and Login calls, or the server is busy hashing other passwords.
+    """
     Login: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.LoginResponse]  # type: ignore[assignment]
     """Exchanges email and password for tokens. UNAUTHENTICATED on a wrong email or password
-    (the two are not distinguished).
+    (the two are not distinguished). RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay,
+    when the account has failed too often lately (delays from 1 s, doubling, to 30 s by
+    default; a success resets them), when the caller's address has made too many Register
+    and Login calls, or when the server is busy hashing other passwords.
     """
     Refresh: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshRequest, _auth_pb2.RefreshResponse]  # type: ignore[assignment]
     """Exchanges a refresh token for a new pair. Each refresh token works once: presenting one
     that was already used revokes every token descended from the same login.
+    RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has
+    refreshed too often.
     """
     Logout: _aio.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]  # type: ignore[assignment]
     """Revokes the refresh token and every token descended from the same login."""
     GetMe: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetMeRequest, _auth_pb2.GetMeResponse]  # type: ignore[assignment]
     """The signed-in user."""
+    GetUsage: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetUsageRequest, _auth_pb2.GetUsageResponse]  # type: ignore[assignment]
+    """What the caller holds against each of their quotas, and each quota's limit (the
+    server's QUOTA_MAX_* settings). A call that would take the caller past a quota answers
+    RESOURCE_EXHAUSTED with a message naming the quota, its limit and the current use:
+    CreateProject (projects); UploadDocument, UploadDocuments, BeginUpload, AppendUpload and
+    FinishUpload (documents, storage); CreateJob (active jobs); WatchJob, WatchProject and
+    DownloadExport (open streams, with a google.rpc.RetryInfo delay). Deleting or ending
+    things frees their place at once.
+    """
+    DeleteAccount: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteAccountRequest, _auth_pb2.DeleteAccountResponse]  # type: ignore[assignment]
+    """Deletes the caller's account and everything it owns (projects, documents, jobs,
+    extractions, exports, feedback, usage records, upload sessions, refresh tokens and API
+    keys); every access token and API key of the account stops working at once. Needs the
+    account's current password and a signed-in session: PERMISSION_DENIED when the password
+    is wrong or the caller is an API key.
+    """
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """Creates an API key for programs (services, scripts, SDKs) acting as the caller, under the
+    same data isolation. The secret is in this response only; it is stored as a digest and
+    cannot be shown again. PERMISSION_DENIED when the caller is itself an API key;
+    INVALID_ARGUMENT without a name.
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListApiKeysRequest, _auth_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """The caller's API keys, newest first, without their secrets."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiKeyRequest, _auth_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """Revokes one of the caller's API keys: calls with it answer UNAUTHENTICATED from then on.
+    NOT_FOUND if the caller has no such key; PERMISSION_DENIED when the caller is an API key.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
-    every service needs `authorization: Bearer <access_token>` in the call's metadata.
+    every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+    credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+    checked against a live account on every call: once the account is deleted (or the key
+    revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+    refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+    Download*, Estimate* and Preview*).
     """
 
     @_abc_1.abstractmethod
@@ -83,7 +174,12 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RegisterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RegisterResponse, _abc.Awaitable[_auth_pb2.RegisterResponse]]:
-        """Creates an account and signs it in. ALREADY_EXISTS if the email is taken."""
+        """Creates an account when the email is new and does nothing when it is taken: the answer
+        (an empty RegisterResponse) is the same either way, so that Register does not tell who
+        has an account. Sign in with Login next. INVALID_ARGUMENT for a bad email or password;
+        RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has made
+        too many Register and Login calls, or the server is busy hashing other passwords.
+        """
 
     @_abc_1.abstractmethod
     def Login(
@@ -92,7 +188,10 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.LoginResponse, _abc.Awaitable[_auth_pb2.LoginResponse]]:
         """Exchanges email and password for tokens. UNAUTHENTICATED on a wrong email or password
-        (the two are not distinguished).
+        (the two are not distinguished). RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay,
+        when the account has failed too often lately (delays from 1 s, doubling, to 30 s by
+        default; a success resets them), when the caller's address has made too many Register
+        and Login calls, or when the server is busy hashing other passwords.
         """
 
     @_abc_1.abstractmethod
@@ -103,6 +202,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_pb2.RefreshResponse, _abc.Awaitable[_auth_pb2.RefreshResponse]]:
         """Exchanges a refresh token for a new pair. Each refresh token works once: presenting one
         that was already used revokes every token descended from the same login.
+        RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has
+        refreshed too often.
         """
 
     @_abc_1.abstractmethod
@@ -120,5 +221,63 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.GetMeResponse, _abc.Awaitable[_auth_pb2.GetMeResponse]]:
         """The signed-in user."""
+
+    @_abc_1.abstractmethod
+    def GetUsage(
+        self,
+        request: _auth_pb2.GetUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.GetUsageResponse, _abc.Awaitable[_auth_pb2.GetUsageResponse]]:
+        """What the caller holds against each of their quotas, and each quota's limit (the
+        server's QUOTA_MAX_* settings). A call that would take the caller past a quota answers
+        RESOURCE_EXHAUSTED with a message naming the quota, its limit and the current use:
+        CreateProject (projects); UploadDocument, UploadDocuments, BeginUpload, AppendUpload and
+        FinishUpload (documents, storage); CreateJob (active jobs); WatchJob, WatchProject and
+        DownloadExport (open streams, with a google.rpc.RetryInfo delay). Deleting or ending
+        things frees their place at once.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteAccount(
+        self,
+        request: _auth_pb2.DeleteAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.DeleteAccountResponse, _abc.Awaitable[_auth_pb2.DeleteAccountResponse]]:
+        """Deletes the caller's account and everything it owns (projects, documents, jobs,
+        extractions, exports, feedback, usage records, upload sessions, refresh tokens and API
+        keys); every access token and API key of the account stops working at once. Needs the
+        account's current password and a signed-in session: PERMISSION_DENIED when the password
+        is wrong or the caller is an API key.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _auth_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateApiKeyResponse, _abc.Awaitable[_auth_pb2.CreateApiKeyResponse]]:
+        """Creates an API key for programs (services, scripts, SDKs) acting as the caller, under the
+        same data isolation. The secret is in this response only; it is stored as a digest and
+        cannot be shown again. PERMISSION_DENIED when the caller is itself an API key;
+        INVALID_ARGUMENT without a name.
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _auth_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListApiKeysResponse, _abc.Awaitable[_auth_pb2.ListApiKeysResponse]]:
+        """The caller's API keys, newest first, without their secrets."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _auth_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.RevokeApiKeyResponse, _abc.Awaitable[_auth_pb2.RevokeApiKeyResponse]]:
+        """Revokes one of the caller's API keys: calls with it answer UNAUTHENTICATED from then on.
+        NOT_FOUND if the caller has no such key; PERMISSION_DENIED when the caller is an API key.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -177,14 +177,40 @@ class GetDocumentRequest(_message.Message):
     def __init__(self, document_id: _Optional[str] = ..., include_text: _Optional[bool] = ...) -> None: ...
 
 class GetDocumentResponse(_message.Message):
-    __slots__ = ("document", "text", "chunks")
+    __slots__ = ("document", "text", "chunks", "text_omitted", "text_length")
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     document: Document
     text: str
     chunks: _containers.RepeatedCompositeFieldContainer[DocumentChunk]
-    def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ..., text: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[DocumentChunk, _Mapping]]] = ...) -> None: ...
+    text_omitted: bool
+    text_length: int
+    def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ..., text: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[DocumentChunk, _Mapping]]] = ..., text_omitted: _Optional[bool] = ..., text_length: _Optional[int] = ...) -> None: ...
+
+class GetDocumentTextRequest(_message.Message):
+    __slots__ = ("document_id", "offset", "limit")
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    document_id: str
+    offset: int
+    limit: int
+    def __init__(self, document_id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetDocumentTextResponse(_message.Message):
+    __slots__ = ("text", "offset", "text_length", "next_offset")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    offset: int
+    text_length: int
+    next_offset: int
+    def __init__(self, text: _Optional[str] = ..., offset: _Optional[int] = ..., text_length: _Optional[int] = ..., next_offset: _Optional[int] = ...) -> None: ...
 
 class ListDocumentsRequest(_message.Message):
     __slots__ = ("project_id", "status", "page_size", "page_token")

@@ -28,12 +28,39 @@ if _version_not_supported:
 class DocumentServiceStub:
     """A project's corpus: upload, parse, list and inspect documents.
 
+    Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+    text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+    with a message saying so; so do, before they are parsed, a plain-text file of more than
+    DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+    XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+    in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+    JavaScript string counts a character outside the BMP (an emoji) as two.
+
     Uploaded files are stored with their original bytes and parsed by the workers, off the
     request path: a document starts UPLOADED and becomes READY (text extracted, long documents
     chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
     stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
     and each file in it becomes a document. Files larger than the server's upload limit answer
     RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+
+    Quotas (see AuthService.GetUsage): an upload that would take the caller past
+    QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+    naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+    when every file they offer would not fit (duplicates and unreadable files counted); each
+    document is checked again as it is stored, so an archive or batch that a concurrent upload
+    overtakes stores nothing past the quota (an archive's entries left out say so in their
+    error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+
+    Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+    one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+    (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+    process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+    UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+    DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+    UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+    RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+    An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+    after BeginUpload.
     """
 
     def __init__(self, channel):
@@ -77,6 +104,11 @@ class DocumentServiceStub:
                 request_serializer=coderai_dot_v1_dot_document__pb2.GetDocumentRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_document__pb2.GetDocumentResponse.FromString,
                 _registered_method=True)
+        self.GetDocumentText = channel.unary_unary(
+                '/coderai.v1.DocumentService/GetDocumentText',
+                request_serializer=coderai_dot_v1_dot_document__pb2.GetDocumentTextRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_document__pb2.GetDocumentTextResponse.FromString,
+                _registered_method=True)
         self.ListDocuments = channel.unary_unary(
                 '/coderai.v1.DocumentService/ListDocuments',
                 request_serializer=coderai_dot_v1_dot_document__pb2.ListDocumentsRequest.SerializeToString,
@@ -97,12 +129,39 @@ class DocumentServiceStub:
 class DocumentServiceServicer:
     """A project's corpus: upload, parse, list and inspect documents.
 
+    Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+    text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+    with a message saying so; so do, before they are parsed, a plain-text file of more than
+    DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+    XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+    in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+    JavaScript string counts a character outside the BMP (an emoji) as two.
+
     Uploaded files are stored with their original bytes and parsed by the workers, off the
     request path: a document starts UPLOADED and becomes READY (text extracted, long documents
     chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
     stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
     and each file in it becomes a document. Files larger than the server's upload limit answer
     RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+
+    Quotas (see AuthService.GetUsage): an upload that would take the caller past
+    QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+    naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+    when every file they offer would not fit (duplicates and unreadable files counted); each
+    document is checked again as it is stored, so an archive or batch that a concurrent upload
+    overtakes stores nothing past the quota (an archive's entries left out say so in their
+    error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+
+    Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+    one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+    (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+    process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+    UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+    DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+    UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+    RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+    An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+    after BeginUpload.
     """
 
     def UploadDocument(self, request_iterator, context):
@@ -148,13 +207,29 @@ class DocumentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetDocument(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A document; with include_text, its text and chunks when the text is at most the server's
+        inline limit (DOCUMENT_INLINE_TEXT_CHARS, 1,000,000 characters by default), so that the
+        answer stays well under the 16 MiB message limit. A longer text is left out
+        (text_omitted, text_length): read it with GetDocumentText. NOT_FOUND for a document that
+        is not the caller's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDocumentText(self, request, context):
+        """A document's text a page at a time (unary, so grpc-web clients can use it too): the
+        characters from offset, at most limit of them. NOT_FOUND for a document that is not the
+        caller's; FAILED_PRECONDITION while it has no text (not parsed yet, or parsing failed);
+        INVALID_ARGUMENT for a negative offset or limit.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListDocuments(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Documents without their text (read it with GetDocument or GetDocumentText).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -210,6 +285,11 @@ def add_DocumentServiceServicer_to_server(servicer, server):
                     request_deserializer=coderai_dot_v1_dot_document__pb2.GetDocumentRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_document__pb2.GetDocumentResponse.SerializeToString,
             ),
+            'GetDocumentText': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDocumentText,
+                    request_deserializer=coderai_dot_v1_dot_document__pb2.GetDocumentTextRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_document__pb2.GetDocumentTextResponse.SerializeToString,
+            ),
             'ListDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDocuments,
                     request_deserializer=coderai_dot_v1_dot_document__pb2.ListDocumentsRequest.FromString,
@@ -236,12 +316,39 @@ def add_DocumentServiceServicer_to_server(servicer, server):
 class DocumentService:
     """A project's corpus: upload, parse, list and inspect documents.
 
+    Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+    text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+    with a message saying so; so do, before they are parsed, a plain-text file of more than
+    DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+    XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+    in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+    JavaScript string counts a character outside the BMP (an emoji) as two.
+
     Uploaded files are stored with their original bytes and parsed by the workers, off the
     request path: a document starts UPLOADED and becomes READY (text extracted, long documents
     chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
     stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
     and each file in it becomes a document. Files larger than the server's upload limit answer
     RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+
+    Quotas (see AuthService.GetUsage): an upload that would take the caller past
+    QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+    naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+    when every file they offer would not fit (duplicates and unreadable files counted); each
+    document is checked again as it is stored, so an archive or batch that a concurrent upload
+    overtakes stores nothing past the quota (an archive's entries left out say so in their
+    error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+
+    Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+    one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+    (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+    process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+    UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+    DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+    UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+    RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+    An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+    after BeginUpload.
     """
 
     @staticmethod
@@ -423,6 +530,33 @@ class DocumentService:
             '/coderai.v1.DocumentService/GetDocument',
             coderai_dot_v1_dot_document__pb2.GetDocumentRequest.SerializeToString,
             coderai_dot_v1_dot_document__pb2.GetDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDocumentText(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.DocumentService/GetDocumentText',
+            coderai_dot_v1_dot_document__pb2.GetDocumentTextRequest.SerializeToString,
+            coderai_dot_v1_dot_document__pb2.GetDocumentTextResponse.FromString,
             options,
             channel_credentials,
             insecure,

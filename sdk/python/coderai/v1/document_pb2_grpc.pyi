@@ -29,12 +29,39 @@ GRPC_VERSION: str
 class DocumentServiceStub:
     """A project's corpus: upload, parse, list and inspect documents.
 
+    Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+    text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+    with a message saying so; so do, before they are parsed, a plain-text file of more than
+    DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+    XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+    in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+    JavaScript string counts a character outside the BMP (an emoji) as two.
+
     Uploaded files are stored with their original bytes and parsed by the workers, off the
     request path: a document starts UPLOADED and becomes READY (text extracted, long documents
     chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
     stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
     and each file in it becomes a document. Files larger than the server's upload limit answer
     RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+
+    Quotas (see AuthService.GetUsage): an upload that would take the caller past
+    QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+    naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+    when every file they offer would not fit (duplicates and unreadable files counted); each
+    document is checked again as it is stored, so an archive or batch that a concurrent upload
+    overtakes stores nothing past the quota (an archive's entries left out say so in their
+    error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+
+    Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+    one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+    (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+    process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+    UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+    DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+    UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+    RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+    An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+    after BeginUpload.
     """
 
     @_typing.overload
@@ -57,7 +84,20 @@ class DocumentServiceStub:
     FinishUpload: _grpc.UnaryUnaryMultiCallable[_document_pb2.FinishUploadRequest, _document_pb2.FinishUploadResponse]
     AbortUpload: _grpc.UnaryUnaryMultiCallable[_document_pb2.AbortUploadRequest, _document_pb2.AbortUploadResponse]
     GetDocument: _grpc.UnaryUnaryMultiCallable[_document_pb2.GetDocumentRequest, _document_pb2.GetDocumentResponse]
+    """A document; with include_text, its text and chunks when the text is at most the server's
+    inline limit (DOCUMENT_INLINE_TEXT_CHARS, 1,000,000 characters by default), so that the
+    answer stays well under the 16 MiB message limit. A longer text is left out
+    (text_omitted, text_length): read it with GetDocumentText. NOT_FOUND for a document that
+    is not the caller's.
+    """
+    GetDocumentText: _grpc.UnaryUnaryMultiCallable[_document_pb2.GetDocumentTextRequest, _document_pb2.GetDocumentTextResponse]
+    """A document's text a page at a time (unary, so grpc-web clients can use it too): the
+    characters from offset, at most limit of them. NOT_FOUND for a document that is not the
+    caller's; FAILED_PRECONDITION while it has no text (not parsed yet, or parsing failed);
+    INVALID_ARGUMENT for a negative offset or limit.
+    """
     ListDocuments: _grpc.UnaryUnaryMultiCallable[_document_pb2.ListDocumentsRequest, _document_pb2.ListDocumentsResponse]
+    """Documents without their text (read it with GetDocument or GetDocumentText)."""
     DeleteDocument: _grpc.UnaryUnaryMultiCallable[_document_pb2.DeleteDocumentRequest, _document_pb2.DeleteDocumentResponse]
     ReparseDocument: _grpc.UnaryUnaryMultiCallable[_document_pb2.ReparseDocumentRequest, _document_pb2.ReparseDocumentResponse]
     """Parses the stored original bytes again."""
@@ -66,12 +106,39 @@ class DocumentServiceStub:
 class DocumentServiceAsyncStub(DocumentServiceStub):
     """A project's corpus: upload, parse, list and inspect documents.
 
+    Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+    text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+    with a message saying so; so do, before they are parsed, a plain-text file of more than
+    DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+    XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+    in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+    JavaScript string counts a character outside the BMP (an emoji) as two.
+
     Uploaded files are stored with their original bytes and parsed by the workers, off the
     request path: a document starts UPLOADED and becomes READY (text extracted, long documents
     chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
     stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
     and each file in it becomes a document. Files larger than the server's upload limit answer
     RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+
+    Quotas (see AuthService.GetUsage): an upload that would take the caller past
+    QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+    naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+    when every file they offer would not fit (duplicates and unreadable files counted); each
+    document is checked again as it is stored, so an archive or batch that a concurrent upload
+    overtakes stores nothing past the quota (an archive's entries left out say so in their
+    error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+
+    Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+    one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+    (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+    process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+    UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+    DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+    UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+    RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+    An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+    after BeginUpload.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -91,7 +158,20 @@ class DocumentServiceAsyncStub(DocumentServiceStub):
     FinishUpload: _aio.UnaryUnaryMultiCallable[_document_pb2.FinishUploadRequest, _document_pb2.FinishUploadResponse]  # type: ignore[assignment]
     AbortUpload: _aio.UnaryUnaryMultiCallable[_document_pb2.AbortUploadRequest, _document_pb2.AbortUploadResponse]  # type: ignore[assignment]
     GetDocument: _aio.UnaryUnaryMultiCallable[_document_pb2.GetDocumentRequest, _document_pb2.GetDocumentResponse]  # type: ignore[assignment]
+    """A document; with include_text, its text and chunks when the text is at most the server's
+    inline limit (DOCUMENT_INLINE_TEXT_CHARS, 1,000,000 characters by default), so that the
+    answer stays well under the 16 MiB message limit. A longer text is left out
+    (text_omitted, text_length): read it with GetDocumentText. NOT_FOUND for a document that
+    is not the caller's.
+    """
+    GetDocumentText: _aio.UnaryUnaryMultiCallable[_document_pb2.GetDocumentTextRequest, _document_pb2.GetDocumentTextResponse]  # type: ignore[assignment]
+    """A document's text a page at a time (unary, so grpc-web clients can use it too): the
+    characters from offset, at most limit of them. NOT_FOUND for a document that is not the
+    caller's; FAILED_PRECONDITION while it has no text (not parsed yet, or parsing failed);
+    INVALID_ARGUMENT for a negative offset or limit.
+    """
     ListDocuments: _aio.UnaryUnaryMultiCallable[_document_pb2.ListDocumentsRequest, _document_pb2.ListDocumentsResponse]  # type: ignore[assignment]
+    """Documents without their text (read it with GetDocument or GetDocumentText)."""
     DeleteDocument: _aio.UnaryUnaryMultiCallable[_document_pb2.DeleteDocumentRequest, _document_pb2.DeleteDocumentResponse]  # type: ignore[assignment]
     ReparseDocument: _aio.UnaryUnaryMultiCallable[_document_pb2.ReparseDocumentRequest, _document_pb2.ReparseDocumentResponse]  # type: ignore[assignment]
     """Parses the stored original bytes again."""
@@ -99,12 +179,39 @@ class DocumentServiceAsyncStub(DocumentServiceStub):
 class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
     """A project's corpus: upload, parse, list and inspect documents.
 
+    Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+    text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+    with a message saying so; so do, before they are parsed, a plain-text file of more than
+    DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+    XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+    in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+    JavaScript string counts a character outside the BMP (an emoji) as two.
+
     Uploaded files are stored with their original bytes and parsed by the workers, off the
     request path: a document starts UPLOADED and becomes READY (text extracted, long documents
     chunked) or FAILED with an error_message. The same bytes uploaded twice to a project are
     stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
     and each file in it becomes a document. Files larger than the server's upload limit answer
     RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+
+    Quotas (see AuthService.GetUsage): an upload that would take the caller past
+    QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+    naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+    when every file they offer would not fit (duplicates and unreadable files counted); each
+    document is checked again as it is stored, so an archive or batch that a concurrent upload
+    overtakes stores nothing past the quota (an archive's entries left out say so in their
+    error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+
+    Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+    one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+    (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+    process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+    UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+    DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+    UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+    RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+    An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+    after BeginUpload.
     """
 
     @_abc_1.abstractmethod
@@ -163,14 +270,33 @@ class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _document_pb2.GetDocumentRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_document_pb2.GetDocumentResponse, _abc.Awaitable[_document_pb2.GetDocumentResponse]]: ...
+    ) -> _typing.Union[_document_pb2.GetDocumentResponse, _abc.Awaitable[_document_pb2.GetDocumentResponse]]:
+        """A document; with include_text, its text and chunks when the text is at most the server's
+        inline limit (DOCUMENT_INLINE_TEXT_CHARS, 1,000,000 characters by default), so that the
+        answer stays well under the 16 MiB message limit. A longer text is left out
+        (text_omitted, text_length): read it with GetDocumentText. NOT_FOUND for a document that
+        is not the caller's.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDocumentText(
+        self,
+        request: _document_pb2.GetDocumentTextRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_pb2.GetDocumentTextResponse, _abc.Awaitable[_document_pb2.GetDocumentTextResponse]]:
+        """A document's text a page at a time (unary, so grpc-web clients can use it too): the
+        characters from offset, at most limit of them. NOT_FOUND for a document that is not the
+        caller's; FAILED_PRECONDITION while it has no text (not parsed yet, or parsing failed);
+        INVALID_ARGUMENT for a negative offset or limit.
+        """
 
     @_abc_1.abstractmethod
     def ListDocuments(
         self,
         request: _document_pb2.ListDocumentsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_document_pb2.ListDocumentsResponse, _abc.Awaitable[_document_pb2.ListDocumentsResponse]]: ...
+    ) -> _typing.Union[_document_pb2.ListDocumentsResponse, _abc.Awaitable[_document_pb2.ListDocumentsResponse]]:
+        """Documents without their text (read it with GetDocument or GetDocumentText)."""
 
     @_abc_1.abstractmethod
     def DeleteDocument(

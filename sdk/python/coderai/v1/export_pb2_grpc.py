@@ -114,7 +114,8 @@ class ExportServiceServicer:
 
     def DownloadExport(self, request, context):
         """The export's file: first a message with its name, content type and size, then the bytes
-        in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+        in chunks. FAILED_PRECONDITION while the export is not COMPLETED. Counts against the open
+        streams quota like WatchJob (RESOURCE_EXHAUSTED with a RetryInfo delay past it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,7 +55,8 @@ class ExportServiceStub:
     """The project's exports that have not expired, newest first."""
     DownloadExport: _grpc.UnaryStreamMultiCallable[_export_pb2.DownloadExportRequest, _export_pb2.DownloadExportResponse]
     """The export's file: first a message with its name, content type and size, then the bytes
-    in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+    in chunks. FAILED_PRECONDITION while the export is not COMPLETED. Counts against the open
+    streams quota like WatchJob (RESOURCE_EXHAUSTED with a RetryInfo delay past it).
     """
 
 @_typing.type_check_only
@@ -85,7 +86,8 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """The project's exports that have not expired, newest first."""
     DownloadExport: _aio.UnaryStreamMultiCallable[_export_pb2.DownloadExportRequest, _export_pb2.DownloadExportResponse]  # type: ignore[assignment]
     """The export's file: first a message with its name, content type and size, then the bytes
-    in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+    in chunks. FAILED_PRECONDITION while the export is not COMPLETED. Counts against the open
+    streams quota like WatchJob (RESOURCE_EXHAUSTED with a RetryInfo delay past it).
     """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -142,7 +144,8 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_export_pb2.DownloadExportResponse], _abc.AsyncIterator[_export_pb2.DownloadExportResponse]]:
         """The export's file: first a message with its name, content type and size, then the bytes
-        in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+        in chunks. FAILED_PRECONDITION while the export is not COMPLETED. Counts against the open
+        streams quota like WatchJob (RESOURCE_EXHAUSTED with a RetryInfo delay past it).
         """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -45,7 +45,8 @@ class JobServiceStub:
     """What a job would cost before it runs: calls, tokens, dollars."""
     CreateJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.CreateJobRequest, _job_pb2.CreateJobResponse]
     """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
-    an active job.
+    an active job; RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_ACTIVE_JOBS jobs
+    not ended (PENDING, RUNNING or PAUSED; see GetUsage).
     """
     GetJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.GetJobRequest, _job_pb2.GetJobResponse]
     ListJobs: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]
@@ -77,11 +78,14 @@ class JobServiceStub:
     client that lost the stream reconnects with the last event id it saw and gets what
     followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
     when the caller's access token expires: reconnect with a fresh one and the last id.
+    RESOURCE_EXHAUSTED, with a RetryInfo delay, when the caller has QUOTA_MAX_OPEN_STREAMS
+    streams (WatchJob, WatchProject, DownloadExport) open or this server is at its own limit.
     """
     WatchProject: _grpc.UnaryStreamMultiCallable[_job_pb2.WatchProjectRequest, _job_pb2.WatchProjectResponse]
     """Every job event of a project as it happens (several jobs over time), after a snapshot of
     its active job (job unset when it has none); resumable like WatchJob. The stream runs until
-    the client leaves or its access token expires (UNAUTHENTICATED).
+    the client leaves or its access token expires (UNAUTHENTICATED). Counts against the open
+    streams quota like WatchJob.
     """
 
 @_typing.type_check_only
@@ -101,7 +105,8 @@ class JobServiceAsyncStub(JobServiceStub):
     """What a job would cost before it runs: calls, tokens, dollars."""
     CreateJob: _aio.UnaryUnaryMultiCallable[_job_pb2.CreateJobRequest, _job_pb2.CreateJobResponse]  # type: ignore[assignment]
     """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
-    an active job.
+    an active job; RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_ACTIVE_JOBS jobs
+    not ended (PENDING, RUNNING or PAUSED; see GetUsage).
     """
     GetJob: _aio.UnaryUnaryMultiCallable[_job_pb2.GetJobRequest, _job_pb2.GetJobResponse]  # type: ignore[assignment]
     ListJobs: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]  # type: ignore[assignment]
@@ -133,11 +138,14 @@ class JobServiceAsyncStub(JobServiceStub):
     client that lost the stream reconnects with the last event id it saw and gets what
     followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
     when the caller's access token expires: reconnect with a fresh one and the last id.
+    RESOURCE_EXHAUSTED, with a RetryInfo delay, when the caller has QUOTA_MAX_OPEN_STREAMS
+    streams (WatchJob, WatchProject, DownloadExport) open or this server is at its own limit.
     """
     WatchProject: _aio.UnaryStreamMultiCallable[_job_pb2.WatchProjectRequest, _job_pb2.WatchProjectResponse]  # type: ignore[assignment]
     """Every job event of a project as it happens (several jobs over time), after a snapshot of
     its active job (job unset when it has none); resumable like WatchJob. The stream runs until
-    the client leaves or its access token expires (UNAUTHENTICATED).
+    the client leaves or its access token expires (UNAUTHENTICATED). Counts against the open
+    streams quota like WatchJob.
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -166,7 +174,8 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_job_pb2.CreateJobResponse, _abc.Awaitable[_job_pb2.CreateJobResponse]]:
         """FAILED_PRECONDITION when the project has no READY document, no variables, or already has
-        an active job.
+        an active job; RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_ACTIVE_JOBS jobs
+        not ended (PENDING, RUNNING or PAUSED; see GetUsage).
         """
 
     @_abc_1.abstractmethod
@@ -258,6 +267,8 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         client that lost the stream reconnects with the last event id it saw and gets what
         followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
         when the caller's access token expires: reconnect with a fresh one and the last id.
+        RESOURCE_EXHAUSTED, with a RetryInfo delay, when the caller has QUOTA_MAX_OPEN_STREAMS
+        streams (WatchJob, WatchProject, DownloadExport) open or this server is at its own limit.
         """
 
     @_abc_1.abstractmethod
@@ -268,7 +279,8 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_job_pb2.WatchProjectResponse], _abc.AsyncIterator[_job_pb2.WatchProjectResponse]]:
         """Every job event of a project as it happens (several jobs over time), after a snapshot of
         its active job (job unset when it has none); resumable like WatchJob. The stream runs until
-        the client leaves or its access token expires (UNAUTHENTICATED).
+        the client leaves or its access token expires (UNAUTHENTICATED). Counts against the open
+        streams quota like WatchJob.
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -69,7 +69,8 @@ class ProjectServiceServicer:
     """
 
     def CreateProject(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_PROJECTS projects (GetUsage).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

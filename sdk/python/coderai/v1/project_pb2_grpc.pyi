@@ -36,6 +36,7 @@ class ProjectServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ProjectServiceAsyncStub: ...
     CreateProject: _grpc.UnaryUnaryMultiCallable[_project_pb2.CreateProjectRequest, _project_pb2.CreateProjectResponse]
+    """RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_PROJECTS projects (GetUsage)."""
     GetProject: _grpc.UnaryUnaryMultiCallable[_project_pb2.GetProjectRequest, _project_pb2.GetProjectResponse]
     """The project with its variables (in order) and its processing status."""
     ListProjects: _grpc.UnaryUnaryMultiCallable[_project_pb2.ListProjectsRequest, _project_pb2.ListProjectsResponse]
@@ -55,6 +56,7 @@ class ProjectServiceAsyncStub(ProjectServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateProject: _aio.UnaryUnaryMultiCallable[_project_pb2.CreateProjectRequest, _project_pb2.CreateProjectResponse]  # type: ignore[assignment]
+    """RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_PROJECTS projects (GetUsage)."""
     GetProject: _aio.UnaryUnaryMultiCallable[_project_pb2.GetProjectRequest, _project_pb2.GetProjectResponse]  # type: ignore[assignment]
     """The project with its variables (in order) and its processing status."""
     ListProjects: _aio.UnaryUnaryMultiCallable[_project_pb2.ListProjectsRequest, _project_pb2.ListProjectsResponse]  # type: ignore[assignment]
@@ -76,7 +78,8 @@ class ProjectServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _project_pb2.CreateProjectRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_project_pb2.CreateProjectResponse, _abc.Awaitable[_project_pb2.CreateProjectResponse]]: ...
+    ) -> _typing.Union[_project_pb2.CreateProjectResponse, _abc.Awaitable[_project_pb2.CreateProjectResponse]]:
+        """RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_PROJECTS projects (GetUsage)."""
 
     @_abc_1.abstractmethod
     def GetProject(

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/auth.proto.
  */
 export const file_coderai_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb2RlcmFpL3YxL2F1dGgucHJvdG8SCmNvZGVyYWkudjEiaAoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrUBCglUb2tlblBhaXISFAoMYWNjZXNzX3Rva2VuGAEgASgJEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI9ChlyZWZyZXNoX3Rva2VuX2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJICg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJIlkKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLmNvZGVyYWkudjEuVXNlchIlCgZ0b2tlbnMYAiABKAsyFS5jb2RlcmFpLnYxLlRva2VuUGFpciIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiVgoNTG9naW5SZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuY29kZXJhaS52MS5Vc2VyEiUKBnRva2VucxgCIAEoCzIVLmNvZGVyYWkudjEuVG9rZW5QYWlyIicKDlJlZnJlc2hSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiOAoPUmVmcmVzaFJlc3BvbnNlEiUKBnRva2VucxgBIAEoCzIVLmNvZGVyYWkudjEuVG9rZW5QYWlyIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIOCgxHZXRNZVJlcXVlc3QiLwoNR2V0TWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAuY29kZXJhaS52MS5Vc2VyMtUCCgtBdXRoU2VydmljZRJFCghSZWdpc3RlchIbLmNvZGVyYWkudjEuUmVnaXN0ZXJSZXF1ZXN0GhwuY29kZXJhaS52MS5SZWdpc3RlclJlc3BvbnNlEjwKBUxvZ2luEhguY29kZXJhaS52MS5Mb2dpblJlcXVlc3QaGS5jb2RlcmFpLnYxLkxvZ2luUmVzcG9uc2USQgoHUmVmcmVzaBIaLmNvZGVyYWkudjEuUmVmcmVzaFJlcXVlc3QaGy5jb2RlcmFpLnYxLlJlZnJlc2hSZXNwb25zZRI/CgZMb2dvdXQSGS5jb2RlcmFpLnYxLkxvZ291dFJlcXVlc3QaGi5jb2RlcmFpLnYxLkxvZ291dFJlc3BvbnNlEjwKBUdldE1lEhguY29kZXJhaS52MS5HZXRNZVJlcXVlc3QaGS5jb2RlcmFpLnYxLkdldE1lUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChVjb2RlcmFpL3YxL2F1dGgucHJvdG8SCmNvZGVyYWkudjEiaAoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrUBCglUb2tlblBhaXISFAoMYWNjZXNzX3Rva2VuGAEgASgJEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI9ChlyZWZyZXNoX3Rva2VuX2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJICg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJImEKEFJlZ2lzdGVyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIQLmNvZGVyYWkudjEuVXNlckICGAESKQoGdG9rZW5zGAIgASgLMhUuY29kZXJhaS52MS5Ub2tlblBhaXJCAhgBIi8KDExvZ2luUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSJWCg1Mb2dpblJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5jb2RlcmFpLnYxLlVzZXISJQoGdG9rZW5zGAIgASgLMhUuY29kZXJhaS52MS5Ub2tlblBhaXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSI4Cg9SZWZyZXNoUmVzcG9uc2USJQoGdG9rZW5zGAEgASgLMhUuY29kZXJhaS52MS5Ub2tlblBhaXIiJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlIg4KDEdldE1lUmVxdWVzdCIvCg1HZXRNZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5jb2RlcmFpLnYxLlVzZXIiEQoPR2V0VXNhZ2VSZXF1ZXN0IjQKEEdldFVzYWdlUmVzcG9uc2USIAoFdXNhZ2UYASABKAsyES5jb2RlcmFpLnYxLlVzYWdlIicKCFF1b3RhVXNlEgwKBHVzZWQYASABKAMSDQoFbGltaXQYAiABKAMi3AEKBVVzYWdlEiYKCHByb2plY3RzGAEgASgLMhQuY29kZXJhaS52MS5RdW90YVVzZRInCglkb2N1bWVudHMYAiABKAsyFC5jb2RlcmFpLnYxLlF1b3RhVXNlEisKDXN0b3JhZ2VfYnl0ZXMYAyABKAsyFC5jb2RlcmFpLnYxLlF1b3RhVXNlEikKC2FjdGl2ZV9qb2JzGAQgASgLMhQuY29kZXJhaS52MS5RdW90YVVzZRIqCgxvcGVuX3N0cmVhbXMYBSABKAsyFC5jb2RlcmFpLnYxLlF1b3RhVXNlIigKFERlbGV0ZUFjY291bnRSZXF1ZXN0EhAKCHBhc3N3b3JkGAEgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSKqAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcHJlZml4GAMgASgJEhEKCXJlYWRfb25seRgEIAEoCBIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF91c2VkX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCglyZWFkX29ubHkYAiABKAgiSwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USIwoHYXBpX2tleRgBIAEoCzISLmNvZGVyYWkudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiOwoTTGlzdEFwaUtleXNSZXNwb25zZRIkCghhcGlfa2V5cxgBIAMoCzISLmNvZGVyYWkudjEuQXBpS2V5IikKE1Jldm9rZUFwaUtleVJlcXVlc3QSEgoKYXBpX2tleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZTLoBQoLQXV0aFNlcnZpY2USRQoIUmVnaXN0ZXISGy5jb2RlcmFpLnYxLlJlZ2lzdGVyUmVxdWVzdBocLmNvZGVyYWkudjEuUmVnaXN0ZXJSZXNwb25zZRI8CgVMb2dpbhIYLmNvZGVyYWkudjEuTG9naW5SZXF1ZXN0GhkuY29kZXJhaS52MS5Mb2dpblJlc3BvbnNlEkIKB1JlZnJlc2gSGi5jb2RlcmFpLnYxLlJlZnJlc2hSZXF1ZXN0GhsuY29kZXJhaS52MS5SZWZyZXNoUmVzcG9uc2USPwoGTG9nb3V0EhkuY29kZXJhaS52MS5Mb2dvdXRSZXF1ZXN0GhouY29kZXJhaS52MS5Mb2dvdXRSZXNwb25zZRI8CgVHZXRNZRIYLmNvZGVyYWkudjEuR2V0TWVSZXF1ZXN0GhkuY29kZXJhaS52MS5HZXRNZVJlc3BvbnNlEkUKCEdldFVzYWdlEhsuY29kZXJhaS52MS5HZXRVc2FnZVJlcXVlc3QaHC5jb2RlcmFpLnYxLkdldFVzYWdlUmVzcG9uc2USVAoNRGVsZXRlQWNjb3VudBIgLmNvZGVyYWkudjEuRGVsZXRlQWNjb3VudFJlcXVlc3QaIS5jb2RlcmFpLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy5jb2RlcmFpLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5jb2RlcmFpLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEk4KC0xpc3RBcGlLZXlzEh4uY29kZXJhaS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy5jb2RlcmFpLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUQoMUmV2b2tlQXBpS2V5Eh8uY29kZXJhaS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiAuY29kZXJhaS52MS5SZXZva2VBcGlLZXlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A researcher's account; every project belongs to exactly one.
@@ -130,16 +130,24 @@ export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
   messageDesc(file_coderai_v1_auth, 2);
 
 /**
+ * Empty: whether an account was created is not told (see Register).
+ *
  * @generated from message coderai.v1.RegisterResponse
  */
 export type RegisterResponse = Message<"coderai.v1.RegisterResponse"> & {
   /**
-   * @generated from field: coderai.v1.User user = 1;
+   * Never set since Register stopped signing in; kept for wire compatibility.
+   *
+   * @generated from field: coderai.v1.User user = 1 [deprecated = true];
+   * @deprecated
    */
   user?: User | undefined;
 
   /**
-   * @generated from field: coderai.v1.TokenPair tokens = 2;
+   * Never set: sign in with Login.
+   *
+   * @generated from field: coderai.v1.TokenPair tokens = 2 [deprecated = true];
+   * @deprecated
    */
   tokens?: TokenPair | undefined;
 };
@@ -290,14 +298,328 @@ export const GetMeResponseSchema: GenMessage<GetMeResponse> = /*@__PURE__*/
   messageDesc(file_coderai_v1_auth, 11);
 
 /**
+ * @generated from message coderai.v1.GetUsageRequest
+ */
+export type GetUsageRequest = Message<"coderai.v1.GetUsageRequest"> & {
+};
+
+/**
+ * Describes the message coderai.v1.GetUsageRequest.
+ * Use `create(GetUsageRequestSchema)` to create a new message.
+ */
+export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 12);
+
+/**
+ * @generated from message coderai.v1.GetUsageResponse
+ */
+export type GetUsageResponse = Message<"coderai.v1.GetUsageResponse"> & {
+  /**
+   * @generated from field: coderai.v1.Usage usage = 1;
+   */
+  usage?: Usage | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.GetUsageResponse.
+ * Use `create(GetUsageResponseSchema)` to create a new message.
+ */
+export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 13);
+
+/**
+ * How much of one quota the user holds, and the most allowed.
+ *
+ * @generated from message coderai.v1.QuotaUse
+ */
+export type QuotaUse = Message<"coderai.v1.QuotaUse"> & {
+  /**
+   * @generated from field: int64 used = 1;
+   */
+  used: bigint;
+
+  /**
+   * @generated from field: int64 limit = 2;
+   */
+  limit: bigint;
+};
+
+/**
+ * Describes the message coderai.v1.QuotaUse.
+ * Use `create(QuotaUseSchema)` to create a new message.
+ */
+export const QuotaUseSchema: GenMessage<QuotaUse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 14);
+
+/**
+ * The user's use of each quota.
+ *
+ * @generated from message coderai.v1.Usage
+ */
+export type Usage = Message<"coderai.v1.Usage"> & {
+  /**
+   * Projects the user owns (QUOTA_MAX_PROJECTS).
+   *
+   * @generated from field: coderai.v1.QuotaUse projects = 1;
+   */
+  projects?: QuotaUse | undefined;
+
+  /**
+   * Documents in all the user's projects (QUOTA_MAX_DOCUMENTS). An upload of several files
+   * (UploadDocuments, a ZIP archive) is refused whole before anything is stored when all it
+   * offers would not fit, counting every file offered (duplicates too).
+   *
+   * @generated from field: coderai.v1.QuotaUse documents = 2;
+   */
+  documents?: QuotaUse | undefined;
+
+  /**
+   * Bytes stored (QUOTA_MAX_STORAGE_BYTES): the original bytes of the user's documents (each
+   * document of an archive unpacked; the same file in two projects twice) plus the bytes
+   * received so far by unfinished resumable uploads. Parsed text and exports do not count.
+   *
+   * @generated from field: coderai.v1.QuotaUse storage_bytes = 3;
+   */
+  storageBytes?: QuotaUse | undefined;
+
+  /**
+   * Jobs not ended, PENDING, RUNNING or PAUSED (QUOTA_MAX_ACTIVE_JOBS): a paused job counts,
+   * so that resuming it is never refused; cancel it to free its place.
+   *
+   * @generated from field: coderai.v1.QuotaUse active_jobs = 4;
+   */
+  activeJobs?: QuotaUse | undefined;
+
+  /**
+   * WatchJob, WatchProject and DownloadExport streams open now, on every server
+   * (QUOTA_MAX_OPEN_STREAMS).
+   *
+   * @generated from field: coderai.v1.QuotaUse open_streams = 5;
+   */
+  openStreams?: QuotaUse | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.Usage.
+ * Use `create(UsageSchema)` to create a new message.
+ */
+export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 15);
+
+/**
+ * @generated from message coderai.v1.DeleteAccountRequest
+ */
+export type DeleteAccountRequest = Message<"coderai.v1.DeleteAccountRequest"> & {
+  /**
+   * The account's current password, to confirm.
+   *
+   * @generated from field: string password = 1;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message coderai.v1.DeleteAccountRequest.
+ * Use `create(DeleteAccountRequestSchema)` to create a new message.
+ */
+export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 16);
+
+/**
+ * @generated from message coderai.v1.DeleteAccountResponse
+ */
+export type DeleteAccountResponse = Message<"coderai.v1.DeleteAccountResponse"> & {
+};
+
+/**
+ * Describes the message coderai.v1.DeleteAccountResponse.
+ * Use `create(DeleteAccountResponseSchema)` to create a new message.
+ */
+export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 17);
+
+/**
+ * A credential for programs, acting as the user who created it.
+ *
+ * @generated from message coderai.v1.ApiKey
+ */
+export type ApiKey = Message<"coderai.v1.ApiKey"> & {
+  /**
+   * Server-assigned UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * What the key is for, as its user named it.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The key's first characters (`cak_` and 8 more), to recognise it; not a secret.
+   *
+   * @generated from field: string prefix = 3;
+   */
+  prefix: string;
+
+  /**
+   * True: the key may only call methods that change nothing.
+   *
+   * @generated from field: bool read_only = 4;
+   */
+  readOnly: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 5;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When a call last presented the key (updated at most about once a minute); unset if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_time = 6;
+   */
+  lastUsedTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.ApiKey.
+ * Use `create(ApiKeySchema)` to create a new message.
+ */
+export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 18);
+
+/**
+ * @generated from message coderai.v1.CreateApiKeyRequest
+ */
+export type CreateApiKeyRequest = Message<"coderai.v1.CreateApiKeyRequest"> & {
+  /**
+   * 1 to 200 characters.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Restrict the key to methods that change nothing.
+   *
+   * @generated from field: bool read_only = 2;
+   */
+  readOnly: boolean;
+};
+
+/**
+ * Describes the message coderai.v1.CreateApiKeyRequest.
+ * Use `create(CreateApiKeyRequestSchema)` to create a new message.
+ */
+export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 19);
+
+/**
+ * @generated from message coderai.v1.CreateApiKeyResponse
+ */
+export type CreateApiKeyResponse = Message<"coderai.v1.CreateApiKeyResponse"> & {
+  /**
+   * @generated from field: coderai.v1.ApiKey api_key = 1;
+   */
+  apiKey?: ApiKey | undefined;
+
+  /**
+   * The key itself, `cak_...`: send it as `authorization: Bearer <secret>`. Shown only here.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message coderai.v1.CreateApiKeyResponse.
+ * Use `create(CreateApiKeyResponseSchema)` to create a new message.
+ */
+export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 20);
+
+/**
+ * @generated from message coderai.v1.ListApiKeysRequest
+ */
+export type ListApiKeysRequest = Message<"coderai.v1.ListApiKeysRequest"> & {
+};
+
+/**
+ * Describes the message coderai.v1.ListApiKeysRequest.
+ * Use `create(ListApiKeysRequestSchema)` to create a new message.
+ */
+export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 21);
+
+/**
+ * @generated from message coderai.v1.ListApiKeysResponse
+ */
+export type ListApiKeysResponse = Message<"coderai.v1.ListApiKeysResponse"> & {
+  /**
+   * @generated from field: repeated coderai.v1.ApiKey api_keys = 1;
+   */
+  apiKeys: ApiKey[];
+};
+
+/**
+ * Describes the message coderai.v1.ListApiKeysResponse.
+ * Use `create(ListApiKeysResponseSchema)` to create a new message.
+ */
+export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 22);
+
+/**
+ * @generated from message coderai.v1.RevokeApiKeyRequest
+ */
+export type RevokeApiKeyRequest = Message<"coderai.v1.RevokeApiKeyRequest"> & {
+  /**
+   * @generated from field: string api_key_id = 1;
+   */
+  apiKeyId: string;
+};
+
+/**
+ * Describes the message coderai.v1.RevokeApiKeyRequest.
+ * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
+ */
+export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 23);
+
+/**
+ * @generated from message coderai.v1.RevokeApiKeyResponse
+ */
+export type RevokeApiKeyResponse = Message<"coderai.v1.RevokeApiKeyResponse"> & {
+};
+
+/**
+ * Describes the message coderai.v1.RevokeApiKeyResponse.
+ * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
+ */
+export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_auth, 24);
+
+/**
  * Accounts and tokens. Register, Login and Refresh need no credentials; every other RPC of
- * every service needs `authorization: Bearer <access_token>` in the call's metadata.
+ * every service needs `authorization: Bearer <credential>` in the call's metadata, where the
+ * credential is an access token or an API key (`cak_...`, see CreateApiKey). Either is
+ * checked against a live account on every call: once the account is deleted (or the key
+ * revoked) every RPC, streams included, answers UNAUTHENTICATED. A read-only API key is
+ * refused PERMISSION_DENIED on every method that changes data (all but Get*, List*, Watch*,
+ * Download*, Estimate* and Preview*).
  *
  * @generated from service coderai.v1.AuthService
  */
 export const AuthService: GenService<{
   /**
-   * Creates an account and signs it in. ALREADY_EXISTS if the email is taken.
+   * Creates an account when the email is new and does nothing when it is taken: the answer
+   * (an empty RegisterResponse) is the same either way, so that Register does not tell who
+   * has an account. Sign in with Login next. INVALID_ARGUMENT for a bad email or password;
+   * RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has made
+   * too many Register and Login calls, or the server is busy hashing other passwords.
    *
    * @generated from rpc coderai.v1.AuthService.Register
    */
@@ -308,7 +630,10 @@ export const AuthService: GenService<{
   },
   /**
    * Exchanges email and password for tokens. UNAUTHENTICATED on a wrong email or password
-   * (the two are not distinguished).
+   * (the two are not distinguished). RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay,
+   * when the account has failed too often lately (delays from 1 s, doubling, to 30 s by
+   * default; a success resets them), when the caller's address has made too many Register
+   * and Login calls, or when the server is busy hashing other passwords.
    *
    * @generated from rpc coderai.v1.AuthService.Login
    */
@@ -320,6 +645,8 @@ export const AuthService: GenService<{
   /**
    * Exchanges a refresh token for a new pair. Each refresh token works once: presenting one
    * that was already used revokes every token descended from the same login.
+   * RESOURCE_EXHAUSTED, with a google.rpc.RetryInfo delay, when the caller's address has
+   * refreshed too often.
    *
    * @generated from rpc coderai.v1.AuthService.Refresh
    */
@@ -347,6 +674,70 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof GetMeRequestSchema;
     output: typeof GetMeResponseSchema;
+  },
+  /**
+   * What the caller holds against each of their quotas, and each quota's limit (the
+   * server's QUOTA_MAX_* settings). A call that would take the caller past a quota answers
+   * RESOURCE_EXHAUSTED with a message naming the quota, its limit and the current use:
+   * CreateProject (projects); UploadDocument, UploadDocuments, BeginUpload, AppendUpload and
+   * FinishUpload (documents, storage); CreateJob (active jobs); WatchJob, WatchProject and
+   * DownloadExport (open streams, with a google.rpc.RetryInfo delay). Deleting or ending
+   * things frees their place at once.
+   *
+   * @generated from rpc coderai.v1.AuthService.GetUsage
+   */
+  getUsage: {
+    methodKind: "unary";
+    input: typeof GetUsageRequestSchema;
+    output: typeof GetUsageResponseSchema;
+  },
+  /**
+   * Deletes the caller's account and everything it owns (projects, documents, jobs,
+   * extractions, exports, feedback, usage records, upload sessions, refresh tokens and API
+   * keys); every access token and API key of the account stops working at once. Needs the
+   * account's current password and a signed-in session: PERMISSION_DENIED when the password
+   * is wrong or the caller is an API key.
+   *
+   * @generated from rpc coderai.v1.AuthService.DeleteAccount
+   */
+  deleteAccount: {
+    methodKind: "unary";
+    input: typeof DeleteAccountRequestSchema;
+    output: typeof DeleteAccountResponseSchema;
+  },
+  /**
+   * Creates an API key for programs (services, scripts, SDKs) acting as the caller, under the
+   * same data isolation. The secret is in this response only; it is stored as a digest and
+   * cannot be shown again. PERMISSION_DENIED when the caller is itself an API key;
+   * INVALID_ARGUMENT without a name.
+   *
+   * @generated from rpc coderai.v1.AuthService.CreateApiKey
+   */
+  createApiKey: {
+    methodKind: "unary";
+    input: typeof CreateApiKeyRequestSchema;
+    output: typeof CreateApiKeyResponseSchema;
+  },
+  /**
+   * The caller's API keys, newest first, without their secrets.
+   *
+   * @generated from rpc coderai.v1.AuthService.ListApiKeys
+   */
+  listApiKeys: {
+    methodKind: "unary";
+    input: typeof ListApiKeysRequestSchema;
+    output: typeof ListApiKeysResponseSchema;
+  },
+  /**
+   * Revokes one of the caller's API keys: calls with it answer UNAUTHENTICATED from then on.
+   * NOT_FOUND if the caller has no such key; PERMISSION_DENIED when the caller is an API key.
+   *
+   * @generated from rpc coderai.v1.AuthService.RevokeApiKey
+   */
+  revokeApiKey: {
+    methodKind: "unary";
+    input: typeof RevokeApiKeyRequestSchema;
+    output: typeof RevokeApiKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_coderai_v1_auth, 0);

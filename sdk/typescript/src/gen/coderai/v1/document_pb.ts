@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/document.proto.
  */
 export const file_coderai_v1_document: GenFile = /*@__PURE__*/
-  fileDesc("Chljb2RlcmFpL3YxL2RvY3VtZW50LnByb3RvEgpjb2RlcmFpLnYxItsCCghEb2N1bWVudBIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEhAKCGZpbGVuYW1lGAMgASgJEhEKCW1pbWVfdHlwZRgEIAEoCRISCgpzaXplX2J5dGVzGAUgASgDEhQKDGNvbnRlbnRfaGFzaBgGIAEoCRIqCgZzdGF0dXMYByABKA4yGi5jb2RlcmFpLnYxLkRvY3VtZW50U3RhdHVzEhUKDWVycm9yX21lc3NhZ2UYCCABKAkSEgoKd29yZF9jb3VudBgJIAEoBRISCgpwYWdlX2NvdW50GAogASgFEhMKC2NodW5rX2NvdW50GAsgASgFEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibQoNRG9jdW1lbnRDaHVuaxIPCgdvcmRpbmFsGAEgASgFEgwKBHRleHQYAiABKAkSEwoLdG9rZW5fY291bnQYAyABKAUSFAoMc3RhcnRfb2Zmc2V0GAQgASgFEhIKCmVuZF9vZmZzZXQYBSABKAUiSQoOVXBsb2FkTWV0YWRhdGESEgoKcHJvamVjdF9pZBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIRCgltaW1lX3R5cGUYAyABKAkicgoMVXBsb2FkUmVzdWx0EhAKCGZpbGVuYW1lGAEgASgJEiYKCGRvY3VtZW50GAIgASgLMhQuY29kZXJhaS52MS5Eb2N1bWVudBIRCglkdXBsaWNhdGUYAyABKAgSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSJjChVVcGxvYWREb2N1bWVudFJlcXVlc3QSLgoIbWV0YWRhdGEYASABKAsyGi5jb2RlcmFpLnYxLlVwbG9hZE1ldGFkYXRhSAASDwoFY2h1bmsYAiABKAxIAEIJCgdwYXlsb2FkIkMKFlVwbG9hZERvY3VtZW50UmVzcG9uc2USKQoHcmVzdWx0cxgBIAMoCzIYLmNvZGVyYWkudjEuVXBsb2FkUmVzdWx0IkIKClVwbG9hZEZpbGUSEAoIZmlsZW5hbWUYASABKAkSDwoHY29udGVudBgCIAEoDBIRCgltaW1lX3R5cGUYAyABKAkiUwoWVXBsb2FkRG9jdW1lbnRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEiUKBWZpbGVzGAIgAygLMhYuY29kZXJhaS52MS5VcGxvYWRGaWxlIkQKF1VwbG9hZERvY3VtZW50c1Jlc3BvbnNlEikKB3Jlc3VsdHMYASADKAsyGC5jb2RlcmFpLnYxLlVwbG9hZFJlc3VsdCJWChJCZWdpblVwbG9hZFJlcXVlc3QSLAoIbWV0YWRhdGEYASABKAsyGi5jb2RlcmFpLnYxLlVwbG9hZE1ldGFkYXRhEhIKCnNpemVfYnl0ZXMYAiABKAMiQAoTQmVnaW5VcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFgoObWF4X3BhcnRfYnl0ZXMYAiABKAUiRgoTQXBwZW5kVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgDEgwKBGRhdGEYAyABKAwiLgoUQXBwZW5kVXBsb2FkUmVzcG9uc2USFgoOcmVjZWl2ZWRfYnl0ZXMYASABKAMiKAoTRmluaXNoVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiQQoURmluaXNoVXBsb2FkUmVzcG9uc2USKQoHcmVzdWx0cxgBIAMoCzIYLmNvZGVyYWkudjEuVXBsb2FkUmVzdWx0IicKEkFib3J0VXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiFQoTQWJvcnRVcGxvYWRSZXNwb25zZSI/ChJHZXREb2N1bWVudFJlcXVlc3QSEwoLZG9jdW1lbnRfaWQYASABKAkSFAoMaW5jbHVkZV90ZXh0GAIgASgIInYKE0dldERvY3VtZW50UmVzcG9uc2USJgoIZG9jdW1lbnQYASABKAsyFC5jb2RlcmFpLnYxLkRvY3VtZW50EgwKBHRleHQYAiABKAkSKQoGY2h1bmtzGAMgAygLMhkuY29kZXJhaS52MS5Eb2N1bWVudENodW5rIn0KFExpc3REb2N1bWVudHNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSKgoGc3RhdHVzGAIgASgOMhouY29kZXJhaS52MS5Eb2N1bWVudFN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJZChVMaXN0RG9jdW1lbnRzUmVzcG9uc2USJwoJZG9jdW1lbnRzGAEgAygLMhQuY29kZXJhaS52MS5Eb2N1bWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLAoVRGVsZXRlRG9jdW1lbnRSZXF1ZXN0EhMKC2RvY3VtZW50X2lkGAEgASgJIhgKFkRlbGV0ZURvY3VtZW50UmVzcG9uc2UiLQoWUmVwYXJzZURvY3VtZW50UmVxdWVzdBITCgtkb2N1bWVudF9pZBgBIAEoCSJBChdSZXBhcnNlRG9jdW1lbnRSZXNwb25zZRImCghkb2N1bWVudBgBIAEoCzIULmNvZGVyYWkudjEuRG9jdW1lbnQy6QYKD0RvY3VtZW50U2VydmljZRJZCg5VcGxvYWREb2N1bWVudBIhLmNvZGVyYWkudjEuVXBsb2FkRG9jdW1lbnRSZXF1ZXN0GiIuY29kZXJhaS52MS5VcGxvYWREb2N1bWVudFJlc3BvbnNlKAESWgoPVXBsb2FkRG9jdW1lbnRzEiIuY29kZXJhaS52MS5VcGxvYWREb2N1bWVudHNSZXF1ZXN0GiMuY29kZXJhaS52MS5VcGxvYWREb2N1bWVudHNSZXNwb25zZRJOCgtCZWdpblVwbG9hZBIeLmNvZGVyYWkudjEuQmVnaW5VcGxvYWRSZXF1ZXN0Gh8uY29kZXJhaS52MS5CZWdpblVwbG9hZFJlc3BvbnNlElEKDEFwcGVuZFVwbG9hZBIfLmNvZGVyYWkudjEuQXBwZW5kVXBsb2FkUmVxdWVzdBogLmNvZGVyYWkudjEuQXBwZW5kVXBsb2FkUmVzcG9uc2USUQoMRmluaXNoVXBsb2FkEh8uY29kZXJhaS52MS5GaW5pc2hVcGxvYWRSZXF1ZXN0GiAuY29kZXJhaS52MS5GaW5pc2hVcGxvYWRSZXNwb25zZRJOCgtBYm9ydFVwbG9hZBIeLmNvZGVyYWkudjEuQWJvcnRVcGxvYWRSZXF1ZXN0Gh8uY29kZXJhaS52MS5BYm9ydFVwbG9hZFJlc3BvbnNlEk4KC0dldERvY3VtZW50Eh4uY29kZXJhaS52MS5HZXREb2N1bWVudFJlcXVlc3QaHy5jb2RlcmFpLnYxLkdldERvY3VtZW50UmVzcG9uc2USVAoNTGlzdERvY3VtZW50cxIgLmNvZGVyYWkudjEuTGlzdERvY3VtZW50c1JlcXVlc3QaIS5jb2RlcmFpLnYxLkxpc3REb2N1bWVudHNSZXNwb25zZRJXCg5EZWxldGVEb2N1bWVudBIhLmNvZGVyYWkudjEuRGVsZXRlRG9jdW1lbnRSZXF1ZXN0GiIuY29kZXJhaS52MS5EZWxldGVEb2N1bWVudFJlc3BvbnNlEloKD1JlcGFyc2VEb2N1bWVudBIiLmNvZGVyYWkudjEuUmVwYXJzZURvY3VtZW50UmVxdWVzdBojLmNvZGVyYWkudjEuUmVwYXJzZURvY3VtZW50UmVzcG9uc2ViBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("Chljb2RlcmFpL3YxL2RvY3VtZW50LnByb3RvEgpjb2RlcmFpLnYxItsCCghEb2N1bWVudBIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEhAKCGZpbGVuYW1lGAMgASgJEhEKCW1pbWVfdHlwZRgEIAEoCRISCgpzaXplX2J5dGVzGAUgASgDEhQKDGNvbnRlbnRfaGFzaBgGIAEoCRIqCgZzdGF0dXMYByABKA4yGi5jb2RlcmFpLnYxLkRvY3VtZW50U3RhdHVzEhUKDWVycm9yX21lc3NhZ2UYCCABKAkSEgoKd29yZF9jb3VudBgJIAEoBRISCgpwYWdlX2NvdW50GAogASgFEhMKC2NodW5rX2NvdW50GAsgASgFEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibQoNRG9jdW1lbnRDaHVuaxIPCgdvcmRpbmFsGAEgASgFEgwKBHRleHQYAiABKAkSEwoLdG9rZW5fY291bnQYAyABKAUSFAoMc3RhcnRfb2Zmc2V0GAQgASgFEhIKCmVuZF9vZmZzZXQYBSABKAUiSQoOVXBsb2FkTWV0YWRhdGESEgoKcHJvamVjdF9pZBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIRCgltaW1lX3R5cGUYAyABKAkicgoMVXBsb2FkUmVzdWx0EhAKCGZpbGVuYW1lGAEgASgJEiYKCGRvY3VtZW50GAIgASgLMhQuY29kZXJhaS52MS5Eb2N1bWVudBIRCglkdXBsaWNhdGUYAyABKAgSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSJjChVVcGxvYWREb2N1bWVudFJlcXVlc3QSLgoIbWV0YWRhdGEYASABKAsyGi5jb2RlcmFpLnYxLlVwbG9hZE1ldGFkYXRhSAASDwoFY2h1bmsYAiABKAxIAEIJCgdwYXlsb2FkIkMKFlVwbG9hZERvY3VtZW50UmVzcG9uc2USKQoHcmVzdWx0cxgBIAMoCzIYLmNvZGVyYWkudjEuVXBsb2FkUmVzdWx0IkIKClVwbG9hZEZpbGUSEAoIZmlsZW5hbWUYASABKAkSDwoHY29udGVudBgCIAEoDBIRCgltaW1lX3R5cGUYAyABKAkiUwoWVXBsb2FkRG9jdW1lbnRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEiUKBWZpbGVzGAIgAygLMhYuY29kZXJhaS52MS5VcGxvYWRGaWxlIkQKF1VwbG9hZERvY3VtZW50c1Jlc3BvbnNlEikKB3Jlc3VsdHMYASADKAsyGC5jb2RlcmFpLnYxLlVwbG9hZFJlc3VsdCJWChJCZWdpblVwbG9hZFJlcXVlc3QSLAoIbWV0YWRhdGEYASABKAsyGi5jb2RlcmFpLnYxLlVwbG9hZE1ldGFkYXRhEhIKCnNpemVfYnl0ZXMYAiABKAMiQAoTQmVnaW5VcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFgoObWF4X3BhcnRfYnl0ZXMYAiABKAUiRgoTQXBwZW5kVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgDEgwKBGRhdGEYAyABKAwiLgoUQXBwZW5kVXBsb2FkUmVzcG9uc2USFgoOcmVjZWl2ZWRfYnl0ZXMYASABKAMiKAoTRmluaXNoVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiQQoURmluaXNoVXBsb2FkUmVzcG9uc2USKQoHcmVzdWx0cxgBIAMoCzIYLmNvZGVyYWkudjEuVXBsb2FkUmVzdWx0IicKEkFib3J0VXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiFQoTQWJvcnRVcGxvYWRSZXNwb25zZSI/ChJHZXREb2N1bWVudFJlcXVlc3QSEwoLZG9jdW1lbnRfaWQYASABKAkSFAoMaW5jbHVkZV90ZXh0GAIgASgIIqEBChNHZXREb2N1bWVudFJlc3BvbnNlEiYKCGRvY3VtZW50GAEgASgLMhQuY29kZXJhaS52MS5Eb2N1bWVudBIMCgR0ZXh0GAIgASgJEikKBmNodW5rcxgDIAMoCzIZLmNvZGVyYWkudjEuRG9jdW1lbnRDaHVuaxIUCgx0ZXh0X29taXR0ZWQYBCABKAgSEwoLdGV4dF9sZW5ndGgYBSABKAUiTAoWR2V0RG9jdW1lbnRUZXh0UmVxdWVzdBITCgtkb2N1bWVudF9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAUSDQoFbGltaXQYAyABKAUiYQoXR2V0RG9jdW1lbnRUZXh0UmVzcG9uc2USDAoEdGV4dBgBIAEoCRIOCgZvZmZzZXQYAiABKAUSEwoLdGV4dF9sZW5ndGgYAyABKAUSEwoLbmV4dF9vZmZzZXQYBCABKAUifQoUTGlzdERvY3VtZW50c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIqCgZzdGF0dXMYAiABKA4yGi5jb2RlcmFpLnYxLkRvY3VtZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlkKFUxpc3REb2N1bWVudHNSZXNwb25zZRInCglkb2N1bWVudHMYASADKAsyFC5jb2RlcmFpLnYxLkRvY3VtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIsChVEZWxldGVEb2N1bWVudFJlcXVlc3QSEwoLZG9jdW1lbnRfaWQYASABKAkiGAoWRGVsZXRlRG9jdW1lbnRSZXNwb25zZSItChZSZXBhcnNlRG9jdW1lbnRSZXF1ZXN0EhMKC2RvY3VtZW50X2lkGAEgASgJIkEKF1JlcGFyc2VEb2N1bWVudFJlc3BvbnNlEiYKCGRvY3VtZW50GAEgASgLMhQuY29kZXJhaS52MS5Eb2N1bWVudDLFBwoPRG9jdW1lbnRTZXJ2aWNlElkKDlVwbG9hZERvY3VtZW50EiEuY29kZXJhaS52MS5VcGxvYWREb2N1bWVudFJlcXVlc3QaIi5jb2RlcmFpLnYxLlVwbG9hZERvY3VtZW50UmVzcG9uc2UoARJaCg9VcGxvYWREb2N1bWVudHMSIi5jb2RlcmFpLnYxLlVwbG9hZERvY3VtZW50c1JlcXVlc3QaIy5jb2RlcmFpLnYxLlVwbG9hZERvY3VtZW50c1Jlc3BvbnNlEk4KC0JlZ2luVXBsb2FkEh4uY29kZXJhaS52MS5CZWdpblVwbG9hZFJlcXVlc3QaHy5jb2RlcmFpLnYxLkJlZ2luVXBsb2FkUmVzcG9uc2USUQoMQXBwZW5kVXBsb2FkEh8uY29kZXJhaS52MS5BcHBlbmRVcGxvYWRSZXF1ZXN0GiAuY29kZXJhaS52MS5BcHBlbmRVcGxvYWRSZXNwb25zZRJRCgxGaW5pc2hVcGxvYWQSHy5jb2RlcmFpLnYxLkZpbmlzaFVwbG9hZFJlcXVlc3QaIC5jb2RlcmFpLnYxLkZpbmlzaFVwbG9hZFJlc3BvbnNlEk4KC0Fib3J0VXBsb2FkEh4uY29kZXJhaS52MS5BYm9ydFVwbG9hZFJlcXVlc3QaHy5jb2RlcmFpLnYxLkFib3J0VXBsb2FkUmVzcG9uc2USTgoLR2V0RG9jdW1lbnQSHi5jb2RlcmFpLnYxLkdldERvY3VtZW50UmVxdWVzdBofLmNvZGVyYWkudjEuR2V0RG9jdW1lbnRSZXNwb25zZRJaCg9HZXREb2N1bWVudFRleHQSIi5jb2RlcmFpLnYxLkdldERvY3VtZW50VGV4dFJlcXVlc3QaIy5jb2RlcmFpLnYxLkdldERvY3VtZW50VGV4dFJlc3BvbnNlElQKDUxpc3REb2N1bWVudHMSIC5jb2RlcmFpLnYxLkxpc3REb2N1bWVudHNSZXF1ZXN0GiEuY29kZXJhaS52MS5MaXN0RG9jdW1lbnRzUmVzcG9uc2USVwoORGVsZXRlRG9jdW1lbnQSIS5jb2RlcmFpLnYxLkRlbGV0ZURvY3VtZW50UmVxdWVzdBoiLmNvZGVyYWkudjEuRGVsZXRlRG9jdW1lbnRSZXNwb25zZRJaCg9SZXBhcnNlRG9jdW1lbnQSIi5jb2RlcmFpLnYxLlJlcGFyc2VEb2N1bWVudFJlcXVlc3QaIy5jb2RlcmFpLnYxLlJlcGFyc2VEb2N1bWVudFJlc3BvbnNlYgZwcm90bzM", [file_coderai_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * An uploaded document.
@@ -543,14 +543,33 @@ export type GetDocumentResponse = Message<"coderai.v1.GetDocumentResponse"> & {
   document?: Document | undefined;
 
   /**
+   * With include_text: the extracted text, unless text_omitted.
+   *
    * @generated from field: string text = 2;
    */
   text: string;
 
   /**
+   * With include_text: the chunks of a long document, unless text_omitted.
+   *
    * @generated from field: repeated coderai.v1.DocumentChunk chunks = 3;
    */
   chunks: DocumentChunk[];
+
+  /**
+   * With include_text: true when the text is longer than the server's inline limit, so text
+   * and chunks are left out; read the text with GetDocumentText.
+   *
+   * @generated from field: bool text_omitted = 4;
+   */
+  textOmitted: boolean;
+
+  /**
+   * With include_text: the length of the text in characters (0 before it is parsed).
+   *
+   * @generated from field: int32 text_length = 5;
+   */
+  textLength: number;
 };
 
 /**
@@ -559,6 +578,79 @@ export type GetDocumentResponse = Message<"coderai.v1.GetDocumentResponse"> & {
  */
 export const GetDocumentResponseSchema: GenMessage<GetDocumentResponse> = /*@__PURE__*/
   messageDesc(file_coderai_v1_document, 18);
+
+/**
+ * @generated from message coderai.v1.GetDocumentTextRequest
+ */
+export type GetDocumentTextRequest = Message<"coderai.v1.GetDocumentTextRequest"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+
+  /**
+   * The first character to return (0-based, in characters like every offset of this API).
+   *
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * The most characters to return; 0 for the default (250,000), and at most 1,000,000
+   * (larger values are lowered), so that a page stays under 4 MB whatever its characters.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message coderai.v1.GetDocumentTextRequest.
+ * Use `create(GetDocumentTextRequestSchema)` to create a new message.
+ */
+export const GetDocumentTextRequestSchema: GenMessage<GetDocumentTextRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_document, 19);
+
+/**
+ * @generated from message coderai.v1.GetDocumentTextResponse
+ */
+export type GetDocumentTextResponse = Message<"coderai.v1.GetDocumentTextResponse"> & {
+  /**
+   * The characters [offset, offset + len(text)) of the document's text: empty when offset is
+   * at or past its end.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * The offset asked for.
+   *
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * The length of the whole text in characters.
+   *
+   * @generated from field: int32 text_length = 3;
+   */
+  textLength: number;
+
+  /**
+   * Where the next page starts; 0 when this page reaches the end of the text.
+   *
+   * @generated from field: int32 next_offset = 4;
+   */
+  nextOffset: number;
+};
+
+/**
+ * Describes the message coderai.v1.GetDocumentTextResponse.
+ * Use `create(GetDocumentTextResponseSchema)` to create a new message.
+ */
+export const GetDocumentTextResponseSchema: GenMessage<GetDocumentTextResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_document, 20);
 
 /**
  * @generated from message coderai.v1.ListDocumentsRequest
@@ -592,7 +684,7 @@ export type ListDocumentsRequest = Message<"coderai.v1.ListDocumentsRequest"> & 
  * Use `create(ListDocumentsRequestSchema)` to create a new message.
  */
 export const ListDocumentsRequestSchema: GenMessage<ListDocumentsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_document, 19);
+  messageDesc(file_coderai_v1_document, 21);
 
 /**
  * @generated from message coderai.v1.ListDocumentsResponse
@@ -614,7 +706,7 @@ export type ListDocumentsResponse = Message<"coderai.v1.ListDocumentsResponse"> 
  * Use `create(ListDocumentsResponseSchema)` to create a new message.
  */
 export const ListDocumentsResponseSchema: GenMessage<ListDocumentsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_document, 20);
+  messageDesc(file_coderai_v1_document, 22);
 
 /**
  * @generated from message coderai.v1.DeleteDocumentRequest
@@ -631,7 +723,7 @@ export type DeleteDocumentRequest = Message<"coderai.v1.DeleteDocumentRequest"> 
  * Use `create(DeleteDocumentRequestSchema)` to create a new message.
  */
 export const DeleteDocumentRequestSchema: GenMessage<DeleteDocumentRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_document, 21);
+  messageDesc(file_coderai_v1_document, 23);
 
 /**
  * @generated from message coderai.v1.DeleteDocumentResponse
@@ -644,7 +736,7 @@ export type DeleteDocumentResponse = Message<"coderai.v1.DeleteDocumentResponse"
  * Use `create(DeleteDocumentResponseSchema)` to create a new message.
  */
 export const DeleteDocumentResponseSchema: GenMessage<DeleteDocumentResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_document, 22);
+  messageDesc(file_coderai_v1_document, 24);
 
 /**
  * @generated from message coderai.v1.ReparseDocumentRequest
@@ -661,7 +753,7 @@ export type ReparseDocumentRequest = Message<"coderai.v1.ReparseDocumentRequest"
  * Use `create(ReparseDocumentRequestSchema)` to create a new message.
  */
 export const ReparseDocumentRequestSchema: GenMessage<ReparseDocumentRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_document, 23);
+  messageDesc(file_coderai_v1_document, 25);
 
 /**
  * @generated from message coderai.v1.ReparseDocumentResponse
@@ -678,10 +770,18 @@ export type ReparseDocumentResponse = Message<"coderai.v1.ReparseDocumentRespons
  * Use `create(ReparseDocumentResponseSchema)` to create a new message.
  */
 export const ReparseDocumentResponseSchema: GenMessage<ReparseDocumentResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_document, 24);
+  messageDesc(file_coderai_v1_document, 26);
 
 /**
  * A project's corpus: upload, parse, list and inspect documents.
+ *
+ * Size limits: an upload is at most UPLOAD_MAX_BYTES (256 MiB by default). A document whose
+ * text is longer than DOCUMENT_MAX_TEXT_CHARS (10,000,000 characters by default) ends FAILED
+ * with a message saying so; so do, before they are parsed, a plain-text file of more than
+ * DOCUMENT_MAX_TEXT_FILE_BYTES (40 MB by default) and an HTML page, or a Word document whose
+ * XML unpacks to, more than DOCUMENT_MAX_MARKUP_BYTES (20 MB by default). Character offsets
+ * in this service (chunks, GetDocumentText) count Unicode code points, as Extraction's do; a
+ * JavaScript string counts a character outside the BMP (an emoji) as two.
  *
  * Uploaded files are stored with their original bytes and parsed by the workers, off the
  * request path: a document starts UPLOADED and becomes READY (text extracted, long documents
@@ -689,6 +789,25 @@ export const ReparseDocumentResponseSchema: GenMessage<ReparseDocumentResponse> 
  * stored once: the upload reports the existing document as a duplicate. A .zip is unpacked
  * and each file in it becomes a document. Files larger than the server's upload limit answer
  * RESOURCE_EXHAUSTED; a file of a type that cannot be read answers INVALID_ARGUMENT.
+ *
+ * Quotas (see AuthService.GetUsage): an upload that would take the caller past
+ * QUOTA_MAX_DOCUMENTS documents or QUOTA_MAX_STORAGE_BYTES bytes answers RESOURCE_EXHAUSTED
+ * naming the quota. UploadDocuments and a ZIP are refused whole, before anything is stored,
+ * when every file they offer would not fit (duplicates and unreadable files counted); each
+ * document is checked again as it is stored, so an archive or batch that a concurrent upload
+ * overtakes stores nothing past the quota (an archive's entries left out say so in their
+ * error_message). BeginUpload checks the announced size; AppendUpload the bytes received.
+ *
+ * Uploads in flight: UploadDocument, UploadDocuments, AppendUpload and FinishUpload each hold
+ * one of the caller's uploads in flight while they run, at most UPLOAD_MAX_IN_FLIGHT_PER_USER
+ * (4 by default) per user on all servers and UPLOAD_MAX_IN_FLIGHT_PER_PROCESS (32) per server
+ * process; beyond, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo retry delay. An
+ * UploadDocument stream that sends no message for UPLOAD_IDLE_SECONDS (60 by default) ends
+ * DEADLINE_EXCEEDED and nothing of it is kept: send the file again. A user may have at most
+ * UPLOAD_MAX_OPEN_SESSIONS (20) unfinished resumable uploads: BeginUpload beyond answers
+ * RESOURCE_EXHAUSTED (its retry delay: until the first of them expires); finish or abort one.
+ * An unfinished resumable upload is deleted with its parts UPLOAD_SESSION_TTL_SECONDS (1 day)
+ * after BeginUpload.
  *
  * @generated from service coderai.v1.DocumentService
  */
@@ -751,6 +870,12 @@ export const DocumentService: GenService<{
     output: typeof AbortUploadResponseSchema;
   },
   /**
+   * A document; with include_text, its text and chunks when the text is at most the server's
+   * inline limit (DOCUMENT_INLINE_TEXT_CHARS, 1,000,000 characters by default), so that the
+   * answer stays well under the 16 MiB message limit. A longer text is left out
+   * (text_omitted, text_length): read it with GetDocumentText. NOT_FOUND for a document that
+   * is not the caller's.
+   *
    * @generated from rpc coderai.v1.DocumentService.GetDocument
    */
   getDocument: {
@@ -759,6 +884,21 @@ export const DocumentService: GenService<{
     output: typeof GetDocumentResponseSchema;
   },
   /**
+   * A document's text a page at a time (unary, so grpc-web clients can use it too): the
+   * characters from offset, at most limit of them. NOT_FOUND for a document that is not the
+   * caller's; FAILED_PRECONDITION while it has no text (not parsed yet, or parsing failed);
+   * INVALID_ARGUMENT for a negative offset or limit.
+   *
+   * @generated from rpc coderai.v1.DocumentService.GetDocumentText
+   */
+  getDocumentText: {
+    methodKind: "unary";
+    input: typeof GetDocumentTextRequestSchema;
+    output: typeof GetDocumentTextResponseSchema;
+  },
+  /**
+   * Documents without their text (read it with GetDocument or GetDocumentText).
+   *
    * @generated from rpc coderai.v1.DocumentService.ListDocuments
    */
   listDocuments: {

@@ -799,7 +799,8 @@ export const ExportService: GenService<{
   },
   /**
    * The export's file: first a message with its name, content type and size, then the bytes
-   * in chunks. FAILED_PRECONDITION while the export is not COMPLETED.
+   * in chunks. FAILED_PRECONDITION while the export is not COMPLETED. Counts against the open
+   * streams quota like WatchJob (RESOURCE_EXHAUSTED with a RetryInfo delay past it).
    *
    * @generated from rpc coderai.v1.ExportService.DownloadExport
    */

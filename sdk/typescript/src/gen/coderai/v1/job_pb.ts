@@ -1424,7 +1424,8 @@ export const JobService: GenService<{
   },
   /**
    * FAILED_PRECONDITION when the project has no READY document, no variables, or already has
-   * an active job.
+   * an active job; RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_ACTIVE_JOBS jobs
+   * not ended (PENDING, RUNNING or PAUSED; see GetUsage).
    *
    * @generated from rpc coderai.v1.JobService.CreateJob
    */
@@ -1532,6 +1533,8 @@ export const JobService: GenService<{
    * client that lost the stream reconnects with the last event id it saw and gets what
    * followed (events are kept for a retention window). The stream ends with UNAUTHENTICATED
    * when the caller's access token expires: reconnect with a fresh one and the last id.
+   * RESOURCE_EXHAUSTED, with a RetryInfo delay, when the caller has QUOTA_MAX_OPEN_STREAMS
+   * streams (WatchJob, WatchProject, DownloadExport) open or this server is at its own limit.
    *
    * @generated from rpc coderai.v1.JobService.WatchJob
    */
@@ -1543,7 +1546,8 @@ export const JobService: GenService<{
   /**
    * Every job event of a project as it happens (several jobs over time), after a snapshot of
    * its active job (job unset when it has none); resumable like WatchJob. The stream runs until
-   * the client leaves or its access token expires (UNAUTHENTICATED).
+   * the client leaves or its access token expires (UNAUTHENTICATED). Counts against the open
+   * streams quota like WatchJob.
    *
    * @generated from rpc coderai.v1.JobService.WatchProject
    */

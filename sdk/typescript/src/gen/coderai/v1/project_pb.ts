@@ -434,6 +434,8 @@ export const DeleteProjectResponseSchema: GenMessage<DeleteProjectResponse> = /*
  */
 export const ProjectService: GenService<{
   /**
+   * RESOURCE_EXHAUSTED when the caller already has QUOTA_MAX_PROJECTS projects (GetUsage).
+   *
    * @generated from rpc coderai.v1.ProjectService.CreateProject
    */
   createProject: {
