@@ -159,6 +159,9 @@ class AccessLogInterceptor(BehaviourInterceptor):
 @contextlib.contextmanager
 def _logged(method: str, context: RpcContext) -> Iterator[None]:
     started = time.perf_counter()
+    # Read while the call is live: a response stream can be finalised after its call (and
+    # even its server) is gone, and asking the core for the peer then crashes the process.
+    peer = context.peer()
     ended_by: BaseException | None = None
     try:
         yield
@@ -171,7 +174,7 @@ def _logged(method: str, context: RpcContext) -> Iterator[None]:
             method,
             _status_name(context, ended_by),
             (time.perf_counter() - started) * 1000,
-            context.peer(),
+            peer,
         )
 
 
