@@ -70,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--backend", help="host:port of the gRPC server (default: GATEWAY_BACKEND)"
     )
     gateway.add_argument("--static", type=Path, help="a folder of web pages to serve at /")
+    embedded = commands.add_parser(
+        "embedded",
+        help="the PostgreSQL and Redis started in DATA_DIR when DATABASE_URL/REDIS_URL are "
+        "unset (they keep running after the server, so the next start is quick)",
+    )
+    embedded.add_argument("action", choices=["stop"], help="stop: stop both")
     args = parser.parse_args(argv)
     if args.command == "gateway" and args.static is not None and not args.static.is_dir():
         parser.error(f"--static {args.static}: no such folder")
@@ -125,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(
             run_gateway(config, settings.gateway_host, port, settings.grpc_shutdown_grace_seconds)
         )
+        return 0
+    if args.command == "embedded":
+        from server.core.embedded import stop_embedded
+
+        stop_embedded(settings.data_dir)
+        print(f"coderai: the embedded PostgreSQL and Redis in {settings.data_dir} are stopped")
         return 0
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))

@@ -271,3 +271,9 @@ async def serve(settings: Settings, port: int | None = None) -> None:
     await stop.wait()
     log.info("shutting down (grace %.0fs)", settings.grpc_shutdown_grace_seconds)
     await running.stop(settings.grpc_shutdown_grace_seconds)
+    if settings.embedded_postgres or settings.embedded_redis:
+        log.info(
+            "the embedded PostgreSQL and Redis in %s keep running (the next start is quick); "
+            "`coderai embedded stop` stops them",
+            settings.data_dir,
+        )

@@ -138,6 +138,11 @@ async def local_stack(settings: Settings, port: int, log_file: Path) -> AsyncIte
             await stop_worker(worker)
     finally:
         await server.stop(grace=1)
+        if settings.embedded_postgres or settings.embedded_redis:
+            say(
+                f"The embedded PostgreSQL and Redis in {settings.data_dir} keep running (the "
+                "next start is quick); `.venv/bin/coderai embedded stop` stops them."
+            )
 
 
 def _where_data_lives(settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -164,12 +165,20 @@ def test_concurrent_starts_share_one_server_each(data_dir: Path, tmp_path: Path)
     assert len(_processes_mentioning(f"unixsocket:{data_dir.resolve()}/redis/redis.sock")) == 1
 
 
-def test_stop_embedded_stops_both(data_dir: Path) -> None:
+def test_coderai_embedded_stop_stops_both(data_dir: Path) -> None:
     pg_url = start_embedded_postgres(data_dir)
     redis_url = start_embedded_redis(data_dir)
     redis_pid = _redis_pid(redis_url)
 
-    stop_embedded(data_dir)
+    stopped = subprocess.run(
+        [sys.executable, "-m", "server.cli", "embedded", "stop"],
+        env={**os.environ, "DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert f"embedded PostgreSQL and Redis in {data_dir} are stopped" in stopped.stdout
 
     with pytest.raises(OSError):
         asyncio.run(_postgres_facts(pg_url))
