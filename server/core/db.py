@@ -159,3 +159,14 @@ class TenantOwnedMixin(TimestampedMixin):
 def pg_enum(enum_class: type[enum.Enum], name: str) -> SAEnum:
     """A PostgreSQL enum type holding the Python enum's member names."""
     return SAEnum(enum_class, name=name, native_enum=True, create_type=False)
+
+
+# Transaction-scoped: released at COMMIT or ROLLBACK, so a holder that dies frees it.
+_USER_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+async def lock_for_user(session: AsyncSession, what: str, user_id: uuid.UUID) -> None:
+    """Waits until no other transaction holds the user's lock named `what`, then holds it to
+    the end of this transaction: a count and the insert it allows become one step for that
+    user (READ COMMITTED reads every committed row after the wait), and nobody else waits."""
+    await session.execute(_USER_LOCK, {"key": f"coderai:{what}:{user_id}"})

@@ -11,7 +11,7 @@ from sqlalchemy import any_, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from server.core.db import NO_KEY_UPDATE, table_of, uuid_array
+from server.core.db import NO_KEY_UPDATE, lock_for_user, table_of, uuid_array
 from server.core.pagination import Cursor, newest_first
 from server.documents.models import (
     Document,
@@ -208,13 +208,9 @@ async def upload_parts(session: AsyncSession, upload_id: uuid.UUID) -> AsyncIter
 
 
 # Transaction-scoped: released at COMMIT or ROLLBACK, so a holder that dies frees it.
-_LOCK_UPLOAD_SESSIONS = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-
-
 async def lock_upload_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Waits until no other transaction of the user holds it: counting the user's uploads
-    and beginning one become one step."""
-    await session.execute(_LOCK_UPLOAD_SESSIONS, {"key": f"coderai:upload-sessions:{user_id}"})
+    """Counting the user's uploads and beginning one become one step."""
+    await lock_for_user(session, "upload-sessions", user_id)
 
 
 async def open_uploads(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core.db import lock_for_user
 from server.documents.models import Document, UploadSession
 from server.jobs.models import ACTIVE_JOB_STATUSES, ProcessingJob
 from server.projects.models import Project
 from server.quotas.limits import Quota
 
-# Transaction-scoped: released at COMMIT or ROLLBACK, so a holder that dies frees it. Keyed
-# by quota and user: one user's creates wait for each other, nobody else's.
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-
 
 async def lock(session: AsyncSession, user_id: uuid.UUID, quota: Quota) -> None:
-    """Waits until no other transaction of the user holds this quota's lock. Counting after
-    it sees every committed row (READ COMMITTED takes a new snapshot per statement), and the
-    lock is kept until this transaction commits its own: two creates cannot both take the
-    last free place."""
-    await session.execute(_LOCK, {"key": f"coderai:quota:{quota.name}:{user_id}"})
+    """Waits until no other transaction of the user holds this quota's lock, kept to the
+    commit: two creates cannot both take the last free place."""
+    await lock_for_user(session, f"quota:{quota.name}", user_id)
 
 
 async def projects(session: AsyncSession, user_id: uuid.UUID) -> int:
