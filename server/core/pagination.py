@@ -1,4 +1,5 @@
-"""Keyset pagination (AIP-158): opaque page tokens over (created_at, id), newest first."""
+"""Keyset pagination (AIP-158): opaque page tokens over (created_at, id), or over a position
+for lists kept in an order of their own."""
 
 from __future__ import annotations
 
@@ -37,22 +38,50 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
+def _encode(raw: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+
+
+def _not_a_page_token() -> InvalidArgument:
+    return InvalidArgument(
+        "page_token is not a token from a previous page",
+        [FieldViolation("page_token", "not a token from a previous page")],
+    )
+
+
 def encode_cursor(cursor: Cursor) -> str:
-    raw = json.dumps({"t": cursor.created_at.isoformat(), "id": str(cursor.id)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return _encode({"t": cursor.created_at.isoformat(), "id": str(cursor.id)})
 
 
 def decode_cursor(token: str) -> Cursor | None:
     if not token:
         return None
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        raw = _decode(token)
         return Cursor(created_at=datetime.fromisoformat(raw["t"]), id=uuid.UUID(raw["id"]))
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidArgument(
-            "page_token is not a token from a previous page",
-            [FieldViolation("page_token", "not a token from a previous page")],
-        ) from None
+        raise _not_a_page_token() from None
+
+
+def encode_position(position: int) -> str:
+    return _encode({"p": position})
+
+
+def decode_position(token: str) -> int | None:
+    """The position after the last row of the previous page; None for the first page."""
+    if not token:
+        return None
+    try:
+        position = _decode(token)["p"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise _not_a_page_token() from None
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise _not_a_page_token()
+    return position
 
 
 class _Keyed(Protocol):

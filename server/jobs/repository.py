@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from server.core.db import NO_KEY_UPDATE, table_of, uuid_array
-from server.core.pagination import Cursor, newest_first, oldest_first
+from server.core.pagination import Cursor, encode_position, newest_first, oldest_first
 from server.documents.models import Document, DocumentChunk, DocumentStatus
 from server.jobs.models import (
     DocumentExtractionOutcome,
@@ -186,6 +187,51 @@ async def reserved_tokens(session: AsyncSession, job_id: uuid.UUID) -> int:
         )
     )
     return int(total or 0)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One document of a job's work list, by name, and how far the job got with it."""
+
+    document_id: uuid.UUID
+    filename: str
+    status: JobDocumentStatus
+    error: str | None
+    attempts: int
+    position: int
+
+
+async def list_work(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    statuses: Sequence[JobDocumentStatus],
+    limit: int,
+    after_position: int | None,
+) -> tuple[list[WorkItem], str]:
+    """A page of the job's documents in work order, and the next page's token ("" on the
+    last)."""
+    statement = (
+        select(
+            JobDocument.document_id,
+            Document.filename,
+            JobDocument.status,
+            JobDocument.error,
+            JobDocument.attempts,
+            JobDocument.position,
+        )
+        .join(Document, Document.id == JobDocument.document_id)
+        .where(JobDocument.job_id == job_id)
+        .order_by(JobDocument.position)
+        .limit(limit + 1)
+    )
+    if statuses:
+        statement = statement.where(JobDocument.status.in_(statuses))
+    if after_position is not None:
+        statement = statement.where(JobDocument.position > after_position)
+    items = [WorkItem(*row) for row in (await session.execute(statement)).all()]
+    if len(items) <= limit:
+        return items, ""
+    return items[:limit], encode_position(items[limit - 1].position)
 
 
 async def work_counts(session: AsyncSession, job_id: uuid.UUID) -> dict[JobDocumentStatus, int]:

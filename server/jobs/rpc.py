@@ -29,10 +29,12 @@ from server.jobs.models import (
     EvidenceMatch,
     Extraction,
     ExtractionStatus,
+    JobDocumentStatus,
     JobType,
     ProcessingJob,
     ProcessingLog,
 )
+from server.jobs.repository import WorkItem
 from server.jobs.service import Estimate, ExtractionFilter, JobService, Selection
 
 
@@ -106,6 +108,42 @@ def extraction_message(extraction: Extraction) -> job_pb2.Extraction:
         llm_provider=extraction.llm_provider or "",
         llm_model=extraction.llm_model or "",
         best_guess=extraction.best_guess,
+    )
+
+
+# The work list's DONE is PROCESSED in the contract: done by this job, as opposed to SKIPPED.
+_JOB_DOCUMENT_STATUSES = {
+    JobDocumentStatus.PENDING: job_pb2.JOB_DOCUMENT_STATUS_PENDING,
+    JobDocumentStatus.RUNNING: job_pb2.JOB_DOCUMENT_STATUS_RUNNING,
+    JobDocumentStatus.DONE: job_pb2.JOB_DOCUMENT_STATUS_PROCESSED,
+    JobDocumentStatus.SKIPPED: job_pb2.JOB_DOCUMENT_STATUS_SKIPPED,
+    JobDocumentStatus.FAILED: job_pb2.JOB_DOCUMENT_STATUS_FAILED,
+}
+_JOB_DOCUMENT_STATUSES_BY_NUMBER: dict[int, JobDocumentStatus] = {
+    number: status for status, number in _JOB_DOCUMENT_STATUSES.items()
+}
+
+
+def job_document_statuses(numbers: Sequence[int]) -> list[JobDocumentStatus]:
+    """The work-list statuses a ListJobDocuments filter names."""
+    statuses = []
+    for number in numbers:
+        if number not in _JOB_DOCUMENT_STATUSES_BY_NUMBER:
+            raise InvalidArgument(
+                f"statuses has an unknown value {number}",
+                [FieldViolation("statuses", f"unknown value {number}")],
+            )
+        statuses.append(_JOB_DOCUMENT_STATUSES_BY_NUMBER[number])
+    return statuses
+
+
+def job_document_message(item: WorkItem) -> job_pb2.JobDocument:
+    return job_pb2.JobDocument(
+        document_id=str(item.document_id),
+        filename=item.filename,
+        status=_JOB_DOCUMENT_STATUSES[item.status],
+        error=item.error or "",
+        attempts=item.attempts,
     )
 
 
@@ -232,6 +270,28 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         )
         return job_pb2.ListJobLogsResponse(
             entries=[log_message(entry) for entry in entries], next_page_token=token
+        )
+
+    async def ListJobDocuments(  # noqa: N802
+        self, request: job_pb2.ListJobDocumentsRequest, context: RpcContext
+    ) -> job_pb2.ListJobDocumentsResponse:
+        items, counts, token = await self._service.documents(
+            current_user_id(),
+            parse_id(request.job_id, "job_id"),
+            job_document_statuses(request.statuses),
+            page_size(request.page_size),
+            request.page_token,
+        )
+        return job_pb2.ListJobDocumentsResponse(
+            documents=[job_document_message(item) for item in items],
+            next_page_token=token,
+            counts=job_pb2.JobDocumentCounts(
+                pending=counts.get(JobDocumentStatus.PENDING, 0),
+                running=counts.get(JobDocumentStatus.RUNNING, 0),
+                processed=counts.get(JobDocumentStatus.DONE, 0),
+                skipped=counts.get(JobDocumentStatus.SKIPPED, 0),
+                failed=counts.get(JobDocumentStatus.FAILED, 0),
+            ),
         )
 
     async def ListExtractions(  # noqa: N802

@@ -27,7 +27,7 @@ from server.core.errors import (
     NotFound,
     Unauthenticated,
 )
-from server.core.pagination import decode_cursor, page_with_token
+from server.core.pagination import decode_cursor, decode_position, page_with_token
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.jobs import flows, repository
@@ -47,6 +47,7 @@ from server.jobs.models import (
     EvidenceMatch,
     Extraction,
     ExtractionStatus,
+    JobDocumentStatus,
     JobStatus,
     JobType,
     ProcessingJob,
@@ -339,6 +340,24 @@ class JobService:
                 raise job_not_found(job_id)
             rows = await repository.list_logs(session, job_id, page_size + 1, after)
         return page_with_token(rows, page_size)
+
+    async def documents(
+        self,
+        user_id: uuid.UUID,
+        job_id: uuid.UUID,
+        statuses: Sequence[JobDocumentStatus],
+        page_size: int,
+        page_token: str,
+    ) -> tuple[Sequence[repository.WorkItem], dict[JobDocumentStatus, int], str]:
+        """A page of the job's documents with their outcomes, the counts per status over the
+        whole job, and the next page's token."""
+        after = decode_position(page_token)
+        async with self._db.transaction(user_id) as session:
+            if await repository.get(session, job_id, with_documents=False) is None:
+                raise job_not_found(job_id)
+            items, token = await repository.list_work(session, job_id, statuses, page_size, after)
+            counts = await repository.work_counts(session, job_id)
+        return items, counts, token
 
     async def extractions(
         self,

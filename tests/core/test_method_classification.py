@@ -28,6 +28,7 @@ READS = {
         "GetJob",
         "ListJobs",
         "ListJobLogs",
+        "ListJobDocuments",
         "ListExtractions",
         "ListFeedback",
         "WatchJob",

@@ -95,6 +95,19 @@ def reports(count: int) -> list[str]:
     return [REPORT.format(town=f"Town {index}", budget=2_000_000 + index) for index in range(count)]
 
 
+PROCESSED = job_pb2.JOB_DOCUMENT_STATUS_PROCESSED
+SKIPPED = job_pb2.JOB_DOCUMENT_STATUS_SKIPPED
+FAILED_DOCUMENT = job_pb2.JOB_DOCUMENT_STATUS_FAILED
+
+
+async def job_documents(
+    caller: Caller, job_id: str, **request: object
+) -> job_pb2.ListJobDocumentsResponse:
+    return await caller.jobs.ListJobDocuments(
+        job_pb2.ListJobDocumentsRequest(job_id=job_id, **request), metadata=caller.metadata
+    )
+
+
 def value(extraction: job_pb2.Extraction) -> object:
     return json_format.MessageToDict(extraction.value)
 
@@ -194,6 +207,32 @@ async def test_a_full_job_after_a_sample_skips_what_is_current_and_completes_the
     status = (await researcher.get_project(project.id)).project.status
     assert status == common_pb2.PROJECT_STATUS_COMPLETE
 
+    # Per document, by filename: the sample's two skipped, the other two processed.
+    listed = await job_documents(researcher, full.job.id)
+    assert [(d.filename, d.status) for d in listed.documents] == [
+        ("doc-0.txt", SKIPPED),
+        ("doc-1.txt", SKIPPED),
+        ("doc-2.txt", PROCESSED),
+        ("doc-3.txt", PROCESSED),
+    ]
+    assert [d.document_id for d in listed.documents] == documents
+    assert listed.counts == job_pb2.JobDocumentCounts(processed=2, skipped=2)
+    # A page at a time, and filtered; the counts are the whole job's either way.
+    pages, token = [], ""
+    while True:
+        page = await job_documents(researcher, full.job.id, page_size=1, page_token=token)
+        pages.append([d.filename for d in page.documents])
+        assert page.counts == listed.counts
+        if not (token := page.next_page_token):
+            break
+    assert pages == [["doc-0.txt"], ["doc-1.txt"], ["doc-2.txt"], ["doc-3.txt"]]
+    processed = await job_documents(researcher, full.job.id, statuses=[PROCESSED])
+    assert [d.filename for d in processed.documents] == ["doc-2.txt", "doc-3.txt"]
+    sampled = await job_documents(researcher, sample.job.id)
+    assert [d.status for d in sampled.documents] == [PROCESSED, PROCESSED]
+    bad_token = await rpc_error(job_documents(researcher, full.job.id, page_token="nonsense"))
+    assert bad_token.code() == grpc.StatusCode.INVALID_ARGUMENT
+
 
 async def test_an_entity_project_yields_one_record_per_entity_and_variable(
     researcher: Caller, worker: subprocess.Popen[bytes]
@@ -275,6 +314,9 @@ async def test_a_value_whose_chunk_failed_is_failed_and_read_again_by_the_next_j
         f"chunk {len(chunks)} of {len(chunks)} (characters {last.start_offset}-"
         f"{last.end_offset}) failed" in failure.message
     )
+    [failed] = (await job_documents(researcher, job.id)).documents
+    assert (failed.filename, failed.status) == ("doc-0.txt", FAILED_DOCUMENT)
+    assert f"chunk {len(chunks)} of {len(chunks)}" in failed.error
     requests = len(stack.llm.requests)
 
     skipping = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL)
@@ -501,6 +543,7 @@ async def test_another_researchers_jobs_are_not_found(
             job_pb2.CancelJobRequest(job_id=created.job.id), metadata=intruder.metadata
         ),
         intruder.extractions(project.id),
+        job_documents(intruder, created.job.id),
     ):
         assert (await rpc_error(call)).code() == grpc.StatusCode.NOT_FOUND
 

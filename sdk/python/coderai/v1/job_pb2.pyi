@@ -23,6 +23,15 @@ class JobStopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STOP_REASON_CIRCUIT_OPEN: _ClassVar[JobStopReason]
     JOB_STOP_REASON_MODEL_CONFIGURATION: _ClassVar[JobStopReason]
     JOB_STOP_REASON_EVERY_DOCUMENT_FAILED: _ClassVar[JobStopReason]
+
+class JobDocumentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_DOCUMENT_STATUS_UNSPECIFIED: _ClassVar[JobDocumentStatus]
+    JOB_DOCUMENT_STATUS_PENDING: _ClassVar[JobDocumentStatus]
+    JOB_DOCUMENT_STATUS_RUNNING: _ClassVar[JobDocumentStatus]
+    JOB_DOCUMENT_STATUS_PROCESSED: _ClassVar[JobDocumentStatus]
+    JOB_DOCUMENT_STATUS_SKIPPED: _ClassVar[JobDocumentStatus]
+    JOB_DOCUMENT_STATUS_FAILED: _ClassVar[JobDocumentStatus]
 JOB_STOP_REASON_UNSPECIFIED: JobStopReason
 JOB_STOP_REASON_PAUSED_BY_RESEARCHER: JobStopReason
 JOB_STOP_REASON_CANCELLED_BY_RESEARCHER: JobStopReason
@@ -32,6 +41,12 @@ JOB_STOP_REASON_CONSECUTIVE_FAILURES: JobStopReason
 JOB_STOP_REASON_CIRCUIT_OPEN: JobStopReason
 JOB_STOP_REASON_MODEL_CONFIGURATION: JobStopReason
 JOB_STOP_REASON_EVERY_DOCUMENT_FAILED: JobStopReason
+JOB_DOCUMENT_STATUS_UNSPECIFIED: JobDocumentStatus
+JOB_DOCUMENT_STATUS_PENDING: JobDocumentStatus
+JOB_DOCUMENT_STATUS_RUNNING: JobDocumentStatus
+JOB_DOCUMENT_STATUS_PROCESSED: JobDocumentStatus
+JOB_DOCUMENT_STATUS_SKIPPED: JobDocumentStatus
+JOB_DOCUMENT_STATUS_FAILED: JobDocumentStatus
 
 class ProcessingJob(_message.Message):
     __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "output_tokens", "stop_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model")
@@ -262,6 +277,56 @@ class CancelJobResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: ProcessingJob
     def __init__(self, job: _Optional[_Union[ProcessingJob, _Mapping]] = ...) -> None: ...
+
+class ListJobDocumentsRequest(_message.Message):
+    __slots__ = ("job_id", "statuses", "page_size", "page_token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    statuses: _containers.RepeatedScalarFieldContainer[JobDocumentStatus]
+    page_size: int
+    page_token: str
+    def __init__(self, job_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[JobDocumentStatus, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class JobDocument(_message.Message):
+    __slots__ = ("document_id", "filename", "status", "error", "attempts")
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    document_id: str
+    filename: str
+    status: JobDocumentStatus
+    error: str
+    attempts: int
+    def __init__(self, document_id: _Optional[str] = ..., filename: _Optional[str] = ..., status: _Optional[_Union[JobDocumentStatus, str]] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+
+class JobDocumentCounts(_message.Message):
+    __slots__ = ("pending", "running", "processed", "skipped", "failed")
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    pending: int
+    running: int
+    processed: int
+    skipped: int
+    failed: int
+    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., processed: _Optional[int] = ..., skipped: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class ListJobDocumentsResponse(_message.Message):
+    __slots__ = ("documents", "next_page_token", "counts")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[JobDocument]
+    next_page_token: str
+    counts: JobDocumentCounts
+    def __init__(self, documents: _Optional[_Iterable[_Union[JobDocument, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., counts: _Optional[_Union[JobDocumentCounts, _Mapping]] = ...) -> None: ...
 
 class ListJobLogsRequest(_message.Message):
     __slots__ = ("job_id", "page_size", "page_token")

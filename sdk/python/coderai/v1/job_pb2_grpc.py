@@ -82,6 +82,11 @@ class JobServiceStub:
                 request_serializer=coderai_dot_v1_dot_job__pb2.ListJobLogsRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_job__pb2.ListJobLogsResponse.FromString,
                 _registered_method=True)
+        self.ListJobDocuments = channel.unary_unary(
+                '/coderai.v1.JobService/ListJobDocuments',
+                request_serializer=coderai_dot_v1_dot_job__pb2.ListJobDocumentsRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_job__pb2.ListJobDocumentsResponse.FromString,
+                _registered_method=True)
         self.ListExtractions = channel.unary_unary(
                 '/coderai.v1.JobService/ListExtractions',
                 request_serializer=coderai_dot_v1_dot_job__pb2.ListExtractionsRequest.SerializeToString,
@@ -172,6 +177,15 @@ class JobServiceServicer:
 
     def ListJobLogs(self, request, context):
         """The job's processing log, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobDocuments(self, request, context):
+        """The job's documents in the order the job works through them, each with its filename and
+        how far it got (pending, running, processed, skipped as already done, failed with the
+        error), and the count per status over the whole job. NOT_FOUND for another's job.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,6 +283,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.ListJobLogs,
                     request_deserializer=coderai_dot_v1_dot_job__pb2.ListJobLogsRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_job__pb2.ListJobLogsResponse.SerializeToString,
+            ),
+            'ListJobDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobDocuments,
+                    request_deserializer=coderai_dot_v1_dot_job__pb2.ListJobDocumentsRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_job__pb2.ListJobDocumentsResponse.SerializeToString,
             ),
             'ListExtractions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExtractions,
@@ -520,6 +539,33 @@ class JobService:
             '/coderai.v1.JobService/ListJobLogs',
             coderai_dot_v1_dot_job__pb2.ListJobLogsRequest.SerializeToString,
             coderai_dot_v1_dot_job__pb2.ListJobLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.JobService/ListJobDocuments',
+            coderai_dot_v1_dot_job__pb2.ListJobDocumentsRequest.SerializeToString,
+            coderai_dot_v1_dot_job__pb2.ListJobDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

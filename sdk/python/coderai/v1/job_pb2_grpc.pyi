@@ -59,6 +59,11 @@ class JobServiceStub:
     """Stops the job for good between documents; what was done is kept."""
     ListJobLogs: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobLogsRequest, _job_pb2.ListJobLogsResponse]
     """The job's processing log, oldest first."""
+    ListJobDocuments: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobDocumentsRequest, _job_pb2.ListJobDocumentsResponse]
+    """The job's documents in the order the job works through them, each with its filename and
+    how far it got (pending, running, processed, skipped as already done, failed with the
+    error), and the count per status over the whole job. NOT_FOUND for another's job.
+    """
     ListExtractions: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]
     CreateFeedback: _grpc.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]
     """Records the researcher's verdict on an extracted value, anchored to the value as it is
@@ -119,6 +124,11 @@ class JobServiceAsyncStub(JobServiceStub):
     """Stops the job for good between documents; what was done is kept."""
     ListJobLogs: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobLogsRequest, _job_pb2.ListJobLogsResponse]  # type: ignore[assignment]
     """The job's processing log, oldest first."""
+    ListJobDocuments: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobDocumentsRequest, _job_pb2.ListJobDocumentsResponse]  # type: ignore[assignment]
+    """The job's documents in the order the job works through them, each with its filename and
+    how far it got (pending, running, processed, skipped as already done, failed with the
+    error), and the count per status over the whole job. NOT_FOUND for another's job.
+    """
     ListExtractions: _aio.UnaryUnaryMultiCallable[_job_pb2.ListExtractionsRequest, _job_pb2.ListExtractionsResponse]  # type: ignore[assignment]
     CreateFeedback: _aio.UnaryUnaryMultiCallable[_job_pb2.CreateFeedbackRequest, _job_pb2.CreateFeedbackResponse]  # type: ignore[assignment]
     """Records the researcher's verdict on an extracted value, anchored to the value as it is
@@ -224,6 +234,17 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_job_pb2.ListJobLogsResponse, _abc.Awaitable[_job_pb2.ListJobLogsResponse]]:
         """The job's processing log, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ListJobDocuments(
+        self,
+        request: _job_pb2.ListJobDocumentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_pb2.ListJobDocumentsResponse, _abc.Awaitable[_job_pb2.ListJobDocumentsResponse]]:
+        """The job's documents in the order the job works through them, each with its filename and
+        how far it got (pending, running, processed, skipped as already done, failed with the
+        error), and the count per status over the whole job. NOT_FOUND for another's job.
+        """
 
     @_abc_1.abstractmethod
     def ListExtractions(

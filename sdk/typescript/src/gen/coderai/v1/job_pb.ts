@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/job.proto.
  */
 export const file_coderai_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSLjBQoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIVCg1vdXRwdXRfdG9rZW5zGBQgASgDEi4KC3N0b3BfcmVhc29uGBUgASgOMhkuY29kZXJhaS52MS5Kb2JTdG9wUmVhc29uEhkKEWF1dG9tYXRpY19yZXN1bWVzGBYgASgFEhQKDHJldHJ5X2ZhaWxlZBgXIAEoCBIUCgxsbG1fcHJvdmlkZXIYGiABKAkSEQoJbGxtX21vZGVsGBsgASgJQhIKEF9jb3N0X2J1ZGdldF91c2Qi/wEKC0pvYkVzdGltYXRlEhEKCWRvY3VtZW50cxgBIAEoBRIRCgl2YXJpYWJsZXMYAiABKAUSEQoJbGxtX2NhbGxzGAMgASgDEhUKDXByb21wdF90b2tlbnMYBCABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBSABKAMSGQoMbWF4X2Nvc3RfdXNkGAYgASgBSACIAQESHgoWZG9jdW1lbnRzX2FscmVhZHlfZG9uZRgHIAEoBRIQCgh3YXJuaW5ncxgIIAMoCRIUCgxsbG1fcHJvdmlkZXIYCSABKAkSEQoJbGxtX21vZGVsGAogASgJQg8KDV9tYXhfY29zdF91c2Qi+QMKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSEwoLdmFyaWFibGVfaWQYAyABKAkSEgoKZW50aXR5X2tleRgEIAEoCRIlCgV2YWx1ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRISCgpjb25maWRlbmNlGAYgASgBEhMKC3NvdXJjZV90ZXh0GAcgASgJEhsKE3NvdXJjZV9zdGFydF9vZmZzZXQYCCABKAUSGQoRc291cmNlX2VuZF9vZmZzZXQYCSABKAUSFgoOcHJvbXB0X3ZlcnNpb24YCiABKAUSLAoGc3RhdHVzGAsgASgOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEg0KBWVycm9yGAwgASgJEjEKDmV2aWRlbmNlX21hdGNoGA0gASgOMhkuY29kZXJhaS52MS5FdmlkZW5jZU1hdGNoEg4KBmpvYl9pZBgOIAEoCRITCgtlbnRpdHlfbmFtZRgPIAEoCRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGxtX3Byb3ZpZGVyGBEgASgJEhEKCWxsbV9tb2RlbBgSIAEoCRISCgpiZXN0X2d1ZXNzGBMgASgIIoYBCgxKb2JTZWxlY3Rpb24SEgoKcHJvamVjdF9pZBgBIAEoCRIhCgR0eXBlGAIgASgOMhMuY29kZXJhaS52MS5Kb2JUeXBlEhQKDGRvY3VtZW50X2lkcxgDIAMoCRITCgtzYW1wbGVfc2l6ZRgEIAEoBRIUCgxyZXRyeV9mYWlsZWQYBSABKAgiQQoSRXN0aW1hdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uIkAKE0VzdGltYXRlSm9iUmVzcG9uc2USKQoIZXN0aW1hdGUYASABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIocBChBDcmVhdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uEhQKDHRva2VuX2J1ZGdldBgCIAEoAxIcCg9jb3N0X2J1ZGdldF91c2QYAyABKAFIAIgBAUISChBfY29zdF9idWRnZXRfdXNkImYKEUNyZWF0ZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIpCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGUiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIkwKD0xpc3RKb2JzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPUGF1c2VKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBQYXVzZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiIiChBSZXN1bWVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFSZXN1bWVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIksKEkxpc3RKb2JMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiqwEKCExvZ0VudHJ5EgoKAmlkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtkb2N1bWVudF9pZBgEIAEoCRIoCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoTTGlzdEpvYkxvZ3NSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuY29kZXJhaS52MS5Mb2dFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki8gEKFkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSLgoIc3RhdHVzZXMYAyADKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSEwoLZG9jdW1lbnRfaWQYBiABKAkSEwoLdmFyaWFibGVfaWQYByABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgIIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJfChdMaXN0RXh0cmFjdGlvbnNSZXNwb25zZRIrCgtleHRyYWN0aW9ucxgBIAMoCzIWLmNvZGVyYWkudjEuRXh0cmFjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiuQQKCEZlZWRiYWNrEgoKAmlkGAEgASgJEhUKDWV4dHJhY3Rpb25faWQYAiABKAkSLwoNZmVlZGJhY2tfdHlwZRgDIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBSABKAkSEgoKcHJvamVjdF9pZBgGIAEoCRITCgtkb2N1bWVudF9pZBgHIAEoCRITCgt2YXJpYWJsZV9pZBgIIAEoCRIOCgZqb2JfaWQYCSABKAkSEgoKZW50aXR5X2tleRgKIAEoCRITCgtlbnRpdHlfbmFtZRgLIAEoCRIsCgxqdWRnZWRfdmFsdWUYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMwoNanVkZ2VkX3N0YXR1cxgNIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxIaChJqdWRnZWRfc291cmNlX3RleHQYDiABKAkSEQoJcHJvbXB0X2lkGA8gASgJEhYKDnByb21wdF92ZXJzaW9uGBAgASgFEhIKCnN1cGVyc2VkZWQYESABKAgSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLfAQoVQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0EhUKDWV4dHJhY3Rpb25faWQYASABKAkSLwoNZmVlZGJhY2tfdHlwZRgCIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBCABKAkSOgoWZXh0cmFjdGlvbl91cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRITCgtmZWVkYmFja19pZBgBIAEoCRImCghmZWVkYmFjaxgCIAEoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sipwEKE0xpc3RGZWVkYmFja1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIOCgZqb2JfaWQYAyABKAkSMAoOZmVlZGJhY2tfdHlwZXMYBCADKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJXChRMaXN0RmVlZGJhY2tSZXNwb25zZRImCghmZWVkYmFjaxgBIAMoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKbAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIp8BChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIKuoCCg1Kb2JTdG9wUmVhc29uEh8KG0pPQl9TVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEpPQl9TVE9QX1JFQVNPTl9QQVVTRURfQllfUkVTRUFSQ0hFUhABEisKJ0pPQl9TVE9QX1JFQVNPTl9DQU5DRUxMRURfQllfUkVTRUFSQ0hFUhACEiAKHEpPQl9TVE9QX1JFQVNPTl9UT0tFTl9CVURHRVQQAxIfChtKT0JfU1RPUF9SRUFTT05fQ09TVF9CVURHRVQQBBIoCiRKT0JfU1RPUF9SRUFTT05fQ09OU0VDVVRJVkVfRkFJTFVSRVMQBRIgChxKT0JfU1RPUF9SRUFTT05fQ0lSQ1VJVF9PUEVOEAYSJwojSk9CX1NUT1BfUkVBU09OX01PREVMX0NPTkZJR1VSQVRJT04QBxIpCiVKT0JfU1RPUF9SRUFTT05fRVZFUllfRE9DVU1FTlRfRkFJTEVEEAgy/wcKCkpvYlNlcnZpY2USTgoLRXN0aW1hdGVKb2ISHi5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVxdWVzdBofLmNvZGVyYWkudjEuRXN0aW1hdGVKb2JSZXNwb25zZRJICglDcmVhdGVKb2ISHC5jb2RlcmFpLnYxLkNyZWF0ZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLkNyZWF0ZUpvYlJlc3BvbnNlEj8KBkdldEpvYhIZLmNvZGVyYWkudjEuR2V0Sm9iUmVxdWVzdBoaLmNvZGVyYWkudjEuR2V0Sm9iUmVzcG9uc2USRQoITGlzdEpvYnMSGy5jb2RlcmFpLnYxLkxpc3RKb2JzUmVxdWVzdBocLmNvZGVyYWkudjEuTGlzdEpvYnNSZXNwb25zZRJFCghQYXVzZUpvYhIbLmNvZGVyYWkudjEuUGF1c2VKb2JSZXF1ZXN0GhwuY29kZXJhaS52MS5QYXVzZUpvYlJlc3BvbnNlEkgKCVJlc3VtZUpvYhIcLmNvZGVyYWkudjEuUmVzdW1lSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuUmVzdW1lSm9iUmVzcG9uc2USSAoJQ2FuY2VsSm9iEhwuY29kZXJhaS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DYW5jZWxKb2JSZXNwb25zZRJOCgtMaXN0Sm9iTG9ncxIeLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXF1ZXN0Gh8uY29kZXJhaS52MS5MaXN0Sm9iTG9nc1Jlc3BvbnNlEloKD0xpc3RFeHRyYWN0aW9ucxIiLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVxdWVzdBojLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USVwoOQ3JlYXRlRmVlZGJhY2sSIS5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRJRCgxMaXN0RmVlZGJhY2sSHy5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1JlcXVlc3QaIC5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1Jlc3BvbnNlEkcKCFdhdGNoSm9iEhsuY29kZXJhaS52MS5XYXRjaEpvYlJlcXVlc3QaHC5jb2RlcmFpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJTCgxXYXRjaFByb2plY3QSHy5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlcXVlc3QaIC5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlc3BvbnNlMAFiBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSLjBQoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIVCg1vdXRwdXRfdG9rZW5zGBQgASgDEi4KC3N0b3BfcmVhc29uGBUgASgOMhkuY29kZXJhaS52MS5Kb2JTdG9wUmVhc29uEhkKEWF1dG9tYXRpY19yZXN1bWVzGBYgASgFEhQKDHJldHJ5X2ZhaWxlZBgXIAEoCBIUCgxsbG1fcHJvdmlkZXIYGiABKAkSEQoJbGxtX21vZGVsGBsgASgJQhIKEF9jb3N0X2J1ZGdldF91c2Qi/wEKC0pvYkVzdGltYXRlEhEKCWRvY3VtZW50cxgBIAEoBRIRCgl2YXJpYWJsZXMYAiABKAUSEQoJbGxtX2NhbGxzGAMgASgDEhUKDXByb21wdF90b2tlbnMYBCABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBSABKAMSGQoMbWF4X2Nvc3RfdXNkGAYgASgBSACIAQESHgoWZG9jdW1lbnRzX2FscmVhZHlfZG9uZRgHIAEoBRIQCgh3YXJuaW5ncxgIIAMoCRIUCgxsbG1fcHJvdmlkZXIYCSABKAkSEQoJbGxtX21vZGVsGAogASgJQg8KDV9tYXhfY29zdF91c2Qi+QMKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSEwoLdmFyaWFibGVfaWQYAyABKAkSEgoKZW50aXR5X2tleRgEIAEoCRIlCgV2YWx1ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRISCgpjb25maWRlbmNlGAYgASgBEhMKC3NvdXJjZV90ZXh0GAcgASgJEhsKE3NvdXJjZV9zdGFydF9vZmZzZXQYCCABKAUSGQoRc291cmNlX2VuZF9vZmZzZXQYCSABKAUSFgoOcHJvbXB0X3ZlcnNpb24YCiABKAUSLAoGc3RhdHVzGAsgASgOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEg0KBWVycm9yGAwgASgJEjEKDmV2aWRlbmNlX21hdGNoGA0gASgOMhkuY29kZXJhaS52MS5FdmlkZW5jZU1hdGNoEg4KBmpvYl9pZBgOIAEoCRITCgtlbnRpdHlfbmFtZRgPIAEoCRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGxtX3Byb3ZpZGVyGBEgASgJEhEKCWxsbV9tb2RlbBgSIAEoCRISCgpiZXN0X2d1ZXNzGBMgASgIIoYBCgxKb2JTZWxlY3Rpb24SEgoKcHJvamVjdF9pZBgBIAEoCRIhCgR0eXBlGAIgASgOMhMuY29kZXJhaS52MS5Kb2JUeXBlEhQKDGRvY3VtZW50X2lkcxgDIAMoCRITCgtzYW1wbGVfc2l6ZRgEIAEoBRIUCgxyZXRyeV9mYWlsZWQYBSABKAgiQQoSRXN0aW1hdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uIkAKE0VzdGltYXRlSm9iUmVzcG9uc2USKQoIZXN0aW1hdGUYASABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIocBChBDcmVhdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uEhQKDHRva2VuX2J1ZGdldBgCIAEoAxIcCg9jb3N0X2J1ZGdldF91c2QYAyABKAFIAIgBAUISChBfY29zdF9idWRnZXRfdXNkImYKEUNyZWF0ZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIpCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGUiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIkwKD0xpc3RKb2JzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPUGF1c2VKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBQYXVzZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiIiChBSZXN1bWVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFSZXN1bWVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIoEBChdMaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoIc3RhdHVzZXMYAiADKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIoQBCgtKb2JEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEg0KBWVycm9yGAQgASgJEhAKCGF0dGVtcHRzGAUgASgFImkKEUpvYkRvY3VtZW50Q291bnRzEg8KB3BlbmRpbmcYASABKAUSDwoHcnVubmluZxgCIAEoBRIRCglwcm9jZXNzZWQYAyABKAUSDwoHc2tpcHBlZBgEIAEoBRIOCgZmYWlsZWQYBSABKAUijgEKGExpc3RKb2JEb2N1bWVudHNSZXNwb25zZRIqCglkb2N1bWVudHMYASADKAsyFy5jb2RlcmFpLnYxLkpvYkRvY3VtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRItCgZjb3VudHMYAyABKAsyHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50Q291bnRzIksKEkxpc3RKb2JMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiqwEKCExvZ0VudHJ5EgoKAmlkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtkb2N1bWVudF9pZBgEIAEoCRIoCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoTTGlzdEpvYkxvZ3NSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuY29kZXJhaS52MS5Mb2dFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki8gEKFkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSLgoIc3RhdHVzZXMYAyADKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSEwoLZG9jdW1lbnRfaWQYBiABKAkSEwoLdmFyaWFibGVfaWQYByABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgIIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJfChdMaXN0RXh0cmFjdGlvbnNSZXNwb25zZRIrCgtleHRyYWN0aW9ucxgBIAMoCzIWLmNvZGVyYWkudjEuRXh0cmFjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiuQQKCEZlZWRiYWNrEgoKAmlkGAEgASgJEhUKDWV4dHJhY3Rpb25faWQYAiABKAkSLwoNZmVlZGJhY2tfdHlwZRgDIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBSABKAkSEgoKcHJvamVjdF9pZBgGIAEoCRITCgtkb2N1bWVudF9pZBgHIAEoCRITCgt2YXJpYWJsZV9pZBgIIAEoCRIOCgZqb2JfaWQYCSABKAkSEgoKZW50aXR5X2tleRgKIAEoCRITCgtlbnRpdHlfbmFtZRgLIAEoCRIsCgxqdWRnZWRfdmFsdWUYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMwoNanVkZ2VkX3N0YXR1cxgNIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxIaChJqdWRnZWRfc291cmNlX3RleHQYDiABKAkSEQoJcHJvbXB0X2lkGA8gASgJEhYKDnByb21wdF92ZXJzaW9uGBAgASgFEhIKCnN1cGVyc2VkZWQYESABKAgSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLfAQoVQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0EhUKDWV4dHJhY3Rpb25faWQYASABKAkSLwoNZmVlZGJhY2tfdHlwZRgCIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBCABKAkSOgoWZXh0cmFjdGlvbl91cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRITCgtmZWVkYmFja19pZBgBIAEoCRImCghmZWVkYmFjaxgCIAEoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sipwEKE0xpc3RGZWVkYmFja1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIOCgZqb2JfaWQYAyABKAkSMAoOZmVlZGJhY2tfdHlwZXMYBCADKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJXChRMaXN0RmVlZGJhY2tSZXNwb25zZRImCghmZWVkYmFjaxgBIAMoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKbAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIp8BChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIKuoCCg1Kb2JTdG9wUmVhc29uEh8KG0pPQl9TVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEpPQl9TVE9QX1JFQVNPTl9QQVVTRURfQllfUkVTRUFSQ0hFUhABEisKJ0pPQl9TVE9QX1JFQVNPTl9DQU5DRUxMRURfQllfUkVTRUFSQ0hFUhACEiAKHEpPQl9TVE9QX1JFQVNPTl9UT0tFTl9CVURHRVQQAxIfChtKT0JfU1RPUF9SRUFTT05fQ09TVF9CVURHRVQQBBIoCiRKT0JfU1RPUF9SRUFTT05fQ09OU0VDVVRJVkVfRkFJTFVSRVMQBRIgChxKT0JfU1RPUF9SRUFTT05fQ0lSQ1VJVF9PUEVOEAYSJwojSk9CX1NUT1BfUkVBU09OX01PREVMX0NPTkZJR1VSQVRJT04QBxIpCiVKT0JfU1RPUF9SRUFTT05fRVZFUllfRE9DVU1FTlRfRkFJTEVEEAgq3gEKEUpvYkRvY3VtZW50U3RhdHVzEiMKH0pPQl9ET0NVTUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtKT0JfRE9DVU1FTlRfU1RBVFVTX1BFTkRJTkcQARIfChtKT0JfRE9DVU1FTlRfU1RBVFVTX1JVTk5JTkcQAhIhCh1KT0JfRE9DVU1FTlRfU1RBVFVTX1BST0NFU1NFRBADEh8KG0pPQl9ET0NVTUVOVF9TVEFUVVNfU0tJUFBFRBAEEh4KGkpPQl9ET0NVTUVOVF9TVEFUVVNfRkFJTEVEEAUy3ggKCkpvYlNlcnZpY2USTgoLRXN0aW1hdGVKb2ISHi5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVxdWVzdBofLmNvZGVyYWkudjEuRXN0aW1hdGVKb2JSZXNwb25zZRJICglDcmVhdGVKb2ISHC5jb2RlcmFpLnYxLkNyZWF0ZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLkNyZWF0ZUpvYlJlc3BvbnNlEj8KBkdldEpvYhIZLmNvZGVyYWkudjEuR2V0Sm9iUmVxdWVzdBoaLmNvZGVyYWkudjEuR2V0Sm9iUmVzcG9uc2USRQoITGlzdEpvYnMSGy5jb2RlcmFpLnYxLkxpc3RKb2JzUmVxdWVzdBocLmNvZGVyYWkudjEuTGlzdEpvYnNSZXNwb25zZRJFCghQYXVzZUpvYhIbLmNvZGVyYWkudjEuUGF1c2VKb2JSZXF1ZXN0GhwuY29kZXJhaS52MS5QYXVzZUpvYlJlc3BvbnNlEkgKCVJlc3VtZUpvYhIcLmNvZGVyYWkudjEuUmVzdW1lSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuUmVzdW1lSm9iUmVzcG9uc2USSAoJQ2FuY2VsSm9iEhwuY29kZXJhaS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DYW5jZWxKb2JSZXNwb25zZRJOCgtMaXN0Sm9iTG9ncxIeLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXF1ZXN0Gh8uY29kZXJhaS52MS5MaXN0Sm9iTG9nc1Jlc3BvbnNlEl0KEExpc3RKb2JEb2N1bWVudHMSIy5jb2RlcmFpLnYxLkxpc3RKb2JEb2N1bWVudHNSZXF1ZXN0GiQuY29kZXJhaS52MS5MaXN0Sm9iRG9jdW1lbnRzUmVzcG9uc2USWgoPTGlzdEV4dHJhY3Rpb25zEiIuY29kZXJhaS52MS5MaXN0RXh0cmFjdGlvbnNSZXF1ZXN0GiMuY29kZXJhaS52MS5MaXN0RXh0cmFjdGlvbnNSZXNwb25zZRJXCg5DcmVhdGVGZWVkYmFjaxIhLmNvZGVyYWkudjEuQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0GiIuY29kZXJhaS52MS5DcmVhdGVGZWVkYmFja1Jlc3BvbnNlElEKDExpc3RGZWVkYmFjaxIfLmNvZGVyYWkudjEuTGlzdEZlZWRiYWNrUmVxdWVzdBogLmNvZGVyYWkudjEuTGlzdEZlZWRiYWNrUmVzcG9uc2USRwoIV2F0Y2hKb2ISGy5jb2RlcmFpLnYxLldhdGNoSm9iUmVxdWVzdBocLmNvZGVyYWkudjEuV2F0Y2hKb2JSZXNwb25zZTABElMKDFdhdGNoUHJvamVjdBIfLmNvZGVyYWkudjEuV2F0Y2hQcm9qZWN0UmVxdWVzdBogLmNvZGVyYWkudjEuV2F0Y2hQcm9qZWN0UmVzcG9uc2UwAWIGcHJvdG8z", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message coderai.v1.ProcessingJob
@@ -714,6 +714,151 @@ export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE_
   messageDesc(file_coderai_v1_job, 17);
 
 /**
+ * @generated from message coderai.v1.ListJobDocumentsRequest
+ */
+export type ListJobDocumentsRequest = Message<"coderai.v1.ListJobDocumentsRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Only documents in these statuses; empty for all.
+   *
+   * @generated from field: repeated coderai.v1.JobDocumentStatus statuses = 2;
+   */
+  statuses: JobDocumentStatus[];
+
+  /**
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message coderai.v1.ListJobDocumentsRequest.
+ * Use `create(ListJobDocumentsRequestSchema)` to create a new message.
+ */
+export const ListJobDocumentsRequestSchema: GenMessage<ListJobDocumentsRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 18);
+
+/**
+ * One document of a job.
+ *
+ * @generated from message coderai.v1.JobDocument
+ */
+export type JobDocument = Message<"coderai.v1.JobDocument"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+
+  /**
+   * @generated from field: string filename = 2;
+   */
+  filename: string;
+
+  /**
+   * @generated from field: coderai.v1.JobDocumentStatus status = 3;
+   */
+  status: JobDocumentStatus;
+
+  /**
+   * Why the document failed (FAILED only).
+   *
+   * @generated from field: string error = 4;
+   */
+  error: string;
+
+  /**
+   * Tries so far: more than one when a worker died or handed the document back mid-way.
+   *
+   * @generated from field: int32 attempts = 5;
+   */
+  attempts: number;
+};
+
+/**
+ * Describes the message coderai.v1.JobDocument.
+ * Use `create(JobDocumentSchema)` to create a new message.
+ */
+export const JobDocumentSchema: GenMessage<JobDocument> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 19);
+
+/**
+ * Documents of a job per status, over the whole job whatever the filter.
+ *
+ * @generated from message coderai.v1.JobDocumentCounts
+ */
+export type JobDocumentCounts = Message<"coderai.v1.JobDocumentCounts"> & {
+  /**
+   * @generated from field: int32 pending = 1;
+   */
+  pending: number;
+
+  /**
+   * @generated from field: int32 running = 2;
+   */
+  running: number;
+
+  /**
+   * @generated from field: int32 processed = 3;
+   */
+  processed: number;
+
+  /**
+   * @generated from field: int32 skipped = 4;
+   */
+  skipped: number;
+
+  /**
+   * @generated from field: int32 failed = 5;
+   */
+  failed: number;
+};
+
+/**
+ * Describes the message coderai.v1.JobDocumentCounts.
+ * Use `create(JobDocumentCountsSchema)` to create a new message.
+ */
+export const JobDocumentCountsSchema: GenMessage<JobDocumentCounts> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 20);
+
+/**
+ * @generated from message coderai.v1.ListJobDocumentsResponse
+ */
+export type ListJobDocumentsResponse = Message<"coderai.v1.ListJobDocumentsResponse"> & {
+  /**
+   * In the order the job works through them.
+   *
+   * @generated from field: repeated coderai.v1.JobDocument documents = 1;
+   */
+  documents: JobDocument[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * @generated from field: coderai.v1.JobDocumentCounts counts = 3;
+   */
+  counts?: JobDocumentCounts | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.ListJobDocumentsResponse.
+ * Use `create(ListJobDocumentsResponseSchema)` to create a new message.
+ */
+export const ListJobDocumentsResponseSchema: GenMessage<ListJobDocumentsResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 21);
+
+/**
  * @generated from message coderai.v1.ListJobLogsRequest
  */
 export type ListJobLogsRequest = Message<"coderai.v1.ListJobLogsRequest"> & {
@@ -738,7 +883,7 @@ export type ListJobLogsRequest = Message<"coderai.v1.ListJobLogsRequest"> & {
  * Use `create(ListJobLogsRequestSchema)` to create a new message.
  */
 export const ListJobLogsRequestSchema: GenMessage<ListJobLogsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 18);
+  messageDesc(file_coderai_v1_job, 22);
 
 /**
  * One entry of the processing log.
@@ -786,7 +931,7 @@ export type LogEntry = Message<"coderai.v1.LogEntry"> & {
  * Use `create(LogEntrySchema)` to create a new message.
  */
 export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 19);
+  messageDesc(file_coderai_v1_job, 23);
 
 /**
  * @generated from message coderai.v1.ListJobLogsResponse
@@ -810,7 +955,7 @@ export type ListJobLogsResponse = Message<"coderai.v1.ListJobLogsResponse"> & {
  * Use `create(ListJobLogsResponseSchema)` to create a new message.
  */
 export const ListJobLogsResponseSchema: GenMessage<ListJobLogsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 20);
+  messageDesc(file_coderai_v1_job, 24);
 
 /**
  * @generated from message coderai.v1.ListExtractionsRequest
@@ -870,7 +1015,7 @@ export type ListExtractionsRequest = Message<"coderai.v1.ListExtractionsRequest"
  * Use `create(ListExtractionsRequestSchema)` to create a new message.
  */
 export const ListExtractionsRequestSchema: GenMessage<ListExtractionsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 21);
+  messageDesc(file_coderai_v1_job, 25);
 
 /**
  * @generated from message coderai.v1.ListExtractionsResponse
@@ -892,7 +1037,7 @@ export type ListExtractionsResponse = Message<"coderai.v1.ListExtractionsRespons
  * Use `create(ListExtractionsResponseSchema)` to create a new message.
  */
 export const ListExtractionsResponseSchema: GenMessage<ListExtractionsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 22);
+  messageDesc(file_coderai_v1_job, 26);
 
 /**
  * A researcher's verdict on one extracted value, with the value as it was judged.
@@ -1026,7 +1171,7 @@ export type Feedback = Message<"coderai.v1.Feedback"> & {
  * Use `create(FeedbackSchema)` to create a new message.
  */
 export const FeedbackSchema: GenMessage<Feedback> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 23);
+  messageDesc(file_coderai_v1_job, 27);
 
 /**
  * @generated from message coderai.v1.CreateFeedbackRequest
@@ -1074,7 +1219,7 @@ export type CreateFeedbackRequest = Message<"coderai.v1.CreateFeedbackRequest"> 
  * Use `create(CreateFeedbackRequestSchema)` to create a new message.
  */
 export const CreateFeedbackRequestSchema: GenMessage<CreateFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 24);
+  messageDesc(file_coderai_v1_job, 28);
 
 /**
  * @generated from message coderai.v1.CreateFeedbackResponse
@@ -1098,7 +1243,7 @@ export type CreateFeedbackResponse = Message<"coderai.v1.CreateFeedbackResponse"
  * Use `create(CreateFeedbackResponseSchema)` to create a new message.
  */
 export const CreateFeedbackResponseSchema: GenMessage<CreateFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 25);
+  messageDesc(file_coderai_v1_job, 29);
 
 /**
  * @generated from message coderai.v1.ListFeedbackRequest
@@ -1148,7 +1293,7 @@ export type ListFeedbackRequest = Message<"coderai.v1.ListFeedbackRequest"> & {
  * Use `create(ListFeedbackRequestSchema)` to create a new message.
  */
 export const ListFeedbackRequestSchema: GenMessage<ListFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 26);
+  messageDesc(file_coderai_v1_job, 30);
 
 /**
  * @generated from message coderai.v1.ListFeedbackResponse
@@ -1172,7 +1317,7 @@ export type ListFeedbackResponse = Message<"coderai.v1.ListFeedbackResponse"> & 
  * Use `create(ListFeedbackResponseSchema)` to create a new message.
  */
 export const ListFeedbackResponseSchema: GenMessage<ListFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 27);
+  messageDesc(file_coderai_v1_job, 31);
 
 /**
  * @generated from message coderai.v1.WatchJobRequest
@@ -1197,7 +1342,7 @@ export type WatchJobRequest = Message<"coderai.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 28);
+  messageDesc(file_coderai_v1_job, 32);
 
 /**
  * @generated from message coderai.v1.WatchJobResponse
@@ -1252,7 +1397,7 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 29);
+  messageDesc(file_coderai_v1_job, 33);
 
 /**
  * @generated from message coderai.v1.WatchProjectRequest
@@ -1277,7 +1422,7 @@ export type WatchProjectRequest = Message<"coderai.v1.WatchProjectRequest"> & {
  * Use `create(WatchProjectRequestSchema)` to create a new message.
  */
 export const WatchProjectRequestSchema: GenMessage<WatchProjectRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 30);
+  messageDesc(file_coderai_v1_job, 34);
 
 /**
  * @generated from message coderai.v1.WatchProjectResponse
@@ -1328,7 +1473,7 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
  * Use `create(WatchProjectResponseSchema)` to create a new message.
  */
 export const WatchProjectResponseSchema: GenMessage<WatchProjectResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 31);
+  messageDesc(file_coderai_v1_job, 35);
 
 /**
  * Why a job stopped.
@@ -1398,6 +1543,60 @@ export enum JobStopReason {
  */
 export const JobStopReasonSchema: GenEnum<JobStopReason> = /*@__PURE__*/
   enumDesc(file_coderai_v1_job, 0);
+
+/**
+ * How far a job got with one of its documents.
+ *
+ * @generated from enum coderai.v1.JobDocumentStatus
+ */
+export enum JobDocumentStatus {
+  /**
+   * @generated from enum value: JOB_DOCUMENT_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not started yet.
+   *
+   * @generated from enum value: JOB_DOCUMENT_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * A worker is on it now.
+   *
+   * @generated from enum value: JOB_DOCUMENT_STATUS_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Extracted by this job.
+   *
+   * @generated from enum value: JOB_DOCUMENT_STATUS_PROCESSED = 3;
+   */
+  PROCESSED = 3,
+
+  /**
+   * Nothing called: already extracted with the current prompts from the present text, found
+   * to have no entities before, or failed before and not retried (see JobSelection).
+   *
+   * @generated from enum value: JOB_DOCUMENT_STATUS_SKIPPED = 4;
+   */
+  SKIPPED = 4,
+
+  /**
+   * The document failed in this job; error says why.
+   *
+   * @generated from enum value: JOB_DOCUMENT_STATUS_FAILED = 5;
+   */
+  FAILED = 5,
+}
+
+/**
+ * Describes the enum coderai.v1.JobDocumentStatus.
+ */
+export const JobDocumentStatusSchema: GenEnum<JobDocumentStatus> = /*@__PURE__*/
+  enumDesc(file_coderai_v1_job, 1);
 
 /**
  * Extraction jobs, their results, feedback and live events.
@@ -1491,6 +1690,18 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof ListJobLogsRequestSchema;
     output: typeof ListJobLogsResponseSchema;
+  },
+  /**
+   * The job's documents in the order the job works through them, each with its filename and
+   * how far it got (pending, running, processed, skipped as already done, failed with the
+   * error), and the count per status over the whole job. NOT_FOUND for another's job.
+   *
+   * @generated from rpc coderai.v1.JobService.ListJobDocuments
+   */
+  listJobDocuments: {
+    methodKind: "unary";
+    input: typeof ListJobDocumentsRequestSchema;
+    output: typeof ListJobDocumentsResponseSchema;
   },
   /**
    * @generated from rpc coderai.v1.JobService.ListExtractions
