@@ -43,6 +43,7 @@ _INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
 # several times faster than one alternation (which would stop at every space).
 _LINE_END = re.compile(r"[-\u00ad\u2010\u2011][^\S\n]*\n\s*")  # hyphen, line break
 _SPACES = re.compile("  +")  # after the one-for-one replacements
+_HYPHEN = re.compile("- ?")  # in a quote, with the space after it
 # Combining marks after a letter: "e" + U+0301 is "é", as PDFs from some systems spell it.
 _COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _COMBINING_MARK = re.compile(f"[{_COMBINING}]")
@@ -279,8 +280,10 @@ def _find(text: str, quote: str, low: int, high: int) -> tuple[int, int] | None:
     if "-" not in quote:
         start = text.find(quote, low, high)
         return None if start < 0 else (start, start + len(quote))
-    # A hyphen dropped at a line end ("well-\nknown" reads "wellknown") is optional.
-    pattern = re.compile("-?".join(re.escape(part) for part in quote.split("-")))
+    # A hyphen dropped at a line end ("well-\nknown" reads "wellknown") is optional, and so
+    # is the space after it where the model copied the line break as one ("well- known").
+    parts = _HYPHEN.split(quote)
+    pattern = re.compile("-? ?".join(re.escape(part) for part in parts))
     found = pattern.search(text, low, high)
     return None if found is None else found.span()
 

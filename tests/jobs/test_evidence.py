@@ -5,9 +5,11 @@ original text."""
 from __future__ import annotations
 
 import random
+import re
 import time
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -252,3 +254,107 @@ def test_locating_a_quote_in_a_200k_character_document_takes_milliseconds() -> N
     assert best_time(lambda: locate(QUOTE_200, text)) < 0.005
     assert best_time(lambda: locate(changed, text)) < 0.015
     assert best_time(lambda: locate("The mayor resigned over the budget report.", text)) < 0.015
+
+
+# --- the matcher's rules at every length, on real text --------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "server" / "demo" / "samples"
+CORPUS_TEXTS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html"
+
+
+def real_texts() -> list[str]:
+    """The demo's council minutes, and the corpus's expected article texts where present."""
+    texts = [path.read_text() for path in sorted(SAMPLES.glob("*.txt"))]
+    if CORPUS_TEXTS.is_dir():
+        texts += [path.read_text() for path in sorted(CORPUS_TEXTS.glob("*.expected.txt"))][:4]
+    return texts
+
+
+def passages(text: str, words: int, count: int, seed: int) -> list[tuple[int, int]]:
+    """Spans of `words` words (letters, not numbers: they would change under no drift)
+    that occur once in the text, whatever the case, so that only one place is right."""
+    rng = random.Random(seed)
+    tokens = [m for m in re.finditer(r"[^\W\d_]{3,}", text)]
+    folded = text.casefold()
+    found: list[tuple[int, int]] = []
+    for _ in range(400):
+        if len(found) == count or len(tokens) <= words:
+            break
+        first = rng.randrange(len(tokens) - words)
+        start, end = tokens[first].start(), tokens[first + words - 1].end()
+        passage = text[start:end]
+        if "\n" in passage or not re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+)*", passage):
+            continue
+        if words == 1 and len(passage) < 6:
+            continue
+        if folded.count(passage.casefold()) == 1:
+            found.append((start, end))
+    return found
+
+
+def break_longest_word(passage: str, joiner: str) -> str:
+    longest = max(passage.split(" "), key=len)
+    half = len(longest) // 2
+    return passage.replace(longest, longest[:half] + joiner + longest[half:], 1)
+
+
+# How a passage drifts between the document's text and the model's copy of it: each drift
+# gives the passage as the document has it and the model's quote of it.
+DRIFTS: dict[str, Callable[[str], tuple[str, str]]] = {
+    "hyphenated line break, quoted joined": lambda p: (break_longest_word(p, "-\n"), p),
+    "hyphenated line break, quoted with its hyphen": lambda p: (
+        break_longest_word(p, "-\n"),
+        break_longest_word(p, "-"),
+    ),
+    "hyphenated line break, quoted with hyphen and space": lambda p: (
+        break_longest_word(p, "-\n"),
+        break_longest_word(p, "- "),
+    ),
+    "soft hyphen": lambda p: (break_longest_word(p, "\u00ad"), p),
+    "line breaks and runs of spaces": lambda p: (
+        p.replace(" ", " \n  ", 1).replace(" ", "\t", 2),
+        p,
+    ),
+    "collapsed whitespace in the quote": lambda p: (p, p.replace(" ", "  \n")),
+    "typographic quotation marks": lambda p: (f"\u201c{p}\u201d", f'"{p}"'),
+    "trailing punctuation added": lambda p: (p, f"{p}."),
+    "wrapped in quotation marks": lambda p: (p, f"\u2018{p},\u2019"),
+    "upper case": lambda p: (p, p.upper()),
+    "lower case": lambda p: (p, p.lower()),
+}
+
+
+@pytest.mark.parametrize("drift", DRIFTS)
+@pytest.mark.parametrize("words", [1, 3, 12])
+def test_each_drift_is_forgiven_for_a_word_three_words_and_a_sentence(
+    drift: str, words: int
+) -> None:
+    """A passage of the length given, taken from real text and unique in it, drifted the way
+    text drifts; its quote is found at that place, not elsewhere, and the offsets span it."""
+    tried = 0
+    for index, original in enumerate(real_texts()):
+        for start, end in passages(original, words, count=3, seed=index * 100 + words):
+            in_document, quote = DRIFTS[drift](original[start:end])
+            text = original[:start] + in_document + original[end:]
+            evidence = locate(quote, text)
+            where = f"{quote!r} in document {index}"
+            assert evidence.match is not EvidenceMatch.NOT_FOUND, where
+            assert evidence.start is not None, where
+            assert evidence.end is not None, where
+            found = text[evidence.start : evidence.end]
+            # The passage as the document has it, up to the marks a quote may add around it.
+            assert evidence.start >= start - 1, where
+            assert evidence.end <= start + len(in_document) + 1, where
+            assert normalised_text(found).replace("-", "").strip(" '.,;:!?") == (
+                normalised_text(original[start:end]).replace("-", "")
+            ), where
+            tried += 1
+    assert tried >= 20, "enough passages of real text"
+
+
+def test_a_short_quote_across_a_hyphenated_line_break_is_found() -> None:
+    text = "This Agreement is made between Archer-Daniels-\nMidland Company and the Recipient."
+    for quote in ("Archer-Daniels- Midland Company", "Archer-Daniels-Midland Company"):
+        evidence = locate(quote, text)
+        assert evidence.match is EvidenceMatch.FUZZY, quote
+        assert text[evidence.start : evidence.end] == "Archer-Daniels-\nMidland Company"
