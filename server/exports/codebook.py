@@ -110,6 +110,7 @@ _RULES = {
 _EVIDENCE = {
     EvidenceMatch.EXACT: "exact",
     EvidenceMatch.FUZZY: "fuzzy",
+    EvidenceMatch.AMBIGUOUS: "ambiguous (found at several places)",
     EvidenceMatch.NOT_FOUND: "quote not found",
     EvidenceMatch.NO_QUOTE: "no quote",
 }
@@ -323,9 +324,14 @@ def _quality(header: DatasetHeader, quality: Quality) -> list[Block]:
             "below the variable's threshold are over processed cells with a confidence, "
             "failed extractions excluded. Best guesses are values kept below the threshold as "
             "the answer, because the variable's rule is best guess (status SUCCESS). Evidence "
-            "says where the quoted passage was found in "
-            "the document. Feedback counts the researcher's verdicts on the values; accuracy "
-            "is the share judged correct."
+            "is counted per value (a cell with several values has a quote for each): exact "
+            "when the quote occurs verbatim, fuzzy when it does up to case, spacing, line-break "
+            "hyphens and typographic marks, ambiguous when it occurs at several places of the "
+            "passage the model read (check which one supports the value), not found when it "
+            "is not in the document (it may be invented), no quote when the model gave none. "
+            "A one-word quote is weak evidence whatever its match: it shows where a word "
+            "occurs, not a passage that supports the value. Feedback counts the researcher's "
+            "verdicts on the values; accuracy is the share judged correct."
         ),
     ]
     for variable, tally in zip(header.variables, tallies, strict=True):
@@ -353,6 +359,7 @@ def _variable_quality(
     rows += [(f"Status {status.value}", tally.statuses[status]) for status in CellStatus]
     rows += [(f"Empty: {kind.value}", tally.missing[kind]) for kind in MissingKind]
     rows += [(f"Evidence: {words}", tally.evidence[match]) for match, words in _EVIDENCE.items()]
+    rows.append(("Evidence: weak (a one-word quote)", tally.weak_evidence))
     feedback: list[Any] = (
         [NOT_APPLICABLE] * 5
         if agreement is None

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from server.jobs.evidence import ValueEvidence
 from server.jobs.models import EvidenceMatch
 from server.llm.factory import OFFLINE
 from server.projects.models import UnitOfObservation
@@ -171,6 +172,8 @@ class Cell:
     extraction_id: str | None = None
     job_id: str | None = None
     error: str | None = None
+    # Each value's quote and where it was found, in the order of the values.
+    value_evidence: tuple[ValueEvidence, ...] = ()
 
     @property
     def missing(self) -> MissingKind | None:

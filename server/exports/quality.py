@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from server.exports.dataset import CellStatus, DatasetHeader, MissingKind, Unit
 from server.jobs.models import EvidenceMatch
 
+# Cells whose answer stated a value, kept or not (LOW_CONFIDENCE may have left it empty).
+_STATED = frozenset({CellStatus.SUCCESS, CellStatus.LOW_CONFIDENCE})
+
 
 @dataclass
 class VariableQuality:
@@ -18,7 +21,10 @@ class VariableQuality:
     filled: int = 0
     statuses: Counter[CellStatus] = field(default_factory=Counter)
     missing: Counter[MissingKind] = field(default_factory=Counter)
+    # Per value (a cell holds several with if multiple values: all / concatenate).
     evidence: Counter[EvidenceMatch] = field(default_factory=Counter)
+    # Values whose quote is one word.
+    weak_evidence: int = 0
     # Over processed cells that carry a confidence.
     confidence_sum: float = 0.0
     confidence_count: int = 0
@@ -76,7 +82,12 @@ class QualityTally:
                     tally.filled += 1
                 else:
                     tally.missing[missing] += 1
-                if cell.evidence_match is not None:
+                if cell.value_evidence:
+                    for item in cell.value_evidence:
+                        tally.evidence[item.evidence.match] += 1
+                        tally.weak_evidence += item.evidence.weak
+                elif cell.evidence_match is not None and cell.status in _STATED:
+                    # A value stated without a quote (or stored before evidence per value).
                     tally.evidence[cell.evidence_match] += 1
                 tally.best_guesses += cell.best_guess
                 if cell.confidence is not None and cell.status is not CellStatus.FAILED:

@@ -31,6 +31,7 @@ from server.exports.dataset import (
     VariableSpec,
 )
 from server.exports.models import Export, ExportPart
+from server.jobs.evidence import Evidence, ValueEvidence, stored_evidence
 from server.jobs.models import (
     DocumentExtractionOutcome,
     DocumentOutcome,
@@ -324,6 +325,7 @@ _EXTRACTION_FIELDS = (
     Extraction.llm_provider,
     Extraction.llm_model,
     Extraction.best_guess,
+    Extraction.value_evidence,
 )
 
 
@@ -352,11 +354,13 @@ class _UnitBuilder:
         entity_name = ""
         for item in json.loads(extractions) if extractions else ():
             (variable_id, name, value, confidence, source_text, start, end, evidence) = item[:8]
-            (version, status, error, extraction_id, job_id, provider, model, guess) = item[8:]
+            (version, status, error, extraction_id, job_id, provider, model, guess) = item[8:16]
             index = self._index.get(variable_id)
             if index is None:
                 continue
             entity_name = name
+            match = _EVIDENCE[evidence]
+            first = ValueEvidence(source_text, Evidence(match, start, end))
             cells[index] = Cell(
                 status=_CELL_STATUS[status],
                 value=value,
@@ -364,13 +368,14 @@ class _UnitBuilder:
                 source_text=source_text,
                 source_start=start,
                 source_end=end,
-                evidence_match=_EVIDENCE[evidence],
+                evidence_match=match,
                 prompt_version=version,
                 model=f"{provider}/{model}" if provider else None,
                 best_guess=guess,
                 extraction_id=extraction_id,
                 job_id=job_id,
                 error=error,
+                value_evidence=stored_evidence(item[16], first),
             )
         if outcome is DocumentOutcome.FAILED:
             # What the last extraction could not read failed; values from earlier ones stay.

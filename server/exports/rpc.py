@@ -21,7 +21,7 @@ from server.core.slots import Slots
 from server.exports.dataset import Cell, CellStatus, DatasetHeader, Unit
 from server.exports.models import Export, ExportFormat
 from server.exports.service import ExportService, ResultFilter
-from server.jobs.rpc import evidence_filter
+from server.jobs.rpc import evidence_filter, value_evidence_message
 
 
 def export_message(export: Export) -> export_pb2.Export:
@@ -72,6 +72,7 @@ def cell_message(header: DatasetHeader, index: int, cell: Cell) -> export_pb2.Re
         model=cell.model or "",
         extraction_id=str(cell.extraction_id) if cell.extraction_id else "",
         error=cell.error or "",
+        value_evidence=[value_evidence_message(item) for item in cell.value_evidence],
     )
 
 

@@ -6,6 +6,12 @@ line-break hyphenation, soft hyphens, decomposed accents, typographic quotes and
 ellipsis character) and a match there is FUZZY; so is a quote the model shortened with "..."
 and a long quote in which it changed a word or two (but no number). Offsets always point
 into the original text. The normalised document is cached: each of its variables searches it.
+
+Where: the chunk the answer came from is searched first, then the whole document. A quote
+found at several places there is AMBIGUOUS, with the number of places: the offsets point at
+the first, and nothing pretends that it is the one meant. A quote of one word is weak
+evidence however it matched: it shows where a word occurs, not that the passage supports
+the value.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import functools
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Any
 
 from server.jobs.models import EvidenceMatch
 
@@ -79,39 +86,142 @@ class Evidence:
     match: EvidenceMatch
     start: int | None = None
     end: int | None = None
+    # The places the quote was found in the region it was placed from (its chunk, else the
+    # document), counted up to MAX_CANDIDATES; more than one: AMBIGUOUS.
+    candidates: int = 0
+    # A quote of one word: weak evidence whatever the match.
+    weak: bool = False
 
 
 NO_QUOTE = Evidence(EvidenceMatch.NO_QUOTE)
 NOT_FOUND = Evidence(EvidenceMatch.NOT_FOUND)
+# A quote found in the text, with offsets.
+LOCATED = frozenset({EvidenceMatch.EXACT, EvidenceMatch.FUZZY, EvidenceMatch.AMBIGUOUS})
+# Counting stops here: "20 or more places" says all a reviewer needs.
+MAX_CANDIDATES = 20
+# From the strongest evidence to the weakest: an extraction's evidence is its weakest value's.
+STRENGTH = (
+    EvidenceMatch.EXACT,
+    EvidenceMatch.FUZZY,
+    EvidenceMatch.AMBIGUOUS,
+    EvidenceMatch.NO_QUOTE,
+    EvidenceMatch.NOT_FOUND,
+)
+
+
+@dataclass(frozen=True)
+class ValueEvidence:
+    """The passage quoted for one value, and where it was found."""
+
+    source_text: str | None
+    evidence: Evidence
+
+
+def evidence_rows(items: Sequence[ValueEvidence]) -> list[dict[str, Any]]:
+    """Each value's evidence as stored (extractions.value_evidence)."""
+    return [
+        {
+            "source_text": item.source_text,
+            "start": item.evidence.start,
+            "end": item.evidence.end,
+            "match": item.evidence.match.value,
+            "candidates": item.evidence.candidates,
+            "weak": item.evidence.weak,
+        }
+        for item in items
+    ]
+
+
+def stored_evidence(
+    rows: Sequence[Mapping[str, Any]] | None, first: ValueEvidence
+) -> tuple[ValueEvidence, ...]:
+    """Each value's evidence from its stored rows; `first` alone (the extraction's own quote)
+    for extractions stored before evidence was kept per value."""
+    if rows is None:
+        return (first,) if first.evidence.match is not EvidenceMatch.NO_QUOTE else ()
+    return tuple(
+        ValueEvidence(
+            row.get("source_text"),
+            Evidence(
+                EvidenceMatch(row["match"]),
+                row.get("start"),
+                row.get("end"),
+                candidates=int(row.get("candidates") or 0),
+                weak=bool(row.get("weak")),
+            ),
+        )
+        for row in rows
+    )
+
+
+def weakest(evidences: Sequence[Evidence]) -> Evidence:
+    """The evidence of the value least well supported (the first of equals)."""
+    return max(evidences, key=lambda evidence: STRENGTH.index(evidence.match))
 
 
 def locate(quote: str | None, text: str, *, within: tuple[int, int] | None = None) -> Evidence:
-    """Find the quote in the text, in the span `within` (a chunk's offsets) first."""
+    """Find the quote in the text: in the span `within` (a chunk's offsets) first, verbatim
+    then normalised, then likewise in the whole text."""
     if quote is None or not quote.strip():
         return NO_QUOTE
-    regions = _regions(len(text), within)
     verbatim = quote.strip()
-    for low, high in regions:
-        start = text.find(verbatim, low, high)
-        if start >= 0:
-            return Evidence(EvidenceMatch.EXACT, start, start + len(verbatim))
-
     wanted = _normalise(quote).text.lstrip(_QUOTE_LEAD).rstrip(_QUOTE_TRAIL)
-    if not wanted:
-        return NOT_FOUND
+    weak = len(wanted.split()) < 2
     document = _normalised(text)
-    spans = [document.to_normalised(low, high) for low, high in regions]
-    for search in (_find, _find_elided, _find_approximate):
-        for low, high in spans:
-            found = search(document.text, wanted, low, high)
+    for low, high in _regions(len(text), within):
+        normalised_low, normalised_high = document.to_normalised(low, high)
+        # Every place the quote occurs up to normalisation, verbatim ones included: a
+        # verbatim place is preferred, but another that differs by a line break is as likely.
+        places = _on_word_edges(
+            document.text, [*_occurrences(document.text, wanted, normalised_low, normalised_high)]
+        )
+        exact = _on_word_edges(text, _exact_occurrences(text, verbatim, low, high))
+        if exact:
+            return _placed(exact[0], max(len(exact), len(places)), weak, exact=True)
+        if not wanted:
+            continue
+        for search in (_find_elided, _find_approximate):
+            if places:
+                break
+            found = search(document.text, wanted, normalised_low, normalised_high)
             if found is not None:
-                start, end = found
-                return Evidence(
-                    EvidenceMatch.FUZZY,
-                    document.to_original_start(start),
-                    document.to_original_end(end),
-                )
+                places = [found]
+        if places:
+            start, end = places[0]
+            original = (document.to_original_start(start), document.to_original_end(end))
+            return _placed(original, len(places), weak, exact=False)
     return NOT_FOUND
+
+
+def _exact_occurrences(text: str, quote: str, low: int, high: int) -> list[tuple[int, int]]:
+    """The verbatim occurrences of the quote in text[low:high], up to MAX_CANDIDATES."""
+    found: list[tuple[int, int]] = []
+    start = text.find(quote, low, high)
+    while start >= 0 and len(found) < MAX_CANDIDATES:
+        found.append((start, start + len(quote)))
+        start = text.find(quote, start + 1, high)
+    return found
+
+
+def _on_word_edges(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans that neither begin nor end inside a word ("plan" in "explanation"); all of
+    them when none does (a model may cut a word short)."""
+    whole = [
+        (start, end)
+        for start, end in spans
+        if not (start > 0 and text[start - 1].isalnum() and text[start].isalnum())
+        and not (end < len(text) and text[end].isalnum() and text[end - 1].isalnum())
+    ]
+    return whole or spans
+
+
+def _placed(span: tuple[int, int], places: int, weak: bool, *, exact: bool) -> Evidence:
+    start, end = span
+    if places > 1:
+        match = EvidenceMatch.AMBIGUOUS
+    else:
+        match = EvidenceMatch.EXACT if exact else EvidenceMatch.FUZZY
+    return Evidence(match, start, end, candidates=places, weak=weak)
 
 
 def _regions(length: int, within: tuple[int, int] | None) -> list[tuple[int, int]]:
@@ -306,7 +416,10 @@ def _find_elided(text: str, quote: str, low: int, high: int) -> tuple[int, int] 
 
 
 def _occurrences(text: str, quote: str, low: int, high: int) -> Iterator[tuple[int, int]]:
-    for _ in range(_MAX_ANCHOR_HITS):
+    """The normalised matches of the quote from `low` on, up to MAX_CANDIDATES."""
+    if not quote:
+        return
+    for _ in range(MAX_CANDIDATES):
         found = _find(text, quote, low, high)
         if found is None:
             return

@@ -89,6 +89,8 @@ class EvidenceMatch(enum.Enum):
     FUZZY = "FUZZY"
     NOT_FOUND = "NOT_FOUND"
     NO_QUOTE = "NO_QUOTE"
+    # Found, verbatim or normalised, at several places of its chunk (or of the document).
+    AMBIGUOUS = "AMBIGUOUS"
 
 
 class FeedbackType(enum.Enum):
@@ -238,9 +240,13 @@ class Extraction(TenantOwnedMixin, Base):
     source_text: Mapped[str | None] = mapped_column(Text)
     source_start: Mapped[int | None] = mapped_column(Integer)
     source_end: Mapped[int | None] = mapped_column(Integer)
+    # The first value's quote and offsets; the match is the least supported value's.
     evidence_match: Mapped[EvidenceMatch] = mapped_column(
         pg_enum(EvidenceMatch, "evidence_match"), nullable=False, default=EvidenceMatch.NO_QUOTE
     )
+    # Each value's {source_text, start, end, match, candidates, weak}, in the order of the
+    # values; None for extractions stored before evidence was kept per value.
+    value_evidence: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
     prompt_version: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[ExtractionStatus] = mapped_column(
         pg_enum(ExtractionStatus, "extraction_status"), nullable=False

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from typing import Any, TypeGuard
 
 from server.core.patterns import compile_pattern
-from server.jobs.evidence import NO_QUOTE, Evidence, locate
+from server.jobs.evidence import NO_QUOTE, Evidence, ValueEvidence, locate, weakest
 from server.jobs.models import EvidenceMatch, ExtractionStatus
 from server.schema.models import IfMultipleValues, IfUncertain, Variable, VariableType
 from server.schema.prompts import category_labels
@@ -148,11 +148,22 @@ class Outcome:
     value: Any
     status: ExtractionStatus
     confidence: float | None
+    # The first value's quote and where it was found.
     source_text: str | None
     evidence: Evidence
     error: str | None
     # A value kept below the confidence threshold because if_uncertain is BEST_GUESS.
     best_guess: bool = False
+    # Each value's quote, in the order of the values (one for a single value; none when
+    # nothing was stated).
+    value_evidence: tuple[ValueEvidence, ...] = ()
+
+    @property
+    def evidence_match(self) -> EvidenceMatch:
+        """The extraction's evidence: its least supported value's."""
+        if not self.value_evidence:
+            return self.evidence.match
+        return weakest([item.evidence for item in self.value_evidence]).match
 
 
 def decide(
@@ -192,13 +203,15 @@ def decide(
             usable.append(coerced)
     if not usable:
         first = stated[0]
+        evidence = _locate(first, document_text, chunk_spans)
         return Outcome(
             value=None,
             status=ExtractionStatus.FAILED,
             confidence=max(candidate.confidence for candidate in stated),
             source_text=_quote(first),
-            evidence=_locate(first, document_text, chunk_spans),
+            evidence=evidence,
             error=_REASON_SEPARATOR.join(dict.fromkeys(problems)),
+            value_evidence=(ValueEvidence(_quote(first), evidence),),
         )
 
     kept = _select(usable, rules)
@@ -236,6 +249,10 @@ def decide(
         evidence=evidences[0],
         error=_REASON_SEPARATOR.join(flags) if flags else None,
         best_guess=best_guess,
+        value_evidence=tuple(
+            ValueEvidence(_quote(candidate), evidence)
+            for candidate, evidence in zip(kept, evidences, strict=True)
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from server.core.slots import Slots
 from server.feedback.rpc import feedback_filter, feedback_input, feedback_message
 from server.feedback.service import FeedbackService
 from server.jobs.events import JobEvent
+from server.jobs.evidence import Evidence, ValueEvidence, stored_evidence
 from server.jobs.models import (
     EvidenceMatch,
     Extraction,
@@ -108,6 +109,29 @@ def extraction_message(extraction: Extraction) -> job_pb2.Extraction:
         llm_provider=extraction.llm_provider or "",
         llm_model=extraction.llm_model or "",
         best_guess=extraction.best_guess,
+        value_evidence=[
+            value_evidence_message(item)
+            for item in stored_evidence(
+                extraction.value_evidence,
+                ValueEvidence(
+                    extraction.source_text,
+                    Evidence(
+                        extraction.evidence_match, extraction.source_start, extraction.source_end
+                    ),
+                ),
+            )
+        ],
+    )
+
+
+def value_evidence_message(item: ValueEvidence) -> common_pb2.ValueEvidence:
+    return common_pb2.ValueEvidence(
+        source_text=item.source_text or "",
+        source_start_offset=item.evidence.start or 0,
+        source_end_offset=item.evidence.end or 0,
+        evidence_match=enum_to_proto(item.evidence.match, "EVIDENCE_MATCH"),
+        candidates=item.evidence.candidates,
+        weak=item.evidence.weak,
     )
 
 

@@ -39,6 +39,7 @@ from server.documents.models import DocumentStatus
 from server.documents.repository import ReadableText
 from server.jobs import flows, repository
 from server.jobs.events import EventType, JobEvents
+from server.jobs.evidence import evidence_rows
 from server.jobs.flows import Stop
 from server.jobs.models import (
     DocumentOutcome,
@@ -556,7 +557,8 @@ class JobRunner:
                     "source_text": outcome.source_text,
                     "source_start": outcome.evidence.start,
                     "source_end": outcome.evidence.end,
-                    "evidence_match": outcome.evidence.match,
+                    "evidence_match": outcome.evidence_match,
+                    "value_evidence": evidence_rows(outcome.value_evidence),
                     "status": outcome.status,
                     "error": outcome.error,
                     "text_hash": claim.text_hash,

@@ -9,6 +9,10 @@ Which fault a request gets, first match wins: a directive in the request (the he
 `X-Local-LLM-Fault: 500` or a marker `[[local-llm:500]]` anywhere in the messages), then the
 next scripted fault, then the default, then a normal answer. A directive does not consume the
 script. Another process can drive the server through `/_control/*`.
+
+A test that needs a model reading correctly (to score the pipeline, not the model) gives a
+variable its answer (`answer_variable`): the value and quotes a careful reader would give,
+stated in the chunk that holds them and not found in the others.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, Literal, get_args
 
 from aiohttp import web
 
-from server.llm import tokens
+from server.llm import fencing, tokens
 from server.llm.offline import baseline_answer, response_schema
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,31 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
     502: ("server_error", None, "Bad gateway."),
     503: ("server_error", "overloaded", "The engine is currently overloaded."),
 }
+
+
+@dataclass(frozen=True)
+class ScriptedAnswer:
+    """A variable's answer, given where the text the model is shown contains `where` (every
+    quote when it is empty: a list of them for several values); elsewhere the answer is
+    that the value is not stated."""
+
+    value: Any
+    source_text: Any
+    confidence: float = 0.95
+    where: str = ""
+
+    def for_text(self, shown: str) -> dict[str, Any]:
+        quotes = self.source_text if isinstance(self.source_text, list) else [self.source_text]
+        anchors = [self.where] if self.where else [q for q in quotes if q]
+        if all(anchor in shown for anchor in anchors):
+            return {
+                "found": True,
+                "value": self.value,
+                "confidence": self.confidence,
+                "source_text": self.source_text,
+            }
+        empty: list[Any] | None = [] if isinstance(self.value, list) else None
+        return {"found": False, "value": empty, "confidence": self.confidence, "source_text": empty}
 
 
 @dataclass(frozen=True)
@@ -207,6 +236,7 @@ class LocalLLMServer:
         self._port: int | None = None
         self._stopping = asyncio.Event()
         self._completions = 0
+        self._answers: dict[str, ScriptedAnswer] = {}
 
     @property
     def base_url(self) -> str:
@@ -257,6 +287,11 @@ class LocalLLMServer:
         self.peak_open_requests = self.open_requests
         self._script.clear()
         self._default = None
+        self._answers.clear()
+
+    def answer_variable(self, name: str, answer: ScriptedAnswer) -> None:
+        """Requests about the variable `name` get this answer instead of the baseline's."""
+        self._answers[name] = answer
 
     def _fault_for(self, texts: list[str], header: str | None) -> Fault:
         if header:
@@ -315,14 +350,27 @@ class LocalLLMServer:
             return _error(400, f"Unsupported response_format: {error}")
         return web.json_response(self._completion(body, texts, answer, fault))
 
-    @staticmethod
-    def _answer(texts: list[str], response_format: Any) -> dict[str, Any] | None:
-        """The baseline's answer for a json_schema request; None for a plain chat request."""
+    def _answer(self, texts: list[str], response_format: Any) -> dict[str, Any] | None:
+        """The answer for a json_schema request (the variable's scripted one, else the
+        baseline's); None for a plain chat request."""
         if response_format is None or (
             isinstance(response_format, dict) and response_format.get("type") == "text"
         ):
             return None
-        return baseline_answer(texts, response_schema(response_format))
+        schema = response_schema(response_format)
+        if self._answers:
+            found: dict[str, str] = {}
+            for text in texts:
+                for name, content in fencing.sections(text).items():
+                    found.setdefault(name, content)
+            try:
+                variable = json.loads(found.get("VARIABLE", "{}")).get("name")
+            except (json.JSONDecodeError, AttributeError):
+                variable = None
+            scripted = self._answers.get(variable) if isinstance(variable, str) else None
+            if scripted is not None:
+                return scripted.for_text(found.get("DOCUMENT", ""))
+        return baseline_answer(texts, schema)
 
     def _completion(
         self,

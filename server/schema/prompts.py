@@ -409,7 +409,9 @@ def _answer_rules(variable: Variable) -> list[str]:
         f"{_UNCERTAINTY_RULES[variable.if_uncertain]}.",
         "source_text is the passage the value comes from, copied character for character from "
         "the document (no ellipses, no paraphrase, one or two sentences). It is searched for in "
-        "the document: a passage that is not there is treated as an error.",
+        "the document: a passage that is not there is treated as an error. Quote the whole "
+        "sentence or clause that gives the value, not the value alone: a name or a number "
+        "occurs in many places, and the words around it show which place you read.",
     ]
     if variable.if_uncertain is IfUncertain.BEST_GUESS:
         rules.append(

@@ -21,6 +21,7 @@ from server.exports.dataset import (
     Unit,
     VariableSpec,
 )
+from server.jobs.evidence import Evidence, ValueEvidence
 from server.jobs.models import EvidenceMatch
 from server.projects.models import UnitOfObservation
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
@@ -131,6 +132,12 @@ def value(v: Any, status: CellStatus = CellStatus.SUCCESS, **fields: Any) -> Cel
         "job_id": str(uuid.uuid4()),
         "error": None,
     }
+    # Each value's quote: one per item of a list.
+    items = v if isinstance(v, list) else [] if v is None else [v]
+    values["value_evidence"] = tuple(
+        ValueEvidence(f"…{item}…", Evidence(EvidenceMatch.EXACT, 10, 20, candidates=1))
+        for item in items
+    )
     values.update(fields)
     return Cell(**values)
 

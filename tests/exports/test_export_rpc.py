@@ -9,7 +9,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import json
 import subprocess
 import tempfile
 import uuid
@@ -441,8 +440,14 @@ async def test_metadata_columns_and_the_long_format(
     long = await researcher.export(project_id, F.EXPORT_FORMAT_CSV_LONG)
     _, data = await researcher.download(long.id)
     extractions = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    processed = [r for r in results.rows for c in r.cells if c.extraction_id]
-    assert len(extractions) == len(processed)
+    # A row per value; one for an extraction without a value.
+    values = [
+        max(1, len(c.value.list_value.values))
+        for r in results.rows
+        for c in r.cells
+        if c.extraction_id
+    ]
+    assert len(extractions) == sum(values)
     by_id = {e["extraction_id"]: e for e in extractions}
     record = by_id[budget.extraction_id]
     assert (record["variable"], record["value"], record["status"]) == (
@@ -453,8 +458,20 @@ async def test_metadata_columns_and_the_long_format(
     assert record["source_text"] == budget.source_text
     assert int(record["source_start"]) == budget.source_start_offset
     assert record["model"] == budget.model
+    # Several values: a row each, in order, each with its own quote and offsets.
     works = rows[documents["values"]].cells[5]
-    assert json.loads(by_id[works.extraction_id]["value"]) == json_format.MessageToDict(works.value)
+    per_value = [e for e in extractions if e["extraction_id"] == works.extraction_id]
+    assert [e["value"] for e in per_value] == [
+        v.string_value for v in works.value.list_value.values
+    ]
+    assert [int(e["value_index"]) for e in per_value] == list(range(1, len(per_value) + 1))
+    assert len(works.value_evidence) == len(per_value) > 1
+    for row, evidence in zip(per_value, works.value_evidence, strict=True):
+        assert row["source_text"] == evidence.source_text
+        assert int(row["source_start"]) == evidence.source_start_offset
+        assert row["evidence_match"] == common_pb2.EvidenceMatch.Name(
+            evidence.evidence_match
+        ).removeprefix("EVIDENCE_MATCH_")
 
 
 async def test_best_guess_keeps_the_value_as_the_answer_where_flag_for_review_flags_it(

@@ -29,7 +29,8 @@ from tests.exports.sample import VARIABLES, header, units, value, variable
 CODES = list(MISSING_TEXT.values())
 MEMBERS = {"dataset.csv", "extractions.csv", "codebook.md", "datapackage.json"}
 # Cells with an extraction in the sample: six in the full row, five in the empty one.
-EXTRACTIONS = 11
+# 11 extractions, one of them with two values: a row per value.
+LONG_ROWS = 12
 
 
 def package(dataset_header: DatasetHeader, rows: list[Unit]) -> bytes:
@@ -74,7 +75,7 @@ def test_the_zip_holds_both_csvs_the_codebook_and_the_descriptor(entity: bool) -
     assert wide[0] == [column.name for column in wide_columns(dataset_header)]
     assert len(wide) == 1 + 3
     assert long[0] == list(long_columns(dataset_header))
-    assert len(long) == 1 + EXTRACTIONS
+    assert len(long) == 1 + LONG_ROWS
     assert ("entity_key" in wide[0]) is entity
     assert codebook.startswith("# Council minutes\n")
 
@@ -97,7 +98,7 @@ def test_pandas_reads_the_csvs_with_the_codebook_snippet(entity: bool, tmp_path:
 
     assert wide.shape == (3, len(wide_columns(dataset_header)))
     assert list(wide.columns) == [column.name for column in wide_columns(dataset_header)]
-    assert long.shape == (EXTRACTIONS, len(long_columns(dataset_header)))
+    assert long.shape == (LONG_ROWS, len(long_columns(dataset_header)))
     assert wide["topic"].tolist()[0] == "NA"
     assert wide["budget"].dtype == "float64"
     assert wide["budget"].tolist()[0] == 1250.5
@@ -128,7 +129,7 @@ def test_frictionless_reads_typed_rows_and_finds_the_package_valid(
     assert [empty[name] for name in ("topic", "budget", "meeting_date", "approved")] == [None] * 4
     assert all(unprocessed[name] is None for name in ("topic", "stance", "parties_1"))
     extractions = table(descriptor, "extractions").read_rows()
-    assert len(extractions) == EXTRACTIONS
+    assert len(extractions) == LONG_ROWS
     assert {row["source_start"] for row in extractions} == {10}
     assert_valid(descriptor)
 
@@ -168,7 +169,7 @@ def test_the_descriptor_declares_types_codes_and_keys() -> None:
         "FAILED",
     ]
     assert long["source_end"]["type"] == "integer"
-    assert extractions["schema"]["primaryKey"] == ["extraction_id"]
+    assert extractions["schema"]["primaryKey"] == ["extraction_id", "value_index"]
 
 
 def test_a_category_label_that_looks_like_a_formula_is_neutralised_in_its_enum_too(

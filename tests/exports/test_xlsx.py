@@ -171,13 +171,15 @@ def test_a_multi_value_variable_fills_one_column_per_value(data: list[dict[str, 
     assert [full[f"parties_{n}"].value for n in (1, 2, 3)] == ["Labour", "'=SUM(A1)", None]
 
 
-def test_the_long_sheet_has_one_row_per_extraction(workbook: Workbook) -> None:
+def test_the_long_sheet_has_one_row_per_value(workbook: Workbook) -> None:
     sheet = workbook["Long"]
     rows = records(sheet)
     extractions = sum(
         cell.extraction_id is not None for unit in sample.units() for cell in unit.cells
     )
-    assert len(rows) == extractions == 11
+    # Eleven extractions; parties holds two values, a row each.
+    assert extractions == 11
+    assert len(rows) == 12
     assert [cell.value for cell in header_row(sheet)] == list(long_columns(sample.header()))
     assert sheet.freeze_panes == "A2"
     assert header_row(sheet)[0].font.bold
@@ -186,7 +188,10 @@ def test_the_long_sheet_has_one_row_per_extraction(workbook: Workbook) -> None:
     assert by_variable["meeting_date"]["value"].value == datetime(2024, 3, 5)
     assert by_variable["approved"]["value"].value is True
     assert by_variable["topic"]["value"].value == "Zoë's café budget"
-    assert by_variable["parties"]["value"].value == '["Labour", "=SUM(A1)"]'
+    parties = [row for row in rows[:7] if row["variable"].value == "parties"]
+    assert [row["value_index"].value for row in parties] == [1, 2]
+    assert [row["value"].value for row in parties] == ["Labour", "'=SUM(A1)"]
+    assert len({row["extraction_id"].value for row in parties}) == 1
     assert by_variable["topic"]["filename"].value == "'=cmd|' /C calc'!A0 minutes.txt"
     assert by_variable["stance"]["confidence"].number_format == "0.00"
     assert (
@@ -304,8 +309,8 @@ def test_two_thousand_rows_added_in_batches_interleave_both_sheets() -> None:
     assert data[-1]["filename"].value == "doc-1999.pdf"
     assert data[1998]["budget"].value == 1250.5
     long = records(workbook["Long"])
-    # 667 full rows with 6 extractions, 667 empty ones with 5, 666 not processed.
-    assert len(long) == 667 * 6 + 667 * 5
+    # 667 full rows with 6 extractions (7 values), 667 empty ones with 5, 666 not processed.
+    assert len(long) == 667 * 7 + 667 * 5
     assert long[-1]["filename"].value == "doc-1999.pdf"
     assert workbook["Data"].auto_filter.ref == filter_of(workbook["Data"], 2001)
 
@@ -322,6 +327,7 @@ def test_a_table_longer_than_a_sheet_continues_on_the_next(monkeypatch: pytest.M
         "Long (3)",
         "Long (4)",
         "Long (5)",
+        "Long (6)",
         "Codebook",
     ]
     parts: list[dict[str, Any]] = []
@@ -330,8 +336,11 @@ def test_a_table_longer_than_a_sheet_continues_on_the_next(monkeypatch: pytest.M
         assert [c.value for c in header_row(sheet)] == list(long_columns(sample.header()))
         assert sheet.freeze_panes == "A2"
         parts += [{k: c.value for k, c in row.items()} for row in records(sheet)]
-    assert len(parts) == 18
-    assert [row["variable"] for row in parts[:7]] == [v.name for v in sample.VARIABLES] + ["topic"]
+    assert len(parts) == 3 * 7
+    assert [row["variable"] for row in parts[:8]] == [v.name for v in sample.VARIABLES] + [
+        "parties",
+        "topic",
+    ]
     assert parts[2]["value"] == datetime(2024, 3, 5)
 
 
@@ -359,8 +368,8 @@ def test_twenty_thousand_rows_round_trip_in_read_only_mode() -> None:
     assert dict(zip(rows[0], rows[-1], strict=True))["topic"] == "[not found]"
 
     long = workbook["Long"]
-    # 6,667 full rows with 6 extractions, 6,667 empty ones with 5.
-    assert long.max_row == 1 + 6_667 * 6 + 6_667 * 5
+    # 6,667 full rows with 6 extractions (7 values), 6,667 empty ones with 5.
+    assert long.max_row == 1 + 6_667 * 7 + 6_667 * 5
     first = next(long.iter_rows(min_row=2, max_row=2, values_only=True))
     extraction = dict(zip(long_columns(header), first, strict=True))
     assert (extraction["filename"], extraction["variable"]) == ("doc-0.pdf", "topic")
@@ -465,12 +474,12 @@ def test_a_cells_style_is_the_cell_format_of_its_status_in_the_styles() -> None:
         {cell.get("r").rstrip("0123456789"): cell for cell in row}
         for row in long.find(f"{MAIN}sheetData")
     ]
-    # Column E holds the status, D the value, C the variable.
-    unsure = next(row["E"] for row in rows if row["E"].findtext(f".//{MAIN}t") == "LOW_CONFIDENCE")
+    # Column F holds the status, E the value, C the variable.
+    unsure = next(row["F"] for row in rows if row["F"].findtext(f".//{MAIN}t") == "LOW_CONFIDENCE")
     fill = fills[int(cell_formats[int(unsure.get("s"))].get("fillId"))]
     colour = fill.find(f"{MAIN}patternFill/{MAIN}fgColor").get("rgb")
     assert colour == STATUS_FILLS[CellStatus.LOW_CONFIDENCE].fgColor.rgb
-    date = next(row["D"] for row in rows if row["C"].findtext(f".//{MAIN}t") == "meeting_date")
+    date = next(row["E"] for row in rows if row["C"].findtext(f".//{MAIN}t") == "meeting_date")
     number_format = cell_formats[int(date.get("s"))].get("numFmtId")
     assert number_formats[number_format] == "yyyy-mm-dd"
 

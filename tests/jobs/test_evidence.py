@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from server.jobs.evidence import Evidence, _normalise, _normalised, locate
+from server.jobs.evidence import (
+    MAX_CANDIDATES,
+    Evidence,
+    _normalise,
+    _normalised,
+    locate,
+    weakest,
+)
 from server.jobs.models import EvidenceMatch
 
 # Text as a PDF extraction gives it: hard line breaks, a word hyphenated across lines, a soft
@@ -358,3 +365,83 @@ def test_a_short_quote_across_a_hyphenated_line_break_is_found() -> None:
         evidence = locate(quote, text)
         assert evidence.match is EvidenceMatch.FUZZY, quote
         assert text[evidence.start : evidence.end] == "Archer-Daniels-\nMidland Company"
+
+
+# --- the right occurrence ------------------------------------------------------------------
+
+AGREEMENT = (
+    "MUTUAL NON-DISCLOSURE AGREEMENT\n\n"
+    "This Agreement is made between Acme Holdings, Inc., a Delaware corporation with offices "
+    "at 12 Main Street, Newark, New Jersey, and Brightline LLC.\n\n"
+    "1. Confidential Information. Each party shall hold the other's information in "
+    "confidence.\n\n"
+    "9. Governing Law. This Agreement shall be governed by the laws of the State of New\n"
+    "Jersey, without regard to its conflict of laws rules.\n"
+)
+GOVERNING_LAW = AGREEMENT.index("9. Governing Law")
+
+
+def test_a_quote_found_at_several_places_is_ambiguous_with_their_count() -> None:
+    # Verbatim in the address, across a line break in the governing-law clause: both count.
+    evidence = locate("New Jersey", AGREEMENT)
+    assert evidence.match is EvidenceMatch.AMBIGUOUS
+    assert evidence.candidates == 2
+    # The offsets point at the first place, and the status says it may not be the one.
+    assert evidence.start == AGREEMENT.index("New Jersey")
+
+
+def test_the_chunk_the_answer_came_from_chooses_among_the_places() -> None:
+    evidence = locate("New Jersey", AGREEMENT, within=(GOVERNING_LAW, len(AGREEMENT)))
+    assert evidence.match is EvidenceMatch.FUZZY  # across the line break
+    assert evidence.candidates == 1
+    assert AGREEMENT[evidence.start : evidence.end] == "New\nJersey"
+
+
+def test_a_quote_with_its_surrounding_words_is_placed_at_one_place() -> None:
+    quote = "governed by the laws of the State of New Jersey"
+    evidence = locate(quote, AGREEMENT)
+    assert (evidence.match, evidence.candidates, evidence.weak) == (EvidenceMatch.FUZZY, 1, False)
+    assert evidence.start == AGREEMENT.index("governed by")
+
+
+def test_a_one_word_quote_is_weak_evidence_whatever_its_match() -> None:
+    ambiguous = locate("Delaware", AGREEMENT + "Delaware law does not apply.")
+    assert (ambiguous.match, ambiguous.candidates, ambiguous.weak) == (
+        EvidenceMatch.AMBIGUOUS,
+        2,
+        True,
+    )
+    exact = locate("Brightline", AGREEMENT)
+    assert (exact.match, exact.candidates, exact.weak) == (EvidenceMatch.EXACT, 1, True)
+    assert locate('"Brightline."', AGREEMENT).weak
+    assert not locate("Brightline LLC", AGREEMENT).weak
+
+
+def test_several_normalised_places_are_ambiguous_too() -> None:
+    text = "The plan was ap-\nproved in May.\n\nLater the plan was APPROVED again."
+    evidence = locate("the plan was approved", text)
+    assert evidence.match is EvidenceMatch.AMBIGUOUS
+    assert evidence.candidates == 2
+    assert text[evidence.start : evidence.end] == "The plan was ap-\nproved"
+
+
+def test_a_quote_inside_a_longer_word_is_not_a_place_of_it() -> None:
+    text = "An explanation of the budget. The plan was approved."
+    evidence = locate("plan", text)
+    assert (evidence.match, evidence.candidates) == (EvidenceMatch.EXACT, 1)
+    assert evidence.start == text.index("The plan") + len("The ")
+    # A word the model cut short is still found, inside the longer one.
+    assert locate("explan", text).match is EvidenceMatch.EXACT
+
+
+def test_the_count_of_places_stops_at_twenty() -> None:
+    evidence = locate("the council", "The council met. " * 30 + "the council")
+    assert (evidence.match, evidence.candidates) == (EvidenceMatch.AMBIGUOUS, MAX_CANDIDATES)
+
+
+def test_the_weakest_evidence_of_several_values_stands_for_them_all() -> None:
+    exact = Evidence(EvidenceMatch.EXACT, 0, 3, candidates=1)
+    ambiguous = Evidence(EvidenceMatch.AMBIGUOUS, 5, 9, candidates=2)
+    missing = Evidence(EvidenceMatch.NOT_FOUND)
+    assert weakest([exact, ambiguous]) is ambiguous
+    assert weakest([ambiguous, missing, exact]) is missing

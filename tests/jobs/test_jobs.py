@@ -10,6 +10,7 @@ import json
 import subprocess
 import uuid
 from collections import Counter
+from typing import Any
 
 import grpc
 from coderai.v1 import common_pb2, job_pb2, project_pb2, schema_pb2
@@ -101,7 +102,7 @@ FAILED_DOCUMENT = job_pb2.JOB_DOCUMENT_STATUS_FAILED
 
 
 async def job_documents(
-    caller: Caller, job_id: str, **request: object
+    caller: Caller, job_id: str, **request: Any
 ) -> job_pb2.ListJobDocumentsResponse:
     return await caller.jobs.ListJobDocuments(
         job_pb2.ListJobDocumentsRequest(job_id=job_id, **request), metadata=caller.metadata

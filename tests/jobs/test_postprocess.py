@@ -562,6 +562,43 @@ def test_all_flags_a_value_whose_quote_is_missing() -> None:
     assert outcome.status is ExtractionStatus.LOW_CONFIDENCE
     assert outcome.error == QUOTE_MISSING
     assert outcome.evidence.match is EvidenceMatch.EXACT  # the primary quote's
+    # Each value keeps its own: the second has none, which is the extraction's evidence.
+    assert [item.evidence.match for item in outcome.value_evidence] == [
+        EvidenceMatch.EXACT,
+        EvidenceMatch.NO_QUOTE,
+    ]
+    assert outcome.evidence_match is EvidenceMatch.NO_QUOTE
+
+
+def test_every_value_of_a_list_keeps_its_own_quote_and_place() -> None:
+    var = variable(VariableType.TEXT, if_multiple_values=IfMultipleValues.ALL, max_values=3)
+    quotes = [
+        "opened at 19:30 by Mayor Jan Peeters",
+        "Alderman De Smet presented the \u201cShoreline Resilience Plan\u201d",
+        "Councillor Maes opposes further borrowing",
+    ]
+    outcome = coded(var, answer(var, ["Jan Peeters", "De Smet", "Maes"], quotes))
+    assert outcome.status is ExtractionStatus.SUCCESS
+    assert [item.source_text for item in outcome.value_evidence] == quotes
+    for item, quote in zip(outcome.value_evidence, quotes, strict=True):
+        assert (item.evidence.match, item.evidence.candidates) == (EvidenceMatch.EXACT, 1)
+        assert MINUTES[item.evidence.start : item.evidence.end] == quote
+    assert outcome.evidence_match is EvidenceMatch.EXACT
+
+
+def test_a_value_quoted_by_one_word_found_twice_is_ambiguous_and_weak() -> None:
+    var = variable(VariableType.TEXT, if_multiple_values=IfMultipleValues.ALL, max_values=2)
+    outcome = coded(var, answer(var, ["Peeters", "Maes"], ["Peeters", "Councillor Maes"]))
+    first, second = outcome.value_evidence
+    assert (first.evidence.match, first.evidence.candidates, first.evidence.weak) == (
+        EvidenceMatch.AMBIGUOUS,
+        2,
+        True,
+    )
+    assert (second.evidence.match, second.evidence.weak) == (EvidenceMatch.EXACT, False)
+    assert outcome.evidence_match is EvidenceMatch.AMBIGUOUS
+    # Recorded, not flagged: the value stands; the evidence says how far it is shown.
+    assert outcome.status is ExtractionStatus.SUCCESS
 
 
 def test_concatenate_joins_the_distinct_values() -> None:

@@ -65,6 +65,7 @@ const EVIDENCE_WORDS: Record<EvidenceMatch, string> = {
   [EvidenceMatch.FUZZY]: "fuzzy",
   [EvidenceMatch.NOT_FOUND]: "the quote is not in the text",
   [EvidenceMatch.NO_QUOTE]: "no quote given",
+  [EvidenceMatch.AMBIGUOUS]: "found at several places",
 };
 
 const ui = {
@@ -267,11 +268,19 @@ function cellDetails(cell: ResultCell): string[] {
   if (cell.status !== CellStatus.NOT_PROCESSED && cell.status !== CellStatus.FAILED) {
     lines.push(`Confidence: ${Math.round(cell.confidence * 100)}%`);
   }
-  if (cell.sourceText) {
-    lines.push(`Evidence: “${cell.sourceText}”`);
-  }
-  if (cell.evidenceMatch !== EvidenceMatch.UNSPECIFIED) {
-    lines.push(`Evidence match: ${EVIDENCE_WORDS[cell.evidenceMatch]}`);
+  // Each value's quote (one for a single value), with how far it places the value.
+  const quotes = cell.valueEvidence.length
+    ? cell.valueEvidence
+    : [{ sourceText: cell.sourceText, evidenceMatch: cell.evidenceMatch, candidates: 0, weak: false }];
+  for (const quote of quotes) {
+    if (quote.sourceText) {
+      lines.push(`Evidence: “${quote.sourceText}”`);
+    }
+    if (quote.evidenceMatch !== EvidenceMatch.UNSPECIFIED) {
+      const places = quote.candidates > 1 ? ` (${quote.candidates})` : "";
+      const weak = quote.weak ? ", one word: weak evidence" : "";
+      lines.push(`Evidence match: ${EVIDENCE_WORDS[quote.evidenceMatch]}${places}${weak}`);
+    }
   }
   if (cell.error) {
     lines.push(`${cell.status === CellStatus.FAILED ? "Error" : "Flagged"}: ${cell.error}`);

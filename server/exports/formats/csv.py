@@ -26,7 +26,16 @@ from server.exports.quality import Quality
 ENCODING = "utf-8-sig"
 # Rows buffered before they are encoded and written.
 _FLUSH_ROWS = 500
-_NUMERIC_LONG_COLUMNS = frozenset({"confidence", "source_start", "source_end", "prompt_version"})
+_NUMERIC_LONG_COLUMNS = frozenset(
+    {
+        "value_index",
+        "confidence",
+        "evidence_candidates",
+        "source_start",
+        "source_end",
+        "prompt_version",
+    }
+)
 
 
 class _CsvFile:

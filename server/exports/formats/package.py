@@ -91,11 +91,40 @@ _LONG_FIELDS: dict[str, dict[str, Any]] = {
         "falseValues": [plain_text(False)],
     },
     "confidence": {"title": "Confidence", "description": "From 0 to 1.", **_CONFIDENCE},
+    "value_index": {
+        "title": "Value number",
+        "description": (
+            "1 for the first (or only) value of the extraction; a variable that keeps several "
+            "values has a row for each, numbered in the order they appear."
+        ),
+        "type": "integer",
+        "constraints": {"minimum": 1},
+    },
     "evidence_match": {
         "title": "Evidence",
-        "description": "Where the quoted passage was found in the document.",
+        "description": (
+            "Where the value's quoted passage was found in the document: EXACT, FUZZY (up to "
+            "case, spacing, hyphens, typographic marks), AMBIGUOUS (at several places: see "
+            "evidence_candidates), NOT_FOUND (maybe invented) or NO_QUOTE."
+        ),
         "type": "string",
         "constraints": {"enum": [match.value for match in EvidenceMatch]},
+    },
+    "evidence_candidates": {
+        "title": "Places the quote occurs",
+        "description": (
+            "In the passage the model read (else the whole document), counted up to 20; more "
+            "than 1 makes the evidence AMBIGUOUS. Empty when the quote was not found."
+        ),
+        "type": "integer",
+        "constraints": {"minimum": 0},
+    },
+    "evidence_weak": {
+        "title": "Weak evidence",
+        "description": "True for a one-word quote: it shows where a word occurs, no more.",
+        "type": "boolean",
+        "trueValues": [plain_text(True)],
+        "falseValues": [plain_text(False)],
     },
     "source_text": {"title": "Quoted passage", "type": "string"},
     "source_start": {"title": "Passage start (character offset)", **_OFFSET},
@@ -222,7 +251,7 @@ def descriptor(header: DatasetHeader, stored: dict[str, _Stored]) -> dict[str, A
                 {
                     "fields": [_long_field(header, name) for name in long_columns(header)],
                     "missingValues": MISSING_VALUES,
-                    "primaryKey": ["extraction_id"],
+                    "primaryKey": ["extraction_id", "value_index"],
                     "foreignKeys": [
                         {
                             "fields": wide_key,
@@ -301,8 +330,8 @@ def _long_field(header: DatasetHeader, name: str) -> dict[str, Any]:
                 "title": "Value",
                 "description": (
                     "As in the variable's column of dataset.csv, whose field gives its type; "
-                    "several values as a JSON array. Empty when the extraction holds no value "
-                    "(see status)."
+                    "one value per row (see value_index). Empty when the extraction holds no "
+                    "value (see status)."
                 ),
                 "type": "string",
             }

@@ -1,6 +1,7 @@
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
-from typing import ClassVar as _ClassVar
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -82,6 +83,7 @@ class EvidenceMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVIDENCE_MATCH_FUZZY: _ClassVar[EvidenceMatch]
     EVIDENCE_MATCH_NOT_FOUND: _ClassVar[EvidenceMatch]
     EVIDENCE_MATCH_NO_QUOTE: _ClassVar[EvidenceMatch]
+    EVIDENCE_MATCH_AMBIGUOUS: _ClassVar[EvidenceMatch]
 
 class FeedbackType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -138,7 +140,24 @@ EVIDENCE_MATCH_EXACT: EvidenceMatch
 EVIDENCE_MATCH_FUZZY: EvidenceMatch
 EVIDENCE_MATCH_NOT_FOUND: EvidenceMatch
 EVIDENCE_MATCH_NO_QUOTE: EvidenceMatch
+EVIDENCE_MATCH_AMBIGUOUS: EvidenceMatch
 FEEDBACK_TYPE_UNSPECIFIED: FeedbackType
 FEEDBACK_TYPE_CORRECT: FeedbackType
 FEEDBACK_TYPE_INCORRECT: FeedbackType
 FEEDBACK_TYPE_PARTIALLY_CORRECT: FeedbackType
+
+class ValueEvidence(_message.Message):
+    __slots__ = ("source_text", "source_start_offset", "source_end_offset", "evidence_match", "candidates", "weak")
+    SOURCE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_MATCH_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    WEAK_FIELD_NUMBER: _ClassVar[int]
+    source_text: str
+    source_start_offset: int
+    source_end_offset: int
+    evidence_match: EvidenceMatch
+    candidates: int
+    weak: bool
+    def __init__(self, source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., evidence_match: _Optional[_Union[EvidenceMatch, str]] = ..., candidates: _Optional[int] = ..., weak: _Optional[bool] = ...) -> None: ...

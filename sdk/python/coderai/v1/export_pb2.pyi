@@ -182,7 +182,7 @@ class ResultColumn(_message.Message):
     def __init__(self, variable_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.VariableType, str]] = ..., max_values: _Optional[int] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResultCell(_message.Message):
-    __slots__ = ("variable_id", "status", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "evidence_match", "prompt_version", "model", "extraction_id", "error")
+    __slots__ = ("variable_id", "status", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "evidence_match", "prompt_version", "model", "extraction_id", "error", "value_evidence")
     VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,7 @@ class ResultCell(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    VALUE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     variable_id: str
     status: CellStatus
     value: _struct_pb2.Value
@@ -207,7 +208,8 @@ class ResultCell(_message.Message):
     model: str
     extraction_id: str
     error: str
-    def __init__(self, variable_id: _Optional[str] = ..., status: _Optional[_Union[CellStatus, str]] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., prompt_version: _Optional[int] = ..., model: _Optional[str] = ..., extraction_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    value_evidence: _containers.RepeatedCompositeFieldContainer[_common_pb2.ValueEvidence]
+    def __init__(self, variable_id: _Optional[str] = ..., status: _Optional[_Union[CellStatus, str]] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., prompt_version: _Optional[int] = ..., model: _Optional[str] = ..., extraction_id: _Optional[str] = ..., error: _Optional[str] = ..., value_evidence: _Optional[_Iterable[_Union[_common_pb2.ValueEvidence, _Mapping]]] = ...) -> None: ...
 
 class ResultRow(_message.Message):
     __slots__ = ("document_id", "filename", "entity_key", "entity_name", "cells")

@@ -127,7 +127,7 @@ class JobEstimate(_message.Message):
     def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ...) -> None: ...
 
 class Extraction(_message.Message):
-    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time", "llm_provider", "llm_model", "best_guess")
+    __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time", "llm_provider", "llm_model", "best_guess", "value_evidence")
     ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class Extraction(_message.Message):
     LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     BEST_GUESS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     id: str
     document_id: str
     variable_id: str
@@ -166,7 +167,8 @@ class Extraction(_message.Message):
     llm_provider: str
     llm_model: str
     best_guess: bool
-    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., job_id: _Optional[str] = ..., entity_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., best_guess: _Optional[bool] = ...) -> None: ...
+    value_evidence: _containers.RepeatedCompositeFieldContainer[_common_pb2.ValueEvidence]
+    def __init__(self, id: _Optional[str] = ..., document_id: _Optional[str] = ..., variable_id: _Optional[str] = ..., entity_key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., confidence: _Optional[float] = ..., source_text: _Optional[str] = ..., source_start_offset: _Optional[int] = ..., source_end_offset: _Optional[int] = ..., prompt_version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.ExtractionStatus, str]] = ..., error: _Optional[str] = ..., evidence_match: _Optional[_Union[_common_pb2.EvidenceMatch, str]] = ..., job_id: _Optional[str] = ..., entity_name: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., best_guess: _Optional[bool] = ..., value_evidence: _Optional[_Iterable[_Union[_common_pb2.ValueEvidence, _Mapping]]] = ...) -> None: ...
 
 class JobSelection(_message.Message):
     __slots__ = ("project_id", "type", "document_ids", "sample_size", "retry_failed")
