@@ -254,8 +254,10 @@ async def seed(connection: asyncpg.Connection, user_id: uuid.UUID, size: Size) -
             """
             INSERT INTO processing_jobs (id, user_id, project_id, job_type, status, document_ids,
                 documents_total, documents_processed, documents_failed, consecutive_failures,
-                progress, input_tokens, output_tokens, cost_usd, started_at, finished_at)
-            VALUES ($1, $2, $3, 'FULL', 'COMPLETED', $4, $5, $5, 0, 0, 100, $6, $7, $8, $9, $10)
+                automatic_resumes, retry_failed, progress, input_tokens, output_tokens, cost_usd,
+                started_at, finished_at)
+            VALUES ($1, $2, $3, 'FULL', 'COMPLETED', $4, $5, $5, 0, 0, 0, false, 100, $6, $7, $8,
+                    $9, $10)
             """,
             job_id,
             user_id,
@@ -470,6 +472,7 @@ EXTRACTION_COLUMNS = [
     "source_start",
     "source_end",
     "evidence_match",
+    "value_evidence",
     "prompt_version",
     "status",
     "error",
@@ -509,6 +512,21 @@ def extraction_records(
                 quote: str | None = excerpt
                 end: int | None = start + len(excerpt)
                 evidence = "EXACT"
+                # A quote per value, as the pipeline stores them (the first value's above).
+                count = len(json.loads(value)) if variable.multi else 1
+                per_value = json.dumps(
+                    [
+                        {
+                            "source_text": quote,
+                            "start": start,
+                            "end": end,
+                            "match": evidence,
+                            "candidates": 1,
+                            "weak": False,
+                        }
+                    ]
+                    * count
+                )
                 if status == "SUCCESS":
                     confidence: float | None = round(rng.uniform(0.7, 1.0), 3)
                 else:
@@ -516,7 +534,7 @@ def extraction_records(
                 error = None
             else:
                 value, quote, start, end = None, None, None, None
-                evidence = "NO_QUOTE"
+                evidence, per_value = "NO_QUOTE", "[]"
                 confidence = round(rng.uniform(0.5, 0.9), 3) if status == "NOT_FOUND" else None
                 error = rng.choice(ERRORS) if status == "FAILED" else None
             records.append(
@@ -536,6 +554,7 @@ def extraction_records(
                     start,
                     end,
                     evidence,
+                    per_value,
                     1,
                     status,
                     error,
@@ -754,16 +773,20 @@ async def grpc_round(
                 async with grpc.aio.insecure_channel(
                     target, options=[("grpc.max_receive_message_length", DOWNLOAD_CHUNK_LIMIT)]
                 ) as channel:
-                    registered = await auth_pb2_grpc.AuthServiceStub(channel).Register(
-                        auth_pb2.RegisterRequest(
-                            email=f"bench-export-{uuid.uuid4().hex[:8]}@example.org",
-                            password=PASSWORD,
-                        ),
+                    auth = auth_pb2_grpc.AuthServiceStub(channel)
+                    email = f"bench-export-{uuid.uuid4().hex[:8]}@example.org"
+                    # Register answers alike for new and taken emails: sign in for the tokens.
+                    await auth.Register(
+                        auth_pb2.RegisterRequest(email=email, password=PASSWORD),
                         timeout=CALL_TIMEOUT_SECONDS,
                     )
-                    user_id = uuid.UUID(registered.user.id)
+                    signed_in = await auth.Login(
+                        auth_pb2.LoginRequest(email=email, password=PASSWORD),
+                        timeout=CALL_TIMEOUT_SECONDS,
+                    )
+                    user_id = uuid.UUID(signed_in.user.id)
                     seeded = await seed(admin, user_id, size)
-                    metadata = (("authorization", f"Bearer {registered.tokens.access_token}"),)
+                    metadata = (("authorization", f"Bearer {signed_in.tokens.access_token}"),)
                     exports = export_pb2_grpc.ExportServiceStub(channel)
                     for run in runs:
                         await _grpc_runs(exports, metadata, str(seeded.project_id), run, repeat)
