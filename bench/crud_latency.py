@@ -429,7 +429,7 @@ def server_environment(owner_url: str) -> dict[str, str]:
         REDIS_URL=REDIS_URL,
         LOG_LEVEL="WARNING",
         APP_DB_ROLE=APP_ROLE,
-        GRPC_HOST="127.0.0.1",
+        GRPC_LISTEN_ADDR="127.0.0.1",
         GRPC_SHUTDOWN_GRACE_SECONDS="2",
         PYTHONDONTWRITEBYTECODE="1",
     )

@@ -175,7 +175,7 @@ async def start_server(
         server,
     )
     try:
-        address = f"{settings.grpc_host}:{port}"
+        address = f"{settings.grpc_listen_addr}:{port}"
         bound_port = (
             server.add_insecure_port(address)
             if credentials is None
@@ -202,7 +202,7 @@ async def start_server(
     ]
     log.info(
         "gRPC server listening on %s:%d (%s)",
-        settings.grpc_host,
+        settings.grpc_listen_addr,
         bound_port,
         describe_transport(settings),
     )

@@ -73,7 +73,7 @@ def settings() -> Settings:
         database_url="postgresql://unused@127.0.0.1/unused",
         redis_url=TEST_REDIS_URL,
         app_db_role=APP_ROLE,
-        grpc_host="127.0.0.1",
+        grpc_listen_addr="127.0.0.1",
         log_level="WARNING",
         # Whatever the machine's environment says: no LLM is configured, so prompts are made
         # for the offline baseline.

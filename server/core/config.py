@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +40,16 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 }
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a listen address reaches this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -66,7 +76,11 @@ class Settings(BaseSettings):
 
     # gRPC server. Plaintext only on loopback unless grpc_allow_plaintext (see
     # server.core.transport); with a certificate and key, TLS; with a client CA, mutual TLS.
-    grpc_host: str = "127.0.0.1"
+    # Loopback unless told otherwise; another address needs a JWT_SECRET of one's own.
+    # GRPC_HOST is the deprecated name of GRPC_LISTEN_ADDR.
+    grpc_listen_addr: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("grpc_listen_addr", "grpc_host")
+    )
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     grpc_tls_cert_file: Path | None = None
     grpc_tls_key_file: Path | None = None
@@ -229,6 +243,24 @@ class Settings(BaseSettings):
                 "JWT_SECRET must be set to a random value of at least 32 characters "
                 "when ENVIRONMENT=production"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_off_loopback(self) -> Settings:
+        # Anyone who can reach the server could sign tokens with the published default.
+        if self.jwt_secret.get_secret_value() != DEFAULT_JWT_SECRET:
+            return self
+        for setting, address in (
+            ("GRPC_LISTEN_ADDR", self.grpc_listen_addr),
+            ("GATEWAY_HOST", self.gateway_host),
+        ):
+            if not is_loopback(address):
+                raise ValueError(
+                    f"{setting}={address} is not a loopback address, and JWT_SECRET is the "
+                    "development default that anyone can read in the source: set JWT_SECRET to "
+                    "a random value of at least 32 characters (e.g. `openssl rand -hex 32`), or "
+                    f"listen on 127.0.0.1"
+                )
         return self
 
     @model_validator(mode="after")

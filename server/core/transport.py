@@ -3,25 +3,15 @@ also given a client CA), plaintext only on a loopback address unless explicitly 
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import grpc
 
-from server.core.config import Settings
+from server.core.config import Settings, is_loopback
 
 
 class PlaintextRefused(RuntimeError):
     """A non-loopback address without TLS and without GRPC_ALLOW_PLAINTEXT."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to any interface
-        return False
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -34,10 +24,10 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
             root_certificates=None if client_ca is None else _read(client_ca),
             require_client_auth=client_ca is not None,
         )
-    if not is_loopback(settings.grpc_host) and not settings.grpc_allow_plaintext:
+    if not is_loopback(settings.grpc_listen_addr) and not settings.grpc_allow_plaintext:
         raise PlaintextRefused(
-            f"refusing to serve plaintext gRPC on {settings.grpc_host}, which is not a loopback "
-            "address: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE for TLS, or "
+            f"refusing to serve plaintext gRPC on {settings.grpc_listen_addr}, which is not a "
+            "loopback address: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE for TLS, or "
             "GRPC_ALLOW_PLAINTEXT=true if a proxy on a private network fronts the server"
         )
     return None

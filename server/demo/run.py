@@ -115,7 +115,7 @@ async def local_stack(settings: Settings, port: int, log_file: Path) -> AsyncIte
     redis = connect_redis(infrastructure.redis_url)
     try:
         server = await start_server(
-            settings.model_copy(update={"grpc_host": "127.0.0.1"}),
+            settings.model_copy(update={"grpc_listen_addr": "127.0.0.1"}),
             database,
             redis,
             infrastructure.redis_url,

@@ -19,9 +19,9 @@ from coderai.channel import Tls, connect
 from coderai.v1 import auth_pb2, auth_pb2_grpc, project_pb2, project_pb2_grpc
 from redis.asyncio import Redis
 
-from server.core.config import Settings
+from server.core.config import Settings, is_loopback
 from server.core.db import Database
-from server.core.transport import PlaintextRefused, is_loopback
+from server.core.transport import PlaintextRefused
 from server.main import RunningServer, start_server
 from tests.certificates import Authority, Issued
 from tests.conftest import TEST_REDIS_URL
@@ -197,7 +197,7 @@ async def test_the_gateway_reaches_a_mutual_tls_backend_and_serves_https(
 async def test_plaintext_on_a_non_loopback_address_is_refused_unless_allowed(
     settings: Settings, database: Database, redis: Redis
 ) -> None:
-    everywhere = settings.model_copy(update={"grpc_host": "0.0.0.0"})
+    everywhere = settings.model_copy(update={"grpc_listen_addr": "0.0.0.0"})
 
     with pytest.raises(PlaintextRefused, match="GRPC_ALLOW_PLAINTEXT"):
         await running(everywhere, database, redis)
@@ -214,24 +214,58 @@ async def test_plaintext_on_a_non_loopback_address_is_refused_unless_allowed(
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # served, and authentication asked
 
 
-def test_coderai_serve_refuses_plaintext_on_every_interface_with_a_clear_message() -> None:
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GRPC_", "DATABASE_"))},
-        "GRPC_HOST": "0.0.0.0",
-    }
-    finished = subprocess.run(
-        [sys.executable, "-m", "server.cli", "serve"],
+def coderai(*command: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`coderai COMMAND` in a subprocess with the given settings (and none of the test
+    run's own server, database and secret settings)."""
+    own = ("GRPC_", "GATEWAY_", "DATABASE_", "JWT_")
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *command],
         cwd=ROOT,
-        env=environment,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(own)}, **environment},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
 
+
+def test_coderai_serve_refuses_plaintext_on_every_interface_with_a_clear_message() -> None:
+    finished = coderai("serve", GRPC_LISTEN_ADDR="0.0.0.0", JWT_SECRET=SECRET)
+
     assert finished.returncode == 2
     assert "refusing to serve plaintext gRPC on 0.0.0.0" in finished.stderr
     assert "GRPC_TLS_CERT_FILE" in finished.stderr
+
+
+SECRET = "a-secret-of-the-deployment-" + "x" * 20
+
+
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [
+        (("serve",), "GRPC_LISTEN_ADDR"),
+        (("serve",), "GRPC_HOST"),  # the deprecated name is read too
+        (("gateway",), "GATEWAY_HOST"),
+    ],
+)
+def test_a_public_address_with_the_development_jwt_secret_is_refused(
+    command: tuple[str, ...], setting: str
+) -> None:
+    finished = coderai(*command, **{setting: "0.0.0.0"})
+
+    assert finished.returncode == 2, finished.stderr
+    shown = setting.replace("GRPC_HOST", "GRPC_LISTEN_ADDR")
+    assert f"{shown}=0.0.0.0 is not a loopback address" in finished.stderr
+    assert "JWT_SECRET" in finished.stderr
+
+
+def test_the_listen_address_is_loopback_unless_set() -> None:
+    assert Settings(_env_file=None).grpc_listen_addr == "127.0.0.1"
+    assert Settings(_env_file=None).gateway_host == "127.0.0.1"
+    chosen = Settings(_env_file=None, grpc_listen_addr="0.0.0.0", jwt_secret=SECRET)
+    assert chosen.grpc_listen_addr == "0.0.0.0"
+    # Loopback is fine with the development secret.
+    assert Settings(_env_file=None, grpc_listen_addr="::1").grpc_listen_addr == "::1"
 
 
 @pytest.mark.parametrize(
