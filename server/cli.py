@@ -75,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the PostgreSQL and Redis started in DATA_DIR when DATABASE_URL/REDIS_URL are "
         "unset (they keep running after the server, so the next start is quick)",
     )
-    embedded.add_argument("action", choices=["stop"], help="stop: stop both")
+    embedded.add_argument(
+        "action",
+        choices=["status", "stop"],
+        help="status: whether they run, and where; stop: stop both",
+    )
     args = parser.parse_args(argv)
     if args.command == "gateway" and args.static is not None and not args.static.is_dir():
         parser.error(f"--static {args.static}: no such folder")
@@ -133,8 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     if args.command == "embedded":
-        from server.core.embedded import stop_embedded
+        from server.core.embedded import embedded_status, stop_embedded
 
+        if args.action == "status":
+            status = embedded_status(settings.data_dir)
+            print(f"Embedded servers in {status.data_dir}:", *status.lines(), sep="\n  ")
+            if not (settings.embedded_postgres and settings.embedded_redis):
+                print("(DATABASE_URL or REDIS_URL is set: the server uses those instead)")
+            return 0
         stop_embedded(settings.data_dir)
         print(f"coderai: the embedded PostgreSQL and Redis in {settings.data_dir} are stopped")
         return 0

@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -217,6 +218,50 @@ def _stop_redis(redis_dir: Path) -> None:
         if time.monotonic() > deadline:
             raise EmbeddedServerError(f"redis-server did not stop; read {redis_dir / 'redis.log'}")
         time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """What runs in a data directory: each server's process id (None: not running) and
+    where it listens."""
+
+    data_dir: Path
+    postgres_pid: int | None
+    postgres_socket_dir: Path | None
+    redis_pid: int | None
+    redis_socket: Path
+
+    def lines(self) -> list[str]:
+        postgres = (
+            f"running (process {self.postgres_pid}, socket in {self.postgres_socket_dir}), "
+            f"data in {self.data_dir / 'postgres'}"
+            if self.postgres_pid is not None
+            else f"stopped (data in {self.data_dir / 'postgres'})"
+        )
+        redis_state = (
+            f"running (process {self.redis_pid}, socket {self.redis_socket})"
+            if self.redis_pid is not None
+            else "stopped"
+        )
+        return [f"PostgreSQL: {postgres}", f"Redis: {redis_state}"]
+
+
+def embedded_status(data_dir: Path) -> EmbeddedStatus:
+    """Whether the embedded servers of data_dir run, without starting them."""
+    data_dir = data_dir.expanduser().resolve()
+    pgdata, redis_dir = data_dir / "postgres", data_dir / "redis"
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.is_dir() else None
+    running = info is not None and info.is_running()
+    socket = redis_dir / "redis.sock"
+    pidfile = redis_dir / "redis.pid"
+    redis_alive = _redis_pid_alive(pidfile) and _redis_answers(socket)
+    return EmbeddedStatus(
+        data_dir=data_dir,
+        postgres_pid=info.pid if running and info is not None else None,
+        postgres_socket_dir=info.socket_dir if running and info is not None else None,
+        redis_pid=int(pidfile.read_text().strip()) if redis_alive else None,
+        redis_socket=socket,
+    )
 
 
 def stop_embedded(data_dir: Path) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.core.embedded import (
+    embedded_status,
     start_embedded_postgres,
     start_embedded_redis,
     stop_embedded,
@@ -165,20 +166,42 @@ def test_concurrent_starts_share_one_server_each(data_dir: Path, tmp_path: Path)
     assert len(_processes_mentioning(f"unixsocket:{data_dir.resolve()}/redis/redis.sock")) == 1
 
 
-def test_coderai_embedded_stop_stops_both(data_dir: Path) -> None:
-    pg_url = start_embedded_postgres(data_dir)
-    redis_url = start_embedded_redis(data_dir)
-    redis_pid = _redis_pid(redis_url)
-
-    stopped = subprocess.run(
-        [sys.executable, "-m", "server.cli", "embedded", "stop"],
+def _coderai_embedded(action: str, data_dir: Path) -> str:
+    finished = subprocess.run(
+        [sys.executable, "-m", "server.cli", "embedded", action],
         env={**os.environ, "DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    assert f"embedded PostgreSQL and Redis in {data_dir} are stopped" in stopped.stdout
+    return finished.stdout
+
+
+def test_coderai_embedded_status_says_what_runs_and_where(data_dir: Path) -> None:
+    stopped = _coderai_embedded("status", data_dir)
+    assert "PostgreSQL: stopped" in stopped
+    assert "Redis: stopped" in stopped
+
+    start_embedded_postgres(data_dir)
+    redis_pid = _redis_pid(start_embedded_redis(data_dir))
+    status = embedded_status(data_dir)
+    assert status.postgres_pid is not None
+    assert status.redis_pid == redis_pid
+    running = _coderai_embedded("status", data_dir)
+    assert f"PostgreSQL: running (process {status.postgres_pid}" in running
+    assert f"Redis: running (process {redis_pid}, socket {status.redis_socket})" in running
+    assert str(data_dir.resolve() / "postgres") in running
+
+
+def test_coderai_embedded_stop_stops_both(data_dir: Path) -> None:
+    pg_url = start_embedded_postgres(data_dir)
+    redis_url = start_embedded_redis(data_dir)
+    redis_pid = _redis_pid(redis_url)
+
+    stopped = _coderai_embedded("stop", data_dir)
+    assert f"embedded PostgreSQL and Redis in {data_dir} are stopped" in stopped
+    assert embedded_status(data_dir).postgres_pid is None
 
     with pytest.raises(OSError):
         asyncio.run(_postgres_facts(pg_url))
