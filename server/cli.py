@@ -1,4 +1,5 @@
-"""The `coderai` command: serve, worker, migrate, create-user, llm-server, demo, gateway."""
+"""The `coderai` command: run, serve, worker, migrate, create-user, llm-server, demo, gateway,
+embedded."""
 
 from __future__ import annotations
 
@@ -70,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--backend", help="host:port of the gRPC server (default: GATEWAY_BACKEND)"
     )
     gateway.add_argument("--static", type=Path, help="a folder of web pages to serve at /")
+    run = commands.add_parser(
+        "run",
+        help="run a worker, the gRPC server and the grpc-web gateway with the web page "
+        "together (what ./scripts/run starts); Ctrl-C stops all three",
+    )
+    run.add_argument("--port", type=int, help="the gRPC server's port (default: GRPC_PORT)")
+    run.add_argument("--gateway-port", type=int, help="the web page's port (default: GATEWAY_PORT)")
+    run.add_argument(
+        "--static", type=Path, default=Path("web/dist"), help="the web page (default: web/dist)"
+    )
     embedded = commands.add_parser(
         "embedded",
         help="the PostgreSQL and Redis started in DATA_DIR when DATABASE_URL/REDIS_URL are "
@@ -81,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="status: whether they run, and where; stop: stop both",
     )
     args = parser.parse_args(argv)
-    if args.command == "gateway" and args.static is not None and not args.static.is_dir():
+    if args.command in ("gateway", "run") and args.static is not None and not args.static.is_dir():
         parser.error(f"--static {args.static}: no such folder")
 
     try:
@@ -104,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"coderai: {error}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "run":
+        from server.launcher import run as run_together
+
+        return run_together(settings, args.port, args.gateway_port, args.static)
     if args.command == "worker":
         return run_worker(settings, args.processes or settings.worker_processes)
     if args.command == "llm-server":

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import uuid
 from dataclasses import dataclass
+from types import FrameType
 
 from redis.asyncio import Redis
 from taskiq import TaskiqEvents, TaskiqState
@@ -79,6 +81,23 @@ async def connect(state: TaskiqState) -> None:
         exports=ExportService(database, settings, TaskiqQueue(broker)),
         job_task_seconds=settings.job_task_seconds,
     )
+    _hand_back_when_told_to_stop(runner)
+
+
+def _hand_back_when_told_to_stop(runner: JobRunner) -> None:
+    """On SIGTERM or SIGINT taskiq stops taking tasks and waits for those running to finish,
+    and a job task works for up to job_task_seconds: the job loops are stopped at once
+    instead, each handing its document back, and then taskiq's own handler runs."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def stop(number: int, frame: FrameType | None, previous: object = previous) -> None:
+            loop.call_soon_threadsafe(runner.hand_back)
+            if callable(previous):
+                previous(number, frame)
+
+        signal.signal(signum, stop)
 
 
 @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)

@@ -148,8 +148,20 @@ class JobRunner:
         self._pipeline = pipeline
         self._events = events
         self._plans: OrderedDict[uuid.UUID, ExtractionPlan] = OrderedDict()
-        # Jobs this process is working on right now, one entry per loop (see run_job).
-        self.running = 0
+        # The loops working on jobs in this process right now (see run_job).
+        self._loops: set[asyncio.Task[Any]] = set()
+
+    @property
+    def running(self) -> int:
+        """Job loops working in this process now."""
+        return len(self._loops)
+
+    def hand_back(self) -> None:
+        """Stops every job loop of this process at once, each handing its document back to
+        the list (see work_next): for a worker told to stop, whose task queue would otherwise
+        wait for its tasks to finish, that is for job_task_seconds."""
+        for loop in self._loops:
+            loop.cancel()
 
     async def run_job(
         self, user_id: uuid.UUID, job_id: uuid.UUID, *, for_seconds: float | None = None
@@ -159,7 +171,9 @@ class JobRunner:
         loops (in this process and others) work one job together. True when the time ran out
         with the job perhaps unfinished: the caller hands the rest on."""
         deadline = None if for_seconds is None else time.monotonic() + for_seconds
-        self.running += 1
+        loop = asyncio.current_task()
+        if loop is not None:
+            self._loops.add(loop)
         try:
             while await self.work_next(user_id, job_id):
                 if deadline is not None and time.monotonic() >= deadline:
@@ -168,7 +182,7 @@ class JobRunner:
                 await flows.finish_if_done(session, self._events, job_id)
             return False
         finally:
-            self.running -= 1
+            self._loops.discard(loop)
 
     async def work_next(self, user_id: uuid.UUID, job_id: uuid.UUID) -> bool:
         """Claims the job's next document and extracts it; False when there is none to claim
