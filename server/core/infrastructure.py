@@ -25,12 +25,19 @@ log = logging.getLogger("coderai.infrastructure")
 # past 100, which a burst of streams opening at once can reach).
 REDIS_MAX_CONNECTIONS = 100
 REDIS_CONNECTION_WAIT_SECONDS = 20.0
+# How long a reply may take. redis-py 8 gives up after 5 s by default, which is as long as the
+# job feed's blocking XREAD waits for an event (server.jobs.feed): every quiet watch then
+# failed with "Timeout reading from ..." and was read again. Longer than any blocking read.
+REDIS_SOCKET_TIMEOUT_SECONDS = 30.0
 
 
 def connect_redis(url: str) -> Redis:
     return Redis(
         connection_pool=BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT_SECONDS
+            url,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            timeout=REDIS_CONNECTION_WAIT_SECONDS,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         )
     )
 

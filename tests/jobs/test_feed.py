@@ -4,15 +4,20 @@ being started still gets every event after the point it asked for."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import pytest
 from redis.asyncio import Redis
 
+from server.core.embedded import start_embedded_redis, stop_embedded
+from server.core.infrastructure import connect_redis
 from server.jobs.events import EventType, JobEvent, JobEvents, stream_key
 from server.jobs.feed import EventFeed
 from server.jobs.models import JobStatus, JobType, ProcessingJob
+from tests.conftest import TEST_REDIS_URL
 
 
 class SlowStart(JobEvents):
@@ -71,3 +76,43 @@ async def test_a_watcher_joining_while_the_reader_starts_misses_nothing(redis: R
 
     assert [event.id for event in first] == published
     assert [event.id for event in second] == published
+
+
+@pytest.fixture(params=["tcp", "embedded"])
+async def connected(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Redis]:
+    """The product's Redis client on the test Redis and on an embedded one (a unix socket)."""
+    if request.param == "tcp":
+        url, data_dir = TEST_REDIS_URL, None
+    else:
+        data_dir = tmp_path_factory.mktemp("embedded-redis")
+        url = await asyncio.to_thread(start_embedded_redis, data_dir)
+    client = connect_redis(url)
+    yield client
+    await client.aclose()
+    if data_dir is not None:
+        await asyncio.to_thread(stop_embedded, data_dir)
+
+
+@pytest.mark.timeout(60)
+async def test_a_quiet_watch_waits_without_timeouts_or_errors(
+    connected: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Longer than a blocking read (5 s) with no event: the reader waits again, quietly, and
+    the next event still arrives."""
+    events = JobEvents(connected, max_length=1000, ttl_seconds=60)
+    feed = EventFeed(events)
+    job = a_job()
+    key = stream_key(job.id)
+    start = await events.publish(job, EventType.PROGRESS)
+    received: list[JobEvent] = []
+
+    with caplog.at_level(logging.WARNING, logger="server.jobs.feed"):
+        watching = asyncio.create_task(collect(feed, key, start, 1, received))
+        await asyncio.sleep(7)
+        published = await events.publish(job, EventType.JOB_COMPLETED)
+        await asyncio.wait_for(watching, 10)
+
+    assert [event.id for event in received] == [published]
+    assert [record.getMessage() for record in caplog.records] == []

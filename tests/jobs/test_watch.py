@@ -100,6 +100,21 @@ async def test_reconnecting_with_the_last_event_id_replays_the_gap(
     assert rest[-1].event_type == "job_completed"
 
 
+async def test_a_watch_of_a_finished_job_sends_its_snapshot_and_ends_at_once(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    job_id = await running_job(researcher, stack, documents=1)
+    await researcher.job_ended(job_id)
+
+    started = asyncio.get_running_loop().time()
+    events = await watch(researcher, job_id)
+    seconds = asyncio.get_running_loop().time() - started
+
+    assert [event.event_type for event in events] == ["snapshot"]
+    assert events[0].job.status == common_pb2.JOB_STATUS_COMPLETED
+    assert seconds < 1.0, f"the stream stayed open {seconds:.1f} s"
+
+
 async def test_reconnecting_after_events_past_retention_says_they_are_lost(
     researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
 ) -> None:
