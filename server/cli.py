@@ -1,5 +1,6 @@
-"""The `coderai` command: run, serve, worker, migrate, create-user, llm-server, demo, gateway,
-embedded."""
+"""The `coderai` command: the researcher's commands (coderai.cli: login, project, upload, run,
+results, export, ...) and the operator's: up, serve, worker, migrate, create-user, llm-server,
+demo, gateway, embedded."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from coderai import cli as researcher_commands
 from pydantic import ValidationError
 
 from server.auth.schemas import RegisterInput
@@ -71,16 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--backend", help="host:port of the gRPC server (default: GATEWAY_BACKEND)"
     )
     gateway.add_argument("--static", type=Path, help="a folder of web pages to serve at /")
-    run = commands.add_parser(
-        "run",
+    up = commands.add_parser(
+        "up",
         help="run a worker, the gRPC server and the grpc-web gateway with the web page "
         "together (what ./scripts/run starts); Ctrl-C stops all three",
     )
-    run.add_argument("--port", type=int, help="the gRPC server's port (default: GRPC_PORT)")
-    run.add_argument("--gateway-port", type=int, help="the web page's port (default: GATEWAY_PORT)")
-    run.add_argument(
+    up.add_argument("--port", type=int, help="the gRPC server's port (default: GRPC_PORT)")
+    up.add_argument("--gateway-port", type=int, help="the web page's port (default: GATEWAY_PORT)")
+    up.add_argument(
         "--static", type=Path, default=Path("web/dist"), help="the web page (default: web/dist)"
     )
+    researcher_commands.add_commands(commands)
     embedded = commands.add_parser(
         "embedded",
         help="the PostgreSQL and Redis started in DATA_DIR when DATABASE_URL/REDIS_URL are "
@@ -92,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="status: whether they run, and where; stop: stop both",
     )
     args = parser.parse_args(argv)
-    if args.command in ("gateway", "run") and args.static is not None and not args.static.is_dir():
+    if args.command in researcher_commands.COMMANDS:
+        # A client of a server, perhaps elsewhere: the server's settings play no part.
+        return researcher_commands.main(args)
+    if args.command in ("gateway", "up") and args.static is not None and not args.static.is_dir():
         parser.error(f"--static {args.static}: no such folder")
 
     try:
@@ -115,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"coderai: {error}", file=sys.stderr)
             return 2
         return 0
-    if args.command == "run":
+    if args.command == "up":
         from server.launcher import run as run_together
 
         return run_together(settings, args.port, args.gateway_port, args.static)

@@ -1,4 +1,4 @@
-"""`coderai run`: the whole product on this machine, as `./scripts/run` starts it — a worker,
+"""`coderai up`: the whole product on this machine, as `./scripts/run` starts it — a worker,
 the gRPC server and the grpc-web gateway serving the web page — started and stopped together.
 
 Each runs as a child process in a session of its own, so that Ctrl-C at the terminal reaches
@@ -28,7 +28,7 @@ from server.core.config import Settings, is_loopback
 
 # How long a child may take to stop after SIGTERM before its process group is killed.
 STOP_SECONDS = 5.0
-# The server's grace for calls in flight when `coderai run` sets none: a stream held open by
+# The server's grace for calls in flight when `coderai up` sets none: a stream held open by
 # the web page would otherwise keep Ctrl-C waiting GRPC_SHUTDOWN_GRACE_SECONDS (10 s).
 RUN_SHUTDOWN_GRACE_SECONDS = "3"
 _PR_SET_PDEATHSIG = 1
@@ -81,7 +81,7 @@ def run(settings: Settings, port: int | None, gateway_port: int | None, static: 
             signal.signal(signum, handler)
     if exited is not None and not signalled:
         status = exited.process.returncode
-        print(f"coderai run: the {exited.name} exited with status {status}", file=sys.stderr)
+        print(f"coderai up: the {exited.name} exited with status {status}", file=sys.stderr)
         return status or 1
     return 0
 
@@ -115,7 +115,7 @@ def _own_session_and_die_with_parent() -> None:
 def _announce(settings: Settings, children: Sequence[Child]) -> None:
     processes = ", ".join(f"{child.name} {child.process.pid}" for child in children)
     lines = [
-        f"coderai run: {processes}",
+        f"coderai up: {processes}",
         f"  web page: http://{settings.gateway_host}:{settings.gateway_port}/",
         f"  gRPC: {settings.grpc_listen_addr}:{settings.grpc_port}",
     ]

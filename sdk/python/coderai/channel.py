@@ -49,13 +49,38 @@ def connect(
 ) -> grpc.aio.Channel:
     """A grpc.aio channel to `target` (host:port): TLS with `tls`, plaintext without; every
     call carries `api_key` when given."""
+    credentials, channel_options = _credentials(tls, api_key, options)
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=channel_options)
+    return grpc.aio.secure_channel(target, credentials, options=channel_options)
+
+
+def connect_blocking(
+    target: str,
+    *,
+    tls: Tls | None = None,
+    api_key: str | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.Channel:
+    """The same as `connect`, for blocking calls (scripts, notebooks: coderai.Client)."""
+    credentials, channel_options = _credentials(tls, api_key, options)
+    if credentials is None:
+        return grpc.insecure_channel(target, options=channel_options)
+    return grpc.secure_channel(target, credentials, options=channel_options)
+
+
+def _credentials(
+    tls: Tls | None, api_key: str | None, options: Sequence[tuple[str, Any]]
+) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, Any]]]:
+    """The channel's credentials (None: plaintext without a key) and options."""
     channel_options = list(options)
     if tls is None:
         if api_key is None:
-            return grpc.aio.insecure_channel(target, options=channel_options)
+            return None, channel_options
         local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
-        credentials = grpc.composite_channel_credentials(local, api_key_credentials(api_key))
-        return grpc.aio.secure_channel(target, credentials, options=channel_options)
+        return grpc.composite_channel_credentials(local, api_key_credentials(api_key)), (
+            channel_options
+        )
     if tls.server_name is not None:
         channel_options.append(("grpc.ssl_target_name_override", tls.server_name))
     credentials = grpc.ssl_channel_credentials(
@@ -65,4 +90,4 @@ def connect(
     )
     if api_key is not None:
         credentials = grpc.composite_channel_credentials(credentials, api_key_credentials(api_key))
-    return grpc.aio.secure_channel(target, credentials, options=channel_options)
+    return credentials, channel_options

@@ -1,0 +1,118 @@
+"""The researcher's command line end to end through the real `coderai` entry point, in
+subprocesses, against the real server, workers and the local OpenAI-compatible server: from
+register to an exported dataset, the sign-in kept between commands in a private file."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.jobs.conftest import Stack
+from tests.processes import ROOT
+from tests.sdk.documents import CODEBOOK, research_folder
+
+PASSWORD = "a long enough passphrase"
+
+
+async def coderai(config: Path, stack: Stack, *args: str) -> tuple[int, str]:
+    """`coderai ARGS` as a researcher types it: exit status and what it printed."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CODERAI_")},
+        "XDG_CONFIG_HOME": str(config),
+        "CODERAI_SERVER": stack.target,
+        "CODERAI_PASSWORD": PASSWORD,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        *args,
+        cwd=ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    text = output.decode()
+    print(f"$ coderai {' '.join(args)}\n{text}")
+    assert process.returncode is not None
+    return process.returncode, text
+
+
+@pytest.mark.timeout(300)
+async def test_the_command_line_workflow_from_register_to_export(
+    stack: Stack, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    email = f"shell-{uuid.uuid4().hex[:8]}@example.org"
+
+    async def ok(*args: str) -> str:
+        status, output = await coderai(config, stack, *args)
+        assert status == 0, output
+        return output
+
+    assert "not signed in" in (await coderai(config, stack, "project", "list"))[1]
+    assert f"as {email}" in await ok("register", "--email", email)
+    credentials = config / "coderai" / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert PASSWORD not in credentials.read_text()
+
+    assert "working in it" in await ok("project", "create", "Harbour minutes", "--domain", "towns")
+    codebook = tmp_path / "codebook.yaml"
+    codebook.write_text(CODEBOOK)
+    assert "created: approval_date, budget, sector, works" in await ok(
+        "codebook", "apply", str(codebook)
+    )
+    assert "sector" in await ok("variable", "list")
+    status, refused = await coderai(config, stack, "codebook", "apply", str(write_bad(tmp_path)))
+    assert status == 1
+    assert "INVALID_ARGUMENT" in refused
+    assert "variable.name" in refused
+
+    uploaded = await ok("upload", str(research_folder(tmp_path)))
+    assert "4 ready, 1 failed" in uploaded
+    assert "broken.pdf: failed: " in uploaded
+    listing = await ok("documents")
+    assert listing.count("READY") == 4
+    assert "FAILED" in listing
+
+    assert "2 documents" in await ok("estimate", "--sample", "2")
+    sample = await ok("run", "--sample", "2")
+    assert ": COMPLETED, 2 of 2 documents done" in sample
+    full = await ok("run", "--full")
+    assert ": COMPLETED, 4 of 4 documents done" in full
+    assert len((await ok("jobs")).splitlines()) == 2
+
+    dataset = tmp_path / "dataset.csv"
+    assert "4 rows written" in await ok("results", "--output", str(dataset))
+    rows = list(csv.DictReader(io.StringIO(dataset.read_text(encoding="utf-8-sig"))))
+    assert sorted(row["filename"] for row in rows) == [
+        "emden.html",
+        "husum.docx",
+        "kiel.pdf",
+        "leer.txt",
+    ]
+    assert {row["filename"]: row["budget"] for row in rows}["leer.txt"] == "2000003"
+    workbook = tmp_path / "dataset.xlsx"
+    assert "written" in await ok("export", "xlsx", "--output", str(workbook))
+    assert workbook.read_bytes().startswith(b"PK")
+
+    # The sign-in survives between commands (its refresh token changes with each), until
+    # the researcher signs out.
+    assert "signed out" in await ok("logout")
+    assert (await coderai(config, stack, "project", "list"))[0] == 1
+
+
+def write_bad(folder: Path) -> Path:
+    bad = folder / "bad.yaml"
+    bad.write_text("variables:\n  - name: 2nd budget\n    type: text\n    instructions: x\n")
+    return bad
