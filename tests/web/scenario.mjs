@@ -17,6 +17,8 @@ const OPTIONS = {
   "download-dir": { type: "string" },
   chromium: { type: "string", default: "/usr/bin/chromium" },
   "timeout-ms": { type: "string", default: "60000" },
+  // "no": the scenario starts signed out (and signs in or registers itself).
+  "sign-in": { type: "string", default: "yes" },
 };
 
 /** The command line: the options every scenario takes and its own `extra` ones (strings, all
@@ -32,7 +34,7 @@ export function scenarioOptions(extra = {}) {
   return values;
 }
 
-/** Opens --url, signs in and chooses --project, then runs `scenario(page)`. The scenario fails
+/** Opens --url, signs in and chooses --project (unless --sign-in no), then runs `scenario(page)`. The scenario fails
  * too when the page logged an error or a request failed; the screenshot is taken either way. */
 export async function runScenario(options, success, scenario) {
   const browser = await chromium.launch({ executablePath: options.chromium });
@@ -51,12 +53,10 @@ export async function runScenario(options, success, scenario) {
     });
 
     await page.goto(options.url);
-    // By their labels and roles, as a screen reader finds them.
-    await page.getByLabel("Email").fill(options.email);
-    await page.getByLabel("Password").fill(options.password);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByTestId("signed-in-as").waitFor();
-    await page.getByLabel("Project").selectOption({ label: options.project });
+    if (options["sign-in"] !== "no") {
+      await signIn(page, options.email, options.password);
+      await page.getByLabel("Project", { exact: true }).selectOption({ label: options.project });
+    }
 
     await scenario(page);
     assert.deepEqual(problems, [], "no errors in the page");
@@ -75,6 +75,14 @@ export async function runScenario(options, success, scenario) {
     process.exit(1);
   }
   console.log(success);
+}
+
+/** Signs in through the form, by labels and roles as a screen reader finds them. */
+export async function signIn(page, email, password) {
+  await page.getByLabel("Email", { exact: true }).fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByTestId("signed-in-as").waitFor();
 }
 
 /** Waits for `promise`, or fails as soon as the page shows an error (role "alert"). */

@@ -1,178 +1,85 @@
 /**
- * The CoderAI web page: sign in, pick a project, start a SAMPLE job and watch its events arrive
- * over grpc-web (WatchJob) with a progress bar; below, the project's results table and its
- * exports (results.ts, exports.ts). Plain DOM; every call is the SDK's, to the gateway that
- * serves this page.
+ * The CoderAI web page, the researcher's workbench: register or sign in (and stay signed in
+ * across a reload), create and edit projects, define variables and read their prompts, upload
+ * documents, run and watch jobs, browse the results and download the dataset. Plain DOM, one
+ * module per section; every call is the SDK's, over grpc-web to the gateway that serves this
+ * page. Each section shows once a project is chosen.
  */
-import {
-  Code,
-  ConnectError,
-  JobStatus,
-  JobType,
-  type ProcessingJob,
-  type Project,
-  type WatchJobResponse,
-} from "@coderai/sdk";
+import type { Project, User } from "@coderai/sdk";
 
-import { element, required, showError } from "./dom.js";
+import { showDocuments } from "./documents.js";
+import { element, onSubmit, showError } from "./dom.js";
 import { showExports } from "./exports.js";
-import { refreshResults, showResults } from "./results.js";
-import { api, renewTokens, signIn } from "./session.js";
+import { showJobs } from "./jobs.js";
+import { hideProjects, onChosen, showProjects } from "./projects.js";
+import { showResults } from "./results.js";
+import { register, restore, signIn, signOut } from "./session.js";
+import { showVariables } from "./variables.js";
 
 const ui = {
-  signIn: element("sign-in", HTMLElement),
+  account: element("account", HTMLElement),
   signInForm: element("sign-in-form", HTMLFormElement),
   email: element("email", HTMLInputElement),
   password: element("password", HTMLInputElement),
+  registerForm: element("register-form", HTMLFormElement),
+  registerEmail: element("register-email", HTMLInputElement),
+  registerPassword: element("register-password", HTMLInputElement),
+  registerName: element("register-name", HTMLInputElement),
+  accountError: element("account-error", HTMLParagraphElement),
   signedInAs: element("signed-in-as", HTMLParagraphElement),
-  jobSetup: element("job-setup", HTMLElement),
-  jobForm: element("job-form", HTMLFormElement),
-  project: element("project", HTMLSelectElement),
-  sampleSize: element("sample-size", HTMLInputElement),
-  job: element("job", HTMLElement),
-  jobId: element("job-id", HTMLElement),
-  jobStatus: element("job-status", HTMLParagraphElement),
-  progress: element("progress", HTMLProgressElement),
-  progressText: element("progress-text", HTMLOutputElement),
-  events: element("events", HTMLOListElement),
+  signOut: element("sign-out", HTMLButtonElement),
   error: element("error", HTMLParagraphElement),
 };
 
-// The signed-in researcher's projects by id, for the sections that show the chosen one.
-const projects = new Map<string, Project>();
-
-/** Runs a form's action with its buttons disabled; what fails is shown, not thrown. */
-function onSubmit(form: HTMLFormElement, action: () => Promise<void>): void {
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const buttons = [...form.querySelectorAll("button")];
-    buttons.forEach((button) => (button.disabled = true));
-    showError(ui.error, undefined);
-    action()
-      .catch((error: unknown) => showError(ui.error, error))
-      .finally(() => buttons.forEach((button) => (button.disabled = false)));
-  });
-}
-
-async function signInAndListProjects(): Promise<void> {
-  const user = await signIn(ui.email.value, ui.password.value);
-  ui.password.value = "";
-  ui.signedInAs.textContent = `Signed in as ${user?.email ?? ui.email.value}`;
+async function signedIn(user: User | undefined, email: string): Promise<void> {
+  ui.signedInAs.textContent = `Signed in as ${user?.email ?? email}`;
   ui.signedInAs.hidden = false;
-  showProjects(await listProjects());
-  ui.signIn.hidden = true;
-  ui.jobSetup.hidden = false;
-  ui.project.focus();
+  ui.signOut.hidden = false;
+  ui.account.hidden = true;
+  ui.password.value = "";
+  ui.registerPassword.value = "";
+  await showProjects();
+  element("project", HTMLSelectElement).focus();
 }
 
-async function listProjects(): Promise<Project[]> {
-  const found: Project[] = [];
-  let pageToken = "";
-  do {
-    const page = await api.projects.listProjects({ pageSize: 200, pageToken });
-    found.push(...page.projects);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  return found;
+function signedOut(): void {
+  ui.signedInAs.hidden = true;
+  ui.signOut.hidden = true;
+  ui.account.hidden = false;
+  hideProjects();
+  ui.email.focus();
 }
 
-function showProjects(found: Project[]): void {
-  projects.clear();
-  found.forEach((project) => projects.set(project.id, project));
-  const options = found.map((project) => new Option(project.name, project.id));
-  ui.project.replaceChildren(...(options.length ? options : [new Option("No projects yet", "")]));
-  showChosenProject();
-}
-
-/** The results and exports of the project chosen in the job form. */
-function showChosenProject(): void {
-  const project = projects.get(ui.project.value);
+/** Every section follows the chosen project. */
+onChosen((project: Project | undefined) => {
   showResults(project);
   showExports(project);
-}
+  for (const show of [showVariables, showDocuments, showJobs]) {
+    show(project).catch((error: unknown) => showError(ui.error, error));
+  }
+});
 
-async function startSampleJob(): Promise<void> {
-  const { job } = await api.jobs.createJob({
-    selection: {
-      projectId: ui.project.value,
-      type: JobType.SAMPLE,
-      sampleSize: ui.sampleSize.valueAsNumber,
-    },
+onSubmit(ui.signInForm, ui.accountError, async () => {
+  await signedIn(await signIn(ui.email.value, ui.password.value), ui.email.value);
+});
+onSubmit(
+  ui.registerForm,
+  ui.accountError,
+  async () => {
+    const email = ui.registerEmail.value;
+    await signedIn(await register(email, ui.registerPassword.value, ui.registerName.value), email);
+  },
+);
+ui.signOut.addEventListener("click", () => {
+  signOut()
+    .catch((error: unknown) => showError(ui.error, error))
+    .finally(signedOut);
+});
+
+// Still signed in from an earlier visit?
+restore()
+  .then((user) => (user ? signedIn(user, user.email) : signedOut()))
+  .catch((error: unknown) => {
+    showError(ui.accountError, error);
+    signedOut();
   });
-  const created = required(job, "CreateJob");
-  ui.events.replaceChildren();
-  ui.jobId.textContent = created.id;
-  ui.job.hidden = false;
-  showJob(created);
-  await watchJob(created.id);
-  // The job has ended: the table shows what it extracted.
-  await refreshResults();
-}
-
-/** Every event of the job until it ends. The stream stops when the access token expires: the
- * tokens are renewed and the watch goes on after the last event seen. */
-async function watchJob(jobId: string): Promise<void> {
-  let lastEventId = "";
-  for (;;) {
-    let received = 0;
-    try {
-      for await (const event of api.jobs.watchJob({ jobId, lastEventId })) {
-        received += 1;
-        lastEventId = event.eventId;
-        showEvent(event);
-      }
-      return;
-    } catch (error) {
-      const expired = ConnectError.from(error).code === Code.Unauthenticated;
-      if (!expired || received === 0 || !(await renewTokens())) {
-        throw error;
-      }
-    }
-  }
-}
-
-function showEvent(event: WatchJobResponse): void {
-  const item = document.createElement("li");
-  item.dataset.testid = "event";
-  item.dataset.eventType = event.eventType;
-  item.dataset.eventId = event.eventId;
-  const kind = document.createElement("span");
-  kind.className = `event-type ${event.eventType}`;
-  kind.textContent = event.eventType;
-  const details = [];
-  if (event.documentId) {
-    details.push(`document ${event.documentId.slice(0, 8)}`);
-  }
-  if (event.job) {
-    const done = event.job.documentsProcessed + event.job.documentsFailed;
-    details.push(`${done}/${event.job.documentsTotal} documents`);
-  }
-  if (event.message) {
-    details.push(event.message);
-  }
-  item.append(kind, details.length ? ` — ${details.join(" · ")}` : "");
-  ui.events.append(item);
-  if (event.job) {
-    showJob(event.job);
-  }
-}
-
-function showJob(job: ProcessingJob): void {
-  ui.progress.value = job.progressPercent;
-  ui.progressText.value = `${Math.round(job.progressPercent)}%`;
-  const parts = [
-    JobStatus[job.status],
-    `${job.documentsProcessed} of ${job.documentsTotal} documents done`,
-    `${job.documentsFailed} failed`,
-    `${job.tokensUsed} tokens`,
-  ];
-  if (job.statusReason) {
-    parts.push(job.statusReason);
-  }
-  ui.jobStatus.textContent = parts.join(" · ");
-}
-
-onSubmit(ui.signInForm, signInAndListProjects);
-onSubmit(ui.jobForm, startSampleJob);
-ui.project.addEventListener("change", showChosenProject);
-ui.email.focus();

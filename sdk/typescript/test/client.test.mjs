@@ -98,3 +98,27 @@ test("without a token no authorization is sent, and a gRPC status becomes a Conn
   assert.equal(server.requests[0].path, "/coderai.v1.ProjectService/ListProjects");
   assert.equal(server.requests[0].headers.authorization, undefined);
 });
+
+test("fieldViolations and retryDelayMs read google.rpc details a refused call carries", async () => {
+  const { BinaryWriter } = await import("@bufbuild/protobuf/wire");
+  const violation = (field, description) =>
+    new BinaryWriter().tag(1, 2).string(field).tag(2, 2).string(description).finish();
+  const badRequest = new BinaryWriter()
+    .tag(1, 2).bytes(violation("variable.name", "must start with a letter"))
+    .tag(1, 2).bytes(violation("variable.classification_rules.categories[1].label", "is empty"))
+    .finish();
+  const delay = new BinaryWriter().tag(1, 0).int64(2).tag(2, 0).int32(500_000_000).finish();
+  const retryInfo = new BinaryWriter().tag(1, 2).bytes(delay).finish();
+  const error = new ConnectError("invalid", Code.InvalidArgument, undefined, [
+    { type: "google.rpc.BadRequest", value: badRequest },
+    { type: "google.rpc.RetryInfo", value: retryInfo },
+  ]);
+
+  assert.deepEqual(sdk.fieldViolations(error), [
+    { field: "variable.name", description: "must start with a letter" },
+    { field: "variable.classification_rules.categories[1].label", description: "is empty" },
+  ]);
+  assert.equal(sdk.retryDelayMs(error), 2500);
+  assert.deepEqual(sdk.fieldViolations(new Error("plain")), []);
+  assert.equal(sdk.retryDelayMs(new ConnectError("x", Code.Internal)), undefined);
+});

@@ -1,0 +1,249 @@
+/**
+ * The Jobs section: estimate, then start a SAMPLE or a FULL job of the chosen project and watch
+ * it live over grpc-web (WatchJob) with a progress bar, pause, resume or cancel it, and see
+ * which documents were processed, skipped (already done) or failed, by filename. The project's
+ * jobs are listed, so that a reload can get back to a running one.
+ */
+import {
+  Code,
+  ConnectError,
+  JobDocumentStatus,
+  JobStatus,
+  JobType,
+  type ProcessingJob,
+  type Project,
+  type WatchJobResponse,
+} from "@coderai/sdk";
+
+import { button, element, onSubmit, required, row, showError } from "./dom.js";
+import { refreshResults } from "./results.js";
+import { api, renewTokens } from "./session.js";
+
+const ACTIVE = new Set([JobStatus.PENDING, JobStatus.RUNNING, JobStatus.PAUSED]);
+
+const ui = {
+  setup: element("job-setup", HTMLElement),
+  form: element("job-form", HTMLFormElement),
+  sampleSize: element("sample-size", HTMLInputElement),
+  estimate: element("estimate", HTMLOutputElement),
+  jobs: element("jobs-body", HTMLTableSectionElement),
+  job: element("job", HTMLElement),
+  jobId: element("job-id", HTMLElement),
+  jobStatus: element("job-status", HTMLParagraphElement),
+  progress: element("progress", HTMLProgressElement),
+  progressText: element("progress-text", HTMLOutputElement),
+  pause: element("pause-job", HTMLButtonElement),
+  resume: element("resume-job", HTMLButtonElement),
+  cancel: element("cancel-job", HTMLButtonElement),
+  events: element("events", HTMLOListElement),
+  documentsStatus: element("job-documents-status", HTMLParagraphElement),
+  documents: element("job-documents-body", HTMLTableSectionElement),
+  error: element("error", HTMLParagraphElement),
+};
+
+let project: Project | undefined;
+let current: ProcessingJob | undefined;
+// The watch in progress, ended when another job or project is shown.
+let watching: AbortController | undefined;
+
+export async function showJobs(chosen: Project | undefined): Promise<void> {
+  project = chosen;
+  watching?.abort();
+  ui.setup.hidden = chosen === undefined;
+  ui.job.hidden = true;
+  ui.estimate.value = "";
+  if (!chosen) return;
+  const jobs = await listJobs(chosen);
+  const active = jobs.find((job) => ACTIVE.has(job.status));
+  if (active) {
+    void follow(active);  // back to the job that runs, after a reload
+  }
+}
+
+async function listJobs(chosen: Project): Promise<ProcessingJob[]> {
+  const { jobs } = await api.jobs.listJobs({ projectId: chosen.id, pageSize: 20 });
+  ui.jobs.replaceChildren(
+    ...jobs.map((job) =>
+      row(
+        JobType[job.type],
+        JobStatus[job.status],
+        `${job.documentsProcessed + job.documentsFailed}/${job.documentsTotal}`,
+        job.createTime ? new Date(Number(job.createTime.seconds) * 1000).toLocaleString() : "",
+        button("Show", ui.error, () => follow(job)),
+      ),
+    ),
+  );
+  return jobs;
+}
+
+function selection(type: JobType) {
+  return {
+    projectId: required(project, "the project").id,
+    type,
+    sampleSize: type === JobType.SAMPLE ? ui.sampleSize.valueAsNumber : 0,
+  };
+}
+
+async function estimate(): Promise<void> {
+  const type = JobType.SAMPLE;
+  const found = required((await api.jobs.estimateJob({ selection: selection(type) })).estimate, "EstimateJob");
+  const cost = found.maxCostUsd === undefined ? "cost unknown" : `at most $${found.maxCostUsd.toFixed(4)}`;
+  ui.estimate.value =
+    `${found.documents} documents (${found.documentsAlreadyDone} already done) × ${found.variables} variables: ` +
+    `${found.llmCalls} model calls, ${found.promptTokens} prompt tokens, ${cost}` +
+    (found.warnings.length ? ` — ${found.warnings.join(" ")}` : "");
+}
+
+async function start(type: JobType): Promise<void> {
+  const { job } = await api.jobs.createJob({ selection: selection(type) });
+  await follow(required(job, "CreateJob"));
+}
+
+/** Shows the job and watches it until it ends; then the results table is refreshed. */
+async function follow(job: ProcessingJob): Promise<void> {
+  watching?.abort();
+  const controller = (watching = new AbortController());
+  current = job;
+  ui.events.replaceChildren();
+  ui.jobId.textContent = job.id;
+  ui.job.hidden = false;
+  showJob(job);
+  await showJobDocuments();
+  try {
+    await watchJob(job.id, controller.signal);
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+    return;
+  }
+  await showJobDocuments();
+  if (project) await listJobs(project);
+  // The job has ended (or paused): the table shows what it extracted.
+  await refreshResults();
+}
+
+/** Every event of the job until it ends. The stream stops when the access token expires: the
+ * tokens are renewed and the watch goes on after the last event seen. */
+async function watchJob(jobId: string, signal: AbortSignal): Promise<void> {
+  let lastEventId = "";
+  for (;;) {
+    let received = 0;
+    try {
+      for await (const event of api.jobs.watchJob({ jobId, lastEventId }, { signal })) {
+        received += 1;
+        lastEventId = event.eventId;
+        showEvent(event);
+      }
+      return;
+    } catch (error) {
+      const expired = ConnectError.from(error).code === Code.Unauthenticated;
+      if (!expired || received === 0 || !(await renewTokens())) {
+        throw error;
+      }
+    }
+  }
+}
+
+function showEvent(event: WatchJobResponse): void {
+  const item = document.createElement("li");
+  item.dataset.testid = "event";
+  item.dataset.eventType = event.eventType;
+  item.dataset.eventId = event.eventId;
+  const kind = document.createElement("span");
+  kind.className = `event-type ${event.eventType}`;
+  kind.textContent = event.eventType;
+  const details = [];
+  if (event.documentId) {
+    details.push(`document ${event.documentId.slice(0, 8)}`);
+  }
+  if (event.job) {
+    const done = event.job.documentsProcessed + event.job.documentsFailed;
+    details.push(`${done}/${event.job.documentsTotal} documents`);
+  }
+  if (event.message) {
+    details.push(event.message);
+  }
+  item.append(kind, details.length ? ` — ${details.join(" · ")}` : "");
+  ui.events.append(item);
+  if (event.job) {
+    showJob(event.job);
+  }
+  if (event.documentId) {
+    void showJobDocuments().catch((error: unknown) => showError(ui.error, error));
+  }
+}
+
+function showJob(job: ProcessingJob): void {
+  current = job;
+  ui.progress.value = job.progressPercent;
+  ui.progressText.value = `${Math.round(job.progressPercent)}%`;
+  const parts = [
+    JobStatus[job.status],
+    `${job.documentsProcessed} of ${job.documentsTotal} documents done`,
+    `${job.documentsFailed} failed`,
+    `${job.tokensUsed} tokens`,
+  ];
+  if (job.statusReason) {
+    parts.push(job.statusReason);
+  }
+  ui.jobStatus.textContent = parts.join(" · ");
+  ui.jobStatus.dataset.status = JobStatus[job.status];
+  const running = job.status === JobStatus.PENDING || job.status === JobStatus.RUNNING;
+  ui.pause.disabled = !running;
+  ui.resume.disabled = job.status !== JobStatus.PAUSED;
+  ui.cancel.disabled = !ACTIVE.has(job.status);
+}
+
+const OUTCOME_WORDS: Record<JobDocumentStatus, string> = {
+  [JobDocumentStatus.UNSPECIFIED]: "",
+  [JobDocumentStatus.PENDING]: "waiting",
+  [JobDocumentStatus.RUNNING]: "being extracted",
+  [JobDocumentStatus.PROCESSED]: "processed",
+  [JobDocumentStatus.SKIPPED]: "skipped (already done)",
+  [JobDocumentStatus.FAILED]: "failed",
+};
+
+/** What became of each document of the job, by filename. */
+async function showJobDocuments(): Promise<void> {
+  if (!current) return;
+  const reply = await api.jobs.listJobDocuments({ jobId: current.id, pageSize: 200 });
+  ui.documents.replaceChildren(
+    ...reply.documents.map((document) => {
+      const line = row(document.filename, OUTCOME_WORDS[document.status], document.error);
+      line.dataset.testid = "job-document";
+      line.dataset.outcome = JobDocumentStatus[document.status];
+      return line;
+    }),
+  );
+  const counts = reply.counts;
+  ui.documentsStatus.textContent = counts
+    ? `${counts.processed} processed, ${counts.skipped} skipped (already done), ` +
+      `${counts.failed} failed, ${counts.pending + counts.running} to go`
+    : "";
+}
+
+async function control(action: "pauseJob" | "resumeJob" | "cancelJob"): Promise<void> {
+  if (!current) return;
+  const { job } = await api.jobs[action]({ jobId: current.id });
+  showJob(required(job, action));
+  if (action === "resumeJob") {
+    await follow(required(job, action));
+  }
+}
+
+onSubmit(ui.form, ui.error, async (submitter) => {
+  if (submitter?.dataset.action === "estimate") {
+    await estimate();
+  } else {
+    await start(submitter?.dataset.action === "full" ? JobType.FULL : JobType.SAMPLE);
+  }
+});
+for (const [control_, action] of [
+  [ui.pause, "pauseJob"],
+  [ui.resume, "resumeJob"],
+  [ui.cancel, "cancelJob"],
+] as const) {
+  control_.addEventListener("click", () => {
+    showError(ui.error, undefined);
+    void control(action).catch((error: unknown) => showError(ui.error, error));
+  });
+}
