@@ -10,6 +10,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from typing import Any
+
 import docx
 import pymupdf
 import pytest
@@ -23,6 +25,8 @@ from tests.web.scenarios import needs_chromium, run_scenario
 
 pytestmark = needs_chromium
 
+# PyMuPDF has no type hints.
+mupdf: Any = pymupdf
 PASSWORD = "a long enough passphrase"
 # Over the upload's 4 MiB part: a file sent in several parts.
 LARGE_PDF_BYTES = 5 * 1024 * 1024
@@ -30,14 +34,14 @@ LARGE_PDF_BYTES = 5 * 1024 * 1024
 
 def large_pdf(text: str) -> bytes:
     """A one-page report with a large scanned image on it, as big PDFs usually are."""
-    document = pymupdf.open()
+    document = mupdf.open()
     page = document.new_page()
     page.insert_text((72, 72), text[:90], fontsize=11)
     for line, part in enumerate(text.split(". ")):
         page.insert_text((72, 100 + 14 * line), part, fontsize=9)
     noise = random.Random(7).randbytes(1400 * 1300 * 3)
-    image = pymupdf.Pixmap(pymupdf.csRGB, 1400, 1300, noise, False)
-    page.insert_image(pymupdf.Rect(72, 300, 540, 740), pixmap=image)
+    image = mupdf.Pixmap(mupdf.csRGB, 1400, 1300, noise, False)
+    page.insert_image(mupdf.Rect(72, 300, 540, 740), pixmap=image)
     data = bytes(document.tobytes())
     assert len(data) > LARGE_PDF_BYTES, len(data)
     return data
