@@ -11,23 +11,24 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
-from coderai.v1 import common_pb2, document_pb2, export_pb2, job_pb2, schema_pb2
+from coderai import Client, CoderAIError
+from coderai.client import JOB_ENDED
+from coderai.v1 import common_pb2, document_pb2, export_pb2, job_pb2, project_pb2, schema_pb2
 
 from server.core.config import Settings
 from server.core.embedded import EmbeddedServerError
 from server.core.infrastructure import Infrastructure, connect_database, connect_redis, prepare
 from server.core.migrate import RoleError
-from server.demo import client
-from server.demo.client import DemoError, Researcher
 from server.demo.dataset import EXPORT_FILES, extracted_cells, shorten, table, wide_rows
 from server.demo.project import demo_project, demo_variables, sample_documents
 from server.llm.factory import OFFLINE, describe
@@ -42,6 +43,10 @@ JOB_TIMEOUT_SECONDS = 30 * 60.0
 # An idle worker hands back in well under a second; taskiq 0.13's process manager may then
 # linger (taskiq-python/taskiq#646), and the demo's work is done by then: no reason to wait.
 WORKER_STOP_SECONDS = 3.0
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message says why in a researcher's words."""
 
 
 def say(line: str = "") -> None:
@@ -71,13 +76,11 @@ async def demo(settings: Settings, output: Path, port: int, log_file: Path, star
     say("CoderAI demo: from sample council minutes to a research dataset")
     say(describe(settings))
     try:
-        async with (
-            local_stack(settings, port, log_file) as stack,
-            grpc.aio.insecure_channel(stack.target) as channel,
-        ):
-            outcome = await research(channel, stack, output)
-    except grpc.aio.AioRpcError as error:
-        say(f"The demo stopped: the API answered {error.code().name}: {error.details()}")
+        async with local_stack(settings, port, log_file) as stack:
+            # The client blocks: in a thread, while this loop serves the API.
+            outcome = await asyncio.to_thread(research, stack, output)
+    except CoderAIError as error:
+        say(f"The demo stopped: the API answered {error}")
         say(f"Details are in {log_file}")
         return 1
     except (DemoError, EmbeddedServerError, RoleError) as error:
@@ -219,7 +222,8 @@ def _log_to(log_file: Path, level: str) -> None:
 class Outcome:
     """What the research produced, for the closing report."""
 
-    researcher: Researcher
+    email: str
+    password: str
     results: export_pb2.ListResultsResponse
     documents: Sequence[document_pb2.Document]
     jobs: Sequence[job_pb2.ProcessingJob]
@@ -230,49 +234,57 @@ class Outcome:
         return all(job.status == common_pb2.JOB_STATUS_COMPLETED for job in self.jobs)
 
 
-async def research(channel: grpc.aio.Channel, stack: LocalStack, output: Path) -> Outcome:
-    """The researcher's steps, from an account to the dataset's files."""
-    researcher = await client.register(channel)
-    say(f"Registered the demo researcher {researcher.email}")
-    project = await client.create_project(researcher, demo_project())
-    say(f'Created the project "{project.name}" (one row per document)')
-    variables = [
-        await client.create_variable(researcher, variable)
-        for variable in demo_variables(project.id)
-    ]
-    say("Defined its schema:")
-    for variable in variables:
-        kind = common_pb2.VariableType.Name(variable.type).removeprefix("VARIABLE_TYPE_")
-        say(f"  {variable.name:<14} {kind:<9} {shorten(variable.instructions.split('. ')[0], 60)}")
+def research(stack: LocalStack, output: Path) -> Outcome:
+    """The researcher's steps through coderai.Client, from an account to the dataset's files."""
+    email = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}@example.org"
+    password = secrets.token_urlsafe(18)
+    with Client(stack.target, progress=False, timeout=JOB_TIMEOUT_SECONDS) as client:
+        client.register(email, password, display_name="Demo Researcher")
+        say(f"Registered the demo researcher {email}")
+        project = client.call(
+            client.projects.CreateProject,
+            project_pb2.CreateProjectRequest(project=demo_project()),
+        ).project
+        say(f'Created the project "{project.name}" (one row per document)')
+        variables = [
+            client.call(
+                client.schema.CreateVariable, schema_pb2.CreateVariableRequest(variable=variable)
+            ).variable
+            for variable in demo_variables(project.id)
+        ]
+        say("Defined its schema:")
+        for variable in variables:
+            kind = common_pb2.VariableType.Name(variable.type).removeprefix("VARIABLE_TYPE_")
+            instructions = shorten(variable.instructions.split(". ")[0], 60)
+            say(f"  {variable.name:<14} {kind:<9} {instructions}")
 
-    documents = await upload_samples(researcher, project.id)
-    await wait_until_parsed(researcher, project.id, len(documents), stack)
+        uploaded = upload_samples(client, project.id)
+        wait_until_parsed(client, project.id, uploaded, stack)
 
-    sample = await run_sample(researcher, project.id, stack)
-    say("Values found in the sample:")
-    for line in table(
-        wide_rows(await client.list_results(researcher, project.id), sample.document_ids)
-    ):
-        say(f"  {line}")
-    if sample.status != common_pb2.JOB_STATUS_COMPLETED:
-        raise DemoError(f"the sample job ended {_status(sample)}: {sample.status_reason}")
+        sample = run_sample(client, project.id, stack)
+        say("Values found in the sample:")
+        for line in table(wide_rows(client.results_table(project.id), sample.document_ids)):
+            say(f"  {line}")
+        if sample.status != common_pb2.JOB_STATUS_COMPLETED:
+            raise DemoError(f"the sample job ended {_status(sample)}: {sample.status_reason}")
 
-    full = await run_full(researcher, project.id, stack)
-    if full.status != common_pb2.JOB_STATUS_COMPLETED:
-        say(f"The full job ended {_status(full)}: {full.status_reason}; writing what was done")
-    say("Exporting the dataset:")
-    for export_format, name in EXPORT_FILES.items():
-        data = await client.export(researcher, project.id, export_format, JOB_TIMEOUT_SECONDS)
-        (output / name).write_bytes(data)
-        say(f"  {name:<16} {len(data):>9,} bytes")
-    prompt = await client.active_prompt(researcher, variables)
-    return Outcome(
-        researcher,
-        await client.list_results(researcher, project.id),
-        await client.list_documents(researcher, project.id),
-        [sample, full],
-        prompt,
-    )
+        full = run_full(client, project.id, stack)
+        if full.status != common_pb2.JOB_STATUS_COMPLETED:
+            say(f"The full job ended {_status(full)}: {full.status_reason}; writing what was done")
+        say("Exporting the dataset:")
+        for export_format, name in EXPORT_FILES.items():
+            written = client.export(
+                project.id, export_format, output / name, timeout=JOB_TIMEOUT_SECONDS
+            )
+            say(f"  {name:<16} {written.stat().st_size:>9,} bytes")
+        return Outcome(
+            email,
+            password,
+            client.results_table(project.id),
+            client.list_documents(project.id),
+            [sample, full],
+            client.prompt(variables[0]),
+        )
 
 
 def report(outcome: Outcome, output: Path, started: float) -> None:
@@ -296,30 +308,31 @@ def report(outcome: Outcome, output: Path, started: float) -> None:
     say()
     say(
         "To explore the project through the API, run ./scripts/run (same DATA_DIR) and sign "
-        f"in as {outcome.researcher.email} with password {outcome.researcher.password}"
+        f"in as {outcome.email} with password {outcome.password}"
     )
 
 
-async def upload_samples(researcher: Researcher, project_id: str) -> list[document_pb2.Document]:
+def upload_samples(client: Client, project_id: str) -> int:
+    """Uploads the sample documents; how many were stored."""
     samples = sample_documents()
     say(f"Uploading {len(samples)} sample documents (fictional council minutes):")
-    documents = []
     for sample in samples:
-        document = await client.upload(researcher, project_id, sample)
+        outcome = client.upload_data(project_id, sample.filename, sample.content, wait=False)
+        if outcome.document is None:
+            raise DemoError(f"{sample.filename} was refused: {outcome.error}")
         say(f"  {sample.filename} ({len(sample.content):,} bytes)")
-        documents.append(document)
-    return documents
+    return len(samples)
 
 
-async def wait_until_parsed(
-    researcher: Researcher, project_id: str, total: int, stack: LocalStack
-) -> None:
+def wait_until_parsed(client: Client, project_id: str, total: int, stack: LocalStack) -> None:
     """Until the worker has parsed every document (READY or FAILED); failures are named."""
     say("Waiting for the worker to read them...")
     deadline = time.monotonic() + PARSE_TIMEOUT_SECONDS
     last = -1
     while True:
-        status = await client.processing_status(researcher, project_id)
+        status = client.call(
+            client.projects.GetProject, project_pb2.GetProjectRequest(project_id=project_id)
+        ).processing_status
         done = status.documents_ready + status.documents_failed
         if done != last:
             say(f"  {status.documents_ready} of {total} ready, {status.documents_failed} failed")
@@ -329,60 +342,59 @@ async def wait_until_parsed(
         stack.check_worker()
         if time.monotonic() > deadline:
             raise DemoError(f"the documents were not parsed within {PARSE_TIMEOUT_SECONDS:.0f} s")
-        await asyncio.sleep(POLL_SECONDS)
-    failed = await client.list_documents(researcher, project_id, common_pb2.DOCUMENT_STATUS_FAILED)
-    for document in failed:
-        say(f"  could not read {document.filename}: {document.error_message}")
+        time.sleep(POLL_SECONDS)
+    for document in client.list_documents(project_id):
+        if document.status == common_pb2.DOCUMENT_STATUS_FAILED:
+            say(f"  could not read {document.filename}: {document.error_message}")
     if status.documents_ready == 0:
         raise DemoError("no document could be read")
 
 
-async def run_sample(
-    researcher: Researcher, project_id: str, stack: LocalStack
-) -> job_pb2.ProcessingJob:
+def run_sample(client: Client, project_id: str, stack: LocalStack) -> job_pb2.ProcessingJob:
     selection = job_pb2.JobSelection(
         project_id=project_id, type=common_pb2.JOB_TYPE_SAMPLE, sample_size=SAMPLE_SIZE
     )
-    created = await client.create_job(researcher, selection)
+    created = client.call(client.jobs.CreateJob, job_pb2.CreateJobRequest(selection=selection))
     say(
         f"Sample job: {created.estimate.documents} documents drawn at random, "
         f"{_estimate(created.estimate)}"
     )
-    return await _wait(researcher, created.job, "sample", stack)
+    return _wait(client, created.job, "sample", stack)
 
 
-async def run_full(
-    researcher: Researcher, project_id: str, stack: LocalStack
-) -> job_pb2.ProcessingJob:
-    selection = job_pb2.JobSelection(project_id=project_id, type=common_pb2.JOB_TYPE_FULL)
-    estimate = await client.estimate_job(researcher, selection)
+def run_full(client: Client, project_id: str, stack: LocalStack) -> job_pb2.ProcessingJob:
+    estimate = client.estimate(project_id)
     say(
         f"Full job: all {estimate.documents} documents; the {estimate.documents_already_done} "
         f"done in the sample are skipped (their values are current), {_estimate(estimate)}"
     )
-    created = await client.create_job(researcher, selection)
-    return await _wait(researcher, created.job, "full", stack)
+    return _wait(client, client.run(project_id, watch=False), "full", stack)
 
 
-async def _wait(
-    researcher: Researcher, job: job_pb2.ProcessingJob, label: str, stack: LocalStack
+def _wait(
+    client: Client, job: job_pb2.ProcessingJob, label: str, stack: LocalStack
 ) -> job_pb2.ProcessingJob:
-    def progress(job: job_pb2.ProcessingJob) -> None:
-        failed = f", {job.documents_failed} failed" if job.documents_failed else ""
-        say(
-            f"  {label} job {_status(job)}: {job.documents_processed}/{job.documents_total} "
-            f"documents done{failed} ({job.progress_percent:.0f}%), "
-            f"{job.tokens_used:,} tokens"
-        )
-
-    return await client.wait_for_job(
-        researcher,
-        job.id,
-        on_change=progress,
-        still_running=stack.check_worker,
-        poll_seconds=POLL_SECONDS,
-        within=JOB_TIMEOUT_SECONDS,
-    )
+    """Polls the job until it ends, saying how far it got whenever that changes; gives up
+    when the worker has died or JOB_TIMEOUT_SECONDS have passed."""
+    deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
+    last: tuple[int, int, int] | None = None
+    while True:
+        job = client.get_job(job.id)
+        state = (job.status, job.documents_processed, job.documents_failed)
+        if state != last:
+            failed = f", {job.documents_failed} failed" if job.documents_failed else ""
+            say(
+                f"  {label} job {_status(job)}: {job.documents_processed}/{job.documents_total} "
+                f"documents done{failed} ({job.progress_percent:.0f}%), "
+                f"{job.tokens_used:,} tokens"
+            )
+            last = state
+        if job.status in JOB_ENDED:
+            return job
+        stack.check_worker()
+        if time.monotonic() > deadline:
+            raise DemoError(f"the job did not finish within {JOB_TIMEOUT_SECONDS:.0f} s")
+        time.sleep(POLL_SECONDS)
 
 
 def _estimate(estimate: job_pb2.JobEstimate) -> str:

@@ -9,7 +9,6 @@ import random
 import subprocess
 import uuid
 from pathlib import Path
-
 from typing import Any
 
 import docx

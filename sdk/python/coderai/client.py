@@ -186,7 +186,7 @@ class Client:
 
     def register(self, email: str, password: str, display_name: str = "") -> auth_pb2.User:
         """Creates the account, then signs in with it (Register itself signs nobody in)."""
-        self._call(
+        self.call(
             self.auth.Register,
             auth_pb2.RegisterRequest(email=email, password=password, display_name=display_name),
             signed=False,
@@ -194,7 +194,7 @@ class Client:
         return self.login(email, password)
 
     def login(self, email: str, password: str) -> auth_pb2.User:
-        reply = self._call(
+        reply = self.call(
             self.auth.Login, auth_pb2.LoginRequest(email=email, password=password), signed=False
         )
         self._tokens = reply.tokens
@@ -212,7 +212,7 @@ class Client:
 
     def logout(self) -> None:
         if self._tokens is not None:
-            self._call(
+            self.call(
                 self.auth.Logout,
                 auth_pb2.LogoutRequest(refresh_token=self._tokens.refresh_token),
                 signed=False,
@@ -220,7 +220,7 @@ class Client:
             self._tokens = None
 
     def me(self) -> auth_pb2.User:
-        return self._call(self.auth.GetMe, auth_pb2.GetMeRequest()).user
+        return self.call(self.auth.GetMe, auth_pb2.GetMeRequest()).user
 
     # --- projects -------------------------------------------------------------------------------
 
@@ -245,11 +245,11 @@ class Client:
             entity_identification_pattern=entity_identification_pattern,
         )
         request = project_pb2.CreateProjectRequest(project=project)
-        return self._call(self.projects.CreateProject, request).project
+        return self.call(self.projects.CreateProject, request).project
 
     def list_projects(self) -> list[project_pb2.Project]:
         return self._pages(
-            lambda token: self._call(
+            lambda token: self.call(
                 self.projects.ListProjects,
                 project_pb2.ListProjectsRequest(page_size=PAGE_SIZE, page_token=token),
             ),
@@ -286,11 +286,11 @@ class Client:
         request.update_mask.paths.extend(
             "unit_of_observation" if name == "unit" else name for name in fields
         )
-        return self._call(self.projects.UpdateProject, request).project
+        return self.call(self.projects.UpdateProject, request).project
 
     def delete_project(self, project: str | project_pb2.Project) -> None:
         request = project_pb2.DeleteProjectRequest(project_id=self.project(project).id)
-        self._call(self.projects.DeleteProject, request)
+        self.call(self.projects.DeleteProject, request)
 
     # --- variables -----------------------------------------------------------------------------
 
@@ -311,11 +311,11 @@ class Client:
         spec = {"name": name, "type": type, "instructions": instructions, **rules}
         message = _variable_message(project_id, spec, self._variable_ids(project_id))
         request = schema_pb2.CreateVariableRequest(variable=message)
-        return self._call(self.schema.CreateVariable, request).variable
+        return self.call(self.schema.CreateVariable, request).variable
 
     def list_variables(self, project: str | project_pb2.Project) -> list[schema_pb2.Variable]:
         request = schema_pb2.ListVariablesRequest(project_id=self.project(project).id)
-        return list(self._call(self.schema.ListVariables, request).variables)
+        return list(self.call(self.schema.ListVariables, request).variables)
 
     def apply_codebook(
         self, project: str | project_pb2.Project, codebook: str | Path | Mapping[str, Any]
@@ -340,21 +340,21 @@ class Client:
             current = existing.get(wanted.name)
             if current is None:
                 request = schema_pb2.CreateVariableRequest(variable=wanted)
-                existing[wanted.name] = self._call(self.schema.CreateVariable, request).variable
+                existing[wanted.name] = self.call(self.schema.CreateVariable, request).variable
                 changes.created.append(wanted.name)
             elif _same_definition(current, wanted):
                 changes.unchanged.append(wanted.name)
             else:
                 wanted.id = current.id
                 update = schema_pb2.UpdateVariableRequest(variable=wanted)
-                existing[wanted.name] = self._call(self.schema.UpdateVariable, update).variable
+                existing[wanted.name] = self.call(self.schema.UpdateVariable, update).variable
                 changes.updated.append(wanted.name)
         return changes
 
     def prompt(self, variable: schema_pb2.Variable) -> schema_pb2.PromptVersion:
         """The variable's active prompt: what the model is sent for it."""
         request = schema_pb2.GetPromptVersionRequest(variable_id=variable.id, version=0)
-        return self._call(self.schema.GetPromptVersion, request).version
+        return self.call(self.schema.GetPromptVersion, request).version
 
     # --- documents -----------------------------------------------------------------------------
 
@@ -377,10 +377,23 @@ class Client:
             outcomes = self._parsed(outcomes, timeout)
         return outcomes
 
+    def upload_data(
+        self, project: str | project_pb2.Project, filename: str, data: bytes, *, wait: bool = True
+    ) -> UploadOutcome:
+        """Uploads bytes held in memory as a file of that name (downloaded, generated)."""
+        project_id = self.project(project).id
+        chunks = range(0, len(data), UPLOAD_CHUNK_BYTES)
+        outcome = self._send(
+            project_id,
+            Path(filename),
+            lambda: (data[start : start + UPLOAD_CHUNK_BYTES] for start in chunks),
+        )
+        return self._parsed([outcome], self.timeout * 10)[0] if wait else outcome
+
     def list_documents(self, project: str | project_pb2.Project) -> list[document_pb2.Document]:
         project_id = self.project(project).id
         return self._pages(
-            lambda token: self._call(
+            lambda token: self.call(
                 self.documents.ListDocuments,
                 document_pb2.ListDocumentsRequest(
                     project_id=project_id, page_size=PAGE_SIZE, page_token=token
@@ -396,7 +409,7 @@ class Client:
     ) -> job_pb2.JobEstimate:
         """What a SAMPLE job of `sample` documents, or a FULL job, would cost."""
         request = job_pb2.EstimateJobRequest(selection=self._selection(project, sample))
-        return self._call(self.jobs.EstimateJob, request).estimate
+        return self.call(self.jobs.EstimateJob, request).estimate
 
     def run(
         self,
@@ -412,7 +425,7 @@ class Client:
         ended, else returns it started."""
         selection = self._selection(project, sample)
         selection.retry_failed = retry_failed
-        job = self._call(self.jobs.CreateJob, job_pb2.CreateJobRequest(selection=selection)).job
+        job = self.call(self.jobs.CreateJob, job_pb2.CreateJobRequest(selection=selection)).job
         return self.watch(job, on_event) if watch else job
 
     def watch(
@@ -445,12 +458,12 @@ class Client:
         return self.get_job(job_id)
 
     def get_job(self, job_id: str) -> job_pb2.ProcessingJob:
-        return self._call(self.jobs.GetJob, job_pb2.GetJobRequest(job_id=job_id)).job
+        return self.call(self.jobs.GetJob, job_pb2.GetJobRequest(job_id=job_id)).job
 
     def list_jobs(self, project: str | project_pb2.Project) -> list[job_pb2.ProcessingJob]:
         project_id = self.project(project).id
         return self._pages(
-            lambda token: self._call(
+            lambda token: self.call(
                 self.jobs.ListJobs,
                 job_pb2.ListJobsRequest(
                     project_id=project_id, page_size=PAGE_SIZE, page_token=token
@@ -460,18 +473,18 @@ class Client:
         )
 
     def pause(self, job_id: str) -> job_pb2.ProcessingJob:
-        return self._call(self.jobs.PauseJob, job_pb2.PauseJobRequest(job_id=job_id)).job
+        return self.call(self.jobs.PauseJob, job_pb2.PauseJobRequest(job_id=job_id)).job
 
     def resume(self, job_id: str) -> job_pb2.ProcessingJob:
-        return self._call(self.jobs.ResumeJob, job_pb2.ResumeJobRequest(job_id=job_id)).job
+        return self.call(self.jobs.ResumeJob, job_pb2.ResumeJobRequest(job_id=job_id)).job
 
     def cancel(self, job_id: str) -> job_pb2.ProcessingJob:
-        return self._call(self.jobs.CancelJob, job_pb2.CancelJobRequest(job_id=job_id)).job
+        return self.call(self.jobs.CancelJob, job_pb2.CancelJobRequest(job_id=job_id)).job
 
     def job_documents(self, job_id: str) -> list[job_pb2.JobDocument]:
         """The job's documents by filename, each processed, skipped, failed (with why), ..."""
         return self._pages(
-            lambda token: self._call(
+            lambda token: self.call(
                 self.jobs.ListJobDocuments,
                 job_pb2.ListJobDocumentsRequest(
                     job_id=job_id, page_size=PAGE_SIZE, page_token=token
@@ -490,19 +503,8 @@ class Client:
         (a list in each cell for variables that keep several values; None when a cell holds no
         value). With metadata, each variable adds status_{name}, confidence_{name} and
         source_{name} (its first value's quote)."""
-        project_id = self.project(project).id
-        columns: list[export_pb2.ResultColumn] = []
-
-        def page(token: str) -> export_pb2.ListResultsResponse:
-            request = export_pb2.ListResultsRequest(
-                project_id=project_id, page_size=PAGE_SIZE, page_token=token
-            )
-            reply = self._call(self.exports.ListResults, request)
-            if not columns:
-                columns.extend(reply.columns)
-            return reply
-
-        rows = self._pages(page, lambda reply: reply.rows)
+        table = self.results_table(project)
+        columns, rows = table.columns, table.rows
         entity = any(row.entity_key for row in rows)
         records = []
         for row in rows:
@@ -525,10 +527,28 @@ class Client:
                 frame[column.name] = pd.to_datetime(frame[column.name], errors="coerce")
         return frame
 
+    def results_table(self, project: str | project_pb2.Project) -> export_pb2.ListResultsResponse:
+        """The dataset as ListResults gives it, every page in one: its columns and rows, each
+        cell with its status, confidence and evidence."""
+        project_id = self.project(project).id
+        merged = export_pb2.ListResultsResponse()
+
+        def page(token: str) -> export_pb2.ListResultsResponse:
+            request = export_pb2.ListResultsRequest(
+                project_id=project_id, page_size=PAGE_SIZE, page_token=token
+            )
+            reply = self.call(self.exports.ListResults, request)
+            if not merged.columns:
+                merged.columns.extend(reply.columns)
+            return reply
+
+        merged.rows.extend(self._pages(page, lambda reply: reply.rows))
+        return merged
+
     def export(
         self,
         project: str | project_pb2.Project,
-        format: str,
+        format: str | int,
         path: str | Path,
         *,
         include_metadata: bool = False,
@@ -541,7 +561,7 @@ class Client:
             format=_enum(export_pb2.ExportFormat, "EXPORT_FORMAT", format),
             include_metadata=include_metadata,
         )
-        built = self._call(self.exports.CreateExport, request).export
+        built = self.call(self.exports.CreateExport, request).export
         deadline = time.monotonic() + timeout
         while built.status in (export_pb2.EXPORT_STATUS_PENDING, export_pb2.EXPORT_STATUS_RUNNING):
             if time.monotonic() > deadline:
@@ -550,7 +570,7 @@ class Client:
                 )
             time.sleep(0.5)
             get = export_pb2.GetExportRequest(export_id=built.id)
-            built = self._call(self.exports.GetExport, get).export
+            built = self.call(self.exports.GetExport, get).export
         if built.status != export_pb2.EXPORT_STATUS_COMPLETED:
             raise CoderAIError(grpc.StatusCode.INTERNAL, f"the export failed: {built.error}")
         target = Path(path)
@@ -569,11 +589,10 @@ class Client:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _call(
-        self, method: Callable[..., Reply], request: Message, *, signed: bool = True
-    ) -> Reply:
-        """One unary call: signed with a fresh access token, tried again once after a refresh
-        when the token was refused, and after the server's delay when it is busy."""
+    def call(self, method: Callable[..., Reply], request: Message, *, signed: bool = True) -> Reply:
+        """Any unary call of the API, e.g. `client.call(client.jobs.ListJobLogs, request)`:
+        signed with a fresh access token, tried again once after a refresh when the token was
+        refused, and after the server's delay when it is busy; CoderAIError when refused."""
         refreshed = False
         busy = 0
         while True:
@@ -653,12 +672,26 @@ class Client:
         )
 
     def _upload(self, project_id: str, path: Path, bar: tqdm[Any]) -> UploadOutcome:
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as file:
+                while chunk := file.read(UPLOAD_CHUNK_BYTES):
+                    yield chunk
+
+        outcome = self._send(project_id, path, chunks)
+        bar.update(path.stat().st_size)
+        return outcome
+
+    def _send(
+        self, project_id: str, path: Path, chunks: Callable[[], Iterator[bytes]]
+    ) -> UploadOutcome:
+        """Streams one file to UploadDocument, again after the server's delay when it has too
+        many uploads in flight; what became of it."""
+
         def messages() -> Iterator[document_pb2.UploadDocumentRequest]:
             metadata = document_pb2.UploadMetadata(project_id=project_id, filename=path.name)
             yield document_pb2.UploadDocumentRequest(metadata=metadata)
-            with path.open("rb") as file:
-                while chunk := file.read(UPLOAD_CHUNK_BYTES):
-                    yield document_pb2.UploadDocumentRequest(chunk=chunk)
+            for chunk in chunks():
+                yield document_pb2.UploadDocumentRequest(chunk=chunk)
 
         for _ in range(RETRIES_WHEN_BUSY + 1):
             try:
@@ -670,9 +703,7 @@ class Client:
                 if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.retry_after:
                     time.sleep(min(error.retry_after, 30.0))
                     continue
-                bar.update(path.stat().st_size)
                 return UploadOutcome(path, None, error.message)
-            bar.update(path.stat().st_size)
             [result] = reply.results[:1] or [document_pb2.UploadResult(error_message="no result")]
             document = result.document if result.HasField("document") else None
             return UploadOutcome(path, document, result.error_message, result.duplicate)
@@ -686,7 +717,7 @@ class Client:
         while waiting - settled.keys():
             for document_id in waiting - settled.keys():
                 request = document_pb2.GetDocumentRequest(document_id=document_id)
-                document = self._call(self.documents.GetDocument, request).document
+                document = self.call(self.documents.GetDocument, request).document
                 if document.status in DOCUMENT_SETTLED:
                     settled[document_id] = document
             if waiting - settled.keys():
