@@ -1,0 +1,1 @@
+"""The dataset's quality: agreement between the model and human coders."""

@@ -1,0 +1,173 @@
+"""The agreement measures against worked examples from the literature and by hand, and their
+edge cases: perfect agreement, a single category, missing codes, no units."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.quality import agreement
+from server.quality.agreement import normalised_text
+
+# Few resamples where the intervals are not what a test is about: the suite stays quick.
+QUICK = 100
+
+
+def nominal(*args: Any, **options: Any) -> agreement.NominalAgreement:
+    return agreement.nominal(*args, **{"samples": QUICK, **options})
+
+
+def matches(*args: Any, **options: Any) -> agreement.MatchAgreement:
+    return agreement.matches(*args, **{"samples": QUICK, **options})
+
+
+YES, NO = "yes", "no"
+
+
+def table(yes_yes: int, yes_no: int, no_yes: int, no_no: int) -> tuple[list[str], list[str]]:
+    """Two raters' codes from a 2x2 table (first rater's code, then the second's)."""
+    cells = [(YES, YES, yes_yes), (YES, NO, yes_no), (NO, YES, no_yes), (NO, NO, no_no)]
+    first = [a for a, _, count in cells for _ in range(count)]
+    second = [b for _, b, count in cells for _ in range(count)]
+    return first, second
+
+
+def test_cohens_kappa_of_the_textbook_two_by_two_example() -> None:
+    # 50 grant proposals read by two readers (the example of Wikipedia's "Cohen's kappa"):
+    # both yes 20, A yes B no 5, A no B yes 10, both no 15: po 0.70, pe 0.50, kappa 0.40.
+    first, second = table(20, 5, 10, 15)
+    result = nominal(first, second, [YES, NO])
+    assert result.units == 50
+    assert result.percent_agreement.value == pytest.approx(0.70)
+    assert result.cohen_kappa.value == pytest.approx(0.40)
+    # AC1 by hand: pi_yes = (25 + 30) / 100 = 0.55, pe = 2 * 0.55 * 0.45 = 0.495,
+    # AC1 = (0.70 - 0.495) / (1 - 0.495) = 0.40594.
+    assert result.gwet_ac1.value == pytest.approx(0.205 / 0.505)
+    # confusion[first rater's code][second rater's code]
+    assert result.confusion == {YES: {YES: 20, NO: 5}, NO: {YES: 10, NO: 15}}
+
+
+def test_krippendorffs_alpha_of_his_two_observer_binary_example() -> None:
+    # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section A: two
+    # observers, ten units, binary data, no missing values: alpha = 0.095.
+    first = ["0", "1", "0", "0", "0", "0", "0", "0", "1", "0"]
+    second = ["1", "1", "1", "0", "0", "1", "0", "0", "0", "0"]
+    result = nominal(first, second, ["0", "1"])
+    assert result.krippendorff_alpha.value == pytest.approx(0.095, abs=0.0005)
+
+
+def test_high_agreement_on_a_rare_code_keeps_ac1_high_where_kappa_collapses() -> None:
+    # The kappa paradox: 94.4 % agreement on a code both raters nearly always give.
+    # By hand: kappa = (0.944 - 0.94528) / (1 - 0.94528) = -0.0234; pi = 243 / 250 = 0.972,
+    # pe(AC1) = 2 * 0.972 * 0.028 = 0.054432, AC1 = (0.944 - 0.054432) / 0.945568 = 0.9408.
+    first, second = table(118, 5, 2, 0)
+    result = nominal(first, second, [YES, NO])
+    assert result.cohen_kappa.value == pytest.approx(-0.0234, abs=0.0001)
+    assert result.gwet_ac1.value == pytest.approx(0.9408, abs=0.0001)
+
+
+def test_every_figure_has_an_interval_around_it_and_its_units() -> None:
+    first, second = table(20, 5, 10, 15)
+    result = nominal(first, second, [YES, NO], samples=500, seed=3)
+    for measure in (
+        result.percent_agreement,
+        result.cohen_kappa,
+        result.krippendorff_alpha,
+        result.gwet_ac1,
+    ):
+        assert measure.units == 50
+        assert measure.low is not None
+        assert measure.high is not None
+        assert measure.low < measure.value < measure.high  # type: ignore[operator]
+        assert measure.high - measure.low < 0.6
+    # The same seed gives the same interval: a report can be reproduced.
+    again = nominal(first, second, [YES, NO], samples=500, seed=3)
+    assert again.cohen_kappa == result.cohen_kappa
+
+
+def test_perfect_agreement_is_one_everywhere() -> None:
+    codes = ["a", "b", "c", "a", "b", "c", "a"]
+    result = nominal(codes, list(codes), ["a", "b", "c"])
+    for measure in (result.cohen_kappa, result.krippendorff_alpha, result.gwet_ac1):
+        assert measure.value == pytest.approx(1.0)
+    assert [score.precision for score in result.categories] == [1.0, 1.0, 1.0]
+
+
+def test_a_single_category_used_throughout_leaves_kappa_and_alpha_undefined() -> None:
+    result = nominal([YES] * 8, [YES] * 8, [YES, NO])
+    assert result.percent_agreement.value == 1.0
+    assert result.cohen_kappa.value is None
+    assert "single category" in (result.cohen_kappa.undefined or "")
+    assert result.krippendorff_alpha.value is None
+    assert result.krippendorff_alpha.undefined
+    # AC1 stays defined: that is the point of it.
+    assert result.gwet_ac1.value == pytest.approx(1.0)
+
+
+def test_units_either_coding_left_empty_are_left_out_and_counted() -> None:
+    first = ["a", "b", None, "a", "b", "a"]
+    second = ["a", "b", "a", None, "a", "a"]
+    result = nominal(first, second, ["a", "b"])
+    assert (result.units, result.missing) == (4, 2)
+    assert result.percent_agreement.value == pytest.approx(3 / 4)
+    assert result.percent_agreement.units == 4
+
+
+def test_no_unit_coded_by_both_reports_nothing_as_a_number() -> None:
+    result = nominal([None, "a"], ["b", None], ["a", "b"])
+    assert result.units == 0
+    for measure in (result.percent_agreement, result.cohen_kappa, result.gwet_ac1):
+        assert measure.value is None
+        assert measure.undefined == "no unit was coded by both"
+
+
+def test_precision_recall_and_the_test_against_guessing_per_category() -> None:
+    # The model finds "oppose" in 9 of 10 units the coder put there, and says "oppose" for 10
+    # of 40 units: guessing at that rate would hit 2.5 of 10.
+    reference = ["oppose"] * 10 + ["support"] * 30
+    compared = ["oppose"] * 9 + ["support"] + ["oppose"] + ["support"] * 29
+    result = nominal(reference, compared, ["oppose", "support", "neutral"])
+    oppose, support, neutral = result.categories
+    assert (oppose.agreed, oppose.reference_count, oppose.compared_count) == (9, 10, 10)
+    assert oppose.recall == pytest.approx(0.9)
+    assert oppose.precision == pytest.approx(0.9)
+    assert oppose.p_value_against_chance is not None
+    assert oppose.p_value_against_chance < 0.001
+    assert support.recall == pytest.approx(29 / 30)
+    # No unit in the reference: nothing to test, nothing to divide by.
+    assert neutral.recall is None
+    assert neutral.p_value_against_chance is None
+
+
+def test_a_coder_no_better_than_guessing_is_not_called_better() -> None:
+    reference = ["a", "b"] * 20
+    compared = ["a", "a", "b", "b"] * 10  # right half the time, as a coin would be
+    [a, _] = nominal(reference, compared, ["a", "b"]).categories
+    assert a.p_value_against_chance is not None
+    assert a.p_value_against_chance > 0.3
+
+
+def test_numbers_match_exactly_or_up_to_normalisation_and_have_interval_alpha() -> None:
+    reference = [1200.0, 1500.0, 300.0, 80.0, 99.0, None]
+    compared = [1200.0, 1500.0, 310.0, 80.0, 99.0, 5.0]
+    result = matches(reference, compared, normalise=lambda v: round(float(v), -1), numeric=True)
+    assert (result.units, result.missing) == (5, 1)
+    assert result.exact_match.value == pytest.approx(4 / 5)
+    assert result.normalised_match.value == pytest.approx(4 / 5)  # 300 and 310 differ at tens
+    assert result.alpha_interval is not None
+    assert result.alpha_interval.value is not None
+    assert result.alpha_interval.value > 0.99
+    assert result.alpha_ratio is not None
+    assert result.alpha_ratio.value is not None
+
+
+def test_text_matches_up_to_case_and_spacing() -> None:
+    result = matches(
+        ["Sea walls", "dunes", "harbour  works"],
+        ["sea walls", "Dunes", "harbour works"],
+        normalise=normalised_text,
+    )
+    assert result.exact_match.value == 0.0
+    assert result.normalised_match.value == 1.0
+    assert result.alpha_interval is None
