@@ -1,11 +1,13 @@
 """The workbench end to end in headless Chromium, from an empty account through the grpc-web
 gateway against a real worker: register, projects, variables, uploads, a sample job and a full
-job paused and resumed (tests/web/workbench.mjs). A screenshot of each step is kept in the
-test's folder (printed "screenshot: PATH")."""
+job paused and resumed (tests/web/workbench.mjs). A screenshot of each step is kept in
+test-artifacts/workbench/ (TEST_ARTIFACTS_DIR elsewhere; printed "screenshot: PATH")."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,6 +21,7 @@ from gateway.proxy import RunningGateway
 from server.llm.local_server import Fault
 from tests.documents.files import docx_bytes
 from tests.jobs.conftest import Stack
+from tests.processes import ROOT
 from tests.sdk.documents import report
 from tests.web.scenarios import needs_chromium, run_scenario
 
@@ -27,6 +30,7 @@ pytestmark = needs_chromium
 # PyMuPDF has no type hints.
 mupdf: Any = pymupdf
 PASSWORD = "a long enough passphrase"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
 # Over the upload's 4 MiB part: a file sent in several parts.
 LARGE_PDF_BYTES = 5 * 1024 * 1024
 
@@ -72,8 +76,9 @@ async def test_a_researchers_first_hour_in_the_browser(
     worker: subprocess.Popen[bytes] = stack.start_worker(WORKER_CONCURRENCY="1")
     stack.llm.set_default(Fault.parse("latency=0.3"))
     files, broken = documents(tmp_path / "files")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = ARTIFACTS / "workbench"
+    shutil.rmtree(shots, ignore_errors=True)  # this run's screenshots only
+    shots.mkdir(parents=True)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
 
