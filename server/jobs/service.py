@@ -489,7 +489,11 @@ class JobService:
         else:
             # Paused after its last document: nothing left but to complete it.
             async with self._db.transaction(user_id) as session:
-                job = await flows.finish_if_done(session, self._events, job_id) or job
+                finished = await flows.finish_if_done(session, self._events, job_id)
+                if finished is not None:
+                    # The answer shows the job's documents, which that read leaves out.
+                    await session.refresh(finished, ["document_ids"])
+                    job = finished
         return job
 
     async def cancel(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:

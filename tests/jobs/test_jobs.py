@@ -16,10 +16,11 @@ import grpc
 from coderai.v1 import common_pb2, job_pb2, project_pb2, schema_pb2
 from google.protobuf import field_mask_pb2, json_format
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.core.db import Database
 from server.jobs.events import stream_key
+from server.jobs.models import JobDocument, JobDocumentStatus
 from server.llm.fencing import sections
 from server.llm.ledger import LLMCall
 from server.llm.local_server import Fault
@@ -441,6 +442,33 @@ async def test_pause_keeps_what_is_done_and_resume_continues_where_it_stopped(
     assert job.documents_processed == 12
     assert len(await researcher.extractions(project.id)) == 12
     assert len(stack.llm.requests) == 12  # no document was extracted twice
+
+
+async def test_a_job_paused_after_its_last_document_completes_on_resume(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, database: Database
+) -> None:
+    """A budget of one token pauses the job before its first document; then every document
+    is marked done, as when workers finish the last ones while a pause comes in. Resuming
+    completes it, and the answer lists its documents (it failed INTERNAL once, reading them
+    after the session that loaded the job had closed)."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    documents = await ready_documents(researcher, project.id, reports(2))
+    created = await researcher.create_job(project.id, document_ids=documents, token_budget=1)
+    paused = await researcher.job_ended(created.job.id)
+    assert paused.status == PAUSED, paused
+    async with database.transaction(uuid.UUID(researcher.user_id)) as session:
+        await session.execute(
+            update(JobDocument)
+            .where(JobDocument.job_id == uuid.UUID(created.job.id))
+            .values(status=JobDocumentStatus.DONE)
+        )
+
+    resumed = await researcher.jobs.ResumeJob(
+        job_pb2.ResumeJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+
+    assert resumed.job.status == COMPLETED
+    assert sorted(resumed.job.document_ids) == sorted(documents)
 
 
 async def test_cancel_stops_the_job_and_keeps_what_is_done(
