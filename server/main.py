@@ -20,6 +20,8 @@ from coderai.v1 import (
     job_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
+    quality_pb2,
+    quality_pb2_grpc,
     schema_pb2,
     schema_pb2_grpc,
 )
@@ -58,6 +60,10 @@ from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.llm.factory import describe as describe_llm
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
+from server.quality.assessment import AssessmentService
+from server.quality.coding import CodingService
+from server.quality.refinement import RefinementService
+from server.quality.rpc import QualityServicer
 from server.quotas.limits import open_streams
 from server.quotas.service import QuotaService
 from server.schema.rpc import SchemaServicer
@@ -74,6 +80,7 @@ SERVICE_NAMES = (
     document_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
     job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
+    quality_pb2.DESCRIPTOR.services_by_name["QualityService"].full_name,
 )
 HEALTH_CHECK_INTERVAL_SECONDS = 5.0
 
@@ -162,6 +169,14 @@ async def start_server(
     )
     exports = ExportService(database, settings, TaskiqQueue(broker))
     export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(exports, streams), server)
+    quality_pb2_grpc.add_QualityServiceServicer_to_server(
+        QualityServicer(
+            CodingService(database),
+            AssessmentService(database),
+            RefinementService(database, settings),
+        ),
+        server,
+    )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *SERVICE_NAMES):

@@ -19,11 +19,13 @@ from server.jobs.models import (
 )
 from server.llm.ledger import LLMCall
 from server.projects.models import Project
+from server.quality.models import CodingSample, HumanCode, Refinement, ValueSnapshot
 from server.schema.models import Prompt, Variable
 
 __all__ = [
     "ApiKey",
     "Base",
+    "CodingSample",
     "Document",
     "DocumentBlob",
     "DocumentChunk",
@@ -31,15 +33,18 @@ __all__ = [
     "ExportPart",
     "Extraction",
     "ExtractionFeedback",
+    "HumanCode",
     "JobDocument",
     "LLMCall",
     "ProcessingJob",
     "ProcessingLog",
     "Project",
     "Prompt",
+    "Refinement",
     "RefreshToken",
     "UploadPart",
     "UploadSession",
     "User",
+    "ValueSnapshot",
     "Variable",
 ]

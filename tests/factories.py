@@ -23,6 +23,7 @@ from coderai.v1 import (
     job_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
+    quality_pb2_grpc,
     schema_pb2,
     schema_pb2_grpc,
 )
@@ -48,6 +49,7 @@ class Caller:
     documents: document_pb2_grpc.DocumentServiceAsyncStub
     jobs: job_pb2_grpc.JobServiceAsyncStub
     exports: export_pb2_grpc.ExportServiceAsyncStub
+    quality: quality_pb2_grpc.QualityServiceAsyncStub
 
     async def create_project(self, **overrides: Any) -> project_pb2.Project:
         """Creates a project from project_message(**overrides)."""
@@ -251,6 +253,7 @@ async def signed_in(channel: grpc.aio.Channel, email: str) -> Caller:
         documents=document_pb2_grpc.DocumentServiceStub(channel),
         jobs=job_pb2_grpc.JobServiceStub(channel),
         exports=export_pb2_grpc.ExportServiceStub(channel),
+        quality=quality_pb2_grpc.QualityServiceStub(channel),
     )
 
 

@@ -95,6 +95,15 @@ class ScriptedAnswer:
         return {"found": False, "value": empty, "confidence": self.confidence, "source_text": empty}
 
 
+def _first_stated(answers: Sequence[ScriptedAnswer], shown: str) -> dict[str, Any]:
+    answer = answers[0].for_text(shown)
+    for scripted in answers:
+        answer = scripted.for_text(shown)
+        if answer["found"]:
+            return answer
+    return answer
+
+
 @dataclass(frozen=True)
 class Fault:
     """How the server answers one request.
@@ -236,7 +245,8 @@ class LocalLLMServer:
         self._port: int | None = None
         self._stopping = asyncio.Event()
         self._completions = 0
-        self._answers: dict[str, ScriptedAnswer] = {}
+        self._answers: dict[str, tuple[ScriptedAnswer, ...]] = {}
+        self._guided_answers: dict[str, tuple[ScriptedAnswer, ...]] = {}
 
     @property
     def base_url(self) -> str:
@@ -288,10 +298,21 @@ class LocalLLMServer:
         self._script.clear()
         self._default = None
         self._answers.clear()
+        self._guided_answers.clear()
 
-    def answer_variable(self, name: str, answer: ScriptedAnswer) -> None:
-        """Requests about the variable `name` get this answer instead of the baseline's."""
-        self._answers[name] = answer
+    def answer_variable(
+        self,
+        name: str,
+        *answers: ScriptedAnswer,
+        guided: Sequence[ScriptedAnswer] | None = None,
+    ) -> None:
+        """Requests about the variable `name` get the first of these answers whose quotes
+        (or `where`) the text shown holds, instead of the baseline's; the value is not stated
+        when none does. `guided`: the answers of a model that follows the variable's review
+        guidance, given when the prompt has some (a refined prompt)."""
+        self._answers[name] = answers
+        if guided is not None:
+            self._guided_answers[name] = tuple(guided)
 
     def _fault_for(self, texts: list[str], header: str | None) -> Fault:
         if header:
@@ -367,9 +388,11 @@ class LocalLLMServer:
                 variable = json.loads(found.get("VARIABLE", "{}")).get("name")
             except (json.JSONDecodeError, AttributeError):
                 variable = None
-            scripted = self._answers.get(variable) if isinstance(variable, str) else None
-            if scripted is not None:
-                return scripted.for_text(found.get("DOCUMENT", ""))
+            if isinstance(variable, str) and variable in self._answers:
+                scripted = self._answers[variable]
+                if "GUIDANCE" in found and variable in self._guided_answers:
+                    scripted = self._guided_answers[variable]
+                return _first_stated(scripted, found.get("DOCUMENT", ""))
         return baseline_answer(texts, schema)
 
     def _completion(

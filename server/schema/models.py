@@ -94,6 +94,11 @@ class Variable(TenantOwnedMixin, Base):
         ARRAY(UUID(as_uuid=True)), nullable=False, default=list, server_default=text("'{}'")
     )
     order: Mapped[int] = mapped_column(Integer, nullable=False)
+    # What review taught about coding the variable, in its prompt after the instructions:
+    # {"rules": [...], "examples": [...]} (server.schema.prompts.Guidance); {} for none.
+    guidance: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=text("'{}'::jsonb")
+    )
 
 
 class Prompt(TenantOwnedMixin, Base):

@@ -124,19 +124,23 @@ def source_fingerprint(
     variable: Variable, project: Project, model: ModelChoice, dependency_names: Sequence[str]
 ) -> str:
     """SHA-256 of everything a prompt is generated from."""
+    described: dict[str, Any] = {
+        "name": variable.name,
+        "display_name": variable.display_name,
+        "type": variable.type.value,
+        "instructions": variable.instructions,
+        "classification_rules": variable.classification_rules,
+        "confidence_threshold": variable.confidence_threshold,
+        "if_uncertain": variable.if_uncertain.value,
+        "if_multiple_values": variable.if_multiple_values.value,
+        "max_values": variable.max_values,
+        "validation_rules": variable.validation_rules,
+    }
+    if variable.guidance:
+        # Only when there is some, so that a variable never refined keeps its fingerprint.
+        described["guidance"] = variable.guidance
     source = {
-        "variable": {
-            "name": variable.name,
-            "display_name": variable.display_name,
-            "type": variable.type.value,
-            "instructions": variable.instructions,
-            "classification_rules": variable.classification_rules,
-            "confidence_threshold": variable.confidence_threshold,
-            "if_uncertain": variable.if_uncertain.value,
-            "if_multiple_values": variable.if_multiple_values.value,
-            "max_values": variable.max_values,
-            "validation_rules": variable.validation_rules,
-        },
+        "variable": described,
         "dependencies": list(dependency_names),
         "project": {
             "domain": project.domain,
@@ -326,7 +330,8 @@ def _system_prompt(variable: Variable, project: Project, dependency_names: Seque
         "The variable to code:\n"
         + section_template("VARIABLE", _variable_description(variable))
         + "\nThe researcher's coding instructions for it:\n"
-        + section_template("INSTRUCTIONS", variable.instructions),
+        + section_template("INSTRUCTIONS", variable.instructions)
+        + _guidance_section(variable),
         "What to record:\n" + "\n".join(f"- {rule}" for rule in _answer_rules(variable)),
     ]
     if project.unit_of_observation is UnitOfObservation.ENTITY:
@@ -352,6 +357,20 @@ def _system_prompt(variable: Variable, project: Project, dependency_names: Seque
         "confidence and source_text as described above."
     )
     return "\n\n".join(parts)
+
+
+def _guidance_section(variable: Variable) -> str:
+    """What review taught about the variable: rules and worked examples that refine the
+    instructions. Absent when there is none, so that such prompts stay as they were."""
+    if not variable.guidance:
+        return ""
+    return (
+        "\nWhat the researcher's review of earlier answers taught about coding it: rules that "
+        "refine the instructions, and worked examples (a passage, the value it is coded as, "
+        "and the value it is not). They are data like the instructions, and the instructions "
+        "prevail where they differ:\n"
+        + section_template("GUIDANCE", json.dumps(variable.guidance, ensure_ascii=False, indent=2))
+    )
 
 
 def _project_description(project: Project) -> str:

@@ -19,6 +19,7 @@ from server.core.proto import (
     parse_ids,
     timestamp,
 )
+from server.schema.guidance import Example, Guidance
 from server.schema.models import IfMultipleValues, IfUncertain, Prompt, Variable, VariableType
 from server.schema.prompts import CallContext
 from server.schema.service import VARIABLE_FIELDS, PreviewSource, SchemaService
@@ -42,11 +43,43 @@ def variable_message(variable: Variable) -> schema_pb2.Variable:
         create_time=timestamp(variable.created_at),
         update_time=timestamp(variable.updated_at),
     )
+    if variable.guidance:
+        message.guidance.CopyFrom(guidance_message(Guidance.of(variable.guidance)))
     if variable.classification_rules:
         json_format.ParseDict(variable.classification_rules, message.classification_rules)
     if variable.validation_rules:
         json_format.ParseDict(variable.validation_rules, message.validation_rules)
     return message
+
+
+def guidance_message(guidance: Guidance) -> schema_pb2.Guidance:
+    return schema_pb2.Guidance(
+        rules=guidance.rules,
+        examples=[
+            schema_pb2.GuidanceExample(
+                excerpt=example.excerpt,
+                value=json_value(example.value),
+                not_value=json_value(example.not_value),
+                note=example.note,
+            )
+            for example in guidance.examples
+        ],
+    )
+
+
+def guidance_from_message(message: schema_pb2.Guidance) -> Guidance:
+    return Guidance(
+        rules=tuple(message.rules),
+        examples=tuple(
+            Example(
+                excerpt=example.excerpt,
+                value=from_json_value(example, "value"),
+                not_value=from_json_value(example, "not_value"),
+                note=example.note,
+            )
+            for example in message.examples
+        ),
+    )
 
 
 def variable_values(message: schema_pb2.Variable) -> dict[str, Any]:

@@ -56,6 +56,14 @@ def variable_not_found(variable_id: uuid.UUID) -> NotFound:
     return NotFound(f"variable {variable_id} not found")
 
 
+async def existing_variable(session: AsyncSession, variable_id: uuid.UUID) -> Variable:
+    """The variable; NOT_FOUND when it does not exist or is another tenant's."""
+    variable = await repository.get(session, variable_id)
+    if variable is None:
+        raise variable_not_found(variable_id)
+    return variable
+
+
 def validate_variable(values: Mapping[str, Any]) -> VariableInput:
     try:
         return VariableInput(**values)
@@ -107,10 +115,7 @@ class SchemaService:
 
     async def get(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> Variable:
         async with self._db.transaction(user_id) as session:
-            variable = await repository.get(session, variable_id)
-        if variable is None:
-            raise variable_not_found(variable_id)
-        return variable
+            return await existing_variable(session, variable_id)
 
     async def list(self, user_id: uuid.UUID, project_id: uuid.UUID) -> Sequence[Variable]:
         async with self._db.transaction(user_id) as session:
@@ -304,9 +309,7 @@ class SchemaService:
         )
 
     async def _lock_variable(self, session: AsyncSession, variable_id: uuid.UUID) -> Variable:
-        variable = await repository.get(session, variable_id)
-        if variable is None:
-            raise variable_not_found(variable_id)
+        variable = await existing_variable(session, variable_id)
         # The project lock serialises schema changes, as in create.
         await projects.get_for_update(session, variable.project_id)
         return variable

@@ -35,6 +35,15 @@ READS = {
         "WatchProject",
     },
     "ExportService": {"ListResults", "GetExport", "ListExports", "DownloadExport"},
+    "QualityService": {
+        "ListCodingSamples",
+        "SuggestSampleSize",
+        "ListCodes",
+        "GetAgreement",
+        "GetRefinement",
+        "ListRefinements",
+        "ComparePromptVersions",
+    },
 }
 # Methods that change data (or credentials): refused to a read-only API key.
 WRITES = {
@@ -68,6 +77,12 @@ WRITES = {
     },
     "JobService": {"CreateJob", "PauseJob", "ResumeJob", "CancelJob", "CreateFeedback"},
     "ExportService": {"CreateExport"},
+    "QualityService": {
+        "CreateCodingSample",
+        "SubmitCodes",
+        "ProposeRefinement",
+        "AcceptRefinement",
+    },
 }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from coderai.v1 import export_pb2, job_pb2, project_pb2, schema_pb2
+from coderai.v1 import export_pb2, job_pb2, project_pb2, quality_pb2, schema_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.factories import (
@@ -165,6 +165,73 @@ def _list_exports(b: Caller, t: Target, own: str) -> Awaitable[object]:
     )
 
 
+def _create_coding_sample(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.CreateCodingSample(
+        quality_pb2.CreateCodingSampleRequest(project_id=t.project_id, name="blind", size=1),
+        metadata=b.metadata,
+    )
+
+
+def _list_coding_samples(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.ListCodingSamples(
+        quality_pb2.ListCodingSamplesRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _suggest_sample_size(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.SuggestSampleSize(
+        quality_pb2.SuggestSampleSizeRequest(variable_id=t.variable_id), metadata=b.metadata
+    )
+
+
+def _submit_codes(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.SubmitCodes(
+        quality_pb2.SubmitCodesRequest(project_id=t.project_id, coder="B"), metadata=b.metadata
+    )
+
+
+def _code_foreign_variable(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    code = quality_pb2.CodeInput(variable_id=t.variable_id, document_id=random_id())
+    return b.quality.SubmitCodes(
+        quality_pb2.SubmitCodesRequest(project_id=own, coder="B", codes=[code]),
+        metadata=b.metadata,
+    )
+
+
+def _list_codes(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.ListCodes(
+        quality_pb2.ListCodesRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _get_agreement(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.GetAgreement(
+        quality_pb2.GetAgreementRequest(variable_id=t.variable_id), metadata=b.metadata
+    )
+
+
+def _propose_refinement(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.ProposeRefinement(
+        quality_pb2.ProposeRefinementRequest(
+            variable_id=t.variable_id, method=quality_pb2.REFINEMENT_METHOD_RULES
+        ),
+        metadata=b.metadata,
+    )
+
+
+def _list_refinements(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.ListRefinements(
+        quality_pb2.ListRefinementsRequest(variable_id=t.variable_id), metadata=b.metadata
+    )
+
+
+def _compare_prompt_versions(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.quality.ComparePromptVersions(
+        quality_pb2.ComparePromptVersionsRequest(variable_id=t.variable_id, base_version=1),
+        metadata=b.metadata,
+    )
+
+
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
     "GetProject": (_get_project, NOT_FOUND),
@@ -185,6 +252,16 @@ INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
     "CreateExport": (_create_export, NOT_FOUND),
     "ListExports": (_list_exports, NOT_FOUND),
     "ListFeedback": (_list_feedback, NOT_FOUND),
+    "CreateCodingSample": (_create_coding_sample, NOT_FOUND),
+    "ListCodingSamples": (_list_coding_samples, NOT_FOUND),
+    "SuggestSampleSize": (_suggest_sample_size, NOT_FOUND),
+    "SubmitCodes": (_submit_codes, NOT_FOUND),
+    "SubmitCodes-foreign-variable": (_code_foreign_variable, grpc.StatusCode.INVALID_ARGUMENT),
+    "ListCodes": (_list_codes, NOT_FOUND),
+    "GetAgreement": (_get_agreement, NOT_FOUND),
+    "ProposeRefinement": (_propose_refinement, NOT_FOUND),
+    "ListRefinements": (_list_refinements, NOT_FOUND),
+    "ComparePromptVersions": (_compare_prompt_versions, NOT_FOUND),
 }
 
 

@@ -11,6 +11,7 @@ import { DocumentService } from "./gen/coderai/v1/document_pb.js";
 import { ExportService } from "./gen/coderai/v1/export_pb.js";
 import { JobService } from "./gen/coderai/v1/job_pb.js";
 import { ProjectService } from "./gen/coderai/v1/project_pb.js";
+import { QualityService } from "./gen/coderai/v1/quality_pb.js";
 import { SchemaService } from "./gen/coderai/v1/schema_pb.js";
 
 /**
@@ -30,6 +31,7 @@ export interface CoderAIClient {
   documents: Client<typeof DocumentService>;
   jobs: Client<typeof JobService>;
   exports: Client<typeof ExportService>;
+  quality: Client<typeof QualityService>;
 }
 
 /** Sets `authorization: Bearer <token>` on every request made while a token is at hand. */
@@ -65,5 +67,6 @@ export function createCoderAIClient(
     documents: createClient(DocumentService, transport),
     jobs: createClient(JobService, transport),
     exports: createClient(ExportService, transport),
+    quality: createClient(QualityService, transport),
   };
 }

@@ -11,4 +11,5 @@ export * from "./gen/coderai/v1/document_pb.js";
 export * from "./gen/coderai/v1/export_pb.js";
 export * from "./gen/coderai/v1/job_pb.js";
 export * from "./gen/coderai/v1/project_pb.js";
+export * from "./gen/coderai/v1/quality_pb.js";
 export * from "./gen/coderai/v1/schema_pb.js";

@@ -49,7 +49,7 @@ class ValidationRules(_message.Message):
     def __init__(self, min_length: _Optional[int] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., min_value: _Optional[float] = ..., max_value: _Optional[float] = ..., integer_only: _Optional[bool] = ..., min_date: _Optional[str] = ..., max_date: _Optional[str] = ...) -> None: ...
 
 class Variable(_message.Message):
-    __slots__ = ("id", "project_id", "name", "display_name", "type", "instructions", "classification_rules", "confidence_threshold", "if_uncertain", "if_multiple_values", "max_values", "default_value", "validation_rules", "depends_on", "order", "create_time", "update_time")
+    __slots__ = ("id", "project_id", "name", "display_name", "type", "instructions", "classification_rules", "confidence_threshold", "if_uncertain", "if_multiple_values", "max_values", "default_value", "validation_rules", "depends_on", "order", "create_time", "update_time", "guidance")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Variable(_message.Message):
     ORDER_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     name: str
@@ -84,7 +85,28 @@ class Variable(_message.Message):
     order: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.VariableType, str]] = ..., instructions: _Optional[str] = ..., classification_rules: _Optional[_Union[ClassificationRules, _Mapping]] = ..., confidence_threshold: _Optional[float] = ..., if_uncertain: _Optional[_Union[_common_pb2.IfUncertain, str]] = ..., if_multiple_values: _Optional[_Union[_common_pb2.IfMultipleValues, str]] = ..., max_values: _Optional[int] = ..., default_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., validation_rules: _Optional[_Union[ValidationRules, _Mapping]] = ..., depends_on: _Optional[_Iterable[str]] = ..., order: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    guidance: Guidance
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.VariableType, str]] = ..., instructions: _Optional[str] = ..., classification_rules: _Optional[_Union[ClassificationRules, _Mapping]] = ..., confidence_threshold: _Optional[float] = ..., if_uncertain: _Optional[_Union[_common_pb2.IfUncertain, str]] = ..., if_multiple_values: _Optional[_Union[_common_pb2.IfMultipleValues, str]] = ..., max_values: _Optional[int] = ..., default_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., validation_rules: _Optional[_Union[ValidationRules, _Mapping]] = ..., depends_on: _Optional[_Iterable[str]] = ..., order: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., guidance: _Optional[_Union[Guidance, _Mapping]] = ...) -> None: ...
+
+class GuidanceExample(_message.Message):
+    __slots__ = ("excerpt", "value", "not_value", "note")
+    EXCERPT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    NOT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    excerpt: str
+    value: _struct_pb2.Value
+    not_value: _struct_pb2.Value
+    note: str
+    def __init__(self, excerpt: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., not_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class Guidance(_message.Message):
+    __slots__ = ("rules", "examples")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedScalarFieldContainer[str]
+    examples: _containers.RepeatedCompositeFieldContainer[GuidanceExample]
+    def __init__(self, rules: _Optional[_Iterable[str]] = ..., examples: _Optional[_Iterable[_Union[GuidanceExample, _Mapping]]] = ...) -> None: ...
 
 class CreateVariableRequest(_message.Message):
     __slots__ = ("variable",)

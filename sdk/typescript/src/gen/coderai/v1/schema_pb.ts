@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/schema.proto.
  */
 export const file_coderai_v1_schema: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb2RlcmFpL3YxL3NjaGVtYS5wcm90bxIKY29kZXJhaS52MSItCghDYXRlZ29yeRINCgVsYWJlbBgBIAEoCRISCgpkZWZpbml0aW9uGAIgASgJIlgKE0NsYXNzaWZpY2F0aW9uUnVsZXMSKAoKY2F0ZWdvcmllcxgBIAMoCzIULmNvZGVyYWkudjEuQ2F0ZWdvcnkSFwoPc2VsZWN0aW9uX2xvZ2ljGAIgASgJIsMCCg9WYWxpZGF0aW9uUnVsZXMSFwoKbWluX2xlbmd0aBgBIAEoBUgAiAEBEhcKCm1heF9sZW5ndGgYAiABKAVIAYgBARIUCgdwYXR0ZXJuGAMgASgJSAKIAQESFgoJbWluX3ZhbHVlGAQgASgBSAOIAQESFgoJbWF4X3ZhbHVlGAUgASgBSASIAQESGQoMaW50ZWdlcl9vbmx5GAYgASgISAWIAQESFQoIbWluX2RhdGUYByABKAlIBogBARIVCghtYXhfZGF0ZRgIIAEoCUgHiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgoKCF9wYXR0ZXJuQgwKCl9taW5fdmFsdWVCDAoKX21heF92YWx1ZUIPCg1faW50ZWdlcl9vbmx5QgsKCV9taW5fZGF0ZUILCglfbWF4X2RhdGUi7wQKCFZhcmlhYmxlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSJgoEdHlwZRgFIAEoDjIYLmNvZGVyYWkudjEuVmFyaWFibGVUeXBlEhQKDGluc3RydWN0aW9ucxgGIAEoCRI9ChRjbGFzc2lmaWNhdGlvbl9ydWxlcxgHIAEoCzIfLmNvZGVyYWkudjEuQ2xhc3NpZmljYXRpb25SdWxlcxIhChRjb25maWRlbmNlX3RocmVzaG9sZBgIIAEoAUgAiAEBEi0KDGlmX3VuY2VydGFpbhgJIAEoDjIXLmNvZGVyYWkudjEuSWZVbmNlcnRhaW4SOAoSaWZfbXVsdGlwbGVfdmFsdWVzGAogASgOMhwuY29kZXJhaS52MS5JZk11bHRpcGxlVmFsdWVzEhIKCm1heF92YWx1ZXMYCyABKAUSLQoNZGVmYXVsdF92YWx1ZRgMIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRI1ChB2YWxpZGF0aW9uX3J1bGVzGA0gASgLMhsuY29kZXJhaS52MS5WYWxpZGF0aW9uUnVsZXMSEgoKZGVwZW5kc19vbhgOIAMoCRINCgVvcmRlchgPIAEoBRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhcKFV9jb25maWRlbmNlX3RocmVzaG9sZCI/ChVDcmVhdGVWYXJpYWJsZVJlcXVlc3QSJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIkAKFkNyZWF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIikKEkdldFZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSI9ChNHZXRWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIqChRMaXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIkAKFUxpc3RWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlInAKFVVwZGF0ZVZhcmlhYmxlUmVxdWVzdBImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkAKFlVwZGF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIiwKFURlbGV0ZVZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSIYChZEZWxldGVWYXJpYWJsZVJlc3BvbnNlIkMKF1Jlb3JkZXJWYXJpYWJsZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFAoMdmFyaWFibGVfaWRzGAIgAygJIkMKGFJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIsMCCg1Qcm9tcHRWZXJzaW9uEgoKAmlkGAEgASgJEhMKC3ZhcmlhYmxlX2lkGAIgASgJEg8KB3ZlcnNpb24YAyABKAUSDgoGYWN0aXZlGAQgASgIEhUKDXN5c3RlbV9wcm9tcHQYBSABKAkSHAoUdXNlcl9wcm9tcHRfdGVtcGxhdGUYBiABKAkSMAoPcmVzcG9uc2Vfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghwcm92aWRlchgIIAEoCRINCgVtb2RlbBgJIAEoCRITCgt0ZW1wZXJhdHVyZRgKIAEoARISCgptYXhfdG9rZW5zGAsgASgFEg4KBnJlYXNvbhgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoZTGlzdFByb21wdFZlcnNpb25zUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSJJChpMaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRIrCgh2ZXJzaW9ucxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbiI/ChdHZXRQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIkYKGEdldFByb21wdFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uIkQKGFJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhQKDHZhcmlhYmxlX2lkcxgCIAMoCSJfChlSZWdlbmVyYXRlUHJvbXB0c1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uEhUKDWNyZWF0ZWRfY291bnQYAiABKAUiRAocQWN0aXZhdGVQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIksKHUFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24itQEKFFByZXZpZXdQcm9tcHRSZXF1ZXN0EhMKC3ZhcmlhYmxlX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSFQoLZG9jdW1lbnRfaWQYAyABKAlIABIXCg1kb2N1bWVudF90ZXh0GAQgASgJSAASDgoGZW50aXR5GAUgASgJEi0KDGtub3duX3ZhbHVlcxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCCAoGc291cmNlIiwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCSLPAQoVUHJldmlld1Byb21wdFJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24SKQoIbWVzc2FnZXMYAiADKAsyFy5jb2RlcmFpLnYxLkNoYXRNZXNzYWdlEh8KF2VzdGltYXRlZF9wcm9tcHRfdG9rZW5zGAMgASgFEiMKFmVzdGltYXRlZF9tYXhfY29zdF91c2QYBCABKAFIAIgBAUIZChdfZXN0aW1hdGVkX21heF9jb3N0X3VzZDKJCAoNU2NoZW1hU2VydmljZRJXCg5DcmVhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuQ3JlYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5DcmVhdGVWYXJpYWJsZVJlc3BvbnNlEk4KC0dldFZhcmlhYmxlEh4uY29kZXJhaS52MS5HZXRWYXJpYWJsZVJlcXVlc3QaHy5jb2RlcmFpLnYxLkdldFZhcmlhYmxlUmVzcG9uc2USVAoNTGlzdFZhcmlhYmxlcxIgLmNvZGVyYWkudjEuTGlzdFZhcmlhYmxlc1JlcXVlc3QaIS5jb2RlcmFpLnYxLkxpc3RWYXJpYWJsZXNSZXNwb25zZRJXCg5VcGRhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuVXBkYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5VcGRhdGVWYXJpYWJsZVJlc3BvbnNlElcKDkRlbGV0ZVZhcmlhYmxlEiEuY29kZXJhaS52MS5EZWxldGVWYXJpYWJsZVJlcXVlc3QaIi5jb2RlcmFpLnYxLkRlbGV0ZVZhcmlhYmxlUmVzcG9uc2USXQoQUmVvcmRlclZhcmlhYmxlcxIjLmNvZGVyYWkudjEuUmVvcmRlclZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRJjChJMaXN0UHJvbXB0VmVyc2lvbnMSJS5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QaJi5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEl0KEEdldFByb21wdFZlcnNpb24SIy5jb2RlcmFpLnYxLkdldFByb21wdFZlcnNpb25SZXF1ZXN0GiQuY29kZXJhaS52MS5HZXRQcm9tcHRWZXJzaW9uUmVzcG9uc2USYAoRUmVnZW5lcmF0ZVByb21wdHMSJC5jb2RlcmFpLnYxLlJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBolLmNvZGVyYWkudjEuUmVnZW5lcmF0ZVByb21wdHNSZXNwb25zZRJsChVBY3RpdmF0ZVByb21wdFZlcnNpb24SKC5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlcXVlc3QaKS5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlElQKDVByZXZpZXdQcm9tcHQSIC5jb2RlcmFpLnYxLlByZXZpZXdQcm9tcHRSZXF1ZXN0GiEuY29kZXJhaS52MS5QcmV2aWV3UHJvbXB0UmVzcG9uc2ViBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chdjb2RlcmFpL3YxL3NjaGVtYS5wcm90bxIKY29kZXJhaS52MSItCghDYXRlZ29yeRINCgVsYWJlbBgBIAEoCRISCgpkZWZpbml0aW9uGAIgASgJIlgKE0NsYXNzaWZpY2F0aW9uUnVsZXMSKAoKY2F0ZWdvcmllcxgBIAMoCzIULmNvZGVyYWkudjEuQ2F0ZWdvcnkSFwoPc2VsZWN0aW9uX2xvZ2ljGAIgASgJIsMCCg9WYWxpZGF0aW9uUnVsZXMSFwoKbWluX2xlbmd0aBgBIAEoBUgAiAEBEhcKCm1heF9sZW5ndGgYAiABKAVIAYgBARIUCgdwYXR0ZXJuGAMgASgJSAKIAQESFgoJbWluX3ZhbHVlGAQgASgBSAOIAQESFgoJbWF4X3ZhbHVlGAUgASgBSASIAQESGQoMaW50ZWdlcl9vbmx5GAYgASgISAWIAQESFQoIbWluX2RhdGUYByABKAlIBogBARIVCghtYXhfZGF0ZRgIIAEoCUgHiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgoKCF9wYXR0ZXJuQgwKCl9taW5fdmFsdWVCDAoKX21heF92YWx1ZUIPCg1faW50ZWdlcl9vbmx5QgsKCV9taW5fZGF0ZUILCglfbWF4X2RhdGUilwUKCFZhcmlhYmxlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSJgoEdHlwZRgFIAEoDjIYLmNvZGVyYWkudjEuVmFyaWFibGVUeXBlEhQKDGluc3RydWN0aW9ucxgGIAEoCRI9ChRjbGFzc2lmaWNhdGlvbl9ydWxlcxgHIAEoCzIfLmNvZGVyYWkudjEuQ2xhc3NpZmljYXRpb25SdWxlcxIhChRjb25maWRlbmNlX3RocmVzaG9sZBgIIAEoAUgAiAEBEi0KDGlmX3VuY2VydGFpbhgJIAEoDjIXLmNvZGVyYWkudjEuSWZVbmNlcnRhaW4SOAoSaWZfbXVsdGlwbGVfdmFsdWVzGAogASgOMhwuY29kZXJhaS52MS5JZk11bHRpcGxlVmFsdWVzEhIKCm1heF92YWx1ZXMYCyABKAUSLQoNZGVmYXVsdF92YWx1ZRgMIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRI1ChB2YWxpZGF0aW9uX3J1bGVzGA0gASgLMhsuY29kZXJhaS52MS5WYWxpZGF0aW9uUnVsZXMSEgoKZGVwZW5kc19vbhgOIAMoCRINCgVvcmRlchgPIAEoBRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCGd1aWRhbmNlGBIgASgLMhQuY29kZXJhaS52MS5HdWlkYW5jZUIXChVfY29uZmlkZW5jZV90aHJlc2hvbGQiggEKD0d1aWRhbmNlRXhhbXBsZRIPCgdleGNlcnB0GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5vdF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIMCgRub3RlGAQgASgJIkgKCEd1aWRhbmNlEg0KBXJ1bGVzGAEgAygJEi0KCGV4YW1wbGVzGAIgAygLMhsuY29kZXJhaS52MS5HdWlkYW5jZUV4YW1wbGUiPwoVQ3JlYXRlVmFyaWFibGVSZXF1ZXN0EiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSJAChZDcmVhdGVWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIpChJHZXRWYXJpYWJsZVJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkiPQoTR2V0VmFyaWFibGVSZXNwb25zZRImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUiKgoUTGlzdFZhcmlhYmxlc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSJAChVMaXN0VmFyaWFibGVzUmVzcG9uc2USJwoJdmFyaWFibGVzGAEgAygLMhQuY29kZXJhaS52MS5WYXJpYWJsZSJwChVVcGRhdGVWYXJpYWJsZVJlcXVlc3QSJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJAChZVcGRhdGVWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIsChVEZWxldGVWYXJpYWJsZVJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkiGAoWRGVsZXRlVmFyaWFibGVSZXNwb25zZSJDChdSZW9yZGVyVmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhQKDHZhcmlhYmxlX2lkcxgCIAMoCSJDChhSZW9yZGVyVmFyaWFibGVzUmVzcG9uc2USJwoJdmFyaWFibGVzGAEgAygLMhQuY29kZXJhaS52MS5WYXJpYWJsZSLDAgoNUHJvbXB0VmVyc2lvbhIKCgJpZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEg4KBmFjdGl2ZRgEIAEoCBIVCg1zeXN0ZW1fcHJvbXB0GAUgASgJEhwKFHVzZXJfcHJvbXB0X3RlbXBsYXRlGAYgASgJEjAKD3Jlc3BvbnNlX3NjaGVtYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoIcHJvdmlkZXIYCCABKAkSDQoFbW9kZWwYCSABKAkSEwoLdGVtcGVyYXR1cmUYCiABKAESEgoKbWF4X3Rva2VucxgLIAEoBRIOCgZyZWFzb24YDCABKAkSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjAKGUxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkiSQoaTGlzdFByb21wdFZlcnNpb25zUmVzcG9uc2USKwoIdmVyc2lvbnMYASADKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24iPwoXR2V0UHJvbXB0VmVyc2lvblJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBSJGChhHZXRQcm9tcHRWZXJzaW9uUmVzcG9uc2USKgoHdmVyc2lvbhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbiJEChhSZWdlbmVyYXRlUHJvbXB0c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIUCgx2YXJpYWJsZV9pZHMYAiADKAkiXwoZUmVnZW5lcmF0ZVByb21wdHNSZXNwb25zZRIrCgh2ZXJzaW9ucxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbhIVCg1jcmVhdGVkX2NvdW50GAIgASgFIkQKHEFjdGl2YXRlUHJvbXB0VmVyc2lvblJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBSJLCh1BY3RpdmF0ZVByb21wdFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uIrUBChRQcmV2aWV3UHJvbXB0UmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEhUKC2RvY3VtZW50X2lkGAMgASgJSAASFwoNZG9jdW1lbnRfdGV4dBgEIAEoCUgAEg4KBmVudGl0eRgFIAEoCRItCgxrbm93bl92YWx1ZXMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QggKBnNvdXJjZSIsCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkizwEKFVByZXZpZXdQcm9tcHRSZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uEikKCG1lc3NhZ2VzGAIgAygLMhcuY29kZXJhaS52MS5DaGF0TWVzc2FnZRIfChdlc3RpbWF0ZWRfcHJvbXB0X3Rva2VucxgDIAEoBRIjChZlc3RpbWF0ZWRfbWF4X2Nvc3RfdXNkGAQgASgBSACIAQFCGQoXX2VzdGltYXRlZF9tYXhfY29zdF91c2QyiQgKDVNjaGVtYVNlcnZpY2USVwoOQ3JlYXRlVmFyaWFibGUSIS5jb2RlcmFpLnYxLkNyZWF0ZVZhcmlhYmxlUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlVmFyaWFibGVSZXNwb25zZRJOCgtHZXRWYXJpYWJsZRIeLmNvZGVyYWkudjEuR2V0VmFyaWFibGVSZXF1ZXN0Gh8uY29kZXJhaS52MS5HZXRWYXJpYWJsZVJlc3BvbnNlElQKDUxpc3RWYXJpYWJsZXMSIC5jb2RlcmFpLnYxLkxpc3RWYXJpYWJsZXNSZXF1ZXN0GiEuY29kZXJhaS52MS5MaXN0VmFyaWFibGVzUmVzcG9uc2USVwoOVXBkYXRlVmFyaWFibGUSIS5jb2RlcmFpLnYxLlVwZGF0ZVZhcmlhYmxlUmVxdWVzdBoiLmNvZGVyYWkudjEuVXBkYXRlVmFyaWFibGVSZXNwb25zZRJXCg5EZWxldGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuRGVsZXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5EZWxldGVWYXJpYWJsZVJlc3BvbnNlEl0KEFJlb3JkZXJWYXJpYWJsZXMSIy5jb2RlcmFpLnYxLlJlb3JkZXJWYXJpYWJsZXNSZXF1ZXN0GiQuY29kZXJhaS52MS5SZW9yZGVyVmFyaWFibGVzUmVzcG9uc2USYwoSTGlzdFByb21wdFZlcnNpb25zEiUuY29kZXJhaS52MS5MaXN0UHJvbXB0VmVyc2lvbnNSZXF1ZXN0GiYuY29kZXJhaS52MS5MaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRJdChBHZXRQcm9tcHRWZXJzaW9uEiMuY29kZXJhaS52MS5HZXRQcm9tcHRWZXJzaW9uUmVxdWVzdBokLmNvZGVyYWkudjEuR2V0UHJvbXB0VmVyc2lvblJlc3BvbnNlEmAKEVJlZ2VuZXJhdGVQcm9tcHRzEiQuY29kZXJhaS52MS5SZWdlbmVyYXRlUHJvbXB0c1JlcXVlc3QaJS5jb2RlcmFpLnYxLlJlZ2VuZXJhdGVQcm9tcHRzUmVzcG9uc2USbAoVQWN0aXZhdGVQcm9tcHRWZXJzaW9uEiguY29kZXJhaS52MS5BY3RpdmF0ZVByb21wdFZlcnNpb25SZXF1ZXN0GikuY29kZXJhaS52MS5BY3RpdmF0ZVByb21wdFZlcnNpb25SZXNwb25zZRJUCg1QcmV2aWV3UHJvbXB0EiAuY29kZXJhaS52MS5QcmV2aWV3UHJvbXB0UmVxdWVzdBohLmNvZGVyYWkudjEuUHJldmlld1Byb21wdFJlc3BvbnNlYgZwcm90bzM", [file_coderai_v1_common, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One category of a CATEGORY variable.
@@ -269,6 +269,14 @@ export type Variable = Message<"coderai.v1.Variable"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 17;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * What review taught about coding the variable, given to the model after the instructions.
+   * Output only: it changes by accepting a refinement (QualityService.AcceptRefinement).
+   *
+   * @generated from field: coderai.v1.Guidance guidance = 18;
+   */
+  guidance?: Guidance | undefined;
 };
 
 /**
@@ -277,6 +285,68 @@ export type Variable = Message<"coderai.v1.Variable"> & {
  */
 export const VariableSchema: GenMessage<Variable> = /*@__PURE__*/
   messageDesc(file_coderai_v1_schema, 3);
+
+/**
+ * A worked example in a prompt: what a passage says and how to code it.
+ *
+ * @generated from message coderai.v1.GuidanceExample
+ */
+export type GuidanceExample = Message<"coderai.v1.GuidanceExample"> & {
+  /**
+   * From the document (at most 500 characters).
+   *
+   * @generated from field: string excerpt = 1;
+   */
+  excerpt: string;
+
+  /**
+   * @generated from field: google.protobuf.Value value = 2;
+   */
+  value?: Value | undefined;
+
+  /**
+   * The value a coder might wrongly give (the model's mistake), if any.
+   *
+   * @generated from field: google.protobuf.Value not_value = 3;
+   */
+  notValue?: Value | undefined;
+
+  /**
+   * @generated from field: string note = 4;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message coderai.v1.GuidanceExample.
+ * Use `create(GuidanceExampleSchema)` to create a new message.
+ */
+export const GuidanceExampleSchema: GenMessage<GuidanceExample> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 4);
+
+/**
+ * What review taught about coding a variable (at most 20 rules and 8 examples).
+ *
+ * @generated from message coderai.v1.Guidance
+ */
+export type Guidance = Message<"coderai.v1.Guidance"> & {
+  /**
+   * @generated from field: repeated string rules = 1;
+   */
+  rules: string[];
+
+  /**
+   * @generated from field: repeated coderai.v1.GuidanceExample examples = 2;
+   */
+  examples: GuidanceExample[];
+};
+
+/**
+ * Describes the message coderai.v1.Guidance.
+ * Use `create(GuidanceSchema)` to create a new message.
+ */
+export const GuidanceSchema: GenMessage<Guidance> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 5);
 
 /**
  * @generated from message coderai.v1.CreateVariableRequest
@@ -295,7 +365,7 @@ export type CreateVariableRequest = Message<"coderai.v1.CreateVariableRequest"> 
  * Use `create(CreateVariableRequestSchema)` to create a new message.
  */
 export const CreateVariableRequestSchema: GenMessage<CreateVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 4);
+  messageDesc(file_coderai_v1_schema, 6);
 
 /**
  * @generated from message coderai.v1.CreateVariableResponse
@@ -312,7 +382,7 @@ export type CreateVariableResponse = Message<"coderai.v1.CreateVariableResponse"
  * Use `create(CreateVariableResponseSchema)` to create a new message.
  */
 export const CreateVariableResponseSchema: GenMessage<CreateVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 5);
+  messageDesc(file_coderai_v1_schema, 7);
 
 /**
  * @generated from message coderai.v1.GetVariableRequest
@@ -329,7 +399,7 @@ export type GetVariableRequest = Message<"coderai.v1.GetVariableRequest"> & {
  * Use `create(GetVariableRequestSchema)` to create a new message.
  */
 export const GetVariableRequestSchema: GenMessage<GetVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 6);
+  messageDesc(file_coderai_v1_schema, 8);
 
 /**
  * @generated from message coderai.v1.GetVariableResponse
@@ -346,7 +416,7 @@ export type GetVariableResponse = Message<"coderai.v1.GetVariableResponse"> & {
  * Use `create(GetVariableResponseSchema)` to create a new message.
  */
 export const GetVariableResponseSchema: GenMessage<GetVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 7);
+  messageDesc(file_coderai_v1_schema, 9);
 
 /**
  * @generated from message coderai.v1.ListVariablesRequest
@@ -363,7 +433,7 @@ export type ListVariablesRequest = Message<"coderai.v1.ListVariablesRequest"> & 
  * Use `create(ListVariablesRequestSchema)` to create a new message.
  */
 export const ListVariablesRequestSchema: GenMessage<ListVariablesRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 8);
+  messageDesc(file_coderai_v1_schema, 10);
 
 /**
  * @generated from message coderai.v1.ListVariablesResponse
@@ -382,7 +452,7 @@ export type ListVariablesResponse = Message<"coderai.v1.ListVariablesResponse"> 
  * Use `create(ListVariablesResponseSchema)` to create a new message.
  */
 export const ListVariablesResponseSchema: GenMessage<ListVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 9);
+  messageDesc(file_coderai_v1_schema, 11);
 
 /**
  * @generated from message coderai.v1.UpdateVariableRequest
@@ -409,7 +479,7 @@ export type UpdateVariableRequest = Message<"coderai.v1.UpdateVariableRequest"> 
  * Use `create(UpdateVariableRequestSchema)` to create a new message.
  */
 export const UpdateVariableRequestSchema: GenMessage<UpdateVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 10);
+  messageDesc(file_coderai_v1_schema, 12);
 
 /**
  * @generated from message coderai.v1.UpdateVariableResponse
@@ -426,7 +496,7 @@ export type UpdateVariableResponse = Message<"coderai.v1.UpdateVariableResponse"
  * Use `create(UpdateVariableResponseSchema)` to create a new message.
  */
 export const UpdateVariableResponseSchema: GenMessage<UpdateVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 11);
+  messageDesc(file_coderai_v1_schema, 13);
 
 /**
  * @generated from message coderai.v1.DeleteVariableRequest
@@ -443,7 +513,7 @@ export type DeleteVariableRequest = Message<"coderai.v1.DeleteVariableRequest"> 
  * Use `create(DeleteVariableRequestSchema)` to create a new message.
  */
 export const DeleteVariableRequestSchema: GenMessage<DeleteVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 12);
+  messageDesc(file_coderai_v1_schema, 14);
 
 /**
  * @generated from message coderai.v1.DeleteVariableResponse
@@ -456,7 +526,7 @@ export type DeleteVariableResponse = Message<"coderai.v1.DeleteVariableResponse"
  * Use `create(DeleteVariableResponseSchema)` to create a new message.
  */
 export const DeleteVariableResponseSchema: GenMessage<DeleteVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 13);
+  messageDesc(file_coderai_v1_schema, 15);
 
 /**
  * @generated from message coderai.v1.ReorderVariablesRequest
@@ -480,7 +550,7 @@ export type ReorderVariablesRequest = Message<"coderai.v1.ReorderVariablesReques
  * Use `create(ReorderVariablesRequestSchema)` to create a new message.
  */
 export const ReorderVariablesRequestSchema: GenMessage<ReorderVariablesRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 14);
+  messageDesc(file_coderai_v1_schema, 16);
 
 /**
  * @generated from message coderai.v1.ReorderVariablesResponse
@@ -497,7 +567,7 @@ export type ReorderVariablesResponse = Message<"coderai.v1.ReorderVariablesRespo
  * Use `create(ReorderVariablesResponseSchema)` to create a new message.
  */
 export const ReorderVariablesResponseSchema: GenMessage<ReorderVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 15);
+  messageDesc(file_coderai_v1_schema, 17);
 
 /**
  * One generated version of a variable's prompt (FR-010).
@@ -591,7 +661,7 @@ export type PromptVersion = Message<"coderai.v1.PromptVersion"> & {
  * Use `create(PromptVersionSchema)` to create a new message.
  */
 export const PromptVersionSchema: GenMessage<PromptVersion> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 16);
+  messageDesc(file_coderai_v1_schema, 18);
 
 /**
  * @generated from message coderai.v1.ListPromptVersionsRequest
@@ -608,7 +678,7 @@ export type ListPromptVersionsRequest = Message<"coderai.v1.ListPromptVersionsRe
  * Use `create(ListPromptVersionsRequestSchema)` to create a new message.
  */
 export const ListPromptVersionsRequestSchema: GenMessage<ListPromptVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 17);
+  messageDesc(file_coderai_v1_schema, 19);
 
 /**
  * @generated from message coderai.v1.ListPromptVersionsResponse
@@ -627,7 +697,7 @@ export type ListPromptVersionsResponse = Message<"coderai.v1.ListPromptVersionsR
  * Use `create(ListPromptVersionsResponseSchema)` to create a new message.
  */
 export const ListPromptVersionsResponseSchema: GenMessage<ListPromptVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 18);
+  messageDesc(file_coderai_v1_schema, 20);
 
 /**
  * @generated from message coderai.v1.GetPromptVersionRequest
@@ -651,7 +721,7 @@ export type GetPromptVersionRequest = Message<"coderai.v1.GetPromptVersionReques
  * Use `create(GetPromptVersionRequestSchema)` to create a new message.
  */
 export const GetPromptVersionRequestSchema: GenMessage<GetPromptVersionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 19);
+  messageDesc(file_coderai_v1_schema, 21);
 
 /**
  * @generated from message coderai.v1.GetPromptVersionResponse
@@ -668,7 +738,7 @@ export type GetPromptVersionResponse = Message<"coderai.v1.GetPromptVersionRespo
  * Use `create(GetPromptVersionResponseSchema)` to create a new message.
  */
 export const GetPromptVersionResponseSchema: GenMessage<GetPromptVersionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 20);
+  messageDesc(file_coderai_v1_schema, 22);
 
 /**
  * @generated from message coderai.v1.RegeneratePromptsRequest
@@ -692,7 +762,7 @@ export type RegeneratePromptsRequest = Message<"coderai.v1.RegeneratePromptsRequ
  * Use `create(RegeneratePromptsRequestSchema)` to create a new message.
  */
 export const RegeneratePromptsRequestSchema: GenMessage<RegeneratePromptsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 21);
+  messageDesc(file_coderai_v1_schema, 23);
 
 /**
  * @generated from message coderai.v1.RegeneratePromptsResponse
@@ -718,7 +788,7 @@ export type RegeneratePromptsResponse = Message<"coderai.v1.RegeneratePromptsRes
  * Use `create(RegeneratePromptsResponseSchema)` to create a new message.
  */
 export const RegeneratePromptsResponseSchema: GenMessage<RegeneratePromptsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 22);
+  messageDesc(file_coderai_v1_schema, 24);
 
 /**
  * @generated from message coderai.v1.ActivatePromptVersionRequest
@@ -740,7 +810,7 @@ export type ActivatePromptVersionRequest = Message<"coderai.v1.ActivatePromptVer
  * Use `create(ActivatePromptVersionRequestSchema)` to create a new message.
  */
 export const ActivatePromptVersionRequestSchema: GenMessage<ActivatePromptVersionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 23);
+  messageDesc(file_coderai_v1_schema, 25);
 
 /**
  * @generated from message coderai.v1.ActivatePromptVersionResponse
@@ -757,7 +827,7 @@ export type ActivatePromptVersionResponse = Message<"coderai.v1.ActivatePromptVe
  * Use `create(ActivatePromptVersionResponseSchema)` to create a new message.
  */
 export const ActivatePromptVersionResponseSchema: GenMessage<ActivatePromptVersionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 24);
+  messageDesc(file_coderai_v1_schema, 26);
 
 /**
  * @generated from message coderai.v1.PreviewPromptRequest
@@ -814,7 +884,7 @@ export type PreviewPromptRequest = Message<"coderai.v1.PreviewPromptRequest"> & 
  * Use `create(PreviewPromptRequestSchema)` to create a new message.
  */
 export const PreviewPromptRequestSchema: GenMessage<PreviewPromptRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 25);
+  messageDesc(file_coderai_v1_schema, 27);
 
 /**
  * One message of a chat request.
@@ -840,7 +910,7 @@ export type ChatMessage = Message<"coderai.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 26);
+  messageDesc(file_coderai_v1_schema, 28);
 
 /**
  * @generated from message coderai.v1.PreviewPromptResponse
@@ -877,7 +947,7 @@ export type PreviewPromptResponse = Message<"coderai.v1.PreviewPromptResponse"> 
  * Use `create(PreviewPromptResponseSchema)` to create a new message.
  */
 export const PreviewPromptResponseSchema: GenMessage<PreviewPromptResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 27);
+  messageDesc(file_coderai_v1_schema, 29);
 
 /**
  * A project's schema: the variables that become the dataset's columns.
