@@ -173,7 +173,7 @@ async def start_server(
         QualityServicer(
             CodingService(database),
             AssessmentService(database),
-            RefinementService(database, settings),
+            RefinementService(database, settings, TaskiqQueue(broker), job_events),
         ),
         server,
     )

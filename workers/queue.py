@@ -27,6 +27,12 @@ class TaskiqQueue:
             for _ in range(tasks):
                 await kicker.kiq(str(user_id), str(job_id))
 
+    async def refine_prompt(self, user_id: uuid.UUID, refinement_id: uuid.UUID) -> None:
+        from workers.tasks import prompt_refinement_job
+
+        kicker = prompt_refinement_job.kicker().with_broker(self._broker)
+        await kicker.kiq(str(user_id), str(refinement_id))
+
     async def build_export(self, user_id: uuid.UUID, export_id: uuid.UUID) -> None:
         from workers.tasks import export_job
 

@@ -28,6 +28,7 @@ from server.jobs.runner import JobRunner
 from server.jobs.supervisor import JobSupervisor
 from server.llm.gateway import LLMGateway
 from server.llm.ledger import DatabaseLedger
+from server.quality.agent import RefinementAgent
 from workers.broker import broker
 from workers.queue import TaskiqQueue
 
@@ -43,6 +44,7 @@ class WorkerServices:
     supervisor: JobSupervisor
     supervising: asyncio.Task[None]
     exports: ExportService
+    refinements: RefinementAgent
     job_task_seconds: float
 
 
@@ -79,6 +81,7 @@ async def connect(state: TaskiqState) -> None:
         supervisor=supervisor,
         supervising=asyncio.create_task(supervisor.run()),
         exports=ExportService(database, settings, TaskiqQueue(broker)),
+        refinements=RefinementAgent(database, settings, gateway, events),
         job_task_seconds=settings.job_task_seconds,
     )
     _hand_back_when_told_to_stop(runner)
@@ -145,9 +148,10 @@ async def extraction_job(user_id: str, job_id: str, document_id: str = "") -> No
 
 
 @broker.task(task_name="coderai.prompt_refinement_job")
-async def prompt_refinement_job(user_id: str, project_id: str) -> None:
-    """Refines prompts from the researcher's feedback (its issue fills this in)."""
-    log.warning("prompt refinement is not available yet (project %s)", project_id)
+async def prompt_refinement_job(user_id: str, refinement_id: str) -> None:
+    """Asks the model for a variable's better instructions (the refinement's state, and its
+    job's, are in PostgreSQL)."""
+    await services().refinements.run(uuid.UUID(user_id), uuid.UUID(refinement_id))
 
 
 @broker.task(task_name="coderai.export_job")

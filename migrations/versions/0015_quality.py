@@ -1,5 +1,5 @@
 """Quality: blind coding samples and the coders' codes, the model's values kept per prompt
-version, prompt refinements, and the review guidance a variable's prompt carries
+version, prompt refinements and their jobs, and the review guidance a variable's prompt carries
 
 Revision ID: 0015
 Revises: 0014
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from server.core.tenancy import isolation_statements
+from server.core.tenancy import across_tenants, isolation_statements
 
 revision: str = "0015"
 down_revision: str | None = "0014"
@@ -23,6 +23,43 @@ STATUS = postgresql.ENUM(
     "PENDING", "READY", "FAILED", "ACCEPTED", "DISCARDED", name="refinement_status"
 )
 _TABLES = ("coding_samples", "human_codes", "value_snapshots", "refinements")
+
+# jobs_wanting_workers() (0007) with {only}: the supervisor hands workers the jobs that
+# extract from documents. A refinement job has no documents; its own task runs it.
+_WANTING_WORKERS = """
+CREATE OR REPLACE FUNCTION jobs_wanting_workers(max_jobs integer, max_resumes integer)
+RETURNS TABLE (user_id uuid, job_id uuid, paused boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+  SELECT j.user_id, j.id, j.status = 'PAUSED'
+  FROM public.processing_jobs j
+  WHERE ((
+      j.status IN ('PENDING', 'RUNNING')
+      AND (
+        EXISTS (
+          SELECT 1 FROM public.job_documents w
+          WHERE w.job_id = j.id
+            AND (w.status = 'PENDING'
+                 OR (w.status = 'RUNNING' AND w.lease_until < now()))
+        )
+        OR (
+          j.status = 'RUNNING'
+          AND NOT EXISTS (
+            SELECT 1 FROM public.job_documents w
+            WHERE w.job_id = j.id AND w.status IN ('PENDING', 'RUNNING')
+          )
+        )
+      )
+    )
+    OR (
+      j.status = 'PAUSED'
+      AND j.stop_reason = 'CIRCUIT_OPEN'
+      AND j.automatic_resumes < max_resumes
+    )){only}
+  ORDER BY j.created_at
+  LIMIT max_jobs
+$$
+"""
 
 
 def _timestamps() -> list[sa.Column[object]]:
@@ -56,6 +93,11 @@ def _same_tenant(
 
 
 def upgrade() -> None:
+    # Not used in this transaction, so PostgreSQL allows adding them inside one.
+    op.execute("ALTER TYPE job_type ADD VALUE IF NOT EXISTS 'REFINEMENT'")
+    op.execute("ALTER TYPE job_stop_reason ADD VALUE IF NOT EXISTS 'MODEL_ANSWER'")
+    # Named by the values that exist before this commit; a new one cannot be used yet.
+    op.execute(_WANTING_WORKERS.format(only="\n    AND j.job_type IN ('SAMPLE', 'FULL')"))
     op.add_column(
         "variables",
         sa.Column(
@@ -169,6 +211,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(_WANTING_WORKERS.format(only=""))
+    # PostgreSQL cannot drop an enum value; refinement jobs go with their rows.
+    with across_tenants(op.execute, "processing_jobs"):
+        op.execute("DELETE FROM processing_jobs WHERE job_type = 'REFINEMENT'")
+        op.execute(
+            "UPDATE processing_jobs SET stop_reason = NULL WHERE stop_reason = 'MODEL_ANSWER'"
+        )
     for table in reversed(_TABLES):
         op.drop_table(table)
     STATUS.drop(op.get_bind())

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import FailedPrecondition, NotFound
@@ -31,6 +32,7 @@ from server.jobs.events import EventType, JobEvents
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
     ENDED_JOB_STATUSES,
+    EXTRACTION_JOB_TYPES,
     JobStatus,
     JobType,
     LogEventType,
@@ -66,6 +68,7 @@ async def pause_by_researcher(
     session: AsyncSession, events: JobEvents, job_id: uuid.UUID
 ) -> ProcessingJob:
     job = await _locked(session, job_id, allowed=_RUNNABLE, verb="paused")
+    _check_extraction(job, "paused")
     return await _move(session, events, job, JobStatus.PAUSED, PAUSED_BY_RESEARCHER)
 
 
@@ -74,6 +77,7 @@ async def resume_by_researcher(
 ) -> ProcessingJob:
     """PAUSED -> RUNNING; the count of automatic resumes starts again."""
     job = await _locked(session, job_id, allowed=(JobStatus.PAUSED,), verb="resumed")
+    _check_extraction(job, "resumed")
     job.automatic_resumes = 0
     return await _resume(session, events, job, "resumed by the researcher")
 
@@ -85,6 +89,12 @@ async def cancel_by_researcher(
     return await _move(session, events, job, JobStatus.CANCELLED, CANCELLED_BY_RESEARCHER)
 
 
+def already_active() -> FailedPrecondition:
+    return FailedPrecondition(
+        "the project already has an active job; pause, resume or cancel it first"
+    )
+
+
 async def created(
     session: AsyncSession,
     job: ProcessingJob,
@@ -92,10 +102,20 @@ async def created(
     message: str,
     details: dict[str, Any],
 ) -> None:
-    """A new job, PENDING: its project is SAMPLING or PROCESSING while it is active."""
-    project.status = (
-        ProjectStatus.SAMPLING if job.job_type is JobType.SAMPLE else ProjectStatus.PROCESSING
-    )
+    """Stores a new job, PENDING; FAILED_PRECONDITION when its project has an active job (the
+    database's rule, which holds against concurrent calls). Its project is SAMPLING or
+    PROCESSING while an extraction job is active (a refinement job leaves it as it is)."""
+    session.add(job)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if "uq_processing_jobs_project_id_active" in str(error.orig):
+            raise already_active() from error
+        raise
+    if job.job_type is JobType.SAMPLE:
+        project.status = ProjectStatus.SAMPLING
+    elif job.job_type is JobType.FULL:
+        project.status = ProjectStatus.PROCESSING
     await repository.add_log(session, job, LogEventType.JOB_CREATED, message, details=details)
 
 
@@ -163,6 +183,18 @@ async def finish_if_done(
         stop = Stop(StopReason.EVERY_DOCUMENT_FAILED, f"every document failed ({summary})")
         return await _move(session, events, job, JobStatus.FAILED, stop)
     return await _move(session, events, job, JobStatus.COMPLETED, None, summary)
+
+
+async def complete(
+    session: AsyncSession, events: JobEvents, job_id: uuid.UUID, message: str
+) -> ProcessingJob | None:
+    """RUNNING -> COMPLETED for a job without documents (a refinement), when its worker is
+    done; None when it is no longer running (cancelled meanwhile)."""
+    job = await repository.get(session, job_id, lock=True, with_documents=False)
+    if job is None or job.status is not JobStatus.RUNNING:
+        return None
+    job.progress = 100.0
+    return await _move(session, events, job, JobStatus.COMPLETED, None, message)
 
 
 # --- one transition ----------------------------------------------------------------------------
@@ -245,6 +277,12 @@ async def _locked(
             f"{' or '.join(s.value for s in allowed)} job can be {verb}"
         )
     return job
+
+
+def _check_extraction(job: ProcessingJob, verb: str) -> None:
+    """A refinement job is one model call: it can be cancelled, not paused and resumed."""
+    if job.job_type not in EXTRACTION_JOB_TYPES:
+        raise FailedPrecondition(f"a {job.job_type.value} job cannot be {verb}; cancel it instead")
 
 
 async def _runnable(session: AsyncSession, job_id: uuid.UUID) -> ProcessingJob | None:

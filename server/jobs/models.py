@@ -34,6 +34,12 @@ from server.core.tenancy import same_tenant_fk
 class JobType(enum.Enum):
     SAMPLE = "SAMPLE"
     FULL = "FULL"
+    # The model proposes a variable's instructions (server.quality.agent): no documents.
+    REFINEMENT = "REFINEMENT"
+
+
+# Jobs that extract values from documents.
+EXTRACTION_JOB_TYPES = (JobType.SAMPLE, JobType.FULL)
 
 
 class JobStatus(enum.Enum):
@@ -63,6 +69,8 @@ class StopReason(enum.Enum):
     # The model cannot be called as configured (a bad key, an unknown model).
     MODEL_CONFIGURATION = "MODEL_CONFIGURATION"
     EVERY_DOCUMENT_FAILED = "EVERY_DOCUMENT_FAILED"
+    # A refinement's model call failed, or its answer could not be used.
+    MODEL_ANSWER = "MODEL_ANSWER"
 
 
 class JobDocumentStatus(enum.Enum):

@@ -27,6 +27,7 @@ from server.feedback.service import FeedbackService
 from server.jobs.events import JobEvent
 from server.jobs.evidence import Evidence, ValueEvidence, stored_evidence
 from server.jobs.models import (
+    EXTRACTION_JOB_TYPES,
     EvidenceMatch,
     Extraction,
     ExtractionStatus,
@@ -206,9 +207,11 @@ def selection_of(message: job_pb2.JobSelection) -> Selection:
     job_type = enum_from_proto(
         message.type, JobType, common_pb2.JobType, "JOB_TYPE", "selection.type"
     )
-    if job_type is None:
+    if job_type not in EXTRACTION_JOB_TYPES:
+        # A refinement job is started by QualityService.ProposeRefinement.
         raise InvalidArgument(
-            "selection.type is required", [FieldViolation("selection.type", "SAMPLE or FULL")]
+            "selection.type must be SAMPLE or FULL",
+            [FieldViolation("selection.type", "SAMPLE or FULL")],
         )
     return Selection(
         project_id=parse_id(message.project_id, "selection.project_id"),

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Protocol
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
@@ -157,7 +156,7 @@ class JobService:
         async with self._db.transaction(user_id) as session:
             project, document_ids = await self._select(session, selection, lock=True)
             if await self._active_job(session, project.id) is not None:
-                raise _already_active()
+                raise flows.already_active()
             await guards.room_for_active_job(session, user_id, self._quotas)
             estimate = await self._estimate(session, project, document_ids, selection.retry_failed)
             if estimate.offline_baseline and not self._settings.llm_allow_offline_baseline:
@@ -175,14 +174,6 @@ class JobService:
                 llm_provider=estimate.llm_provider,
                 llm_model=estimate.llm_model,
             )
-            session.add(job)
-            try:
-                await session.flush()
-            except IntegrityError as error:
-                if "uq_processing_jobs_project_id_active" in str(error.orig):
-                    raise _already_active() from error
-                raise
-            await repository.add_work(session, job, document_ids)
             await flows.created(
                 session,
                 job,
@@ -191,6 +182,7 @@ class JobService:
                 f"{estimate.llm_calls} model calls",
                 details={"estimate": estimate.__dict__},
             )
+            await repository.add_work(session, job, document_ids)
         await self._wake_workers(user_id, job.id, len(document_ids))
         return job, estimate
 
@@ -522,9 +514,3 @@ def _check_event_id(last_event_id: str) -> None:
             "last_event_id is not an event id",
             [FieldViolation("last_event_id", "an id from a previous event")],
         )
-
-
-def _already_active() -> FailedPrecondition:
-    return FailedPrecondition(
-        "the project already has an active job; pause, resume or cancel it first"
-    )

@@ -247,6 +247,7 @@ class LocalLLMServer:
         self._completions = 0
         self._answers: dict[str, tuple[ScriptedAnswer, ...]] = {}
         self._guided_answers: dict[str, tuple[ScriptedAnswer, ...]] = {}
+        self._schema_answers: dict[str, dict[str, Any]] = {}
 
     @property
     def base_url(self) -> str:
@@ -299,6 +300,7 @@ class LocalLLMServer:
         self._default = None
         self._answers.clear()
         self._guided_answers.clear()
+        self._schema_answers.clear()
 
     def answer_variable(
         self,
@@ -313,6 +315,11 @@ class LocalLLMServer:
         self._answers[name] = answers
         if guided is not None:
             self._guided_answers[name] = tuple(guided)
+
+    def answer_schema(self, name: str, answer: dict[str, Any]) -> None:
+        """Requests whose json_schema is named `name` (one the baseline does not answer, such
+        as a refinement proposal) get this answer."""
+        self._schema_answers[name] = answer
 
     def _fault_for(self, texts: list[str], header: str | None) -> Fault:
         if header:
@@ -379,6 +386,9 @@ class LocalLLMServer:
         ):
             return None
         schema = response_schema(response_format)
+        name = response_format.get("json_schema", {}).get("name")
+        if name in self._schema_answers:
+            return self._schema_answers[name]
         if self._answers:
             found: dict[str, str] = {}
             for text in texts:

@@ -79,12 +79,13 @@ async def load_codings(session: AsyncSession, variable: Variable) -> VariableCod
 
     def keep(version: int | None, unit: Unit, coded: Coded, quote: str | None) -> None:
         # Earlier sources win: a value kept when its version was scored, then the dataset's
-        # value now, then the value a verdict was given on (same version, same value).
-        if version is None or unit in model.setdefault(version, {}):
+        # value now, then the value a verdict was given on (same version, same value). A
+        # quote comes from whichever source has one for that same value.
+        if version is None:
             return
-        model[version][unit] = coded
-        if quote:
-            quotes[(version, unit)] = quote
+        kept = model.setdefault(version, {}).setdefault(unit, coded)
+        if quote and kept.value == coded.value:
+            quotes.setdefault((version, unit), quote)
 
     for snapshot in await repository.snapshots(session, variable.id):
         unit = (snapshot.document_id, snapshot.entity_key)

@@ -16,19 +16,26 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from server.llm.factory import resolve_model
+from server.jobs import flows
+from server.jobs.events import JobEvents
+from server.jobs.flows import Stop
+from server.jobs.models import JobStatus, JobType, ProcessingJob, StopReason
+from server.llm.factory import OFFLINE, resolve_model
 from server.projects import repository as projects
 from server.quality import repository
 from server.quality.assessment import VariableCodings, load_codings
 from server.quality.codings import NOT_STATED, Coding, Unit
 from server.quality.models import Refinement, RefinementMethod, RefinementStatus
+from server.quotas import guards
+from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
 from server.schema.guidance import Example, Guidance
 from server.schema.models import Variable
@@ -54,10 +61,20 @@ class JudgedUnits:
     held_out: list[Unit]
 
 
+class RefinementQueue(Protocol):
+    async def refine_prompt(self, user_id: uuid.UUID, refinement_id: uuid.UUID) -> None:
+        """Sends the prompt refinement job's task."""
+
+
 class RefinementService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, queue: RefinementQueue, events: JobEvents
+    ) -> None:
         self._db = db
         self._settings = settings
+        self._queue = queue
+        self._events = events
+        self._quotas = QuotaLimits.of(settings)
 
     async def propose(
         self,
@@ -99,7 +116,61 @@ class RefinementService:
                 refinement.guidance = proposal.before(Guidance.of(variable.guidance)).as_json()
                 refinement.rationale = rationale
                 refinement.status = RefinementStatus.READY
-            return await repository.add_refinement(session, refinement)
+                return await repository.add_refinement(session, refinement)
+            refinement.job_id = await self._start_job(session, variable, judged)
+            await repository.add_refinement(session, refinement)
+        await self._queue_agent(user_id, refinement)
+        return refinement
+
+    async def _start_job(
+        self, session: AsyncSession, variable: Variable, judged: JudgedUnits
+    ) -> uuid.UUID:
+        """The prompt refinement job the agent's work is watched through."""
+        project = await projects.get_for_update(session, variable.project_id)
+        assert project is not None  # a variable's project: deleted with it
+        model = resolve_model(self._settings, project.llm_config)
+        if model.provider == OFFLINE:
+            raise FailedPrecondition(
+                "the offline baseline cannot propose instructions: choose a language model "
+                "for the project, or refine with RULES"
+            )
+        await guards.room_for_active_job(session, variable.user_id, self._quotas)
+        job = ProcessingJob(
+            user_id=variable.user_id,
+            project_id=project.id,
+            job_type=JobType.REFINEMENT,
+            status=JobStatus.PENDING,
+            document_ids=[],
+            documents_total=0,
+            llm_provider=model.provider,
+            llm_model=model.model,
+        )
+        await flows.created(
+            session,
+            job,
+            project,
+            f"refinement of {variable.name}: the model proposes instructions from "
+            f"{len(judged.training)} judged units",
+            details={"variable_id": str(variable.id), "base_version": judged.base_version},
+        )
+        return job.id
+
+    async def _queue_agent(self, user_id: uuid.UUID, refinement: Refinement) -> None:
+        """Queues the agent's task; when the queue is down the job fails at once, visibly,
+        rather than wait for a task that will not come."""
+        try:
+            await self._queue.refine_prompt(user_id, refinement.id)
+        except (RedisError, OSError) as error:
+            message = f"the task queue is unavailable ({error}); propose again"
+            async with self._db.transaction(user_id) as session:
+                stored = await repository.get_refinement(session, refinement.id, for_update=True)
+                assert stored is not None
+                assert stored.job_id is not None
+                stored.status, stored.error = RefinementStatus.FAILED, message
+                await flows.fail(
+                    session, self._events, stored.job_id, Stop(StopReason.MODEL_ANSWER, message)
+                )
+            refinement.status, refinement.error = RefinementStatus.FAILED, message
 
     async def get(self, user_id: uuid.UUID, refinement_id: uuid.UUID) -> Refinement:
         async with self._db.transaction(user_id) as session:

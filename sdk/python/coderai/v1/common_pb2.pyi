@@ -57,6 +57,7 @@ class JobType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_TYPE_UNSPECIFIED: _ClassVar[JobType]
     JOB_TYPE_SAMPLE: _ClassVar[JobType]
     JOB_TYPE_FULL: _ClassVar[JobType]
+    JOB_TYPE_REFINEMENT: _ClassVar[JobType]
 
 class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -123,6 +124,7 @@ DOCUMENT_STATUS_FAILED: DocumentStatus
 JOB_TYPE_UNSPECIFIED: JobType
 JOB_TYPE_SAMPLE: JobType
 JOB_TYPE_FULL: JobType
+JOB_TYPE_REFINEMENT: JobType
 JOB_STATUS_UNSPECIFIED: JobStatus
 JOB_STATUS_PENDING: JobStatus
 JOB_STATUS_RUNNING: JobStatus

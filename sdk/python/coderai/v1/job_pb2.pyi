@@ -23,6 +23,7 @@ class JobStopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STOP_REASON_CIRCUIT_OPEN: _ClassVar[JobStopReason]
     JOB_STOP_REASON_MODEL_CONFIGURATION: _ClassVar[JobStopReason]
     JOB_STOP_REASON_EVERY_DOCUMENT_FAILED: _ClassVar[JobStopReason]
+    JOB_STOP_REASON_MODEL_ANSWER: _ClassVar[JobStopReason]
 
 class JobDocumentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -41,6 +42,7 @@ JOB_STOP_REASON_CONSECUTIVE_FAILURES: JobStopReason
 JOB_STOP_REASON_CIRCUIT_OPEN: JobStopReason
 JOB_STOP_REASON_MODEL_CONFIGURATION: JobStopReason
 JOB_STOP_REASON_EVERY_DOCUMENT_FAILED: JobStopReason
+JOB_STOP_REASON_MODEL_ANSWER: JobStopReason
 JOB_DOCUMENT_STATUS_UNSPECIFIED: JobDocumentStatus
 JOB_DOCUMENT_STATUS_PENDING: JobDocumentStatus
 JOB_DOCUMENT_STATUS_RUNNING: JobDocumentStatus
