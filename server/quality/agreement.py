@@ -18,10 +18,9 @@ left out, and counted.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -102,17 +101,21 @@ def nominal(
     """Agreement on a nominal variable whose codes are `categories` (a BOOLEAN's are
     "true" and "false")."""
     pairs, missing = _paired(reference, compared)
-    rng = np.random.default_rng(seed)
-    bootstrap = _Bootstrap(pairs, samples, rng)
+    bootstrap = _Bootstrap(len(pairs), samples, np.random.default_rng(seed))
+    codes = _NominalResamples(pairs, categories, bootstrap)
     return NominalAgreement(
         units=len(pairs),
         missing=missing,
-        percent_agreement=bootstrap.measure("percent agreement", _percent_agreement),
-        cohen_kappa=bootstrap.measure("Cohen's kappa", _cohen_kappa),
-        krippendorff_alpha=bootstrap.measure(
-            "Krippendorff's alpha (nominal)", lambda p: _alpha(p, "nominal", categories)
+        percent_agreement=bootstrap.measure(
+            "percent agreement", _percent_agreement(pairs), codes.percent_agreement()
         ),
-        gwet_ac1=bootstrap.measure("Gwet's AC1", lambda p: _gwet_ac1(p, categories)),
+        cohen_kappa=bootstrap.measure("Cohen's kappa", _cohen_kappa(pairs), codes.kappa()),
+        krippendorff_alpha=bootstrap.measure(
+            "Krippendorff's alpha (nominal)",
+            _alpha(pairs, "nominal", categories),
+            codes.alpha(),
+        ),
+        gwet_ac1=bootstrap.measure("Gwet's AC1", _gwet_ac1(pairs, categories), codes.ac1()),
         categories=[_category_score(pairs, category) for category in categories],
         confusion={
             truth: {
@@ -127,7 +130,7 @@ def matches(
     reference: Sequence[object | None],
     compared: Sequence[object | None],
     *,
-    normalise: Callable[[object], object],
+    normalise: Callable[[Any], object],
     numeric: bool = False,
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = 0,
@@ -135,24 +138,33 @@ def matches(
     """Exact and normalised matches (NUMBER, DATE, TEXT); for numbers, alpha at the interval
     and ratio levels too."""
     pairs, missing = _paired(reference, compared)
-    bootstrap = _Bootstrap(pairs, samples, np.random.default_rng(seed))
+    bootstrap = _Bootstrap(len(pairs), samples, np.random.default_rng(seed))
+    exact = np.array([r == c for r, c in pairs], dtype=float)
+    same = np.array([normalise(r) == normalise(c) for r, c in pairs], dtype=float)
+    alpha_interval = alpha_ratio = None
+    if numeric:
+        values = _NumericResamples(pairs, bootstrap)
+        alpha_interval = bootstrap.measure(
+            "Krippendorff's alpha (interval)",
+            _alpha(pairs, "interval", None),
+            values.alpha_interval(),
+        )
+        alpha_ratio = bootstrap.measure(
+            "Krippendorff's alpha (ratio)", _alpha(pairs, "ratio", None), values.alpha_ratio()
+        )
     return MatchAgreement(
         units=len(pairs),
         missing=missing,
-        exact_match=bootstrap.measure("exact match", _percent_agreement),
-        normalised_match=bootstrap.measure(
-            "normalised match", lambda p: _share(p, lambda r, c: normalise(r) == normalise(c))
+        exact_match=bootstrap.measure(
+            "exact match", _percent_agreement(pairs), bootstrap.means(exact)
         ),
-        alpha_interval=bootstrap.measure(
-            "Krippendorff's alpha (interval)", lambda p: _alpha(p, "interval", None)
-        )
-        if numeric
-        else None,
-        alpha_ratio=bootstrap.measure(
-            "Krippendorff's alpha (ratio)", lambda p: _alpha(p, "ratio", None)
-        )
-        if numeric
-        else None,
+        normalised_match=bootstrap.measure(
+            "normalised match",
+            _share(pairs, lambda r, c: normalise(r) == normalise(c)),
+            bootstrap.means(same),
+        ),
+        alpha_interval=alpha_interval,
+        alpha_ratio=alpha_ratio,
     )
 
 
@@ -255,26 +267,144 @@ def _category_score(pairs: Pairs, category: str) -> CategoryScore:
 
 
 class _Bootstrap:
-    """Percentile bootstrap intervals over the units, one resampling shared by the measures."""
+    """Percentile bootstrap intervals over the units: one matrix of resampled unit indices
+    (resamples x units) shared by the measures, each computed for every resample at once."""
 
-    def __init__(self, pairs: Pairs, samples: int, rng: np.random.Generator) -> None:
-        self._pairs = pairs
-        count = len(pairs)
-        self._resamples = [rng.integers(0, count, count) for _ in range(samples)] if count else []
+    def __init__(self, units: int, samples: int, rng: np.random.Generator) -> None:
+        self.units = units
+        self.indices = (
+            rng.integers(0, units, (samples, units)) if units else np.zeros((0, 0), dtype=int)
+        )
 
-    def measure(self, name: str, compute: Callable[[Pairs], Value]) -> Measure:
-        value = compute(self._pairs)
-        units = len(self._pairs)
+    def means(self, per_unit: np.ndarray) -> np.ndarray:
+        """Each resample's mean of a per-unit figure (a match: 1 or 0)."""
+        if not self.units:
+            return np.zeros(0)
+        return np.asarray(per_unit[self.indices].mean(axis=1))
+
+    def counts(self, per_unit_code: np.ndarray, codes: int) -> np.ndarray:
+        """How often each code occurs in each resample (resamples x codes)."""
+        samples = self.indices.shape[0]
+        offsets = np.arange(samples)[:, None] * codes
+        flat = (per_unit_code[self.indices] + offsets).ravel()
+        return np.bincount(flat, minlength=samples * codes).reshape(samples, codes)
+
+    def measure(self, name: str, value: Value, estimates: np.ndarray) -> Measure:
+        """The measure with the interval of its resample `estimates` (NaN: undefined on that
+        resample); no interval when too many resamples leave it undefined."""
         if isinstance(value, str):
-            return Measure(name, None, None, None, units, undefined=value)
-        estimates = [
-            estimate
-            for resample in self._resamples
-            if not isinstance(estimate := compute([self._pairs[i] for i in resample]), str)
-            and math.isfinite(estimate)
-        ]
-        if not self._resamples or len(estimates) < _MIN_DEFINED_SHARE * len(self._resamples):
-            return Measure(name, value, None, None, units)
+            return Measure(name, None, None, None, self.units, undefined=value)
+        defined = estimates[np.isfinite(estimates)]
+        if not len(estimates) or len(defined) < _MIN_DEFINED_SHARE * len(estimates):
+            return Measure(name, value, None, None, self.units)
         tail = (1 - CONFIDENCE) / 2 * 100
-        low, high = np.percentile(estimates, [tail, 100 - tail])
-        return Measure(name, value, float(low), float(high), units)
+        low, high = np.percentile(defined, [tail, 100 - tail])
+        return Measure(name, value, float(low), float(high), self.units)
+
+
+class _NominalResamples:
+    """The nominal coefficients of every resample, from its confusion table (two coders, no
+    missing codes; checked against scikit-learn and `krippendorff` in the tests)."""
+
+    def __init__(self, pairs: Pairs, categories: Sequence[str], bootstrap: _Bootstrap) -> None:
+        index = {category: number for number, category in enumerate(categories)}
+        q = len(categories)
+        self._q = q
+        self._n = bootstrap.units
+        if not self._n:
+            self._confusion = np.zeros((0, q, q))
+            return
+        reference = np.array([index[r] for r, _ in pairs])
+        compared = np.array([index[c] for _, c in pairs])
+        cells = bootstrap.counts(reference * q + compared, q * q)
+        self._confusion = cells.reshape(-1, q, q).astype(float)
+
+    def percent_agreement(self) -> np.ndarray:
+        return np.asarray(np.trace(self._confusion, axis1=1, axis2=2) / max(self._n, 1))
+
+    def _margins(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._confusion.sum(axis=2), self._confusion.sum(axis=1)
+
+    def _single_code(self) -> np.ndarray:
+        rows, columns = self._margins()
+        return np.asarray(((rows + columns) > 0).sum(axis=1) < 2)
+
+    def kappa(self) -> np.ndarray:
+        rows, columns = self._margins()
+        n = max(self._n, 1)
+        chance = (rows * columns).sum(axis=1) / n**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = (self.percent_agreement() - chance) / (1 - chance)
+        return np.where(self._single_code(), np.nan, kappa)
+
+    def alpha(self) -> np.ndarray:
+        # Two coders: the coincidence matrix is the confusion table plus its transpose, over
+        # N = 2n pooled values; alpha = 1 - (N - 1) * sum_{c!=k} o_ck / (N^2 - sum_c n_c^2).
+        rows, columns = self._margins()
+        pooled = rows + columns
+        total = 2 * self._n
+        disagreeing = 2 * (self._n - np.trace(self._confusion, axis1=1, axis2=2))
+        expected = total**2 - (pooled**2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = 1 - (total - 1) * disagreeing / expected
+        return np.where(self._single_code(), np.nan, alpha)
+
+    def ac1(self) -> np.ndarray:
+        if self._q < 2:
+            return np.full(len(self._confusion), np.nan)
+        rows, columns = self._margins()
+        shares = (rows + columns) / max(2 * self._n, 1)
+        chance = (shares * (1 - shares)).sum(axis=1) / (self._q - 1)
+        return np.asarray((self.percent_agreement() - chance) / (1 - chance))
+
+
+class _NumericResamples:
+    """Krippendorff's alpha at the interval and ratio levels for every resample (two coders,
+    no missing values): D_o from the units' pairs, D_e from all pairs of pooled values."""
+
+    def __init__(self, pairs: Pairs, bootstrap: _Bootstrap) -> None:
+        self._bootstrap = bootstrap
+        self._first = np.array([float(r) for r, _ in pairs])
+        self._second = np.array([float(c) for _, c in pairs])
+
+    def alpha_interval(self) -> np.ndarray:
+        if not self._bootstrap.units:
+            return np.zeros(0)
+        indices = self._bootstrap.indices
+        first, second = self._first[indices], self._second[indices]
+        total = 2 * indices.shape[1]
+        observed = 2 * ((first - second) ** 2).sum(axis=1) / total
+        pooled_sum = first.sum(axis=1) + second.sum(axis=1)
+        pooled_squares = (first**2).sum(axis=1) + (second**2).sum(axis=1)
+        expected = 2 * (total * pooled_squares - pooled_sum**2) / (total * (total - 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = 1 - observed / expected
+        return np.where(expected > 0, alpha, np.nan)
+
+    def alpha_ratio(self) -> np.ndarray:
+        if not self._bootstrap.units:
+            return np.zeros(0)
+        # Pooled values as multiplicities of the distinct values, so that the sum over all
+        # pairs of pooled values is m^T delta m per resample (one matrix product).
+        values, codes = np.unique(np.concatenate([self._first, self._second]), return_inverse=True)
+        n = self._bootstrap.units
+        first_codes, second_codes = codes[:n], codes[n:]
+        multiplicity = self._bootstrap.counts(first_codes, len(values)) + self._bootstrap.counts(
+            second_codes, len(values)
+        )
+        delta = _ratio_delta(values[:, None], values[None, :])
+        pair_delta = _ratio_delta(self._first, self._second)
+        total = 2 * n
+        observed = 2 * pair_delta[self._bootstrap.indices].sum(axis=1) / total
+        expected = ((multiplicity @ delta) * multiplicity).sum(axis=1) / (total * (total - 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = 1 - observed / expected
+        return np.where(expected > 0, alpha, np.nan)
+
+
+def _ratio_delta(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """((c - k) / (c + k))^2, 0 where both are 0."""
+    total = first + second
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = ((first - second) / total) ** 2
+    return np.where(total == 0, 0.0, delta)

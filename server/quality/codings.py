@@ -208,7 +208,7 @@ def compare(
             if _is_number(r) and _is_number(c)
         ]
         numbers = agreement.matches(
-            [r for r, _ in numeric], [c for _, c in numeric], normalise=_as_float, numeric=True
+            [r for r, _ in numeric], [c for _, c in numeric], normalise=float, numeric=True
         )
         measures += [m for m in (numbers.alpha_interval, numbers.alpha_ratio) if m is not None]
     return Report(
@@ -244,10 +244,6 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-def _as_float(value: object) -> object:
-    return float(value)  # type: ignore[arg-type]
 
 
 def _canonical(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from server.quality import agreement
@@ -171,3 +172,52 @@ def test_text_matches_up_to_case_and_spacing() -> None:
     assert result.exact_match.value == 0.0
     assert result.normalised_match.value == 1.0
     assert result.alpha_interval is None
+
+
+@pytest.mark.parametrize("categories", [2, 3, 5])
+def test_every_resamples_nominal_coefficients_equal_the_libraries(categories: int) -> None:
+    rng = np.random.default_rng(categories)
+    codes = [f"c{k}" for k in range(categories)]
+    reference = [codes[k] for k in rng.integers(0, categories, 60)]
+    # Mostly agreeing, so that the coefficients are far from 0.
+    compared = [r if rng.random() < 0.7 else codes[rng.integers(0, categories)] for r in reference]
+    pairs = list(zip(reference, compared, strict=True))
+    bootstrap = agreement._Bootstrap(len(pairs), 8, rng)
+    resamples = agreement._NominalResamples(pairs, codes, bootstrap)
+    vectorised = {
+        "percent": resamples.percent_agreement(),
+        "kappa": resamples.kappa(),
+        "alpha": resamples.alpha(),
+        "ac1": resamples.ac1(),
+    }
+    for row, indices in enumerate(bootstrap.indices):
+        drawn = [pairs[i] for i in indices]
+        one_by_one = {
+            "percent": agreement._percent_agreement(drawn),
+            "kappa": agreement._cohen_kappa(drawn),
+            "alpha": agreement._alpha(drawn, "nominal", codes),
+            "ac1": agreement._gwet_ac1(drawn, codes),
+        }
+        for name, value in one_by_one.items():
+            assert vectorised[name][row] == pytest.approx(value, abs=1e-9), name
+
+
+def test_every_resamples_numeric_alphas_equal_the_library() -> None:
+    rng = np.random.default_rng(7)
+    # Ties and a zero, as real counts have.
+    first = [float(v) for v in rng.integers(0, 6, 40)]
+    second = [v + float(rng.integers(-1, 2)) if v else 0.0 for v in first]
+    pairs = list(zip(first, second, strict=True))
+    bootstrap = agreement._Bootstrap(len(pairs), 8, rng)
+    resamples = agreement._NumericResamples(pairs, bootstrap)  # type: ignore[arg-type]
+    interval, ratio = resamples.alpha_interval(), resamples.alpha_ratio()
+    for row, indices in enumerate(bootstrap.indices):
+        drawn = [pairs[i] for i in indices]
+        assert interval[row] == pytest.approx(
+            agreement._alpha(drawn, "interval", None),
+            abs=1e-9,
+        )
+        assert ratio[row] == pytest.approx(
+            agreement._alpha(drawn, "ratio", None),
+            abs=1e-9,
+        )
