@@ -39,6 +39,8 @@ from server.exports.quality import Quality, VariableQuality
 from server.jobs.models import EvidenceMatch
 from server.jobs.postprocess import CONCATENATE_SEPARATOR
 from server.llm.factory import OFFLINE, OFFLINE_MODEL
+from server.quality.codings import Report
+from server.quality.models import MODEL
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
 
@@ -74,6 +76,7 @@ Block = Heading | Paragraph | Table | Preformatted
 # Shown where a measure does not apply (no confidence yet, no feedback).
 NOT_APPLICABLE = "—"
 _MEASURE = ("Measure", "Value")
+_AGREEMENT = ("Compared", "Reference", "Measure", "Value", "95 % interval", "Units")
 _PROPERTY = ("Property", "Value")
 
 _KEPT = {
@@ -333,13 +336,62 @@ def _quality(header: DatasetHeader, quality: Quality) -> list[Block]:
             "occurs, not a passage that supports the value. Feedback counts the researcher's "
             "verdicts on the values; accuracy is the share judged correct."
         ),
+        Paragraph(
+            "Agreement compares the model's values (the prompt version in use) with each human "
+            "coding of the same units, and the human codings with each other: codes given "
+            "blind by named coders, and \"review\", the researcher's verdicts on the model's "
+            "values read as codes (judging a value after seeing it tends to agree with it, so "
+            'agreement with review is an upper bound). "Not stated" is a code of its own: a '
+            "value recorded where the reference has none, or none where it has one, is a "
+            "disagreement. CATEGORY and BOOLEAN variables: percent agreement, Cohen's kappa, "
+            "Krippendorff's alpha (nominal) and Gwet's AC1; NUMBER, DATE and TEXT: exact and "
+            "normalised match (case, spacing, number spelling and the order of several values "
+            "aside), and for NUMBER Krippendorff's alpha at the interval and ratio levels. "
+            "Intervals are percentile bootstrap 95 % intervals over the units (1,000 "
+            "resamples); units is the number of units both codings coded. A measure that is "
+            "undefined on the units (e.g. one category used throughout) says why instead."
+        ),
     ]
     for variable, tally in zip(header.variables, tallies, strict=True):
         blocks += [
             Heading(variable.name, 3),
             Table(_MEASURE, _variable_quality(tally, header.agreement.get(variable.id))),
         ]
+        reports = header.reliability.get(variable.id, [])
+        blocks.append(
+            Table(_AGREEMENT, [row for report in reports for row in _agreement_rows(report)])
+            if reports
+            else Paragraph(
+                "Agreement: no human coding of this variable yet (code a blind sample, or "
+                "review the model's values, with the Quality service)."
+            )
+        )
     return blocks
+
+
+def _agreement_rows(report: Report) -> list[tuple[Any, ...]]:
+    """One row per measure of a comparison."""
+    compared = (
+        f"{report.compared} (prompt version {report.prompt_version})"
+        if report.compared == MODEL
+        else report.compared
+    )
+    return [
+        (
+            compared,
+            report.reference,
+            measure.name,
+            NOT_APPLICABLE if measure.value is None else f"{measure.value:.3f}",
+            measure.undefined
+            or (
+                NOT_APPLICABLE
+                if measure.low is None or measure.high is None
+                else f"{measure.low:.3f} to {measure.high:.3f}"
+            ),
+            measure.units,
+        )
+        for measure in report.measures
+    ]
 
 
 def _variable_quality(

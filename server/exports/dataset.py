@@ -16,6 +16,7 @@ from server.jobs.evidence import ValueEvidence
 from server.jobs.models import EvidenceMatch
 from server.llm.factory import OFFLINE
 from server.projects.models import UnitOfObservation
+from server.quality.codings import Report
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
 
@@ -145,6 +146,8 @@ class DatasetHeader:
     agreement: dict[uuid.UUID, FeedbackAgreement]
     include_metadata: bool
     generated_at: datetime
+    # Agreement with the human codings per variable (server.quality.assessment.reliability).
+    reliability: dict[uuid.UUID, list[Report]] = field(default_factory=dict)
 
     @property
     def entity_level(self) -> bool:

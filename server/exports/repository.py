@@ -43,6 +43,7 @@ from server.jobs.models import (
     ProcessingJob,
 )
 from server.projects.models import Project
+from server.quality import assessment as quality
 from server.schema import repository as schema
 from server.schema.models import Prompt, Variable
 
@@ -83,6 +84,14 @@ async def header(
         ),
         run=await run_summary(session, project.id) if with_run else None,
         agreement=await agreement(session, project.id) if with_run else {},
+        reliability={
+            variable.id: await quality.reliability(
+                session, variable, prompts[variable.id].version if variable.id in prompts else None
+            )
+            for variable in variables
+        }
+        if with_run
+        else {},
         include_metadata=include_metadata,
         generated_at=datetime.now(UTC),
     )

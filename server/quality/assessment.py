@@ -232,6 +232,31 @@ class AssessmentService:
         )
 
 
+async def reliability(
+    session: AsyncSession, variable: Variable, version: int | None
+) -> list[Report]:
+    """What a methods section reports for a variable: the model's values of the prompt
+    version in use against every reference there is (the coders', the review's), and every
+    pair of coders against each other. Empty without a reference."""
+    codings = await load_codings(session, variable)
+    humans = codings.humans()
+    model = codings.model.get(version, {}) if version is not None else {}
+    reports = [
+        compare(
+            codings.scale,
+            reference,
+            model,
+            reference_name=name,
+            compared_name=MODEL,
+            prompt_version=version or 0,
+            units=sorted(reference),
+        )
+        for name, reference in sorted(humans.items())
+        if set(reference) & set(model)
+    ]
+    return reports + pairwise(codings.scale, humans)
+
+
 def paired_change(
     base_right: np.ndarray, new_right: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
 ) -> tuple[float, float, float]:

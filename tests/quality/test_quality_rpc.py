@@ -9,7 +9,7 @@ import subprocess
 from typing import Any
 
 import grpc
-from coderai.v1 import common_pb2, quality_pb2, schema_pb2
+from coderai.v1 import common_pb2, export_pb2, quality_pb2, schema_pb2
 
 from server.llm.local_server import ScriptedAnswer
 from tests.factories import Caller, bad_request_fields, rpc_error, signed_in
@@ -259,6 +259,13 @@ async def test_blind_codes_measure_the_model_and_a_refinement_improves_it_on_hel
     assert [report.prompt_version for report in both.model] == [2, 1]
     assert measure(both.model[0], "percent agreement").value == 1.0
     assert measure(both.model[1], "percent agreement").value == 0.5
+
+    # The codebook reports it as a methods section would.
+    export = await researcher.export(project.id, export_pb2.EXPORT_FORMAT_CODEBOOK)
+    _, data = await researcher.download(export.id)
+    codebook = data.decode()
+    assert "| model (prompt version 2) | Alice | percent agreement | 1.000 |" in codebook
+    assert "| Bob | Alice | percent agreement | 0.800 |" in codebook
 
     # Another researcher sees none of it.
     other = await signed_in(
