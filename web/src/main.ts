@@ -1,18 +1,22 @@
 /**
  * The CoderAI web page, the researcher's workbench: register or sign in (and stay signed in
  * across a reload), create and edit projects, define variables and read their prompts, upload
- * documents, run and watch jobs, browse the results and download the dataset. Plain DOM, one
+ * documents, run and watch jobs, browse the results, review values against their evidence, code
+ * a sample blind, measure agreement and refine prompts, and download the dataset. Plain DOM, one
  * module per section; every call is the SDK's, over grpc-web to the gateway that serves this
  * page. Each section shows once a project is chosen.
  */
 import type { Project, User } from "@coderai/sdk";
 
+import { showAgreement } from "./agreement.js";
+import { showCoding } from "./coding.js";
 import { showDocuments } from "./documents.js";
 import { element, onSubmit, showError } from "./dom.js";
 import { showExports } from "./exports.js";
 import { showJobs } from "./jobs.js";
 import { hideProjects, onChosen, showProjects } from "./projects.js";
 import { showResults } from "./results.js";
+import { showReview } from "./review.js";
 import { register, restore, signIn, signOut } from "./session.js";
 import { showVariables } from "./variables.js";
 
@@ -54,7 +58,7 @@ function signedOut(): void {
 onChosen((project: Project | undefined) => {
   showResults(project);
   showExports(project);
-  for (const show of [showVariables, showDocuments, showJobs]) {
+  for (const show of [showVariables, showDocuments, showJobs, showReview, showCoding, showAgreement]) {
     show(project).catch((error: unknown) => showError(ui.error, error));
   }
 });

@@ -17,10 +17,9 @@ import {
 
 import { element, showError } from "./dom.js";
 import { api } from "./session.js";
+import { valueText } from "./values.js";
 
 const PAGE_SIZE = 25;
-
-type Value = NonNullable<ResultCell["value"]>;
 
 type Filter = { label: string; statuses: CellStatus[] };
 const FILTERS: readonly Filter[] = [
@@ -241,25 +240,6 @@ function span(className: string, text: string): HTMLSpanElement {
   found.className = className;
   found.textContent = text;
   return found;
-}
-
-/** A google.protobuf.Value as the table shows it: lists joined with "; ". */
-function valueText(value: Value | undefined): string {
-  const kind = value?.kind;
-  switch (kind?.case) {
-    case "stringValue":
-    case "numberValue":
-    case "boolValue":
-      return String(kind.value);
-    case "listValue":
-      return kind.value.values.map(valueText).join("; ");
-    case "structValue":
-      return Object.entries(kind.value.fields)
-        .map(([key, field]) => `${key}: ${valueText(field)}`)
-        .join(", ");
-    default:
-      return "";
-  }
 }
 
 /** What a cell's status, confidence and evidence are, a line each. */
