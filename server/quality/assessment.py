@@ -49,6 +49,8 @@ class VariableCodings:
     quotes: dict[tuple[int, Unit], str]
     # The notes the coders gave with their codes, by coder.
     coder_notes: dict[str, dict[Unit, str]]
+    # The model that gave a version's values ("provider/model").
+    models: dict[int, str]
 
     def reference(self, name: str) -> Coding:
         """The reference coding named: REVIEW or a coder; INVALID_ARGUMENT when there is no
@@ -76,8 +78,11 @@ class VariableCodings:
 async def load_codings(session: AsyncSession, variable: Variable) -> VariableCodings:
     model: dict[int, Coding] = {}
     quotes: dict[tuple[int, Unit], str] = {}
+    models: dict[int, str] = {}
 
-    def keep(version: int | None, unit: Unit, coded: Coded, quote: str | None) -> None:
+    def keep(
+        version: int | None, unit: Unit, coded: Coded, quote: str | None, llm_model: str | None
+    ) -> None:
         # Earlier sources win: a value kept when its version was scored, then the dataset's
         # value now, then the value a verdict was given on (same version, same value). A
         # quote comes from whichever source has one for that same value.
@@ -86,18 +91,25 @@ async def load_codings(session: AsyncSession, variable: Variable) -> VariableCod
         kept = model.setdefault(version, {}).setdefault(unit, coded)
         if quote and kept.value == coded.value:
             quotes.setdefault((version, unit), quote)
+        if llm_model:
+            models.setdefault(version, llm_model)
 
     for snapshot in await repository.snapshots(session, variable.id):
         unit = (snapshot.document_id, snapshot.entity_key)
-        keep(snapshot.prompt_version, unit, Coded(snapshot.value, snapshot.confidence), None)
+        coded = Coded(snapshot.value, snapshot.confidence, snapshot.cost_usd)
+        keep(snapshot.prompt_version, unit, coded, None, snapshot.llm_model)
     for extraction in await repository.extractions(session, variable.id):
         unit = (extraction.document_id, extraction.entity_key)
-        coded = Coded(extraction.value, extraction.confidence)
-        keep(extraction.prompt_version, unit, coded, extraction.source_text)
+        coded = Coded(extraction.value, extraction.confidence, extraction.cost_usd)
+        llm_model = (
+            f"{extraction.llm_provider}/{extraction.llm_model}" if extraction.llm_model else None
+        )
+        keep(extraction.prompt_version, unit, coded, extraction.source_text, llm_model)
     verdicts = await repository.verdicts(session, variable.id)
     for verdict in verdicts:
         unit = (verdict.document_id, verdict.entity_key)
-        keep(verdict.prompt_version, unit, Coded(verdict.judged_value), verdict.judged_source_text)
+        coded = Coded(verdict.judged_value)
+        keep(verdict.prompt_version, unit, coded, verdict.judged_source_text, None)
     coders: dict[str, Coding] = {}
     coder_notes: dict[str, dict[Unit, str]] = {}
     for code in await repository.codes(session, variable.project_id, variable_id=variable.id):
@@ -113,6 +125,7 @@ async def load_codings(session: AsyncSession, variable: Variable) -> VariableCod
         model=model,
         quotes=quotes,
         coder_notes=coder_notes,
+        models=models,
     )
 
 
@@ -165,6 +178,7 @@ class AssessmentService:
                 target_precision=target_precision,
                 current_threshold=codings.variable.confidence_threshold,
                 units=sorted(gold),
+                llm_model=codings.models.get(version, ""),
             )
             for version in versions
             if set(gold) & set(codings.model[version])
@@ -211,6 +225,7 @@ class AssessmentService:
                 compared_name=MODEL,
                 prompt_version=version,
                 units=units,
+                llm_model=codings.models.get(version, ""),
             )
             for version, coding in ((base_version, base), (new_version, new))
         ]
@@ -250,6 +265,7 @@ async def reliability(
             compared_name=MODEL,
             prompt_version=version or 0,
             units=sorted(reference),
+            llm_model=codings.models.get(version or 0, ""),
         )
         for name, reference in sorted(humans.items())
         if set(reference) & set(model)

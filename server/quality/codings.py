@@ -14,13 +14,14 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from server.jobs.models import ExtractionFeedback, FeedbackType
 from server.quality import agreement
 from server.quality.agreement import CategoryScore, Measure
-from server.quality.calibration import Calibration, calibrate
+from server.quality.calibration import Calibration, ReliabilityBin, calibrate
 from server.schema.models import VariableType
 
 # A unit of the dataset: the document and the entity's key ('' for document-level projects).
@@ -36,6 +37,8 @@ class Coded:
 
     value: Any
     confidence: float | None = None
+    # What the model's call for the value cost.
+    cost_usd: Decimal = Decimal(0)
 
 
 Coding = dict[Unit, Coded]
@@ -141,6 +144,35 @@ class Report:
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     categories: list[CategoryScore] = field(default_factory=list)
     calibration: Calibration | None = None
+    # The model's values only: the model that gave them and what they cost, over the units
+    # compared.
+    llm_model: str = ""
+    cost_usd: Decimal = Decimal(0)
+
+    def as_json(self) -> dict[str, Any]:
+        report = asdict(self)
+        report["cost_usd"] = str(self.cost_usd)
+        return report
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> Report:
+        calibration = stored.get("calibration")
+        return cls(
+            **{
+                **stored,
+                "measures": [Measure(**measure) for measure in stored["measures"]],
+                "categories": [CategoryScore(**score) for score in stored["categories"]],
+                "calibration": None
+                if calibration is None
+                else Calibration(
+                    **{
+                        **calibration,
+                        "bins": [ReliabilityBin(**b) for b in calibration["bins"]],
+                    }
+                ),
+                "cost_usd": Decimal(stored["cost_usd"]),
+            }
+        )
 
 
 def compare(
@@ -154,10 +186,16 @@ def compare(
     target_precision: float | None = None,
     current_threshold: float = 0.0,
     units: Sequence[Unit] | None = None,
+    llm_model: str = "",
 ) -> Report:
     """Agreement over `units` (default: every unit either coding coded); with a target
-    precision, the compared coding's calibration against the reference too."""
+    precision, the compared coding's calibration against the reference too. `llm_model`: the
+    model whose values `compared` holds."""
     every = sorted(set(reference) | set(compared)) if units is None else list(units)
+    cost = sum(
+        (compared[unit].cost_usd for unit in every if unit in compared and unit in reference),
+        Decimal(0),
+    )
     reference_values = [reference[unit].value if unit in reference else _MISSING for unit in every]
     compared_values = [compared[unit].value if unit in compared else _MISSING for unit in every]
     calibration = None
@@ -194,6 +232,8 @@ def compare(
             confusion=result.confusion,
             categories=result.categories,
             calibration=calibration,
+            llm_model=llm_model,
+            cost_usd=cost,
         )
     matched = agreement.matches(
         [None if v is _MISSING else _canonical(v) for v in reference_values],
@@ -219,6 +259,8 @@ def compare(
         missing=matched.missing,
         measures=measures,
         calibration=calibration,
+        llm_model=llm_model,
+        cost_usd=cost,
     )
 
 

@@ -96,6 +96,9 @@ class ValueSnapshot(TenantOwnedMixin, Base):
     prompt_version: Mapped[int] = mapped_column(Integer, nullable=False)
     value: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
     confidence: Mapped[float | None] = mapped_column(Float)
+    # The model that gave the value, and what its call cost.
+    llm_model: Mapped[str | None] = mapped_column(String(200))
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), nullable=False, default=Decimal(0))
 
 
 class RefinementMethod(enum.Enum):
@@ -148,6 +151,9 @@ class Refinement(TenantOwnedMixin, Base):
     # [[document_id, entity_key], ...]: the units it was made from, and those kept out.
     training_units: Mapped[list[list[str]]] = mapped_column(JSONB, nullable=False, default=list)
     held_out_units: Mapped[list[list[str]]] = mapped_column(JSONB, nullable=False, default=list)
+    # The base version scored against the reference on the judged units when the proposal was
+    # made (server.quality.codings.Report.as_json).
+    base_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     llm_model: Mapped[str | None] = mapped_column(String(200))
     input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

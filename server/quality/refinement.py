@@ -32,8 +32,8 @@ from server.llm.factory import OFFLINE, resolve_model
 from server.projects import repository as projects
 from server.quality import repository
 from server.quality.assessment import VariableCodings, load_codings
-from server.quality.codings import NOT_STATED, Coding, Unit
-from server.quality.models import Refinement, RefinementMethod, RefinementStatus
+from server.quality.codings import NOT_STATED, Coding, Report, Unit, compare
+from server.quality.models import MODEL, Refinement, RefinementMethod, RefinementStatus
 from server.quotas import guards
 from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
@@ -105,6 +105,7 @@ class RefinementService:
                 guidance=variable.guidance,
                 training_units=[[str(d), key] for d, key in judged.training],
                 held_out_units=[[str(d), key] for d, key in judged.held_out],
+                base_report=_base_report(codings, reference, judged).as_json(),
             )
             if method is RefinementMethod.RULES:
                 proposal, rationale = rules_proposal(codings, reference, judged)
@@ -320,9 +321,26 @@ async def _keep_values(
                 "prompt_version": judged.base_version,
                 "value": model[unit].value,
                 "confidence": model[unit].confidence,
+                "llm_model": codings.models.get(judged.base_version),
+                "cost_usd": model[unit].cost_usd,
             }
             for unit in (*judged.training, *judged.held_out)
         ],
+    )
+
+
+def _base_report(codings: VariableCodings, reference: str, judged: JudgedUnits) -> Report:
+    """The base version against the reference on every judged unit: what the proposal starts
+    from, kept with it."""
+    return compare(
+        codings.scale,
+        codings.reference(reference),
+        codings.model[judged.base_version],
+        reference_name=reference,
+        compared_name=MODEL,
+        prompt_version=judged.base_version,
+        units=sorted([*judged.training, *judged.held_out]),
+        llm_model=codings.models.get(judged.base_version, ""),
     )
 
 

@@ -118,6 +118,8 @@ def report_message(report: Report) -> quality_pb2.AgreementReport:
             for score in report.categories
         ],
         calibration=calibration_message(report.calibration) if report.calibration else None,
+        llm_model=report.llm_model,
+        cost_usd=float(report.cost_usd),
     )
 
 
@@ -140,6 +142,9 @@ def refinement_message(refinement: Refinement) -> quality_pb2.Refinement:
         llm_model=refinement.llm_model or "",
         cost_usd=float(refinement.cost_usd),
         create_time=timestamp(refinement.created_at),
+        base_report=report_message(Report.from_json(refinement.base_report))
+        if refinement.base_report
+        else None,
     )
 
 

@@ -15,7 +15,15 @@ from server.jobs.models import ExtractionFeedback, FeedbackType
 from server.quality.assessment import VariableCodings, paired_change
 from server.quality.calibration import calibrate
 from server.quality.coding import sample_size
-from server.quality.codings import NOT_STATED, Coded, Coding, Scale, compare, review_coding
+from server.quality.codings import (
+    NOT_STATED,
+    Coded,
+    Coding,
+    Report,
+    Scale,
+    compare,
+    review_coding,
+)
 from server.quality.refinement import JudgedUnits, rules_proposal, split_units
 from server.schema.guidance import MAX_EXAMPLES, MAX_RULES, Example, Guidance
 from server.schema.models import Variable, VariableType
@@ -189,6 +197,7 @@ def test_the_rules_proposal_learns_from_training_units_only() -> None:
         model={1: {unit: Coded("support") for unit in units}},
         quotes={(1, unit): f"quote {index}" for index, unit in enumerate(units)},
         coder_notes={"alice": {units[1]: "opposes means against", units[9]: "held-out note"}},
+        models={1: "openai/gpt-4o-mini"},
     )
     guidance, rationale = rules_proposal(codings, "alice", JudgedUnits(1, training, held))
     assert guidance.rules[0].startswith('3 passages coded "support" belong in "oppose"')
@@ -222,3 +231,20 @@ def test_the_paired_change_has_an_interval_around_it() -> None:
     assert change == pytest.approx(0.25)
     assert low <= change <= high
     assert paired_change(np.array([]), np.array([])) == (0.0, 0.0, 0.0)
+
+
+def test_a_report_kept_as_json_reads_back_the_same() -> None:
+    scale = Scale(VariableType.CATEGORY, ("a", "b"))
+    units = [(document, "") for document in DOCUMENTS[:6]]
+    reference: Coding = {u: Coded("a" if i % 2 else "b") for i, u in enumerate(units)}
+    compared: Coding = {u: Coded("a", 0.9 - i / 10) for i, u in enumerate(units)}
+    report = compare(
+        scale,
+        reference,
+        compared,
+        reference_name="r",
+        compared_name="model",
+        target_precision=0.9,
+        llm_model="openai/gpt-4o-mini",
+    )
+    assert Report.from_json(report.as_json()) == report

@@ -9,6 +9,7 @@ import subprocess
 from typing import Any
 
 import grpc
+import pytest
 from coderai.v1 import common_pb2, export_pb2, quality_pb2, schema_pb2
 
 from server.llm.local_server import ScriptedAnswer
@@ -177,6 +178,8 @@ async def test_blind_codes_measure_the_model_and_a_refinement_improves_it_on_hel
     measured = await agreement(researcher, variable.id, reference="Alice")
     [model] = measured.model
     assert (model.prompt_version, model.units, model.missing) == (1, 10, 0)
+    assert model.llm_model == "openai/gpt-4o-mini"
+    assert model.cost_usd > 0
     percent = measure(model, "percent agreement")
     assert percent.value == 0.5
     assert percent.units == 10
@@ -205,6 +208,9 @@ async def test_blind_codes_measure_the_model_and_a_refinement_improves_it_on_hel
     assert refinement.status == READY
     assert refinement.base_version == 1
     assert (len(refinement.training_units), len(refinement.held_out_units)) == (7, 3)
+    # Where it starts from, kept with it: version 1 on every judged unit.
+    assert refinement.base_report.units == 10
+    assert measure(refinement.base_report, "percent agreement").value == 0.5
     held_out = {unit.document_id for unit in refinement.held_out_units}
     training = {unit.document_id for unit in refinement.training_units}
     assert not held_out & training
@@ -321,3 +327,54 @@ async def test_review_verdicts_are_a_reference_and_too_few_refuse_a_refinement(
     assert "at least 5" in (refused.details() or "")
     unknown = await rpc_error(agreement(researcher, variable_id, reference="Nobody"))
     assert bad_request_fields(unknown) == ["reference"]
+
+
+async def test_review_feedback_refines_the_prompt_and_the_rerun_is_measured_on_held_out_units(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    misreading_model(stack)
+    project = await project_with_schema(researcher, [STANCE])
+    texts, stances = minutes(10)
+    documents = await ready_documents(researcher, project.id, texts)
+    truth = dict(zip(documents, stances, strict=True))
+    await run_job(researcher, project.id, documents, SAMPLE)
+    extractions = {e.document_id: e for e in await researcher.extractions(project.id)}
+    variable_id = extractions[documents[0]].variable_id
+    note = "Opposing the plan is oppose, whatever else the letter says."
+    for document, extraction in extractions.items():
+        if truth[document] == "support":
+            await judge(researcher, extraction, CORRECT)
+        else:
+            await judge(researcher, extraction, INCORRECT, "oppose", user_note=note)
+
+    proposed = await researcher.quality.ProposeRefinement(
+        quality_pb2.ProposeRefinementRequest(variable_id=variable_id, method=RULES),
+        metadata=researcher.metadata,
+    )
+    refinement = proposed.refinement
+    assert refinement.reference == "review"
+    assert note in refinement.guidance.rules
+    await researcher.quality.AcceptRefinement(
+        quality_pb2.AcceptRefinementRequest(refinement_id=refinement.id),
+        metadata=researcher.metadata,
+    )
+    await run_job(researcher, project.id, documents, SAMPLE)
+
+    compared = await researcher.quality.ComparePromptVersions(
+        quality_pb2.ComparePromptVersionsRequest(
+            variable_id=variable_id, base_version=1, refinement_id=refinement.id
+        ),
+        metadata=researcher.metadata,
+    )
+    held_out = {unit.document_id for unit in refinement.held_out_units}
+    assert compared.paired_units == len(held_out) == 3
+    assert measure(compared.new, "percent agreement").value == 1.0
+    fixed = sum(1 for d in held_out if truth[d] == "oppose")
+    assert compared.agreement_change == pytest.approx(fixed / 3)
+    # Without the refinement, every judged unit counts.
+    everything = await researcher.quality.ComparePromptVersions(
+        quality_pb2.ComparePromptVersionsRequest(variable_id=variable_id, base_version=1),
+        metadata=researcher.metadata,
+    )
+    assert everything.paired_units == 10
+    assert everything.agreement_change == pytest.approx(0.5)

@@ -261,7 +261,7 @@ class Calibration(_message.Message):
     def __init__(self, units: _Optional[int] = ..., bins: _Optional[_Iterable[_Union[ReliabilityBin, _Mapping]]] = ..., expected_calibration_error: _Optional[float] = ..., target_precision: _Optional[float] = ..., proposed_threshold: _Optional[float] = ..., precision_at_threshold: _Optional[float] = ..., coverage_at_threshold: _Optional[float] = ..., to_review: _Optional[int] = ..., current_threshold: _Optional[float] = ...) -> None: ...
 
 class AgreementReport(_message.Message):
-    __slots__ = ("reference", "compared", "prompt_version", "units", "missing", "measures", "confusion", "categories", "calibration")
+    __slots__ = ("reference", "compared", "prompt_version", "units", "missing", "measures", "confusion", "categories", "calibration", "llm_model", "cost_usd")
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     COMPARED_FIELD_NUMBER: _ClassVar[int]
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +271,8 @@ class AgreementReport(_message.Message):
     CONFUSION_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
     reference: str
     compared: str
     prompt_version: int
@@ -280,7 +282,9 @@ class AgreementReport(_message.Message):
     confusion: _containers.RepeatedCompositeFieldContainer[ConfusionCell]
     categories: _containers.RepeatedCompositeFieldContainer[CategoryAgreement]
     calibration: Calibration
-    def __init__(self, reference: _Optional[str] = ..., compared: _Optional[str] = ..., prompt_version: _Optional[int] = ..., units: _Optional[int] = ..., missing: _Optional[int] = ..., measures: _Optional[_Iterable[_Union[AgreementMeasure, _Mapping]]] = ..., confusion: _Optional[_Iterable[_Union[ConfusionCell, _Mapping]]] = ..., categories: _Optional[_Iterable[_Union[CategoryAgreement, _Mapping]]] = ..., calibration: _Optional[_Union[Calibration, _Mapping]] = ...) -> None: ...
+    llm_model: str
+    cost_usd: float
+    def __init__(self, reference: _Optional[str] = ..., compared: _Optional[str] = ..., prompt_version: _Optional[int] = ..., units: _Optional[int] = ..., missing: _Optional[int] = ..., measures: _Optional[_Iterable[_Union[AgreementMeasure, _Mapping]]] = ..., confusion: _Optional[_Iterable[_Union[ConfusionCell, _Mapping]]] = ..., categories: _Optional[_Iterable[_Union[CategoryAgreement, _Mapping]]] = ..., calibration: _Optional[_Union[Calibration, _Mapping]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ...) -> None: ...
 
 class GetAgreementRequest(_message.Message):
     __slots__ = ("variable_id", "reference", "prompt_version", "target_precision")
@@ -313,7 +317,7 @@ class Unit(_message.Message):
     def __init__(self, document_id: _Optional[str] = ..., entity_key: _Optional[str] = ...) -> None: ...
 
 class Refinement(_message.Message):
-    __slots__ = ("id", "variable_id", "method", "status", "reference", "base_version", "accepted_version", "job_id", "instructions", "guidance", "rationale", "error", "training_units", "held_out_units", "llm_model", "cost_usd", "create_time")
+    __slots__ = ("id", "variable_id", "method", "status", "reference", "base_version", "accepted_version", "job_id", "instructions", "guidance", "rationale", "error", "training_units", "held_out_units", "llm_model", "cost_usd", "create_time", "base_report")
     ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +335,7 @@ class Refinement(_message.Message):
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BASE_REPORT_FIELD_NUMBER: _ClassVar[int]
     id: str
     variable_id: str
     method: RefinementMethod
@@ -348,7 +353,8 @@ class Refinement(_message.Message):
     llm_model: str
     cost_usd: float
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., variable_id: _Optional[str] = ..., method: _Optional[_Union[RefinementMethod, str]] = ..., status: _Optional[_Union[RefinementStatus, str]] = ..., reference: _Optional[str] = ..., base_version: _Optional[int] = ..., accepted_version: _Optional[int] = ..., job_id: _Optional[str] = ..., instructions: _Optional[str] = ..., guidance: _Optional[_Union[_schema_pb2.Guidance, _Mapping]] = ..., rationale: _Optional[str] = ..., error: _Optional[str] = ..., training_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., held_out_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    base_report: AgreementReport
+    def __init__(self, id: _Optional[str] = ..., variable_id: _Optional[str] = ..., method: _Optional[_Union[RefinementMethod, str]] = ..., status: _Optional[_Union[RefinementStatus, str]] = ..., reference: _Optional[str] = ..., base_version: _Optional[int] = ..., accepted_version: _Optional[int] = ..., job_id: _Optional[str] = ..., instructions: _Optional[str] = ..., guidance: _Optional[_Union[_schema_pb2.Guidance, _Mapping]] = ..., rationale: _Optional[str] = ..., error: _Optional[str] = ..., training_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., held_out_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., base_report: _Optional[_Union[AgreementReport, _Mapping]] = ...) -> None: ...
 
 class ProposeRefinementRequest(_message.Message):
     __slots__ = ("variable_id", "method", "reference", "held_out_share")
