@@ -106,6 +106,22 @@ async def test_the_command_line_workflow_from_register_to_export(
     assert "written" in await ok("export", "xlsx", "--output", str(workbook))
     assert workbook.read_bytes().startswith(b"PK")
 
+    # Blind coding from a coder's spreadsheet, and the agreement it measures.
+    assert "4 documents drawn at random from 4" in await ok("sample", "reliability", "--size", "4")
+    codes = tmp_path / "ada.csv"
+    names = "\n".join(f"{row['filename']},infrastructure" for row in rows)
+    codes.write_text(f"filename,sector\n{names}\n")
+    assert "4 codes of Ada stored" in await ok(
+        "codes", "import", str(codes), "--coder", "Ada", "--sample", "reliability"
+    )
+    measured = await ok("agreement", "sector", "--reference", "Ada")
+    assert "percent agreement" in measured
+    assert "Ada" in measured
+    status, refused = await coderai(config, stack, "refine", "sector", "--reference", "Ada")
+    assert status == 1
+    assert "FAILED_PRECONDITION" in refused
+    assert "at least 5" in refused
+
     # The sign-in survives between commands (its refresh token changes with each), until
     # the researcher signs out.
     assert "signed out" in await ok("logout")

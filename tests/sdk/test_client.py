@@ -19,9 +19,10 @@ import grpc
 import pandas as pd
 import pytest
 from coderai import Client, CoderAIError
-from coderai.v1 import common_pb2, job_pb2
+from coderai.v1 import common_pb2, job_pb2, quality_pb2
 
 from tests.jobs.conftest import Stack
+from tests.quality.test_quality_rpc import minutes, misreading_model
 from tests.sdk.documents import CODEBOOK, research_folder
 
 PASSWORD = "a long enough passphrase"
@@ -135,3 +136,57 @@ async def test_the_notebook_workflow_from_sign_in_to_exports(
     stack: Stack, worker: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     await asyncio.to_thread(workflow, stack, tmp_path)
+
+
+def quality_workflow(stack: Stack, tmp_path: Path) -> None:
+    client = new_client(stack)
+    project = client.create_project("Harbour stances", domain="local government")
+    client.add_variable(
+        project,
+        name="stance",
+        type="category",
+        instructions="The residents' association's stance on the harbour plan.",
+        categories={"support": "for the plan", "oppose": "against the plan"},
+    )
+    folder = tmp_path / "minutes"
+    folder.mkdir()
+    texts, stances = minutes(8)
+    for index, text in enumerate(texts):
+        (folder / f"town-{index}.txt").write_text(text)
+    client.upload(project, folder)
+    client.run(project, sample=8)
+    sample = client.coding_sample(project, "reliability", 8, seed=3)
+    assert len(sample.document_ids) == 8
+
+    # A coder's spreadsheet: a row per file, a column per variable; one cell left empty.
+    codes = tmp_path / "ada.csv"
+    rows = [f"town-{index}.txt,{stance}," for index, stance in enumerate(stances)]
+    rows[7] = "town-7.txt,,the letter is unclear"
+    codes.write_text("filename,stance,note_stance\n" + "\n".join(rows) + "\n")
+    assert client.import_codes(project, "Ada", codes, sample=sample) == 8
+
+    table = client.agreement(project, "stance", reference="Ada")
+    model = table[(table.compared == "model") & (table.measure == "percent agreement")]
+    # Three oppositions read as support, and a value where Ada found none stated.
+    assert model.value.item() == pytest.approx(4 / 8)
+    assert model.units.item() == 8
+    assert set(table.columns) >= {"ci_low", "ci_high", "undefined"}
+
+    refinement = client.refine(project, "stance", reference="Ada")
+    assert refinement.status == quality_pb2.REFINEMENT_STATUS_READY
+    assert client.accept_refinement(refinement) == 2
+    client.run(project, sample=8)
+    compared = client.compare_versions(project, "stance", 1, reference="Ada")
+    assert compared.paired_units == 8
+    assert compared.agreement_change == pytest.approx(3 / 8)
+    with pytest.raises(ValueError, match="no document of the project is named"):
+        client.import_codes(project, "Ada", pd.DataFrame({"filename": ["x.txt"], "stance": ["a"]}))
+    client.close()
+
+
+@pytest.mark.timeout(240)
+async def test_the_notebook_imports_a_coders_table_measures_agreement_and_refines(
+    stack: Stack, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    misreading_model(stack)
+    await asyncio.to_thread(quality_workflow, stack, tmp_path)

@@ -6,6 +6,10 @@
     coderai upload speeches/
     coderai run --sample 10                            # then: coderai run --full
     coderai results --output dataset.csv
+    coderai sample reliability --size 50               # blind coding: code them yourself,
+    coderai codes import ada.csv --coder Ada --sample reliability   # or import a coder's table
+    coderai agreement stance --reference Ada
+    coderai refine stance --reference Ada --accept     # then: coderai run --sample 10 again
     coderai export xlsx --output speeches.xlsx
 
 The server is CODERAI_SERVER (or --server; default 127.0.0.1:50051). Signing in keeps a
@@ -31,7 +35,7 @@ import grpc
 import platformdirs
 
 from coderai.client import Client, CoderAIError
-from coderai.v1 import common_pb2, job_pb2
+from coderai.v1 import common_pb2, job_pb2, quality_pb2
 
 COMMANDS = (
     "register",
@@ -50,6 +54,10 @@ COMMANDS = (
     "cancel",
     "jobs",
     "results",
+    "sample",
+    "codes",
+    "agreement",
+    "refine",
     "export",
 )
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -156,6 +164,24 @@ def add_commands(commands: Any) -> None:
     command("jobs", "the project's jobs, newest first")
     results = command("results", "the dataset: a table on screen or a CSV file")
     results.add_argument("--output", "-o", type=Path)
+    sample = command("sample", "draw documents at random for blind coding")
+    sample.add_argument("name")
+    sample.add_argument("--size", type=int, required=True)
+    codes = command("codes", "import a coder's codes from a CSV table")
+    codes.add_argument("action", choices=["import"])
+    codes.add_argument(
+        "file", type=Path, help="a row per document: filename, then a column per variable"
+    )
+    codes.add_argument("--coder", required=True)
+    codes.add_argument("--sample", dest="sample_name", help="the coding sample coded")
+    agreement = command("agreement", "how well a variable is coded, with 95%% intervals")
+    agreement.add_argument("variable")
+    agreement.add_argument("--reference", default="review", help="review (default) or a coder")
+    refine = command("refine", "propose a better prompt for a variable from its judged values")
+    refine.add_argument("variable")
+    refine.add_argument("--reference", default="review", help="review (default) or a coder")
+    refine.add_argument("--agent", action="store_true", help="the model proposes instructions")
+    refine.add_argument("--accept", action="store_true", help="make it the active version")
     export = command("export", "download the dataset in a format")
     export.add_argument(
         "format",
@@ -163,7 +189,20 @@ def add_commands(commands: Any) -> None:
     )
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("--metadata", action="store_true", help="confidence, source, prompt")
-    for parser in (project, codebook, variable, upload, estimate, run, results, export):
+    for parser in (
+        project,
+        codebook,
+        variable,
+        upload,
+        estimate,
+        run,
+        results,
+        sample,
+        codes,
+        agreement,
+        refine,
+        export,
+    ):
         parser.add_argument("--project", dest="project_option", help="id or name (default: in use)")
 
 
@@ -402,6 +441,71 @@ def _export(client: Client, session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(client: Client, session: Session, args: argparse.Namespace) -> int:
+    sample = client.coding_sample(_project_id(client, session, args), args.name, args.size)
+    print(
+        f"{sample.name}: {len(sample.document_ids)} documents drawn at random from "
+        f"{sample.population} (seed {sample.seed})"
+    )
+    return 0
+
+
+def _codes(client: Client, session: Session, args: argparse.Namespace) -> int:
+    project_id = _project_id(client, session, args)
+    sample = None
+    if args.sample_name:
+        request = quality_pb2.ListCodingSamplesRequest(project_id=project_id)
+        samples = client.call(client.quality.ListCodingSamples, request).samples
+        sample = next((s for s in samples if s.name == args.sample_name), None)
+        if sample is None:
+            print(f"coderai: no coding sample named {args.sample_name!r}", file=sys.stderr)
+            return 2
+    try:
+        stored = client.import_codes(project_id, args.coder, args.file, sample=sample)
+    except (ValueError, OSError) as error:
+        print(f"coderai: {error}", file=sys.stderr)
+        return 2
+    print(f"{stored} codes of {args.coder} stored")
+    return 0
+
+
+def _agreement(client: Client, session: Session, args: argparse.Namespace) -> int:
+    table = client.agreement(
+        _project_id(client, session, args), args.variable, reference=args.reference
+    )
+    if table.empty:
+        print(f"nothing to compare: no {args.reference} codes of {args.variable} yet")
+        return 0
+    with _wide_screen():
+        print(table.to_string(index=False, na_rep="", float_format="{:.3f}".format))
+    return 0
+
+
+def _refine(client: Client, session: Session, args: argparse.Namespace) -> int:
+    project_id = _project_id(client, session, args)
+    refinement = client.refine(
+        project_id,
+        args.variable,
+        method="agent" if args.agent else "rules",
+        reference=args.reference,
+    )
+    if refinement.status == quality_pb2.REFINEMENT_STATUS_FAILED:
+        print(f"coderai: {refinement.error}", file=sys.stderr)
+        return 1
+    print(refinement.rationale)
+    print(f"instructions: {refinement.instructions}")
+    for rule in refinement.guidance.rules:
+        print(f"- {rule}")
+    if args.accept:
+        version = client.accept_refinement(refinement)
+        print(f"prompt version {version} is active; run the sample again to measure it")
+    else:
+        print(
+            f"proposal {refinement.id} is READY: accept it in the web page, or propose with --accept"
+        )
+    return 0
+
+
 Handler = Callable[[Client, Session, argparse.Namespace], int]
 COMMAND_HANDLERS: dict[str, Handler] = {
     "register": _sign_in,
@@ -420,5 +524,9 @@ COMMAND_HANDLERS: dict[str, Handler] = {
     "cancel": _job_action,
     "jobs": _jobs,
     "results": _results,
+    "sample": _sample,
+    "codes": _codes,
+    "agreement": _agreement,
+    "refine": _refine,
     "export": _export,
 }

@@ -53,6 +53,8 @@ from coderai.v1 import (
     job_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
+    quality_pb2,
+    quality_pb2_grpc,
     schema_pb2,
     schema_pb2_grpc,
 )
@@ -62,6 +64,8 @@ __all__ = ["Client", "CoderAIError", "UploadOutcome"]
 Reply = TypeVar("Reply", bound=Message)
 
 PAGE_SIZE = 200
+# SubmitCodes takes at most this many codes per call (the edge's bound on repeated fields).
+CODES_PER_CALL = 1000
 UPLOAD_CHUNK_BYTES = 256 * 1024
 # The server lets a user have 4 uploads in flight; a little fewer leaves room for the others.
 UPLOADS_AT_ONCE = 3
@@ -167,6 +171,7 @@ class Client:
         self.documents = document_pb2_grpc.DocumentServiceStub(self._channel)
         self.jobs = job_pb2_grpc.JobServiceStub(self._channel)
         self.exports = export_pb2_grpc.ExportServiceStub(self._channel)
+        self.quality = quality_pb2_grpc.QualityServiceStub(self._channel)
 
     # --- the connection and signing in ------------------------------------------------------
 
@@ -589,6 +594,151 @@ class Client:
 
     # --- plumbing ------------------------------------------------------------------------------
 
+    # --- quality: blind coding, agreement, refinement ------------------------------------------
+
+    def coding_sample(
+        self, project: str | project_pb2.Project, name: str, size: int, *, seed: int = 0
+    ) -> quality_pb2.CodingSample:
+        """Draws `size` of the project's READY documents at random for blind coding."""
+        request = quality_pb2.CreateCodingSampleRequest(
+            project_id=self.project(project).id, name=name, size=size, seed=seed
+        )
+        return self.call(self.quality.CreateCodingSample, request).sample
+
+    def import_codes(
+        self,
+        project: str | project_pb2.Project,
+        coder: str,
+        codes: str | Path | pd.DataFrame,
+        *,
+        sample: quality_pb2.CodingSample | None = None,
+    ) -> int:
+        """Stores a coder's codes from a table (a CSV file or a DataFrame) with a row per
+        document: a `filename` or `document_id` column, `entity_name` in entity projects, a
+        column per coded variable, named as the variable, and optionally `note_<variable>`.
+        An empty cell says the document does not state the value; a variable without a column
+        is not coded. Returns the number of codes stored; all or nothing per call."""
+        project_id = self.project(project).id
+        frame = codes if isinstance(codes, pd.DataFrame) else pd.read_csv(codes, dtype=str)
+        variables = self._variable_ids(project_id)
+        coded = [name for name in frame.columns if name in variables]
+        if not coded:
+            raise ValueError(f"no column names a variable of the project ({', '.join(variables)})")
+        documents = self._document_ids(project_id, frame)
+        inputs = []
+        for index, row in frame.iterrows():
+            for name in coded:
+                given = quality_pb2.CodeInput(
+                    variable_id=variables[name],
+                    document_id=documents[index],
+                    entity_name=_text(row.get("entity_name")),
+                    note=_text(row.get(f"note_{name}")),
+                )
+                if _text(row[name]):
+                    given.value.string_value = _text(row[name])
+                inputs.append(given)
+        stored = 0
+        for start in range(0, len(inputs), CODES_PER_CALL):
+            request = quality_pb2.SubmitCodesRequest(
+                project_id=project_id,
+                coder=coder,
+                sample_id=sample.id if sample else "",
+                codes=inputs[start : start + CODES_PER_CALL],
+            )
+            stored += self.call(self.quality.SubmitCodes, request).stored
+        return stored
+
+    def agreement(
+        self,
+        project: str | project_pb2.Project,
+        variable: str,
+        *,
+        reference: str = "review",
+        target_precision: float = 0.0,
+    ) -> pd.DataFrame:
+        """The variable's agreement as a tidy table: a row per measure of each comparison
+        (the model per prompt version against `reference`, then every pair of coders), with
+        its value, 95 % interval and units, or why it is undefined."""
+        request = quality_pb2.GetAgreementRequest(
+            variable_id=self._variable_ids(self.project(project).id)[variable],
+            reference=reference,
+            target_precision=target_precision,
+        )
+        reply = self.call(self.quality.GetAgreement, request)
+        records = [
+            {
+                "compared": report.compared,
+                "reference": report.reference,
+                "prompt_version": report.prompt_version or None,
+                "measure": measure.name,
+                "value": measure.value if measure.HasField("value") else None,
+                "ci_low": measure.ci_low if measure.HasField("ci_low") else None,
+                "ci_high": measure.ci_high if measure.HasField("ci_high") else None,
+                "units": measure.units,
+                "undefined": measure.undefined_reason or None,
+            }
+            for report in (*reply.model, *reply.coders)
+            for measure in report.measures
+        ]
+        return pd.DataFrame.from_records(records, columns=_AGREEMENT_COLUMNS)
+
+    def refine(
+        self,
+        project: str | project_pb2.Project,
+        variable: str,
+        *,
+        method: str = "rules",
+        reference: str = "review",
+        timeout: float = 600.0,
+    ) -> quality_pb2.Refinement:
+        """Proposes a refinement of the variable's prompt ("rules": from the reference's
+        corrections and notes; "agent": the model proposes), waiting for the agent's job."""
+        request = quality_pb2.ProposeRefinementRequest(
+            variable_id=self._variable_ids(self.project(project).id)[variable],
+            method=_enum(quality_pb2.RefinementMethod, "REFINEMENT_METHOD", method),
+            reference=reference,
+        )
+        refinement = self.call(self.quality.ProposeRefinement, request).refinement
+        deadline = time.monotonic() + timeout
+        while refinement.status == quality_pb2.REFINEMENT_STATUS_PENDING:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"refinement {refinement.id} still pending after {timeout}s")
+            time.sleep(0.5)
+            lookup = quality_pb2.GetRefinementRequest(refinement_id=refinement.id)
+            refinement = self.call(self.quality.GetRefinement, lookup).refinement
+        return refinement
+
+    def accept_refinement(
+        self, refinement: quality_pb2.Refinement, *, instructions: str | None = None
+    ) -> int:
+        """Accepts a READY proposal (with edited instructions, if given); the new active
+        prompt version."""
+        request = quality_pb2.AcceptRefinementRequest(refinement_id=refinement.id)
+        if instructions is not None:
+            request.instructions = instructions
+        return self.call(self.quality.AcceptRefinement, request).prompt_version
+
+    def compare_versions(
+        self,
+        project: str | project_pb2.Project,
+        variable: str,
+        base_version: int,
+        *,
+        new_version: int = 0,
+        reference: str = "review",
+        refinement: quality_pb2.Refinement | None = None,
+    ) -> quality_pb2.ComparePromptVersionsResponse:
+        """Two prompt versions on the same units (a refinement's held-out ones, if given):
+        each one's agreement, the change with its interval, and each value that changed."""
+        request = quality_pb2.ComparePromptVersionsRequest(
+            variable_id=self._variable_ids(self.project(project).id)[variable],
+            reference=reference,
+            base_version=base_version,
+            new_version=new_version,
+            refinement_id=refinement.id if refinement else "",
+        )
+        return self.call(self.quality.ComparePromptVersions, request)
+
     def call(self, method: Callable[..., Reply], request: Message, *, signed: bool = True) -> Reply:
         """Any unary call of the API, e.g. `client.call(client.jobs.ListJobLogs, request)`:
         signed with a fresh access token, tried again once after a refresh when the token was
@@ -653,6 +803,18 @@ class Client:
             token = getattr(reply, "next_page_token", "")
             if not token:
                 return found
+
+    def _document_ids(self, project_id: str, frame: pd.DataFrame) -> dict[Any, str]:
+        """Each row's document, by its document_id or its filename."""
+        if "document_id" in frame.columns:
+            return {index: str(value) for index, value in frame["document_id"].items()}
+        if "filename" not in frame.columns:
+            raise ValueError("the codes need a filename or a document_id column")
+        by_name = {document.filename: document.id for document in self.list_documents(project_id)}
+        unknown = sorted(set(frame["filename"]) - set(by_name))
+        if unknown:
+            raise ValueError(f"no document of the project is named {', '.join(unknown)}")
+        return {index: by_name[name] for index, name in frame["filename"].items()}
 
     def _variable_ids(self, project_id: str) -> dict[str, str]:
         return {variable.name: variable.id for variable in self.list_variables(project_id)}
@@ -738,6 +900,24 @@ class Client:
             error = parsed.error_message if failed else ""
             result.append(UploadOutcome(outcome.path, parsed, error, outcome.duplicate))
         return result
+
+
+_AGREEMENT_COLUMNS = [
+    "compared",
+    "reference",
+    "prompt_version",
+    "measure",
+    "value",
+    "ci_low",
+    "ci_high",
+    "units",
+    "undefined",
+]
+
+
+def _text(cell: Any) -> str:
+    """A table cell as text; empty for a missing one (NaN)."""
+    return "" if cell is None or (isinstance(cell, float) and cell != cell) else str(cell).strip()
 
 
 def _enum(wrapper: Any, prefix: str, value: str | int) -> Any:
