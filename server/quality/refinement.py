@@ -39,10 +39,9 @@ from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
 from server.schema.guidance import Example, Guidance
 from server.schema.models import Variable
-from server.schema.prompt_versions import sync_prompts
+from server.schema.prompt_versions import REFINED, sync_prompts
 from server.schema.service import existing_variable
 
-REFINED = "refined"
 DEFAULT_HELD_OUT_SHARE = 0.3
 MAX_HELD_OUT_SHARE = 0.5
 # Fewer judged units than this cannot be split into a part to learn from and one to measure.
@@ -273,15 +272,19 @@ def rules_proposal(
 
 
 def split_units(units: Sequence[Unit], share: float, salt: str) -> tuple[list[Unit], list[Unit]]:
-    """(training, held out): a random split, the same every time for the same units and salt,
-    with at least one unit on each side."""
+    """(training, held out): each unit is held out when its hash (with the variable's salt)
+    falls below `share`, so that a unit keeps its side however many units are judged later —
+    one held out in an earlier round never becomes a training unit — with at least one unit
+    on each side."""
 
-    def draw(unit: Unit) -> str:
-        return hashlib.sha256(f"{salt}:{unit[0]}:{unit[1]}".encode()).hexdigest()
+    def draw(unit: Unit) -> float:
+        digest = hashlib.sha256(f"{salt}:{unit[0]}:{unit[1]}".encode()).digest()
+        return int.from_bytes(digest[:8]) / 2**64
 
-    shuffled = sorted(units, key=draw)
-    held = min(max(1, round(share * len(units))), len(units) - 1)
-    return sorted(shuffled[held:]), sorted(shuffled[:held])
+    ordered = sorted(units, key=draw)
+    held = sum(1 for unit in ordered if draw(unit) < share)
+    held = min(max(1, held), len(ordered) - 1)
+    return sorted(ordered[held:]), sorted(ordered[:held])
 
 
 async def _judged_units(

@@ -33,6 +33,8 @@ PROJECT_UPDATED = "project_updated"
 SCHEMA_UPDATED = "schema_updated"
 REGENERATED = "regenerated"
 REACTIVATED = "reactivated"
+# An accepted refinement changed the variable's instructions or guidance.
+REFINED = "refined"
 
 
 @dataclass(frozen=True)

@@ -174,14 +174,19 @@ def test_the_sample_size_follows_the_precision_and_the_number_of_codes() -> None
     assert "falls short" in short.explanation
 
 
-def test_the_held_out_split_is_reproducible_disjoint_and_never_empty() -> None:
+def test_the_held_out_split_is_reproducible_disjoint_never_empty_and_stable() -> None:
     units = [(document, "") for document in DOCUMENTS[:10]]
     training, held = split_units(units, 0.3, salt="v")
-    assert (len(training), len(held)) == (7, 3)
+    assert len(training) + len(held) == 10
+    assert training
+    assert held
     assert not set(training) & set(held)
     assert split_units(list(reversed(units)), 0.3, salt="v") == (training, held)
     assert split_units(units, 0.3, salt="w") != (training, held)
     assert [len(part) for part in split_units(units[:2], 0.5, salt="v")] == [1, 1]
+    # A unit held out stays held out when more units are judged later.
+    more = [(document, "") for document in DOCUMENTS]
+    assert set(held) <= set(split_units(more, 0.3, salt="v")[1])
 
 
 def test_the_rules_proposal_learns_from_training_units_only() -> None:

@@ -200,23 +200,28 @@ async def test_blind_codes_measure_the_model_and_a_refinement_improves_it_on_hel
     # A refinement from the training units; the held-out ones stay out of it.
     proposed = await researcher.quality.ProposeRefinement(
         quality_pb2.ProposeRefinementRequest(
-            variable_id=variable.id, method=RULES, reference="Alice"
+            variable_id=variable.id, method=RULES, reference="Alice", held_out_share=0.2
         ),
         metadata=researcher.metadata,
     )
     refinement = proposed.refinement
     assert refinement.status == READY
     assert refinement.base_version == 1
-    assert (len(refinement.training_units), len(refinement.held_out_units)) == (7, 3)
+    assert len(refinement.training_units) + len(refinement.held_out_units) == 10
     # Where it starts from, kept with it: version 1 on every judged unit.
     assert refinement.base_report.units == 10
     assert measure(refinement.base_report, "percent agreement").value == 0.5
     held_out = {unit.document_id for unit in refinement.held_out_units}
     training = {unit.document_id for unit in refinement.training_units}
     assert not held_out & training
-    assert any('coded "support" belong in "oppose"' in rule for rule in refinement.guidance.rules)
+    # The split is random: what is learnt is what the training units show.
+    misread_in_training = sum(1 for d in training if truth[d] == "oppose")
+    pattern = f'{misread_in_training} passages coded "support" belong in "oppose"'
+    assert any(rule.startswith(pattern) for rule in refinement.guidance.rules) == (
+        misread_in_training >= 2
+    )
     examples = refinement.guidance.examples
-    assert examples
+    assert len(examples) == min(misread_in_training, 8)
     assert all(example.excerpt == OPPOSES for example in examples)
     assert all(value_of(example.value) == "oppose" for example in examples)
     assert all(value_of(example.not_value) == "support" for example in examples)
@@ -248,11 +253,11 @@ async def test_blind_codes_measure_the_model_and_a_refinement_improves_it_on_hel
         ),
         metadata=researcher.metadata,
     )
-    assert compared.paired_units == 3
+    assert compared.paired_units == len(held_out)
     assert (compared.base.prompt_version, compared.new.prompt_version) == (1, 2)
     assert measure(compared.new, "percent agreement").value == 1.0
     misread = sum(1 for d in held_out if truth[d] == "oppose")
-    assert abs(compared.agreement_change - misread / 3) < 1e-9
+    assert compared.agreement_change == pytest.approx(misread / len(held_out))
     assert compared.change_ci_low <= compared.agreement_change <= compared.change_ci_high
     assert {change.unit.document_id for change in compared.changes} == {
         d for d in held_out if truth[d] == "oppose"
@@ -348,7 +353,9 @@ async def test_review_feedback_refines_the_prompt_and_the_rerun_is_measured_on_h
             await judge(researcher, extraction, INCORRECT, "oppose", user_note=note)
 
     proposed = await researcher.quality.ProposeRefinement(
-        quality_pb2.ProposeRefinementRequest(variable_id=variable_id, method=RULES),
+        quality_pb2.ProposeRefinementRequest(
+            variable_id=variable_id, method=RULES, held_out_share=0.2
+        ),
         metadata=researcher.metadata,
     )
     refinement = proposed.refinement
@@ -367,10 +374,10 @@ async def test_review_feedback_refines_the_prompt_and_the_rerun_is_measured_on_h
         metadata=researcher.metadata,
     )
     held_out = {unit.document_id for unit in refinement.held_out_units}
-    assert compared.paired_units == len(held_out) == 3
+    assert compared.paired_units == len(held_out)
     assert measure(compared.new, "percent agreement").value == 1.0
     fixed = sum(1 for d in held_out if truth[d] == "oppose")
-    assert compared.agreement_change == pytest.approx(fixed / 3)
+    assert compared.agreement_change == pytest.approx(fixed / len(held_out))
     # Without the refinement, every judged unit counts.
     everything = await researcher.quality.ComparePromptVersions(
         quality_pb2.ComparePromptVersionsRequest(variable_id=variable_id, base_version=1),

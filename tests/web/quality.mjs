@@ -93,13 +93,16 @@ await runScenario(options, success, async (page) => {
   const percent = await model.locator('tr[data-measure="percent agreement"] td').nth(1).innerText();
   console.log(`percent agreement with Ada: ${percent}`);
   assert.equal(percent, "0.500");
-  assert.match(await model.locator("caption").innerText(), /model \(prompt version 1\) against Ada: 6 units/);
+  const caption = await model.locator("caption").innerText();
+  assert.ok(caption.startsWith(`model (prompt version 1) against Ada: ${count} units`), caption);
   await page.getByTestId("calibration").first().waitFor();
   await shot(page, "agreement", "agreement");
 
   await page.getByRole("button", { name: "Propose a refinement from these codes" }).click();
-  await unlessAlert(page, page.getByTestId("proposal-rules").getByRole("listitem").first().waitFor());
-  assert.match(await page.getByTestId("proposal-rules").innerText(), /belong in "oppose"/);
+  await unlessAlert(page, page.getByTestId("proposal-form").waitFor());
+  // What was learnt depends on the random held-out split: the test compares it with the server's.
+  const rules = await page.getByTestId("proposal-rules").getByRole("listitem").allInnerTexts();
+  console.log(`proposal rules: ${JSON.stringify(rules)}`);
   await shot(page, "refinement-proposal", "agreement");
   await page.getByRole("button", { name: "Accept as a new prompt version" }).click();
   await unlessAlert(

@@ -5,6 +5,7 @@ screenshot of each step is kept in test-artifacts/quality/ (TEST_ARTIFACTS_DIR e
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ SPEAKER = {
     "type": common_pb2.VARIABLE_TYPE_TEXT,
     "instructions": "Who states the stance.",
 }
-DOCUMENTS = 6
+DOCUMENTS = 10
 
 
 @pytest.mark.timeout(240)
@@ -56,7 +57,7 @@ async def test_review_blind_coding_agreement_and_refinement_in_the_browser(
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
 
-    await run_scenario(
+    output = await run_scenario(
         "quality.mjs",
         url=f"http://127.0.0.1:{web_gateway.port}/",
         email=researcher.email,
@@ -98,6 +99,14 @@ async def test_review_blind_coding_agreement_and_refinement_in_the_browser(
     )
     assert active.version.version == 2
     assert active.version.reason == "refined"
+    [refinement] = (
+        await researcher.quality.ListRefinements(
+            quality_pb2.ListRefinementsRequest(variable_id=stance.id), metadata=researcher.metadata
+        )
+    ).refinements
+    assert refinement.status == quality_pb2.REFINEMENT_STATUS_ACCEPTED
+    [shown] = [line for line in output.splitlines() if line.startswith("proposal rules: ")]
+    assert json.loads(shown.removeprefix("proposal rules: ")) == list(refinement.guidance.rules)
     assert sorted(p.name for p in shots.iterdir()) == [
         "01-review-document.png",
         "02-review-verdicts.png",

@@ -500,9 +500,7 @@ def _refine(client: Client, session: Session, args: argparse.Namespace) -> int:
         version = client.accept_refinement(refinement)
         print(f"prompt version {version} is active; run the sample again to measure it")
     else:
-        print(
-            f"proposal {refinement.id} is READY: accept it in the web page, or propose with --accept"
-        )
+        print(f"proposal {refinement.id} is READY: accept it in the web page, or use --accept")
     return 0
 
 
