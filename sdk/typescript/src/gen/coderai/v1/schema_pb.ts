@@ -644,7 +644,7 @@ export type PromptVersion = Message<"coderai.v1.PromptVersion"> & {
 
   /**
    * Why the version exists: created, variable_updated, schema_updated, project_updated,
-   * regenerated.
+   * regenerated, reactivated, refined (an accepted QualityService refinement).
    *
    * @generated from field: string reason = 12;
    */
