@@ -391,8 +391,11 @@ class JobService:
         _check_event_id(last_event_id)
         job = await self.get(user_id, job_id)
         key = stream_key(job_id)
-        yield await self._snapshot(key, last_event_id, job)
-        after = last_event_id or await self._events.last_id(key)
+        snapshot = await self._snapshot(key, last_event_id, job)
+        yield snapshot
+        # From the snapshot's own id: reading the stream's end again here, after the yield,
+        # would skip what was appended meanwhile (a watcher of a busy job lost events).
+        after = snapshot.id
         if job.status in ENDED_JOB_STATUSES:
             # Nothing more will come: what followed last_event_id, at once, and the end.
             for event in await self._events.range_after(key, after):
@@ -427,8 +430,9 @@ class JobService:
                 raise project_not_found(project_id)
             active = await self._active_job(session, project_id)
         key = project_stream_key(project_id)
-        yield await self._snapshot(key, last_event_id, active)
-        after = last_event_id or await self._events.last_id(key)
+        snapshot = await self._snapshot(key, last_event_id, active)
+        yield snapshot
+        after = snapshot.id
         async for event in self._follow(key, after, expires_at):
             if event is not None:
                 yield event

@@ -11,10 +11,11 @@ import uuid
 import asyncpg
 import grpc
 import pytest
-from coderai.v1 import auth_pb2, common_pb2, document_pb2, export_pb2, job_pb2
+from coderai.v1 import auth_pb2, common_pb2, document_pb2, export_pb2, job_pb2, quality_pb2
 
 from server.core.db import Database
 from server.llm.ledger import LLMCall
+from server.quality.models import Refinement, RefinementMethod, RefinementStatus, ValueSnapshot
 from tests.auth.accounts import CALLS_OF_EVERY_KIND, bearer, create_api_key, rows_of
 from tests.factories import PASSWORD, Caller, rpc_error, signed_in
 
@@ -27,8 +28,8 @@ SPEECH = b"We will cut emissions by half by 2030.\n\n" * 700
 async def populated(channel: grpc.aio.Channel, database: Database) -> Caller:
     """A researcher with a row in every table a researcher's work fills: a project, its
     schema and prompts, a parsed document, a finished sample job with its extractions, logs
-    and feedback, an export, an unfinished resumable upload, an API key and a ledger row
-    outside any project."""
+    and feedback, an export, an unfinished resumable upload, an API key, a coding sample and
+    a code, a refinement with a kept value, and a ledger row outside any project."""
     caller = await signed_in(channel, f"deleted-{uuid.uuid4().hex[:10]}@example.org")
     project = await caller.create_project()
     await caller.create_variable(project.id)
@@ -57,11 +58,46 @@ async def populated(channel: grpc.aio.Channel, database: Database) -> Caller:
         metadata=caller.metadata,
     )
     await create_api_key(caller)
+    sample = await caller.quality.CreateCodingSample(
+        quality_pb2.CreateCodingSampleRequest(project_id=project.id, name="blind", size=1),
+        metadata=caller.metadata,
+    )
+    code = quality_pb2.CodeInput(variable_id=extraction.variable_id, document_id=result.document.id)
+    await caller.quality.SubmitCodes(
+        quality_pb2.SubmitCodesRequest(
+            project_id=project.id, coder="Ada", sample_id=sample.sample.id, codes=[code]
+        ),
+        metadata=caller.metadata,
+    )
     user_id = uuid.UUID(caller.user_id)
+    ids = {
+        "project_id": uuid.UUID(project.id),
+        "variable_id": uuid.UUID(extraction.variable_id),
+    }
     async with database.transaction(user_id) as session:
         session.add(
             LLMCall(
                 user_id=user_id, purpose="test", provider="offline", model="baseline", attempt=1
+            )
+        )
+        # A refinement's rows, built directly: a real one needs five judged units.
+        session.add(
+            ValueSnapshot(
+                user_id=user_id,
+                document_id=uuid.UUID(result.document.id),
+                prompt_version=1,
+                value="x",
+                **ids,
+            )
+        )
+        session.add(
+            Refinement(
+                user_id=user_id,
+                method=RefinementMethod.RULES,
+                status=RefinementStatus.READY,
+                reference="Ada",
+                base_version=1,
+                **ids,
             )
         )
     return caller

@@ -7,13 +7,18 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import grpc
 from coderai.v1 import common_pb2, job_pb2
 from redis.asyncio import Redis
 
 from server.core.security import issue_access_token
-from server.jobs.events import stream_key
+from server.jobs.events import EventType, JobEvent, JobEvents, stream_key
+from server.jobs.feed import EventFeed
+from server.jobs.service import JobService
 from server.llm.local_server import Fault
 from tests.factories import Caller, rpc_error, signed_in
 from tests.jobs.conftest import Stack
@@ -274,3 +279,43 @@ async def test_many_watchers_share_one_reader_and_all_get_every_event(
             redis, created.job.id, after=snapshot.event_id
         )
         assert events[-1][1] == "job_completed"
+
+
+class _NoTasks:
+    async def wake_workers(self, user_id: uuid.UUID, job_id: uuid.UUID, tasks: int) -> None:
+        """The watch below starts no job."""
+
+
+async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
+) -> None:
+    """The watch continues from its snapshot's own id: an event appended between the snapshot
+    and the following is the next thing the watcher gets (it used to read the stream's end
+    again after the snapshot, and lose such events)."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(1))
+    created = await researcher.create_job(project.id, document_ids=ids)
+    await researcher.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+    settings = stack.settings
+    events = JobEvents(
+        redis,
+        max_length=settings.job_events_max_length,
+        ttl_seconds=settings.job_events_ttl_seconds,
+    )
+    service = JobService(stack.server.database, settings, _NoTasks(), events, EventFeed(events))
+    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
+    watch = cast(
+        AsyncGenerator[JobEvent, None],
+        service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
+    )
+
+    snapshot = await anext(watch)
+    job = await service.get(user_id, job_id)
+    appended = await events.publish(job, EventType.PROGRESS, message="between")
+    following = await asyncio.wait_for(anext(watch), 10)
+
+    assert snapshot.type is EventType.SNAPSHOT
+    assert following.id == appended
+    await watch.aclose()
