@@ -35,6 +35,7 @@ from server.auth.accounts import AccountService
 from server.auth.authenticator import Authenticator
 from server.auth.rpc import PUBLIC_METHODS, AuthServicer
 from server.auth.service import AuthService
+from server.copilot.service import CopilotService
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.infrastructure import connect_database, connect_redis, prepare
@@ -58,6 +59,8 @@ from server.jobs.rpc import JobServicer
 from server.jobs.service import JobService
 from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.llm.factory import describe as describe_llm
+from server.llm.gateway import LLMGateway
+from server.llm.ledger import DatabaseLedger
 from server.projects.rpc import ProjectServicer
 from server.projects.service import ProjectService
 from server.quality.assessment import AssessmentService
@@ -149,8 +152,14 @@ async def start_server(
     project_pb2_grpc.add_ProjectServiceServicer_to_server(
         ProjectServicer(ProjectService(database, settings)), server
     )
+    # The co-pilot answers in the call: the server asks the model itself, through the one
+    # gateway every model call takes (ledger, retries, breaker, rate limit).
+    gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(
-        SchemaServicer(SchemaService(database, settings)), server
+        SchemaServicer(
+            SchemaService(database, settings), CopilotService(database, settings, gateway)
+        ),
+        server,
     )
     documents = DocumentService(database, settings, TaskiqQueue(broker), redis)
     document_pb2_grpc.add_DocumentServiceServicer_to_server(DocumentServicer(documents), server)

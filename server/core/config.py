@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     job_worker_tasks: int = Field(default=16, ge=1)
     # A task works its job this long, then queues its continuation behind other jobs' tasks.
     job_task_seconds: float = Field(default=60.0, gt=0)
+    # The co-pilot reads excerpts of sampled documents up to this many tokens in all, so that a
+    # suggestion costs the same on a large corpus as on a small one.
+    copilot_max_input_tokens: int = Field(default=12_000, ge=500)
     # How often a worker with free slots looks in PostgreSQL for jobs no task announced (their
     # tasks were lost, their worker died) and for jobs to resume after a provider outage.
     job_supervisor_interval_seconds: float = Field(default=10.0, gt=0)

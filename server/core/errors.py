@@ -68,6 +68,11 @@ class ResourceExhausted(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class Unavailable(ResourceExhausted):
+    """A service this call needs (the model provider) cannot answer now; worth trying again,
+    after `retry_after_seconds` when known."""
+
+
 class DeadlineExceeded(DomainError):
     """The caller stopped sending (a stalled upload) for longer than the server waits."""
 

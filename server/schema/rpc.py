@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from coderai.v1 import common_pb2, schema_pb2, schema_pb2_grpc
 from google.protobuf import json_format
 
+from server.copilot.service import (
+    DEFAULT_DOCUMENTS,
+    DEFAULT_SUGGESTIONS,
+    CopilotService,
+    Suggestion,
+    Suggestions,
+)
 from server.core.errors import FieldViolation, InvalidArgument
 from server.core.interceptors import RpcContext, current_user_id
 from server.core.proto import (
@@ -156,9 +164,82 @@ def _as_dict(message: Any) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
+def suggestion_message(
+    project_id: uuid.UUID, suggestion: Suggestion
+) -> schema_pb2.VariableSuggestion:
+    """A co-pilot suggestion: its variable as CreateVariable's input (no id, order or times)."""
+    proposed = Variable(
+        id=uuid.UUID(int=0), project_id=project_id, order=0, **suggestion.variable.to_columns()
+    )
+    variable = variable_message(proposed)
+    for output_only in ("id", "order", "create_time", "update_time"):
+        variable.ClearField(output_only)
+    return schema_pb2.VariableSuggestion(
+        variable=variable,
+        rationale=suggestion.rationale,
+        example_quote=suggestion.example_quote,
+        example_document_id=str(suggestion.example_document_id or ""),
+        quote_found=suggestion.quote_found,
+        repairs=suggestion.repairs,
+    )
+
+
+def copilot_fields(project_id: uuid.UUID, found: Suggestions) -> dict[str, Any]:
+    """The suggestions, what was dropped and why, and what the co-pilot read and spent."""
+    usage = found.usage
+    return {
+        "dropped": [
+            schema_pb2.DroppedSuggestion(name=d.name, reason=d.reason) for d in found.dropped
+        ],
+        "usage": schema_pb2.CopilotUsage(
+            baseline=usage.baseline,
+            llm_model=usage.llm_model,
+            documents_read=usage.documents_read,
+            excerpt_characters=usage.excerpt_characters,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=float(usage.cost_usd),
+        ),
+    }
+
+
 class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
-    def __init__(self, service: SchemaService) -> None:
+    def __init__(self, service: SchemaService, copilot: CopilotService) -> None:
         self._service = service
+        self._copilot = copilot
+
+    async def SuggestVariables(  # noqa: N802
+        self, request: schema_pb2.SuggestVariablesRequest, context: RpcContext
+    ) -> schema_pb2.SuggestVariablesResponse:
+        project_id = parse_id(request.project_id, "project_id")
+        found = await self._copilot.suggest(
+            current_user_id(),
+            project_id,
+            request.research_question,
+            request.max_suggestions or DEFAULT_SUGGESTIONS,
+            request.documents or DEFAULT_DOCUMENTS,
+        )
+        return schema_pb2.SuggestVariablesResponse(
+            suggestions=[suggestion_message(project_id, s) for s in found.suggestions],
+            **copilot_fields(project_id, found),
+        )
+
+    async def SuggestVariableDefinition(  # noqa: N802
+        self, request: schema_pb2.SuggestVariableDefinitionRequest, context: RpcContext
+    ) -> schema_pb2.SuggestVariableDefinitionResponse:
+        project_id = parse_id(request.project_id, "project_id")
+        type_hint = enum_from_proto(
+            request.type, VariableType, common_pb2.VariableType, "VARIABLE_TYPE", "type"
+        )
+        found = await self._copilot.complete(
+            current_user_id(), project_id, request.description, type_hint
+        )
+        return schema_pb2.SuggestVariableDefinitionResponse(
+            suggestion=suggestion_message(project_id, found.suggestions[0])
+            if found.suggestions
+            else None,
+            **copilot_fields(project_id, found),
+        )
 
     async def CreateVariable(  # noqa: N802 - gRPC method names are the proto's
         self, request: schema_pb2.CreateVariableRequest, context: RpcContext

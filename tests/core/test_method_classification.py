@@ -21,6 +21,8 @@ READS = {
         "ListPromptVersions",
         "GetPromptVersion",
         "PreviewPrompt",
+        "SuggestVariables",
+        "SuggestVariableDefinition",
     },
     "DocumentService": {"GetDocument", "GetDocumentText", "ListDocuments"},
     "JobService": {

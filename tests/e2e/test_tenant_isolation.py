@@ -232,6 +232,19 @@ def _compare_prompt_versions(b: Caller, t: Target, own: str) -> Awaitable[object
     )
 
 
+def _suggest_variables(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.SuggestVariables(
+        schema_pb2.SuggestVariablesRequest(project_id=t.project_id), metadata=b.metadata
+    )
+
+
+def _suggest_definition(b: Caller, t: Target, own: str) -> Awaitable[object]:
+    return b.schema.SuggestVariableDefinition(
+        schema_pb2.SuggestVariableDefinitionRequest(project_id=t.project_id, description="tone"),
+        metadata=b.metadata,
+    )
+
+
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
     "GetProject": (_get_project, NOT_FOUND),
@@ -262,6 +275,8 @@ INTRUSIONS: dict[str, tuple[Intrusion, grpc.StatusCode]] = {
     "ProposeRefinement": (_propose_refinement, NOT_FOUND),
     "ListRefinements": (_list_refinements, NOT_FOUND),
     "ComparePromptVersions": (_compare_prompt_versions, NOT_FOUND),
+    "SuggestVariables": (_suggest_variables, NOT_FOUND),
+    "SuggestVariableDefinition": (_suggest_definition, NOT_FOUND),
 }
 
 

@@ -29,10 +29,21 @@ async function shot(page, name, id) {
 }
 
 const success =
-  "reviewed a document's values by keyboard with their quotes highlighted, coded a sample " +
+  "added a co-pilot suggestion, reviewed a document's values by keyboard with their quotes highlighted, coded a sample " +
   "blind, measured the model's agreement and accepted a refinement";
 
 await runScenario(options, success, async (page) => {
+  // --- the co-pilot, where variables are defined: a suggestion added as it is ---------------
+  await page.getByLabel("Research question").fill("Who opposes the harbour plan?");
+  await page.getByRole("button", { name: "Suggest variables" }).click();
+  const suggestion = page.getByTestId("suggestions").locator('[data-name="letter_sender"]');
+  await unlessAlert(page, suggestion.waitFor());
+  assert.match(await suggestion.innerText(), /Example: “The residents' association/);
+  assert.match(await page.getByTestId("dropped-suggestions").innerText(), /Left out “stance”/);
+  await shot(page, "copilot-suggestions", "copilot");
+  await page.getByRole("button", { name: "Add letter_sender" }).click();
+  await unlessAlert(page, page.getByTestId("variables-table").getByText("letter_sender").waitFor());
+
   // --- review: the document's text with each value's quote highlighted ---------------------
   await page.getByLabel("Document", { exact: true }).selectOption({ label: options.document });
   const values = page.getByTestId("review-values").getByRole("option");

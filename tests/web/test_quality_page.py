@@ -1,7 +1,8 @@
-"""Review, blind coding, agreement and refinement in headless Chromium through the grpc-web
-gateway (tests/web/quality.mjs), over a project whose sample job ran on real workers against
-the local OpenAI-compatible server; what the page did is then read back over gRPC. A
-screenshot of each step is kept in test-artifacts/quality/ (TEST_ARTIFACTS_DIR elsewhere)."""
+"""The co-pilot, review, blind coding, agreement and refinement in headless Chromium through
+the grpc-web gateway (tests/web/quality.mjs), over a project whose sample job ran on real
+workers against the local OpenAI-compatible server; what the page did is then read back over
+gRPC. A screenshot of each step is kept in test-artifacts/quality/ (TEST_ARTIFACTS_DIR
+elsewhere)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from coderai.v1 import common_pb2, job_pb2, quality_pb2, schema_pb2
 
 from gateway.proxy import RunningGateway
+from server.copilot.service import SUGGESTIONS_SCHEMA_NAME
 from server.llm.local_server import ScriptedAnswer
 from tests.factories import PASSWORD, Caller
 from tests.feedback.test_feedback import python as value_of
@@ -34,6 +36,20 @@ SPEAKER = {
     "instructions": "Who states the stance.",
 }
 DOCUMENTS = 10
+STANCE_SUGGESTION = {
+    "display_name": "Stance",
+    "type": "CATEGORY",
+    "instructions": "The stance.",
+    "categories": [
+        {"label": "support", "definition": "for"},
+        {"label": "oppose", "definition": "against"},
+    ],
+    "selection_logic": "",
+    "several_values": False,
+    "rationale": "",
+    "example_quote": "",
+    "example_excerpt": 0,
+}
 
 
 @pytest.mark.timeout(240)
@@ -45,6 +61,27 @@ async def test_review_blind_coding_agreement_and_refinement_in_the_browser(
     tmp_path: Path,
 ) -> None:
     misreading_model(stack)
+    stack.llm.answer_schema(
+        SUGGESTIONS_SCHEMA_NAME,
+        {
+            "suggestions": [
+                {
+                    "name": "letter_sender",
+                    "display_name": "Letter sender",
+                    "type": "TEXT",
+                    "instructions": "Who wrote the letter to the council.",
+                    "categories": [],
+                    "selection_logic": "",
+                    "several_values": False,
+                    "rationale": "Says who takes a stance.",
+                    "example_quote": "The residents' association",
+                    "example_excerpt": 1,
+                },
+                # The codebook has it: left out, with the reason.
+                {**STANCE_SUGGESTION, "name": "stance"},
+            ]
+        },
+    )
     # The speaker's quote lies inside the stance's: the page marks the overlap once.
     stack.llm.answer_variable(
         "speaker", ScriptedAnswer("The residents' association", "The residents' association")
@@ -107,12 +144,14 @@ async def test_review_blind_coding_agreement_and_refinement_in_the_browser(
     assert refinement.status == quality_pb2.REFINEMENT_STATUS_ACCEPTED
     [shown] = [line for line in output.splitlines() if line.startswith("proposal rules: ")]
     assert json.loads(shown.removeprefix("proposal rules: ")) == list(refinement.guidance.rules)
+    assert "letter_sender" in [v.name for v in variables]
     assert sorted(p.name for p in shots.iterdir()) == [
-        "01-review-document.png",
-        "02-review-verdicts.png",
-        "03-blind-coding.png",
-        "04-agreement.png",
-        "05-refinement-proposal.png",
-        "06-refinement-accepted.png",
+        "01-copilot-suggestions.png",
+        "02-review-document.png",
+        "03-review-verdicts.png",
+        "04-blind-coding.png",
+        "05-agreement.png",
+        "06-refinement-proposal.png",
+        "07-refinement-accepted.png",
         "final.png",
     ]

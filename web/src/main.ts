@@ -10,6 +10,7 @@ import type { Project, User } from "@coderai/sdk";
 
 import { showAgreement } from "./agreement.js";
 import { showCoding } from "./coding.js";
+import { showCopilot } from "./copilot.js";
 import { showDocuments } from "./documents.js";
 import { element, onSubmit, showError } from "./dom.js";
 import { showExports } from "./exports.js";
@@ -58,6 +59,7 @@ function signedOut(): void {
 onChosen((project: Project | undefined) => {
   showResults(project);
   showExports(project);
+  showCopilot(project);
   for (const show of [showVariables, showDocuments, showJobs, showReview, showCoding, showAgreement]) {
     show(project).catch((error: unknown) => showError(ui.error, error));
   }

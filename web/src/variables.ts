@@ -69,6 +69,21 @@ export async function showVariables(chosen: Project | undefined): Promise<void> 
   await refreshVariables(chosen);
 }
 
+/** The form filled with a variable to add (a co-pilot suggestion), for the researcher to edit
+ * and save. */
+export function editNew(variable: Variable): void {
+  fill(variable);
+  ui.form.dataset.editing = "";
+  ui.legend.textContent = `New variable: ${variable.name} (suggested)`;
+  ui.save.textContent = "Add variable";
+  ui.name.focus();
+}
+
+/** The table again, after a variable was added elsewhere (a co-pilot suggestion). */
+export async function variablesChanged(): Promise<void> {
+  if (project) await refreshVariables(project);
+}
+
 async function refreshVariables(chosen: Project): Promise<void> {
   variables = (await api.schema.listVariables({ projectId: chosen.id })).variables;
   ui.count.textContent = variables.length

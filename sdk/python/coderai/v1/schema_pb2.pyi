@@ -108,6 +108,90 @@ class Guidance(_message.Message):
     examples: _containers.RepeatedCompositeFieldContainer[GuidanceExample]
     def __init__(self, rules: _Optional[_Iterable[str]] = ..., examples: _Optional[_Iterable[_Union[GuidanceExample, _Mapping]]] = ...) -> None: ...
 
+class VariableSuggestion(_message.Message):
+    __slots__ = ("variable", "rationale", "example_quote", "example_document_id", "quote_found", "repairs")
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_QUOTE_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_FOUND_FIELD_NUMBER: _ClassVar[int]
+    REPAIRS_FIELD_NUMBER: _ClassVar[int]
+    variable: Variable
+    rationale: str
+    example_quote: str
+    example_document_id: str
+    quote_found: bool
+    repairs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, variable: _Optional[_Union[Variable, _Mapping]] = ..., rationale: _Optional[str] = ..., example_quote: _Optional[str] = ..., example_document_id: _Optional[str] = ..., quote_found: _Optional[bool] = ..., repairs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DroppedSuggestion(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CopilotUsage(_message.Message):
+    __slots__ = ("baseline", "llm_model", "documents_read", "excerpt_characters", "input_tokens", "output_tokens", "cost_usd")
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_READ_FIELD_NUMBER: _ClassVar[int]
+    EXCERPT_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    baseline: bool
+    llm_model: str
+    documents_read: int
+    excerpt_characters: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    def __init__(self, baseline: _Optional[bool] = ..., llm_model: _Optional[str] = ..., documents_read: _Optional[int] = ..., excerpt_characters: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+
+class SuggestVariablesRequest(_message.Message):
+    __slots__ = ("project_id", "research_question", "max_suggestions", "documents")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESEARCH_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    research_question: str
+    max_suggestions: int
+    documents: int
+    def __init__(self, project_id: _Optional[str] = ..., research_question: _Optional[str] = ..., max_suggestions: _Optional[int] = ..., documents: _Optional[int] = ...) -> None: ...
+
+class SuggestVariablesResponse(_message.Message):
+    __slots__ = ("suggestions", "dropped", "usage")
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    suggestions: _containers.RepeatedCompositeFieldContainer[VariableSuggestion]
+    dropped: _containers.RepeatedCompositeFieldContainer[DroppedSuggestion]
+    usage: CopilotUsage
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[VariableSuggestion, _Mapping]]] = ..., dropped: _Optional[_Iterable[_Union[DroppedSuggestion, _Mapping]]] = ..., usage: _Optional[_Union[CopilotUsage, _Mapping]] = ...) -> None: ...
+
+class SuggestVariableDefinitionRequest(_message.Message):
+    __slots__ = ("project_id", "description", "type")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    description: str
+    type: _common_pb2.VariableType
+    def __init__(self, project_id: _Optional[str] = ..., description: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.VariableType, str]] = ...) -> None: ...
+
+class SuggestVariableDefinitionResponse(_message.Message):
+    __slots__ = ("suggestion", "dropped", "usage")
+    SUGGESTION_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    suggestion: VariableSuggestion
+    dropped: _containers.RepeatedCompositeFieldContainer[DroppedSuggestion]
+    usage: CopilotUsage
+    def __init__(self, suggestion: _Optional[_Union[VariableSuggestion, _Mapping]] = ..., dropped: _Optional[_Iterable[_Union[DroppedSuggestion, _Mapping]]] = ..., usage: _Optional[_Union[CopilotUsage, _Mapping]] = ...) -> None: ...
+
 class CreateVariableRequest(_message.Message):
     __slots__ = ("variable",)
     VARIABLE_FIELD_NUMBER: _ClassVar[int]

@@ -91,6 +91,16 @@ class SchemaServiceStub:
                 request_serializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptResponse.FromString,
                 _registered_method=True)
+        self.SuggestVariables = channel.unary_unary(
+                '/coderai.v1.SchemaService/SuggestVariables',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesResponse.FromString,
+                _registered_method=True)
+        self.SuggestVariableDefinition = channel.unary_unary(
+                '/coderai.v1.SchemaService/SuggestVariableDefinition',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionResponse.FromString,
+                _registered_method=True)
 
 
 class SchemaServiceServicer:
@@ -178,6 +188,29 @@ class SchemaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestVariables(self, request, context):
+        """The co-pilot (FR-047): variables the project's READY documents can support, proposed by the
+        project's model from excerpts of a sample of them (within a token budget) and the research
+        question. Nothing is stored: a suggestion's variable is created with CreateVariable, through
+        the same validation. Each suggestion is checked like CreateVariable's input; one that
+        cannot be repaired (no valid name, a CATEGORY without two categories, a duplicate of an
+        existing variable) is dropped, with the reason. With the offline baseline the suggestions
+        come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
+        documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuggestVariableDefinition(self, request, context):
+        """The full definition of one variable from a rough description ("whether the speaker attacks
+        the opposition"): type, instructions, mutually exclusive and exhaustive categories with
+        definitions. Nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchemaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +268,16 @@ def add_SchemaServiceServicer_to_server(servicer, server):
                     servicer.PreviewPrompt,
                     request_deserializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_schema__pb2.PreviewPromptResponse.SerializeToString,
+            ),
+            'SuggestVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestVariables,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesResponse.SerializeToString,
+            ),
+            'SuggestVariableDefinition': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestVariableDefinition,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -536,6 +579,60 @@ class SchemaService:
             '/coderai.v1.SchemaService/PreviewPrompt',
             coderai_dot_v1_dot_schema__pb2.PreviewPromptRequest.SerializeToString,
             coderai_dot_v1_dot_schema__pb2.PreviewPromptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/SuggestVariables',
+            coderai_dot_v1_dot_schema__pb2.SuggestVariablesRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.SuggestVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestVariableDefinition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coderai.v1.SchemaService/SuggestVariableDefinition',
+            coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionResponse.FromString,
             options,
             channel_credentials,
             insecure,

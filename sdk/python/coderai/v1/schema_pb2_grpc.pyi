@@ -63,6 +63,21 @@ class SchemaServiceStub:
     """The exact messages a document would be sent with, without calling a model. The fence
     boundary in them is random per call, so it differs from call to call.
     """
+    SuggestVariables: _grpc.UnaryUnaryMultiCallable[_schema_pb2.SuggestVariablesRequest, _schema_pb2.SuggestVariablesResponse]
+    """The co-pilot (FR-047): variables the project's READY documents can support, proposed by the
+    project's model from excerpts of a sample of them (within a token budget) and the research
+    question. Nothing is stored: a suggestion's variable is created with CreateVariable, through
+    the same validation. Each suggestion is checked like CreateVariable's input; one that
+    cannot be repaired (no valid name, a CATEGORY without two categories, a duplicate of an
+    existing variable) is dropped, with the reason. With the offline baseline the suggestions
+    come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
+    documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+    """
+    SuggestVariableDefinition: _grpc.UnaryUnaryMultiCallable[_schema_pb2.SuggestVariableDefinitionRequest, _schema_pb2.SuggestVariableDefinitionResponse]
+    """The full definition of one variable from a rough description ("whether the speaker attacks
+    the opposition"): type, instructions, mutually exclusive and exhaustive categories with
+    definitions. Nothing is stored.
+    """
 
 @_typing.type_check_only
 class SchemaServiceAsyncStub(SchemaServiceStub):
@@ -98,6 +113,21 @@ class SchemaServiceAsyncStub(SchemaServiceStub):
     PreviewPrompt: _aio.UnaryUnaryMultiCallable[_schema_pb2.PreviewPromptRequest, _schema_pb2.PreviewPromptResponse]  # type: ignore[assignment]
     """The exact messages a document would be sent with, without calling a model. The fence
     boundary in them is random per call, so it differs from call to call.
+    """
+    SuggestVariables: _aio.UnaryUnaryMultiCallable[_schema_pb2.SuggestVariablesRequest, _schema_pb2.SuggestVariablesResponse]  # type: ignore[assignment]
+    """The co-pilot (FR-047): variables the project's READY documents can support, proposed by the
+    project's model from excerpts of a sample of them (within a token budget) and the research
+    question. Nothing is stored: a suggestion's variable is created with CreateVariable, through
+    the same validation. Each suggestion is checked like CreateVariable's input; one that
+    cannot be repaired (no valid name, a CATEGORY without two categories, a duplicate of an
+    existing variable) is dropped, with the reason. With the offline baseline the suggestions
+    come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
+    documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+    """
+    SuggestVariableDefinition: _aio.UnaryUnaryMultiCallable[_schema_pb2.SuggestVariableDefinitionRequest, _schema_pb2.SuggestVariableDefinitionResponse]  # type: ignore[assignment]
+    """The full definition of one variable from a rough description ("whether the speaker attacks
+    the opposition"): type, instructions, mutually exclusive and exhaustive categories with
+    definitions. Nothing is stored.
     """
 
 class SchemaServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -197,6 +227,33 @@ class SchemaServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_schema_pb2.PreviewPromptResponse, _abc.Awaitable[_schema_pb2.PreviewPromptResponse]]:
         """The exact messages a document would be sent with, without calling a model. The fence
         boundary in them is random per call, so it differs from call to call.
+        """
+
+    @_abc_1.abstractmethod
+    def SuggestVariables(
+        self,
+        request: _schema_pb2.SuggestVariablesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.SuggestVariablesResponse, _abc.Awaitable[_schema_pb2.SuggestVariablesResponse]]:
+        """The co-pilot (FR-047): variables the project's READY documents can support, proposed by the
+        project's model from excerpts of a sample of them (within a token budget) and the research
+        question. Nothing is stored: a suggestion's variable is created with CreateVariable, through
+        the same validation. Each suggestion is checked like CreateVariable's input; one that
+        cannot be repaired (no valid name, a CATEGORY without two categories, a duplicate of an
+        existing variable) is dropped, with the reason. With the offline baseline the suggestions
+        come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
+        documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+        """
+
+    @_abc_1.abstractmethod
+    def SuggestVariableDefinition(
+        self,
+        request: _schema_pb2.SuggestVariableDefinitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_schema_pb2.SuggestVariableDefinitionResponse, _abc.Awaitable[_schema_pb2.SuggestVariableDefinitionResponse]]:
+        """The full definition of one variable from a rough description ("whether the speaker attacks
+        the opposition"): type, instructions, mutually exclusive and exhaustive categories with
+        definitions. Nothing is stored.
         """
 
 def add_SchemaServiceServicer_to_server(servicer: SchemaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/schema.proto.
  */
 export const file_coderai_v1_schema: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb2RlcmFpL3YxL3NjaGVtYS5wcm90bxIKY29kZXJhaS52MSItCghDYXRlZ29yeRINCgVsYWJlbBgBIAEoCRISCgpkZWZpbml0aW9uGAIgASgJIlgKE0NsYXNzaWZpY2F0aW9uUnVsZXMSKAoKY2F0ZWdvcmllcxgBIAMoCzIULmNvZGVyYWkudjEuQ2F0ZWdvcnkSFwoPc2VsZWN0aW9uX2xvZ2ljGAIgASgJIsMCCg9WYWxpZGF0aW9uUnVsZXMSFwoKbWluX2xlbmd0aBgBIAEoBUgAiAEBEhcKCm1heF9sZW5ndGgYAiABKAVIAYgBARIUCgdwYXR0ZXJuGAMgASgJSAKIAQESFgoJbWluX3ZhbHVlGAQgASgBSAOIAQESFgoJbWF4X3ZhbHVlGAUgASgBSASIAQESGQoMaW50ZWdlcl9vbmx5GAYgASgISAWIAQESFQoIbWluX2RhdGUYByABKAlIBogBARIVCghtYXhfZGF0ZRgIIAEoCUgHiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgoKCF9wYXR0ZXJuQgwKCl9taW5fdmFsdWVCDAoKX21heF92YWx1ZUIPCg1faW50ZWdlcl9vbmx5QgsKCV9taW5fZGF0ZUILCglfbWF4X2RhdGUilwUKCFZhcmlhYmxlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSJgoEdHlwZRgFIAEoDjIYLmNvZGVyYWkudjEuVmFyaWFibGVUeXBlEhQKDGluc3RydWN0aW9ucxgGIAEoCRI9ChRjbGFzc2lmaWNhdGlvbl9ydWxlcxgHIAEoCzIfLmNvZGVyYWkudjEuQ2xhc3NpZmljYXRpb25SdWxlcxIhChRjb25maWRlbmNlX3RocmVzaG9sZBgIIAEoAUgAiAEBEi0KDGlmX3VuY2VydGFpbhgJIAEoDjIXLmNvZGVyYWkudjEuSWZVbmNlcnRhaW4SOAoSaWZfbXVsdGlwbGVfdmFsdWVzGAogASgOMhwuY29kZXJhaS52MS5JZk11bHRpcGxlVmFsdWVzEhIKCm1heF92YWx1ZXMYCyABKAUSLQoNZGVmYXVsdF92YWx1ZRgMIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRI1ChB2YWxpZGF0aW9uX3J1bGVzGA0gASgLMhsuY29kZXJhaS52MS5WYWxpZGF0aW9uUnVsZXMSEgoKZGVwZW5kc19vbhgOIAMoCRINCgVvcmRlchgPIAEoBRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCGd1aWRhbmNlGBIgASgLMhQuY29kZXJhaS52MS5HdWlkYW5jZUIXChVfY29uZmlkZW5jZV90aHJlc2hvbGQiggEKD0d1aWRhbmNlRXhhbXBsZRIPCgdleGNlcnB0GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5vdF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIMCgRub3RlGAQgASgJIkgKCEd1aWRhbmNlEg0KBXJ1bGVzGAEgAygJEi0KCGV4YW1wbGVzGAIgAygLMhsuY29kZXJhaS52MS5HdWlkYW5jZUV4YW1wbGUiPwoVQ3JlYXRlVmFyaWFibGVSZXF1ZXN0EiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSJAChZDcmVhdGVWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIpChJHZXRWYXJpYWJsZVJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkiPQoTR2V0VmFyaWFibGVSZXNwb25zZRImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUiKgoUTGlzdFZhcmlhYmxlc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSJAChVMaXN0VmFyaWFibGVzUmVzcG9uc2USJwoJdmFyaWFibGVzGAEgAygLMhQuY29kZXJhaS52MS5WYXJpYWJsZSJwChVVcGRhdGVWYXJpYWJsZVJlcXVlc3QSJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJAChZVcGRhdGVWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIsChVEZWxldGVWYXJpYWJsZVJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkiGAoWRGVsZXRlVmFyaWFibGVSZXNwb25zZSJDChdSZW9yZGVyVmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhQKDHZhcmlhYmxlX2lkcxgCIAMoCSJDChhSZW9yZGVyVmFyaWFibGVzUmVzcG9uc2USJwoJdmFyaWFibGVzGAEgAygLMhQuY29kZXJhaS52MS5WYXJpYWJsZSLDAgoNUHJvbXB0VmVyc2lvbhIKCgJpZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEg4KBmFjdGl2ZRgEIAEoCBIVCg1zeXN0ZW1fcHJvbXB0GAUgASgJEhwKFHVzZXJfcHJvbXB0X3RlbXBsYXRlGAYgASgJEjAKD3Jlc3BvbnNlX3NjaGVtYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoIcHJvdmlkZXIYCCABKAkSDQoFbW9kZWwYCSABKAkSEwoLdGVtcGVyYXR1cmUYCiABKAESEgoKbWF4X3Rva2VucxgLIAEoBRIOCgZyZWFzb24YDCABKAkSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjAKGUxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkiSQoaTGlzdFByb21wdFZlcnNpb25zUmVzcG9uc2USKwoIdmVyc2lvbnMYASADKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24iPwoXR2V0UHJvbXB0VmVyc2lvblJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBSJGChhHZXRQcm9tcHRWZXJzaW9uUmVzcG9uc2USKgoHdmVyc2lvbhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbiJEChhSZWdlbmVyYXRlUHJvbXB0c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIUCgx2YXJpYWJsZV9pZHMYAiADKAkiXwoZUmVnZW5lcmF0ZVByb21wdHNSZXNwb25zZRIrCgh2ZXJzaW9ucxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbhIVCg1jcmVhdGVkX2NvdW50GAIgASgFIkQKHEFjdGl2YXRlUHJvbXB0VmVyc2lvblJlcXVlc3QSEwoLdmFyaWFibGVfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBSJLCh1BY3RpdmF0ZVByb21wdFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uIrUBChRQcmV2aWV3UHJvbXB0UmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEhUKC2RvY3VtZW50X2lkGAMgASgJSAASFwoNZG9jdW1lbnRfdGV4dBgEIAEoCUgAEg4KBmVudGl0eRgFIAEoCRItCgxrbm93bl92YWx1ZXMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QggKBnNvdXJjZSIsCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkizwEKFVByZXZpZXdQcm9tcHRSZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uEikKCG1lc3NhZ2VzGAIgAygLMhcuY29kZXJhaS52MS5DaGF0TWVzc2FnZRIfChdlc3RpbWF0ZWRfcHJvbXB0X3Rva2VucxgDIAEoBRIjChZlc3RpbWF0ZWRfbWF4X2Nvc3RfdXNkGAQgASgBSACIAQFCGQoXX2VzdGltYXRlZF9tYXhfY29zdF91c2QyiQgKDVNjaGVtYVNlcnZpY2USVwoOQ3JlYXRlVmFyaWFibGUSIS5jb2RlcmFpLnYxLkNyZWF0ZVZhcmlhYmxlUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlVmFyaWFibGVSZXNwb25zZRJOCgtHZXRWYXJpYWJsZRIeLmNvZGVyYWkudjEuR2V0VmFyaWFibGVSZXF1ZXN0Gh8uY29kZXJhaS52MS5HZXRWYXJpYWJsZVJlc3BvbnNlElQKDUxpc3RWYXJpYWJsZXMSIC5jb2RlcmFpLnYxLkxpc3RWYXJpYWJsZXNSZXF1ZXN0GiEuY29kZXJhaS52MS5MaXN0VmFyaWFibGVzUmVzcG9uc2USVwoOVXBkYXRlVmFyaWFibGUSIS5jb2RlcmFpLnYxLlVwZGF0ZVZhcmlhYmxlUmVxdWVzdBoiLmNvZGVyYWkudjEuVXBkYXRlVmFyaWFibGVSZXNwb25zZRJXCg5EZWxldGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuRGVsZXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5EZWxldGVWYXJpYWJsZVJlc3BvbnNlEl0KEFJlb3JkZXJWYXJpYWJsZXMSIy5jb2RlcmFpLnYxLlJlb3JkZXJWYXJpYWJsZXNSZXF1ZXN0GiQuY29kZXJhaS52MS5SZW9yZGVyVmFyaWFibGVzUmVzcG9uc2USYwoSTGlzdFByb21wdFZlcnNpb25zEiUuY29kZXJhaS52MS5MaXN0UHJvbXB0VmVyc2lvbnNSZXF1ZXN0GiYuY29kZXJhaS52MS5MaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRJdChBHZXRQcm9tcHRWZXJzaW9uEiMuY29kZXJhaS52MS5HZXRQcm9tcHRWZXJzaW9uUmVxdWVzdBokLmNvZGVyYWkudjEuR2V0UHJvbXB0VmVyc2lvblJlc3BvbnNlEmAKEVJlZ2VuZXJhdGVQcm9tcHRzEiQuY29kZXJhaS52MS5SZWdlbmVyYXRlUHJvbXB0c1JlcXVlc3QaJS5jb2RlcmFpLnYxLlJlZ2VuZXJhdGVQcm9tcHRzUmVzcG9uc2USbAoVQWN0aXZhdGVQcm9tcHRWZXJzaW9uEiguY29kZXJhaS52MS5BY3RpdmF0ZVByb21wdFZlcnNpb25SZXF1ZXN0GikuY29kZXJhaS52MS5BY3RpdmF0ZVByb21wdFZlcnNpb25SZXNwb25zZRJUCg1QcmV2aWV3UHJvbXB0EiAuY29kZXJhaS52MS5QcmV2aWV3UHJvbXB0UmVxdWVzdBohLmNvZGVyYWkudjEuUHJldmlld1Byb21wdFJlc3BvbnNlYgZwcm90bzM", [file_coderai_v1_common, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chdjb2RlcmFpL3YxL3NjaGVtYS5wcm90bxIKY29kZXJhaS52MSItCghDYXRlZ29yeRINCgVsYWJlbBgBIAEoCRISCgpkZWZpbml0aW9uGAIgASgJIlgKE0NsYXNzaWZpY2F0aW9uUnVsZXMSKAoKY2F0ZWdvcmllcxgBIAMoCzIULmNvZGVyYWkudjEuQ2F0ZWdvcnkSFwoPc2VsZWN0aW9uX2xvZ2ljGAIgASgJIsMCCg9WYWxpZGF0aW9uUnVsZXMSFwoKbWluX2xlbmd0aBgBIAEoBUgAiAEBEhcKCm1heF9sZW5ndGgYAiABKAVIAYgBARIUCgdwYXR0ZXJuGAMgASgJSAKIAQESFgoJbWluX3ZhbHVlGAQgASgBSAOIAQESFgoJbWF4X3ZhbHVlGAUgASgBSASIAQESGQoMaW50ZWdlcl9vbmx5GAYgASgISAWIAQESFQoIbWluX2RhdGUYByABKAlIBogBARIVCghtYXhfZGF0ZRgIIAEoCUgHiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgoKCF9wYXR0ZXJuQgwKCl9taW5fdmFsdWVCDAoKX21heF92YWx1ZUIPCg1faW50ZWdlcl9vbmx5QgsKCV9taW5fZGF0ZUILCglfbWF4X2RhdGUilwUKCFZhcmlhYmxlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSJgoEdHlwZRgFIAEoDjIYLmNvZGVyYWkudjEuVmFyaWFibGVUeXBlEhQKDGluc3RydWN0aW9ucxgGIAEoCRI9ChRjbGFzc2lmaWNhdGlvbl9ydWxlcxgHIAEoCzIfLmNvZGVyYWkudjEuQ2xhc3NpZmljYXRpb25SdWxlcxIhChRjb25maWRlbmNlX3RocmVzaG9sZBgIIAEoAUgAiAEBEi0KDGlmX3VuY2VydGFpbhgJIAEoDjIXLmNvZGVyYWkudjEuSWZVbmNlcnRhaW4SOAoSaWZfbXVsdGlwbGVfdmFsdWVzGAogASgOMhwuY29kZXJhaS52MS5JZk11bHRpcGxlVmFsdWVzEhIKCm1heF92YWx1ZXMYCyABKAUSLQoNZGVmYXVsdF92YWx1ZRgMIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRI1ChB2YWxpZGF0aW9uX3J1bGVzGA0gASgLMhsuY29kZXJhaS52MS5WYWxpZGF0aW9uUnVsZXMSEgoKZGVwZW5kc19vbhgOIAMoCRINCgVvcmRlchgPIAEoBRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCGd1aWRhbmNlGBIgASgLMhQuY29kZXJhaS52MS5HdWlkYW5jZUIXChVfY29uZmlkZW5jZV90aHJlc2hvbGQiggEKD0d1aWRhbmNlRXhhbXBsZRIPCgdleGNlcnB0GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5vdF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIMCgRub3RlGAQgASgJIkgKCEd1aWRhbmNlEg0KBXJ1bGVzGAEgAygJEi0KCGV4YW1wbGVzGAIgAygLMhsuY29kZXJhaS52MS5HdWlkYW5jZUV4YW1wbGUiqQEKElZhcmlhYmxlU3VnZ2VzdGlvbhImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSEQoJcmF0aW9uYWxlGAIgASgJEhUKDWV4YW1wbGVfcXVvdGUYAyABKAkSGwoTZXhhbXBsZV9kb2N1bWVudF9pZBgEIAEoCRITCgtxdW90ZV9mb3VuZBgFIAEoCBIPCgdyZXBhaXJzGAYgAygJIjEKEURyb3BwZWRTdWdnZXN0aW9uEgwKBG5hbWUYASABKAkSDgoGcmVhc29uGAIgASgJIqYBCgxDb3BpbG90VXNhZ2USEAoIYmFzZWxpbmUYASABKAgSEQoJbGxtX21vZGVsGAIgASgJEhYKDmRvY3VtZW50c19yZWFkGAMgASgFEhoKEmV4Y2VycHRfY2hhcmFjdGVycxgEIAEoBRIUCgxpbnB1dF90b2tlbnMYBSABKAUSFQoNb3V0cHV0X3Rva2VucxgGIAEoBRIQCghjb3N0X3VzZBgHIAEoASJ0ChdTdWdnZXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhkKEXJlc2VhcmNoX3F1ZXN0aW9uGAIgASgJEhcKD21heF9zdWdnZXN0aW9ucxgDIAEoBRIRCglkb2N1bWVudHMYBCABKAUiqAEKGFN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZRIzCgtzdWdnZXN0aW9ucxgBIAMoCzIeLmNvZGVyYWkudjEuVmFyaWFibGVTdWdnZXN0aW9uEi4KB2Ryb3BwZWQYAiADKAsyHS5jb2RlcmFpLnYxLkRyb3BwZWRTdWdnZXN0aW9uEicKBXVzYWdlGAMgASgLMhguY29kZXJhaS52MS5Db3BpbG90VXNhZ2UicwogU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvblJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRImCgR0eXBlGAMgASgOMhguY29kZXJhaS52MS5WYXJpYWJsZVR5cGUisAEKIVN1Z2dlc3RWYXJpYWJsZURlZmluaXRpb25SZXNwb25zZRIyCgpzdWdnZXN0aW9uGAEgASgLMh4uY29kZXJhaS52MS5WYXJpYWJsZVN1Z2dlc3Rpb24SLgoHZHJvcHBlZBgCIAMoCzIdLmNvZGVyYWkudjEuRHJvcHBlZFN1Z2dlc3Rpb24SJwoFdXNhZ2UYAyABKAsyGC5jb2RlcmFpLnYxLkNvcGlsb3RVc2FnZSI/ChVDcmVhdGVWYXJpYWJsZVJlcXVlc3QSJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIkAKFkNyZWF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIikKEkdldFZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSI9ChNHZXRWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIqChRMaXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIkAKFUxpc3RWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlInAKFVVwZGF0ZVZhcmlhYmxlUmVxdWVzdBImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkAKFlVwZGF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIiwKFURlbGV0ZVZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSIYChZEZWxldGVWYXJpYWJsZVJlc3BvbnNlIkMKF1Jlb3JkZXJWYXJpYWJsZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFAoMdmFyaWFibGVfaWRzGAIgAygJIkMKGFJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIsMCCg1Qcm9tcHRWZXJzaW9uEgoKAmlkGAEgASgJEhMKC3ZhcmlhYmxlX2lkGAIgASgJEg8KB3ZlcnNpb24YAyABKAUSDgoGYWN0aXZlGAQgASgIEhUKDXN5c3RlbV9wcm9tcHQYBSABKAkSHAoUdXNlcl9wcm9tcHRfdGVtcGxhdGUYBiABKAkSMAoPcmVzcG9uc2Vfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghwcm92aWRlchgIIAEoCRINCgVtb2RlbBgJIAEoCRITCgt0ZW1wZXJhdHVyZRgKIAEoARISCgptYXhfdG9rZW5zGAsgASgFEg4KBnJlYXNvbhgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoZTGlzdFByb21wdFZlcnNpb25zUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSJJChpMaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRIrCgh2ZXJzaW9ucxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbiI/ChdHZXRQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIkYKGEdldFByb21wdFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uIkQKGFJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhQKDHZhcmlhYmxlX2lkcxgCIAMoCSJfChlSZWdlbmVyYXRlUHJvbXB0c1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uEhUKDWNyZWF0ZWRfY291bnQYAiABKAUiRAocQWN0aXZhdGVQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIksKHUFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24itQEKFFByZXZpZXdQcm9tcHRSZXF1ZXN0EhMKC3ZhcmlhYmxlX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSFQoLZG9jdW1lbnRfaWQYAyABKAlIABIXCg1kb2N1bWVudF90ZXh0GAQgASgJSAASDgoGZW50aXR5GAUgASgJEi0KDGtub3duX3ZhbHVlcxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCCAoGc291cmNlIiwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCSLPAQoVUHJldmlld1Byb21wdFJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24SKQoIbWVzc2FnZXMYAiADKAsyFy5jb2RlcmFpLnYxLkNoYXRNZXNzYWdlEh8KF2VzdGltYXRlZF9wcm9tcHRfdG9rZW5zGAMgASgFEiMKFmVzdGltYXRlZF9tYXhfY29zdF91c2QYBCABKAFIAIgBAUIZChdfZXN0aW1hdGVkX21heF9jb3N0X3VzZDLiCQoNU2NoZW1hU2VydmljZRJXCg5DcmVhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuQ3JlYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5DcmVhdGVWYXJpYWJsZVJlc3BvbnNlEk4KC0dldFZhcmlhYmxlEh4uY29kZXJhaS52MS5HZXRWYXJpYWJsZVJlcXVlc3QaHy5jb2RlcmFpLnYxLkdldFZhcmlhYmxlUmVzcG9uc2USVAoNTGlzdFZhcmlhYmxlcxIgLmNvZGVyYWkudjEuTGlzdFZhcmlhYmxlc1JlcXVlc3QaIS5jb2RlcmFpLnYxLkxpc3RWYXJpYWJsZXNSZXNwb25zZRJXCg5VcGRhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuVXBkYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5VcGRhdGVWYXJpYWJsZVJlc3BvbnNlElcKDkRlbGV0ZVZhcmlhYmxlEiEuY29kZXJhaS52MS5EZWxldGVWYXJpYWJsZVJlcXVlc3QaIi5jb2RlcmFpLnYxLkRlbGV0ZVZhcmlhYmxlUmVzcG9uc2USXQoQUmVvcmRlclZhcmlhYmxlcxIjLmNvZGVyYWkudjEuUmVvcmRlclZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRJjChJMaXN0UHJvbXB0VmVyc2lvbnMSJS5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QaJi5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEl0KEEdldFByb21wdFZlcnNpb24SIy5jb2RlcmFpLnYxLkdldFByb21wdFZlcnNpb25SZXF1ZXN0GiQuY29kZXJhaS52MS5HZXRQcm9tcHRWZXJzaW9uUmVzcG9uc2USYAoRUmVnZW5lcmF0ZVByb21wdHMSJC5jb2RlcmFpLnYxLlJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBolLmNvZGVyYWkudjEuUmVnZW5lcmF0ZVByb21wdHNSZXNwb25zZRJsChVBY3RpdmF0ZVByb21wdFZlcnNpb24SKC5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlcXVlc3QaKS5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlElQKDVByZXZpZXdQcm9tcHQSIC5jb2RlcmFpLnYxLlByZXZpZXdQcm9tcHRSZXF1ZXN0GiEuY29kZXJhaS52MS5QcmV2aWV3UHJvbXB0UmVzcG9uc2USXQoQU3VnZ2VzdFZhcmlhYmxlcxIjLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZRJ4ChlTdWdnZXN0VmFyaWFibGVEZWZpbml0aW9uEiwuY29kZXJhaS52MS5TdWdnZXN0VmFyaWFibGVEZWZpbml0aW9uUmVxdWVzdBotLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvblJlc3BvbnNlYgZwcm90bzM", [file_coderai_v1_common, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One category of a CATEGORY variable.
@@ -349,6 +349,265 @@ export const GuidanceSchema: GenMessage<Guidance> = /*@__PURE__*/
   messageDesc(file_coderai_v1_schema, 5);
 
 /**
+ * A variable the co-pilot proposes, valid as CreateVariable's input.
+ *
+ * @generated from message coderai.v1.VariableSuggestion
+ */
+export type VariableSuggestion = Message<"coderai.v1.VariableSuggestion"> & {
+  /**
+   * project_id set; create it with CreateVariable (edited or not).
+   *
+   * @generated from field: coderai.v1.Variable variable = 1;
+   */
+  variable?: Variable | undefined;
+
+  /**
+   * How it helps answer the research question.
+   *
+   * @generated from field: string rationale = 2;
+   */
+  rationale: string;
+
+  /**
+   * A passage of a sampled document that states it, and that document.
+   *
+   * @generated from field: string example_quote = 3;
+   */
+  exampleQuote: string;
+
+  /**
+   * @generated from field: string example_document_id = 4;
+   */
+  exampleDocumentId: string;
+
+  /**
+   * Whether example_quote was found in that document's text (verbatim, or up to case and
+   * spacing); a quote not found is kept but flagged.
+   *
+   * @generated from field: bool quote_found = 5;
+   */
+  quoteFound: boolean;
+
+  /**
+   * What was changed to make it valid (a name made an identifier, a duplicate category
+   * dropped, ...).
+   *
+   * @generated from field: repeated string repairs = 6;
+   */
+  repairs: string[];
+};
+
+/**
+ * Describes the message coderai.v1.VariableSuggestion.
+ * Use `create(VariableSuggestionSchema)` to create a new message.
+ */
+export const VariableSuggestionSchema: GenMessage<VariableSuggestion> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 6);
+
+/**
+ * A suggestion the co-pilot could not make valid.
+ *
+ * @generated from message coderai.v1.DroppedSuggestion
+ */
+export type DroppedSuggestion = Message<"coderai.v1.DroppedSuggestion"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message coderai.v1.DroppedSuggestion.
+ * Use `create(DroppedSuggestionSchema)` to create a new message.
+ */
+export const DroppedSuggestionSchema: GenMessage<DroppedSuggestion> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 7);
+
+/**
+ * What the co-pilot read and what its call cost.
+ *
+ * @generated from message coderai.v1.CopilotUsage
+ */
+export type CopilotUsage = Message<"coderai.v1.CopilotUsage"> & {
+  /**
+   * The offline baseline answered (simple suggestions from the text's structure), not a
+   * language model.
+   *
+   * @generated from field: bool baseline = 1;
+   */
+  baseline: boolean;
+
+  /**
+   * @generated from field: string llm_model = 2;
+   */
+  llmModel: string;
+
+  /**
+   * @generated from field: int32 documents_read = 3;
+   */
+  documentsRead: number;
+
+  /**
+   * Characters of excerpts sent (the budget is COPILOT_MAX_INPUT_TOKENS).
+   *
+   * @generated from field: int32 excerpt_characters = 4;
+   */
+  excerptCharacters: number;
+
+  /**
+   * @generated from field: int32 input_tokens = 5;
+   */
+  inputTokens: number;
+
+  /**
+   * @generated from field: int32 output_tokens = 6;
+   */
+  outputTokens: number;
+
+  /**
+   * @generated from field: double cost_usd = 7;
+   */
+  costUsd: number;
+};
+
+/**
+ * Describes the message coderai.v1.CopilotUsage.
+ * Use `create(CopilotUsageSchema)` to create a new message.
+ */
+export const CopilotUsageSchema: GenMessage<CopilotUsage> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 8);
+
+/**
+ * @generated from message coderai.v1.SuggestVariablesRequest
+ */
+export type SuggestVariablesRequest = Message<"coderai.v1.SuggestVariablesRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * What the researcher wants to find out (optional, up to 2,000 characters).
+   *
+   * @generated from field: string research_question = 2;
+   */
+  researchQuestion: string;
+
+  /**
+   * At most this many suggestions (0: 8; at most 20).
+   *
+   * @generated from field: int32 max_suggestions = 3;
+   */
+  maxSuggestions: number;
+
+  /**
+   * READY documents to read excerpts of (0: 5; at most 20), drawn at random.
+   *
+   * @generated from field: int32 documents = 4;
+   */
+  documents: number;
+};
+
+/**
+ * Describes the message coderai.v1.SuggestVariablesRequest.
+ * Use `create(SuggestVariablesRequestSchema)` to create a new message.
+ */
+export const SuggestVariablesRequestSchema: GenMessage<SuggestVariablesRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 9);
+
+/**
+ * @generated from message coderai.v1.SuggestVariablesResponse
+ */
+export type SuggestVariablesResponse = Message<"coderai.v1.SuggestVariablesResponse"> & {
+  /**
+   * @generated from field: repeated coderai.v1.VariableSuggestion suggestions = 1;
+   */
+  suggestions: VariableSuggestion[];
+
+  /**
+   * @generated from field: repeated coderai.v1.DroppedSuggestion dropped = 2;
+   */
+  dropped: DroppedSuggestion[];
+
+  /**
+   * @generated from field: coderai.v1.CopilotUsage usage = 3;
+   */
+  usage?: CopilotUsage | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.SuggestVariablesResponse.
+ * Use `create(SuggestVariablesResponseSchema)` to create a new message.
+ */
+export const SuggestVariablesResponseSchema: GenMessage<SuggestVariablesResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 10);
+
+/**
+ * @generated from message coderai.v1.SuggestVariableDefinitionRequest
+ */
+export type SuggestVariableDefinitionRequest = Message<"coderai.v1.SuggestVariableDefinitionRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * The rough description (1-2,000 characters).
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The type wanted (optional).
+   *
+   * @generated from field: coderai.v1.VariableType type = 3;
+   */
+  type: VariableType;
+};
+
+/**
+ * Describes the message coderai.v1.SuggestVariableDefinitionRequest.
+ * Use `create(SuggestVariableDefinitionRequestSchema)` to create a new message.
+ */
+export const SuggestVariableDefinitionRequestSchema: GenMessage<SuggestVariableDefinitionRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 11);
+
+/**
+ * @generated from message coderai.v1.SuggestVariableDefinitionResponse
+ */
+export type SuggestVariableDefinitionResponse = Message<"coderai.v1.SuggestVariableDefinitionResponse"> & {
+  /**
+   * Unset when the model's answer could not be made valid (see dropped).
+   *
+   * @generated from field: coderai.v1.VariableSuggestion suggestion = 1;
+   */
+  suggestion?: VariableSuggestion | undefined;
+
+  /**
+   * @generated from field: repeated coderai.v1.DroppedSuggestion dropped = 2;
+   */
+  dropped: DroppedSuggestion[];
+
+  /**
+   * @generated from field: coderai.v1.CopilotUsage usage = 3;
+   */
+  usage?: CopilotUsage | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.SuggestVariableDefinitionResponse.
+ * Use `create(SuggestVariableDefinitionResponseSchema)` to create a new message.
+ */
+export const SuggestVariableDefinitionResponseSchema: GenMessage<SuggestVariableDefinitionResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 12);
+
+/**
  * @generated from message coderai.v1.CreateVariableRequest
  */
 export type CreateVariableRequest = Message<"coderai.v1.CreateVariableRequest"> & {
@@ -365,7 +624,7 @@ export type CreateVariableRequest = Message<"coderai.v1.CreateVariableRequest"> 
  * Use `create(CreateVariableRequestSchema)` to create a new message.
  */
 export const CreateVariableRequestSchema: GenMessage<CreateVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 6);
+  messageDesc(file_coderai_v1_schema, 13);
 
 /**
  * @generated from message coderai.v1.CreateVariableResponse
@@ -382,7 +641,7 @@ export type CreateVariableResponse = Message<"coderai.v1.CreateVariableResponse"
  * Use `create(CreateVariableResponseSchema)` to create a new message.
  */
 export const CreateVariableResponseSchema: GenMessage<CreateVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 7);
+  messageDesc(file_coderai_v1_schema, 14);
 
 /**
  * @generated from message coderai.v1.GetVariableRequest
@@ -399,7 +658,7 @@ export type GetVariableRequest = Message<"coderai.v1.GetVariableRequest"> & {
  * Use `create(GetVariableRequestSchema)` to create a new message.
  */
 export const GetVariableRequestSchema: GenMessage<GetVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 8);
+  messageDesc(file_coderai_v1_schema, 15);
 
 /**
  * @generated from message coderai.v1.GetVariableResponse
@@ -416,7 +675,7 @@ export type GetVariableResponse = Message<"coderai.v1.GetVariableResponse"> & {
  * Use `create(GetVariableResponseSchema)` to create a new message.
  */
 export const GetVariableResponseSchema: GenMessage<GetVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 9);
+  messageDesc(file_coderai_v1_schema, 16);
 
 /**
  * @generated from message coderai.v1.ListVariablesRequest
@@ -433,7 +692,7 @@ export type ListVariablesRequest = Message<"coderai.v1.ListVariablesRequest"> & 
  * Use `create(ListVariablesRequestSchema)` to create a new message.
  */
 export const ListVariablesRequestSchema: GenMessage<ListVariablesRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 10);
+  messageDesc(file_coderai_v1_schema, 17);
 
 /**
  * @generated from message coderai.v1.ListVariablesResponse
@@ -452,7 +711,7 @@ export type ListVariablesResponse = Message<"coderai.v1.ListVariablesResponse"> 
  * Use `create(ListVariablesResponseSchema)` to create a new message.
  */
 export const ListVariablesResponseSchema: GenMessage<ListVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 11);
+  messageDesc(file_coderai_v1_schema, 18);
 
 /**
  * @generated from message coderai.v1.UpdateVariableRequest
@@ -479,7 +738,7 @@ export type UpdateVariableRequest = Message<"coderai.v1.UpdateVariableRequest"> 
  * Use `create(UpdateVariableRequestSchema)` to create a new message.
  */
 export const UpdateVariableRequestSchema: GenMessage<UpdateVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 12);
+  messageDesc(file_coderai_v1_schema, 19);
 
 /**
  * @generated from message coderai.v1.UpdateVariableResponse
@@ -496,7 +755,7 @@ export type UpdateVariableResponse = Message<"coderai.v1.UpdateVariableResponse"
  * Use `create(UpdateVariableResponseSchema)` to create a new message.
  */
 export const UpdateVariableResponseSchema: GenMessage<UpdateVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 13);
+  messageDesc(file_coderai_v1_schema, 20);
 
 /**
  * @generated from message coderai.v1.DeleteVariableRequest
@@ -513,7 +772,7 @@ export type DeleteVariableRequest = Message<"coderai.v1.DeleteVariableRequest"> 
  * Use `create(DeleteVariableRequestSchema)` to create a new message.
  */
 export const DeleteVariableRequestSchema: GenMessage<DeleteVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 14);
+  messageDesc(file_coderai_v1_schema, 21);
 
 /**
  * @generated from message coderai.v1.DeleteVariableResponse
@@ -526,7 +785,7 @@ export type DeleteVariableResponse = Message<"coderai.v1.DeleteVariableResponse"
  * Use `create(DeleteVariableResponseSchema)` to create a new message.
  */
 export const DeleteVariableResponseSchema: GenMessage<DeleteVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 15);
+  messageDesc(file_coderai_v1_schema, 22);
 
 /**
  * @generated from message coderai.v1.ReorderVariablesRequest
@@ -550,7 +809,7 @@ export type ReorderVariablesRequest = Message<"coderai.v1.ReorderVariablesReques
  * Use `create(ReorderVariablesRequestSchema)` to create a new message.
  */
 export const ReorderVariablesRequestSchema: GenMessage<ReorderVariablesRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 16);
+  messageDesc(file_coderai_v1_schema, 23);
 
 /**
  * @generated from message coderai.v1.ReorderVariablesResponse
@@ -567,7 +826,7 @@ export type ReorderVariablesResponse = Message<"coderai.v1.ReorderVariablesRespo
  * Use `create(ReorderVariablesResponseSchema)` to create a new message.
  */
 export const ReorderVariablesResponseSchema: GenMessage<ReorderVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 17);
+  messageDesc(file_coderai_v1_schema, 24);
 
 /**
  * One generated version of a variable's prompt (FR-010).
@@ -661,7 +920,7 @@ export type PromptVersion = Message<"coderai.v1.PromptVersion"> & {
  * Use `create(PromptVersionSchema)` to create a new message.
  */
 export const PromptVersionSchema: GenMessage<PromptVersion> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 18);
+  messageDesc(file_coderai_v1_schema, 25);
 
 /**
  * @generated from message coderai.v1.ListPromptVersionsRequest
@@ -678,7 +937,7 @@ export type ListPromptVersionsRequest = Message<"coderai.v1.ListPromptVersionsRe
  * Use `create(ListPromptVersionsRequestSchema)` to create a new message.
  */
 export const ListPromptVersionsRequestSchema: GenMessage<ListPromptVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 19);
+  messageDesc(file_coderai_v1_schema, 26);
 
 /**
  * @generated from message coderai.v1.ListPromptVersionsResponse
@@ -697,7 +956,7 @@ export type ListPromptVersionsResponse = Message<"coderai.v1.ListPromptVersionsR
  * Use `create(ListPromptVersionsResponseSchema)` to create a new message.
  */
 export const ListPromptVersionsResponseSchema: GenMessage<ListPromptVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 20);
+  messageDesc(file_coderai_v1_schema, 27);
 
 /**
  * @generated from message coderai.v1.GetPromptVersionRequest
@@ -721,7 +980,7 @@ export type GetPromptVersionRequest = Message<"coderai.v1.GetPromptVersionReques
  * Use `create(GetPromptVersionRequestSchema)` to create a new message.
  */
 export const GetPromptVersionRequestSchema: GenMessage<GetPromptVersionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 21);
+  messageDesc(file_coderai_v1_schema, 28);
 
 /**
  * @generated from message coderai.v1.GetPromptVersionResponse
@@ -738,7 +997,7 @@ export type GetPromptVersionResponse = Message<"coderai.v1.GetPromptVersionRespo
  * Use `create(GetPromptVersionResponseSchema)` to create a new message.
  */
 export const GetPromptVersionResponseSchema: GenMessage<GetPromptVersionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 22);
+  messageDesc(file_coderai_v1_schema, 29);
 
 /**
  * @generated from message coderai.v1.RegeneratePromptsRequest
@@ -762,7 +1021,7 @@ export type RegeneratePromptsRequest = Message<"coderai.v1.RegeneratePromptsRequ
  * Use `create(RegeneratePromptsRequestSchema)` to create a new message.
  */
 export const RegeneratePromptsRequestSchema: GenMessage<RegeneratePromptsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 23);
+  messageDesc(file_coderai_v1_schema, 30);
 
 /**
  * @generated from message coderai.v1.RegeneratePromptsResponse
@@ -788,7 +1047,7 @@ export type RegeneratePromptsResponse = Message<"coderai.v1.RegeneratePromptsRes
  * Use `create(RegeneratePromptsResponseSchema)` to create a new message.
  */
 export const RegeneratePromptsResponseSchema: GenMessage<RegeneratePromptsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 24);
+  messageDesc(file_coderai_v1_schema, 31);
 
 /**
  * @generated from message coderai.v1.ActivatePromptVersionRequest
@@ -810,7 +1069,7 @@ export type ActivatePromptVersionRequest = Message<"coderai.v1.ActivatePromptVer
  * Use `create(ActivatePromptVersionRequestSchema)` to create a new message.
  */
 export const ActivatePromptVersionRequestSchema: GenMessage<ActivatePromptVersionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 25);
+  messageDesc(file_coderai_v1_schema, 32);
 
 /**
  * @generated from message coderai.v1.ActivatePromptVersionResponse
@@ -827,7 +1086,7 @@ export type ActivatePromptVersionResponse = Message<"coderai.v1.ActivatePromptVe
  * Use `create(ActivatePromptVersionResponseSchema)` to create a new message.
  */
 export const ActivatePromptVersionResponseSchema: GenMessage<ActivatePromptVersionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 26);
+  messageDesc(file_coderai_v1_schema, 33);
 
 /**
  * @generated from message coderai.v1.PreviewPromptRequest
@@ -884,7 +1143,7 @@ export type PreviewPromptRequest = Message<"coderai.v1.PreviewPromptRequest"> & 
  * Use `create(PreviewPromptRequestSchema)` to create a new message.
  */
 export const PreviewPromptRequestSchema: GenMessage<PreviewPromptRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 27);
+  messageDesc(file_coderai_v1_schema, 34);
 
 /**
  * One message of a chat request.
@@ -910,7 +1169,7 @@ export type ChatMessage = Message<"coderai.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 28);
+  messageDesc(file_coderai_v1_schema, 35);
 
 /**
  * @generated from message coderai.v1.PreviewPromptResponse
@@ -947,7 +1206,7 @@ export type PreviewPromptResponse = Message<"coderai.v1.PreviewPromptResponse"> 
  * Use `create(PreviewPromptResponseSchema)` to create a new message.
  */
 export const PreviewPromptResponseSchema: GenMessage<PreviewPromptResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 29);
+  messageDesc(file_coderai_v1_schema, 36);
 
 /**
  * A project's schema: the variables that become the dataset's columns.
@@ -1066,6 +1325,35 @@ export const SchemaService: GenService<{
     methodKind: "unary";
     input: typeof PreviewPromptRequestSchema;
     output: typeof PreviewPromptResponseSchema;
+  },
+  /**
+   * The co-pilot (FR-047): variables the project's READY documents can support, proposed by the
+   * project's model from excerpts of a sample of them (within a token budget) and the research
+   * question. Nothing is stored: a suggestion's variable is created with CreateVariable, through
+   * the same validation. Each suggestion is checked like CreateVariable's input; one that
+   * cannot be repaired (no valid name, a CATEGORY without two categories, a duplicate of an
+   * existing variable) is dropped, with the reason. With the offline baseline the suggestions
+   * come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
+   * documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+   *
+   * @generated from rpc coderai.v1.SchemaService.SuggestVariables
+   */
+  suggestVariables: {
+    methodKind: "unary";
+    input: typeof SuggestVariablesRequestSchema;
+    output: typeof SuggestVariablesResponseSchema;
+  },
+  /**
+   * The full definition of one variable from a rough description ("whether the speaker attacks
+   * the opposition"): type, instructions, mutually exclusive and exhaustive categories with
+   * definitions. Nothing is stored.
+   *
+   * @generated from rpc coderai.v1.SchemaService.SuggestVariableDefinition
+   */
+  suggestVariableDefinition: {
+    methodKind: "unary";
+    input: typeof SuggestVariableDefinitionRequestSchema;
+    output: typeof SuggestVariableDefinitionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_coderai_v1_schema, 0);
