@@ -157,7 +157,9 @@ async def start_server(
     gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(
         SchemaServicer(
-            SchemaService(database, settings), CopilotService(database, settings, gateway)
+            SchemaService(database, settings),
+            CopilotService(database, settings, gateway),
+            streams,
         ),
         server,
     )

@@ -17,8 +17,8 @@ import random
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,7 @@ from server.projects import repository as projects
 from server.projects.models import Project
 from server.projects.service import project_not_found
 from server.schema import repository
-from server.schema.models import VariableType
+from server.schema.models import IfUncertain, VariableType
 from server.schema.schemas import NAME_MAX_LENGTH, VariableInput
 from server.schema.service import validate_variable
 
@@ -53,11 +53,16 @@ PURPOSE = "copilot"
 DEFAULT_SUGGESTIONS = 8
 MAX_SUGGESTIONS = 20
 DEFAULT_DOCUMENTS = 5
-MAX_DOCUMENTS = 20
+# Documents one model call reads excerpts of: more are read in batches, a call each, with
+# progress between them (SuggestVariablesStream); the unary call reads one batch.
+BATCH_DOCUMENTS = 5
+MAX_DOCUMENTS = 50
 MAX_QUESTION_LENGTH = 2_000
 _TEMPERATURE = 0.3
 _MAX_OUTPUT_TOKENS = 6_000
 _TYPES = [member.value for member in VariableType]
+# What a suggestion may say to do with an unclear value (USE_DEFAULT needs a default value).
+_UNCERTAIN = [m.value for m in IfUncertain if m is not IfUncertain.USE_DEFAULT]
 _SUGGESTION_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string"},
     "display_name": {"type": "string"},
@@ -74,6 +79,7 @@ _SUGGESTION_PROPERTIES: dict[str, Any] = {
     },
     "selection_logic": {"type": "string"},
     "several_values": {"type": "boolean"},
+    "if_uncertain": {"type": "string", "enum": _UNCERTAIN},
     "rationale": {"type": "string"},
     "example_quote": {"type": "string"},
     "example_excerpt": {"type": "integer"},
@@ -108,10 +114,12 @@ categories (CATEGORY only, else empty: at least two, mutually exclusive and toge
 exhaustive, each with a definition; add an "other" category when the list cannot be
 exhaustive otherwise), selection_logic (CATEGORY only: how to choose when several could
 apply), several_values (true when a document can state several values, e.g. several
-speakers), rationale (how it helps answer the question), example_quote (a passage copied
-character for character from one excerpt that states the value; empty if none does) and
-example_excerpt (the number of that excerpt; 0 if none). Answer with one JSON object whose
-"suggestions" lists the variables, and nothing else."""
+speakers), if_uncertain (when the text is unclear: FLAG_FOR_REVIEW to keep the value and flag
+it, LEAVE_EMPTY, or BEST_GUESS to keep an inference), rationale (how it helps answer the
+question), example_quote (a passage copied character for character from one excerpt that
+states the value; empty if none does) and example_excerpt (the number of that excerpt; 0 if
+none). Answer with one JSON object whose "suggestions" lists the variables, and nothing
+else."""
 _SUGGEST_TASK = """Propose at most {count} variables that the corpus can support and that help
 answer the question: variables the excerpts show are extractable, none that EXISTING already
 has under any name."""
@@ -168,6 +176,23 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class SuggestionRequest:
+    """What the researcher asks the co-pilot for."""
+
+    question: str = ""
+    max_suggestions: int = DEFAULT_SUGGESTIONS
+    # READY documents to read excerpts of, drawn at random.
+    documents: int = DEFAULT_DOCUMENTS
+
+
+@dataclass(frozen=True)
+class Progress:
+    documents_read: int
+    documents: int
+    message: str
+
+
+@dataclass(frozen=True)
 class Suggestions:
     suggestions: list[Suggestion]
     dropped: list[Dropped]
@@ -180,7 +205,8 @@ class _Context:
     existing: list[str]
     excerpts: list[Excerpt]
     model: ModelChoice
-    repairs: list[str] = field(default_factory=list)
+    # Names suggested by an earlier batch of the same request.
+    suggested: list[str] = field(default_factory=list)
 
 
 class CopilotService:
@@ -190,13 +216,31 @@ class CopilotService:
         self._gateway = gateway
 
     async def suggest(
-        self,
-        user_id: uuid.UUID,
-        project_id: uuid.UUID,
-        question: str,
-        max_suggestions: int,
-        sample: int,
+        self, user_id: uuid.UUID, project_id: uuid.UUID, wanted: SuggestionRequest
     ) -> Suggestions:
+        """One batch of documents, answered at once."""
+        if wanted.documents > BATCH_DOCUMENTS:
+            violation = FieldViolation(
+                "documents",
+                f"at most {BATCH_DOCUMENTS} here; SuggestVariablesStream reads more in batches",
+            )
+            raise InvalidArgument.from_violations([violation])
+        async for step in self.suggest_in_batches(user_id, project_id, wanted):
+            if isinstance(step, Suggestions):
+                return step
+        raise AssertionError("suggest_in_batches ends with its suggestions")
+
+    async def suggest_in_batches(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, wanted: SuggestionRequest
+    ) -> AsyncIterator[Progress | Suggestions]:
+        """The sampled documents a batch at a time, one model call each within the token
+        budget: progress after each batch, then every suggestion. A later batch is told the
+        names found before, so that it adds rather than repeats."""
+        question, max_suggestions, sample = (
+            wanted.question,
+            wanted.max_suggestions,
+            wanted.documents,
+        )
         violations = []
         if len(question) > MAX_QUESTION_LENGTH:
             violations.append(
@@ -210,11 +254,30 @@ class CopilotService:
             raise InvalidArgument.from_violations(violations)
         context = await self._context(user_id, project_id, sample)
         if context.model.provider == OFFLINE:
-            return _checked(baseline_suggestions(context.excerpts), context, baseline=True)
-        task = _SUGGEST_TASK.format(count=max_suggestions)
-        answer, usage = await self._ask(user_id, context, task, question, description=None)
-        found = _checked(answer[:max_suggestions], context, baseline=False)
-        return Suggestions(found.suggestions, found.dropped, usage)
+            yield _checked(baseline_suggestions(context.excerpts), context, baseline=True)
+            return
+        suggestions: list[Suggestion] = []
+        dropped: list[Dropped] = []
+        usages: list[Usage] = []
+        excerpts = context.excerpts
+        for start in range(0, len(excerpts), BATCH_DOCUMENTS):
+            room = max_suggestions - len(suggestions)
+            if room <= 0:
+                break
+            batch = replace(
+                context,
+                suggested=[s.variable.name for s in suggestions],
+                excerpts=excerpts[start : start + BATCH_DOCUMENTS],
+            )
+            task = _SUGGEST_TASK.format(count=room)
+            answer, usage = await self._ask(user_id, batch, task, question, description=None)
+            found = _checked(answer[:room], batch, baseline=False)
+            suggestions += found.suggestions
+            dropped += found.dropped
+            usages.append(usage)
+            read = min(start + BATCH_DOCUMENTS, len(excerpts))
+            yield Progress(read, len(excerpts), f"{len(suggestions)} suggestions so far")
+        yield Suggestions(suggestions, dropped, _together(usages))
 
     async def complete(
         self,
@@ -263,7 +326,8 @@ class CopilotService:
         chosen = random.Random(secrets.randbits(64)).sample(ready, min(sample, len(ready)))  # noqa: S311
         if not chosen:
             return []
-        per_document = self._settings.copilot_max_input_tokens // len(chosen)
+        # Each call reads a batch: its documents share the budget.
+        per_document = self._settings.copilot_max_input_tokens // min(len(chosen), BATCH_DOCUMENTS)
         excerpts = []
         for document_id in chosen:
             document = await documents.get_without_text(session, document_id)
@@ -297,7 +361,7 @@ class CopilotService:
                 ensure_ascii=False,
             ),
             "question": question,
-            "existing": json.dumps(context.existing),
+            "existing": json.dumps([*context.existing, *context.suggested]),
             "excerpts": json.dumps(
                 [{"excerpt": n + 1, "text": e.text} for n, e in enumerate(context.excerpts)],
                 ensure_ascii=False,
@@ -334,6 +398,19 @@ class CopilotService:
         return list(result.data["suggestions"]), usage
 
 
+def _together(usages: Sequence[Usage]) -> Usage:
+    """What all the batches read and spent."""
+    first = usages[0]
+    return replace(
+        first,
+        documents_read=sum(u.documents_read for u in usages),
+        excerpt_characters=sum(u.excerpt_characters for u in usages),
+        input_tokens=sum(u.input_tokens for u in usages),
+        output_tokens=sum(u.output_tokens for u in usages),
+        cost_usd=sum((u.cost_usd for u in usages), Decimal(0)),
+    )
+
+
 def _unusable(error: LLMError) -> FailedPrecondition | Unavailable:
     """What the researcher is told when the model gave nothing usable."""
     if error.retryable or error.kind.value in ("circuit_open", "rate_limit_wait"):
@@ -357,10 +434,11 @@ def _within(text: str, tokens: int) -> str:
 def _checked(raw: Sequence[dict[str, Any]], context: _Context, *, baseline: bool) -> Suggestions:
     """Each raw suggestion repaired and validated like CreateVariable's input, or dropped."""
     taken = {name.casefold() for name in context.existing}
+    earlier = {name.casefold() for name in context.suggested}
     suggestions: list[Suggestion] = []
     dropped: list[Dropped] = []
     for item in raw:
-        outcome = _suggestion(item, context, taken)
+        outcome = _suggestion(item, context, taken, earlier)
         if isinstance(outcome, Dropped):
             dropped.append(outcome)
             continue
@@ -375,7 +453,9 @@ def _checked(raw: Sequence[dict[str, Any]], context: _Context, *, baseline: bool
     return Suggestions(suggestions, dropped, usage)
 
 
-def _suggestion(item: dict[str, Any], context: _Context, taken: set[str]) -> Suggestion | Dropped:
+def _suggestion(
+    item: dict[str, Any], context: _Context, taken: set[str], earlier: set[str]
+) -> Suggestion | Dropped:
     repairs: list[str] = []
     given_name = str(item.get("name") or item.get("display_name") or "").strip()
     name = column_name(given_name)
@@ -383,6 +463,8 @@ def _suggestion(item: dict[str, Any], context: _Context, taken: set[str]) -> Sug
         return Dropped(given_name, "no usable name")
     if name != given_name:
         repairs.append(f"name {given_name!r} written as {name!r}")
+    if name.casefold() in earlier:
+        return Dropped(name, "suggested already from an earlier batch of documents")
     if name.casefold() in taken:
         return Dropped(name, "the codebook has a variable of that name already")
     kind = str(item.get("type") or "").upper()
@@ -404,6 +486,8 @@ def _suggestion(item: dict[str, Any], context: _Context, taken: set[str]) -> Sug
         }
     elif item.get("categories"):
         repairs.append("categories left out: only CATEGORY variables have them")
+    if item.get("if_uncertain") in _UNCERTAIN:
+        values["if_uncertain"] = IfUncertain(item["if_uncertain"])
     if item.get("several_values"):
         values["if_multiple_values"] = "ALL"
         values["max_values"] = 5
@@ -513,6 +597,7 @@ def _baseline(name: str, kind: str, instructions: str, quote: str, excerpt: int)
         "categories": [],
         "selection_logic": "",
         "several_values": False,
+        "if_uncertain": IfUncertain.FLAG_FOR_REVIEW.value,
         "rationale": "The offline baseline found this in the documents' structure.",
         "example_quote": quote,
         "example_excerpt": excerpt if quote else 0,

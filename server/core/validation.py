@@ -61,6 +61,7 @@ MAX_CHARS: Mapping[str, int] = {
     # Edited instructions of a refinement: a variable's instructions.
     "coderai.v1.AcceptRefinementRequest.instructions": 10_000,
     "coderai.v1.SuggestVariablesRequest.research_question": 2_000,
+    "coderai.v1.SuggestVariablesStreamRequest.research_question": 2_000,
     "coderai.v1.SuggestVariableDefinitionRequest.description": 2_000,
     # A document pasted into a prompt preview: a long report, not a corpus.
     "coderai.v1.PreviewPromptRequest.document_text": 1_000_000,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from coderai.v1 import common_pb2, schema_pb2, schema_pb2_grpc
@@ -12,7 +13,9 @@ from server.copilot.service import (
     DEFAULT_DOCUMENTS,
     DEFAULT_SUGGESTIONS,
     CopilotService,
+    Progress,
     Suggestion,
+    SuggestionRequest,
     Suggestions,
 )
 from server.core.errors import FieldViolation, InvalidArgument
@@ -27,6 +30,7 @@ from server.core.proto import (
     parse_ids,
     timestamp,
 )
+from server.core.slots import Slots
 from server.schema.guidance import Example, Guidance
 from server.schema.models import IfMultipleValues, IfUncertain, Prompt, Variable, VariableType
 from server.schema.prompts import CallContext
@@ -184,7 +188,7 @@ def suggestion_message(
     )
 
 
-def copilot_fields(project_id: uuid.UUID, found: Suggestions) -> dict[str, Any]:
+def copilot_fields(found: Suggestions) -> dict[str, Any]:
     """The suggestions, what was dropped and why, and what the co-pilot read and spent."""
     usage = found.usage
     return {
@@ -203,26 +207,60 @@ def copilot_fields(project_id: uuid.UUID, found: Suggestions) -> dict[str, Any]:
     }
 
 
+def suggestion_request(
+    request: schema_pb2.SuggestVariablesRequest | schema_pb2.SuggestVariablesStreamRequest,
+) -> SuggestionRequest:
+    return SuggestionRequest(
+        question=request.research_question,
+        max_suggestions=request.max_suggestions or DEFAULT_SUGGESTIONS,
+        documents=request.documents or DEFAULT_DOCUMENTS,
+    )
+
+
+def suggestions_response(
+    project_id: uuid.UUID, found: Suggestions
+) -> schema_pb2.SuggestVariablesResponse:
+    return schema_pb2.SuggestVariablesResponse(
+        suggestions=[suggestion_message(project_id, s) for s in found.suggestions],
+        **copilot_fields(found),
+    )
+
+
 class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
-    def __init__(self, service: SchemaService, copilot: CopilotService) -> None:
+    def __init__(self, service: SchemaService, copilot: CopilotService, streams: Slots) -> None:
         self._service = service
         self._copilot = copilot
+        self._streams = streams
+
+    async def SuggestVariablesStream(  # noqa: N802
+        self, request: schema_pb2.SuggestVariablesStreamRequest, context: RpcContext
+    ) -> AsyncIterator[schema_pb2.SuggestVariablesStreamResponse]:
+        user_id = current_user_id()
+        project_id = parse_id(request.project_id, "project_id")
+        async with self._streams.hold(user_id):
+            async for step in self._copilot.suggest_in_batches(
+                user_id, project_id, suggestion_request(request)
+            ):
+                if isinstance(step, Progress):
+                    progress = schema_pb2.CopilotProgress(
+                        documents_read=step.documents_read,
+                        documents=step.documents,
+                        message=step.message,
+                    )
+                    yield schema_pb2.SuggestVariablesStreamResponse(progress=progress)
+                else:
+                    yield schema_pb2.SuggestVariablesStreamResponse(
+                        result=suggestions_response(project_id, step)
+                    )
 
     async def SuggestVariables(  # noqa: N802
         self, request: schema_pb2.SuggestVariablesRequest, context: RpcContext
     ) -> schema_pb2.SuggestVariablesResponse:
         project_id = parse_id(request.project_id, "project_id")
         found = await self._copilot.suggest(
-            current_user_id(),
-            project_id,
-            request.research_question,
-            request.max_suggestions or DEFAULT_SUGGESTIONS,
-            request.documents or DEFAULT_DOCUMENTS,
+            current_user_id(), project_id, suggestion_request(request)
         )
-        return schema_pb2.SuggestVariablesResponse(
-            suggestions=[suggestion_message(project_id, s) for s in found.suggestions],
-            **copilot_fields(project_id, found),
-        )
+        return suggestions_response(project_id, found)
 
     async def SuggestVariableDefinition(  # noqa: N802
         self, request: schema_pb2.SuggestVariableDefinitionRequest, context: RpcContext
@@ -238,7 +276,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
             suggestion=suggestion_message(project_id, found.suggestions[0])
             if found.suggestions
             else None,
-            **copilot_fields(project_id, found),
+            **copilot_fields(found),
         )
 
     async def CreateVariable(  # noqa: N802 - gRPC method names are the proto's

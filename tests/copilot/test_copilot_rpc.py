@@ -39,6 +39,7 @@ def suggestion(name: str, kind: str, **fields: Any) -> dict[str, Any]:
         "categories": [],
         "selection_logic": "",
         "several_values": False,
+        "if_uncertain": "FLAG_FOR_REVIEW",
         "rationale": "It answers the question.",
         "example_quote": "",
         "example_excerpt": 0,
@@ -60,7 +61,11 @@ ANSWER = {
             example_excerpt=1,
         ),
         suggestion(
-            "Plan Budget (EUR)!", "NUMBER", example_quote="invented words", example_excerpt=1
+            "Plan Budget (EUR)!",
+            "NUMBER",
+            example_quote="invented words",
+            example_excerpt=1,
+            if_uncertain="BEST_GUESS",
         ),
         suggestion("tone", "CATEGORY", categories=[{"label": "angry", "definition": "angry"}]),
         suggestion("Approved", "BOOLEAN"),
@@ -106,6 +111,7 @@ async def test_suggestions_are_valid_variables_and_accepting_one_creates_it_with
     assert stance.example_document_id
     assert budget.repairs == ["name 'Plan Budget (EUR)!' written as 'plan_budget_eur'"]
     assert not budget.quote_found
+    assert budget.variable.if_uncertain == common_pb2.IF_UNCERTAIN_BEST_GUESS
     dropped = {d.name: d.reason for d in found.dropped}
     assert dropped["tone"] == "a CATEGORY variable needs at least two distinct categories"
     assert dropped["approved"] == "the codebook has a variable of that name already"
@@ -240,3 +246,50 @@ async def test_another_researchers_project_is_not_found(
     empty = await other.create_project()
     refused = await rpc_error(suggest(other, empty.id))
     assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_many_documents_are_read_in_batches_with_progress_and_each_call_in_budget(
+    researcher: Caller,
+    worker: subprocess.Popen[bytes],
+    stack: Stack,
+    stack_channel: grpc.aio.Channel,
+) -> None:
+    project_id = await project_with_minutes(researcher, count=12)
+    stack.llm.answer_schema(SUGGESTIONS_SCHEMA_NAME, ANSWER)
+    asked_before = len(stack.llm.requests)
+
+    steps = [
+        step
+        async for step in researcher.schema.SuggestVariablesStream(
+            schema_pb2.SuggestVariablesStreamRequest(project_id=project_id, documents=12),
+            metadata=researcher.metadata,
+        )
+    ]
+
+    progress = [step.progress for step in steps if step.HasField("progress")]
+    assert [(p.documents_read, p.documents) for p in progress] == [(5, 12), (10, 12), (12, 12)]
+    result = steps[-1].result
+    assert [s.variable.name for s in result.suggestions] == [
+        "association_stance",
+        "plan_budget_eur",
+    ]
+    again = [d for d in result.dropped if d.reason.startswith("suggested already")]
+    assert sorted(d.name for d in again) == ["association_stance"] * 2 + ["plan_budget_eur"] * 2
+    assert result.usage.documents_read == 12
+    calls = stack.llm.requests[asked_before:]
+    assert len(calls) == 3
+    # Each call within the budget (and the fixed instructions), however many documents.
+    assert result.usage.input_tokens <= 3 * (stack.settings.copilot_max_input_tokens + 1500)
+    # The earlier batches' names are passed on, so that the model adds rather than repeats.
+    assert "association_stance" in calls[1]["messages"][1]["content"]
+
+    one_call = await rpc_error(suggest(researcher, project_id, documents=6))
+    assert one_call.code() == grpc.StatusCode.INVALID_ARGUMENT
+    other = await signed_in(stack_channel, f"copilot-{uuid.uuid4().hex[:8]}@example.org")
+    with pytest.raises(grpc.aio.AioRpcError) as foreign:
+        async for _ in other.schema.SuggestVariablesStream(
+            schema_pb2.SuggestVariablesStreamRequest(project_id=project_id),
+            metadata=other.metadata,
+        ):
+            pass
+    assert foreign.value.code() == grpc.StatusCode.NOT_FOUND

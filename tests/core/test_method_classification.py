@@ -22,6 +22,7 @@ READS = {
         "GetPromptVersion",
         "PreviewPrompt",
         "SuggestVariables",
+        "SuggestVariablesStream",
         "SuggestVariableDefinition",
     },
     "DocumentService": {"GetDocument", "GetDocumentText", "ListDocuments"},

@@ -21,6 +21,8 @@ import pytest
 from coderai import Client, CoderAIError
 from coderai.v1 import common_pb2, job_pb2, quality_pb2
 
+from server.copilot.service import SUGGESTIONS_SCHEMA_NAME
+from tests.copilot.test_copilot_rpc import ANSWER
 from tests.jobs.conftest import Stack
 from tests.quality.test_quality_rpc import minutes, misreading_model
 from tests.sdk.documents import CODEBOOK, research_folder
@@ -154,6 +156,13 @@ def quality_workflow(stack: Stack, tmp_path: Path) -> None:
     for index, text in enumerate(texts):
         (folder / f"town-{index}.txt").write_text(text)
     client.upload(project, folder)
+    # The co-pilot over all eight documents: read in batches, streamed; one suggestion added.
+    found = client.suggest_variables(project, "Who opposes the plan?", documents=8)
+    assert found.usage.documents_read == 8
+    suggested = {s.variable.name: s for s in found.suggestions}
+    added = client.add_suggestion(suggested["association_stance"])
+    assert added.id
+    assert "association_stance" in [v.name for v in client.list_variables(project)]
     client.run(project, sample=8)
     sample = client.coding_sample(project, "reliability", 8, seed=3)
     assert len(sample.document_ids) == 8
@@ -189,4 +198,5 @@ async def test_the_notebook_imports_a_coders_table_measures_agreement_and_refine
     stack: Stack, worker: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     misreading_model(stack)
+    stack.llm.answer_schema(SUGGESTIONS_SCHEMA_NAME, ANSWER)
     await asyncio.to_thread(quality_workflow, stack, tmp_path)

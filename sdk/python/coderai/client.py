@@ -318,6 +318,44 @@ class Client:
         request = schema_pb2.CreateVariableRequest(variable=message)
         return self.call(self.schema.CreateVariable, request).variable
 
+    def suggest_variables(
+        self,
+        project: str | project_pb2.Project,
+        question: str = "",
+        *,
+        documents: int = 5,
+        max_suggestions: int = 8,
+    ) -> schema_pb2.SuggestVariablesResponse:
+        """The co-pilot's suggestions from excerpts of `documents` READY documents drawn at
+        random (more than 5 are read in batches, a model call each) and the research
+        question: each a valid variable to add with add_suggestion, with why it helps and a
+        passage stating it; what was dropped and why; what was read and spent."""
+        project_id = self.project(project).id
+        if documents <= 5:
+            request = schema_pb2.SuggestVariablesRequest(
+                project_id=project_id,
+                research_question=question,
+                documents=documents,
+                max_suggestions=max_suggestions,
+            )
+            return self.call(self.schema.SuggestVariables, request)
+        streamed = schema_pb2.SuggestVariablesStreamRequest(
+            project_id=project_id,
+            research_question=question,
+            documents=documents,
+            max_suggestions=max_suggestions,
+        )
+        result = schema_pb2.SuggestVariablesResponse()
+        for step in self._stream(self.schema.SuggestVariablesStream, streamed):
+            if step.HasField("result"):
+                result = step.result
+        return result
+
+    def add_suggestion(self, suggestion: schema_pb2.VariableSuggestion) -> schema_pb2.Variable:
+        """Creates the suggested variable (CreateVariable: the same validation, its prompt)."""
+        request = schema_pb2.CreateVariableRequest(variable=suggestion.variable)
+        return self.call(self.schema.CreateVariable, request).variable
+
     def list_variables(self, project: str | project_pb2.Project) -> list[schema_pb2.Variable]:
         request = schema_pb2.ListVariablesRequest(project_id=self.project(project).id)
         return list(self.call(self.schema.ListVariables, request).variables)

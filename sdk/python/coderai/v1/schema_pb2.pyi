@@ -162,6 +162,36 @@ class SuggestVariablesRequest(_message.Message):
     documents: int
     def __init__(self, project_id: _Optional[str] = ..., research_question: _Optional[str] = ..., max_suggestions: _Optional[int] = ..., documents: _Optional[int] = ...) -> None: ...
 
+class SuggestVariablesStreamRequest(_message.Message):
+    __slots__ = ("project_id", "research_question", "max_suggestions", "documents")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESEARCH_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    research_question: str
+    max_suggestions: int
+    documents: int
+    def __init__(self, project_id: _Optional[str] = ..., research_question: _Optional[str] = ..., max_suggestions: _Optional[int] = ..., documents: _Optional[int] = ...) -> None: ...
+
+class CopilotProgress(_message.Message):
+    __slots__ = ("documents_read", "documents", "message")
+    DOCUMENTS_READ_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    documents_read: int
+    documents: int
+    message: str
+    def __init__(self, documents_read: _Optional[int] = ..., documents: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SuggestVariablesStreamResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: CopilotProgress
+    result: SuggestVariablesResponse
+    def __init__(self, progress: _Optional[_Union[CopilotProgress, _Mapping]] = ..., result: _Optional[_Union[SuggestVariablesResponse, _Mapping]] = ...) -> None: ...
+
 class SuggestVariablesResponse(_message.Message):
     __slots__ = ("suggestions", "dropped", "usage")
     SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]

@@ -96,6 +96,11 @@ class SchemaServiceStub:
                 request_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesRequest.SerializeToString,
                 response_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesResponse.FromString,
                 _registered_method=True)
+        self.SuggestVariablesStream = channel.unary_stream(
+                '/coderai.v1.SchemaService/SuggestVariablesStream',
+                request_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesStreamRequest.SerializeToString,
+                response_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesStreamResponse.FromString,
+                _registered_method=True)
         self.SuggestVariableDefinition = channel.unary_unary(
                 '/coderai.v1.SchemaService/SuggestVariableDefinition',
                 request_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariableDefinitionRequest.SerializeToString,
@@ -202,6 +207,16 @@ class SchemaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestVariablesStream(self, request, context):
+        """The same over more documents (up to 50), read in batches of 5, one model call each within
+        the token budget: a progress message after each batch, then the suggestions (a later
+        batch adds to the earlier ones rather than repeating them). Holds one of the caller's
+        stream slots while it runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SuggestVariableDefinition(self, request, context):
         """The full definition of one variable from a rough description ("whether the speaker attacks
         the opposition"): type, instructions, mutually exclusive and exhaustive categories with
@@ -273,6 +288,11 @@ def add_SchemaServiceServicer_to_server(servicer, server):
                     servicer.SuggestVariables,
                     request_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesRequest.FromString,
                     response_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesResponse.SerializeToString,
+            ),
+            'SuggestVariablesStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.SuggestVariablesStream,
+                    request_deserializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesStreamRequest.FromString,
+                    response_serializer=coderai_dot_v1_dot_schema__pb2.SuggestVariablesStreamResponse.SerializeToString,
             ),
             'SuggestVariableDefinition': grpc.unary_unary_rpc_method_handler(
                     servicer.SuggestVariableDefinition,
@@ -606,6 +626,33 @@ class SchemaService:
             '/coderai.v1.SchemaService/SuggestVariables',
             coderai_dot_v1_dot_schema__pb2.SuggestVariablesRequest.SerializeToString,
             coderai_dot_v1_dot_schema__pb2.SuggestVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestVariablesStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/coderai.v1.SchemaService/SuggestVariablesStream',
+            coderai_dot_v1_dot_schema__pb2.SuggestVariablesStreamRequest.SerializeToString,
+            coderai_dot_v1_dot_schema__pb2.SuggestVariablesStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -73,6 +73,12 @@ class SchemaServiceStub:
     come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
     documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
     """
+    SuggestVariablesStream: _grpc.UnaryStreamMultiCallable[_schema_pb2.SuggestVariablesStreamRequest, _schema_pb2.SuggestVariablesStreamResponse]
+    """The same over more documents (up to 50), read in batches of 5, one model call each within
+    the token budget: a progress message after each batch, then the suggestions (a later
+    batch adds to the earlier ones rather than repeating them). Holds one of the caller's
+    stream slots while it runs.
+    """
     SuggestVariableDefinition: _grpc.UnaryUnaryMultiCallable[_schema_pb2.SuggestVariableDefinitionRequest, _schema_pb2.SuggestVariableDefinitionResponse]
     """The full definition of one variable from a rough description ("whether the speaker attacks
     the opposition"): type, instructions, mutually exclusive and exhaustive categories with
@@ -123,6 +129,12 @@ class SchemaServiceAsyncStub(SchemaServiceStub):
     existing variable) is dropped, with the reason. With the offline baseline the suggestions
     come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
     documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+    """
+    SuggestVariablesStream: _aio.UnaryStreamMultiCallable[_schema_pb2.SuggestVariablesStreamRequest, _schema_pb2.SuggestVariablesStreamResponse]  # type: ignore[assignment]
+    """The same over more documents (up to 50), read in batches of 5, one model call each within
+    the token budget: a progress message after each batch, then the suggestions (a later
+    batch adds to the earlier ones rather than repeating them). Holds one of the caller's
+    stream slots while it runs.
     """
     SuggestVariableDefinition: _aio.UnaryUnaryMultiCallable[_schema_pb2.SuggestVariableDefinitionRequest, _schema_pb2.SuggestVariableDefinitionResponse]  # type: ignore[assignment]
     """The full definition of one variable from a rough description ("whether the speaker attacks
@@ -243,6 +255,18 @@ class SchemaServiceServicer(metaclass=_abc_1.ABCMeta):
         existing variable) is dropped, with the reason. With the offline baseline the suggestions
         come from the text's structure (baseline is true). FAILED_PRECONDITION without READY
         documents; RESOURCE_EXHAUSTED or UNAVAILABLE when the model cannot be asked.
+        """
+
+    @_abc_1.abstractmethod
+    def SuggestVariablesStream(
+        self,
+        request: _schema_pb2.SuggestVariablesStreamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_schema_pb2.SuggestVariablesStreamResponse], _abc.AsyncIterator[_schema_pb2.SuggestVariablesStreamResponse]]:
+        """The same over more documents (up to 50), read in batches of 5, one model call each within
+        the token budget: a progress message after each batch, then the suggestions (a later
+        batch adds to the earlier ones rather than repeating them). Holds one of the caller's
+        stream slots while it runs.
         """
 
     @_abc_1.abstractmethod

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/schema.proto.
  */
 export const file_coderai_v1_schema: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb2RlcmFpL3YxL3NjaGVtYS5wcm90bxIKY29kZXJhaS52MSItCghDYXRlZ29yeRINCgVsYWJlbBgBIAEoCRISCgpkZWZpbml0aW9uGAIgASgJIlgKE0NsYXNzaWZpY2F0aW9uUnVsZXMSKAoKY2F0ZWdvcmllcxgBIAMoCzIULmNvZGVyYWkudjEuQ2F0ZWdvcnkSFwoPc2VsZWN0aW9uX2xvZ2ljGAIgASgJIsMCCg9WYWxpZGF0aW9uUnVsZXMSFwoKbWluX2xlbmd0aBgBIAEoBUgAiAEBEhcKCm1heF9sZW5ndGgYAiABKAVIAYgBARIUCgdwYXR0ZXJuGAMgASgJSAKIAQESFgoJbWluX3ZhbHVlGAQgASgBSAOIAQESFgoJbWF4X3ZhbHVlGAUgASgBSASIAQESGQoMaW50ZWdlcl9vbmx5GAYgASgISAWIAQESFQoIbWluX2RhdGUYByABKAlIBogBARIVCghtYXhfZGF0ZRgIIAEoCUgHiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgoKCF9wYXR0ZXJuQgwKCl9taW5fdmFsdWVCDAoKX21heF92YWx1ZUIPCg1faW50ZWdlcl9vbmx5QgsKCV9taW5fZGF0ZUILCglfbWF4X2RhdGUilwUKCFZhcmlhYmxlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSJgoEdHlwZRgFIAEoDjIYLmNvZGVyYWkudjEuVmFyaWFibGVUeXBlEhQKDGluc3RydWN0aW9ucxgGIAEoCRI9ChRjbGFzc2lmaWNhdGlvbl9ydWxlcxgHIAEoCzIfLmNvZGVyYWkudjEuQ2xhc3NpZmljYXRpb25SdWxlcxIhChRjb25maWRlbmNlX3RocmVzaG9sZBgIIAEoAUgAiAEBEi0KDGlmX3VuY2VydGFpbhgJIAEoDjIXLmNvZGVyYWkudjEuSWZVbmNlcnRhaW4SOAoSaWZfbXVsdGlwbGVfdmFsdWVzGAogASgOMhwuY29kZXJhaS52MS5JZk11bHRpcGxlVmFsdWVzEhIKCm1heF92YWx1ZXMYCyABKAUSLQoNZGVmYXVsdF92YWx1ZRgMIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRI1ChB2YWxpZGF0aW9uX3J1bGVzGA0gASgLMhsuY29kZXJhaS52MS5WYWxpZGF0aW9uUnVsZXMSEgoKZGVwZW5kc19vbhgOIAMoCRINCgVvcmRlchgPIAEoBRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCGd1aWRhbmNlGBIgASgLMhQuY29kZXJhaS52MS5HdWlkYW5jZUIXChVfY29uZmlkZW5jZV90aHJlc2hvbGQiggEKD0d1aWRhbmNlRXhhbXBsZRIPCgdleGNlcnB0GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5vdF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIMCgRub3RlGAQgASgJIkgKCEd1aWRhbmNlEg0KBXJ1bGVzGAEgAygJEi0KCGV4YW1wbGVzGAIgAygLMhsuY29kZXJhaS52MS5HdWlkYW5jZUV4YW1wbGUiqQEKElZhcmlhYmxlU3VnZ2VzdGlvbhImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSEQoJcmF0aW9uYWxlGAIgASgJEhUKDWV4YW1wbGVfcXVvdGUYAyABKAkSGwoTZXhhbXBsZV9kb2N1bWVudF9pZBgEIAEoCRITCgtxdW90ZV9mb3VuZBgFIAEoCBIPCgdyZXBhaXJzGAYgAygJIjEKEURyb3BwZWRTdWdnZXN0aW9uEgwKBG5hbWUYASABKAkSDgoGcmVhc29uGAIgASgJIqYBCgxDb3BpbG90VXNhZ2USEAoIYmFzZWxpbmUYASABKAgSEQoJbGxtX21vZGVsGAIgASgJEhYKDmRvY3VtZW50c19yZWFkGAMgASgFEhoKEmV4Y2VycHRfY2hhcmFjdGVycxgEIAEoBRIUCgxpbnB1dF90b2tlbnMYBSABKAUSFQoNb3V0cHV0X3Rva2VucxgGIAEoBRIQCghjb3N0X3VzZBgHIAEoASJ0ChdTdWdnZXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhkKEXJlc2VhcmNoX3F1ZXN0aW9uGAIgASgJEhcKD21heF9zdWdnZXN0aW9ucxgDIAEoBRIRCglkb2N1bWVudHMYBCABKAUiqAEKGFN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZRIzCgtzdWdnZXN0aW9ucxgBIAMoCzIeLmNvZGVyYWkudjEuVmFyaWFibGVTdWdnZXN0aW9uEi4KB2Ryb3BwZWQYAiADKAsyHS5jb2RlcmFpLnYxLkRyb3BwZWRTdWdnZXN0aW9uEicKBXVzYWdlGAMgASgLMhguY29kZXJhaS52MS5Db3BpbG90VXNhZ2UicwogU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvblJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRImCgR0eXBlGAMgASgOMhguY29kZXJhaS52MS5WYXJpYWJsZVR5cGUisAEKIVN1Z2dlc3RWYXJpYWJsZURlZmluaXRpb25SZXNwb25zZRIyCgpzdWdnZXN0aW9uGAEgASgLMh4uY29kZXJhaS52MS5WYXJpYWJsZVN1Z2dlc3Rpb24SLgoHZHJvcHBlZBgCIAMoCzIdLmNvZGVyYWkudjEuRHJvcHBlZFN1Z2dlc3Rpb24SJwoFdXNhZ2UYAyABKAsyGC5jb2RlcmFpLnYxLkNvcGlsb3RVc2FnZSI/ChVDcmVhdGVWYXJpYWJsZVJlcXVlc3QSJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIkAKFkNyZWF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIikKEkdldFZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSI9ChNHZXRWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIqChRMaXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIkAKFUxpc3RWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlInAKFVVwZGF0ZVZhcmlhYmxlUmVxdWVzdBImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkAKFlVwZGF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIiwKFURlbGV0ZVZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSIYChZEZWxldGVWYXJpYWJsZVJlc3BvbnNlIkMKF1Jlb3JkZXJWYXJpYWJsZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFAoMdmFyaWFibGVfaWRzGAIgAygJIkMKGFJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIsMCCg1Qcm9tcHRWZXJzaW9uEgoKAmlkGAEgASgJEhMKC3ZhcmlhYmxlX2lkGAIgASgJEg8KB3ZlcnNpb24YAyABKAUSDgoGYWN0aXZlGAQgASgIEhUKDXN5c3RlbV9wcm9tcHQYBSABKAkSHAoUdXNlcl9wcm9tcHRfdGVtcGxhdGUYBiABKAkSMAoPcmVzcG9uc2Vfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghwcm92aWRlchgIIAEoCRINCgVtb2RlbBgJIAEoCRITCgt0ZW1wZXJhdHVyZRgKIAEoARISCgptYXhfdG9rZW5zGAsgASgFEg4KBnJlYXNvbhgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoZTGlzdFByb21wdFZlcnNpb25zUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSJJChpMaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRIrCgh2ZXJzaW9ucxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbiI/ChdHZXRQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIkYKGEdldFByb21wdFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uIkQKGFJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhQKDHZhcmlhYmxlX2lkcxgCIAMoCSJfChlSZWdlbmVyYXRlUHJvbXB0c1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uEhUKDWNyZWF0ZWRfY291bnQYAiABKAUiRAocQWN0aXZhdGVQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIksKHUFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24itQEKFFByZXZpZXdQcm9tcHRSZXF1ZXN0EhMKC3ZhcmlhYmxlX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSFQoLZG9jdW1lbnRfaWQYAyABKAlIABIXCg1kb2N1bWVudF90ZXh0GAQgASgJSAASDgoGZW50aXR5GAUgASgJEi0KDGtub3duX3ZhbHVlcxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCCAoGc291cmNlIiwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCSLPAQoVUHJldmlld1Byb21wdFJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24SKQoIbWVzc2FnZXMYAiADKAsyFy5jb2RlcmFpLnYxLkNoYXRNZXNzYWdlEh8KF2VzdGltYXRlZF9wcm9tcHRfdG9rZW5zGAMgASgFEiMKFmVzdGltYXRlZF9tYXhfY29zdF91c2QYBCABKAFIAIgBAUIZChdfZXN0aW1hdGVkX21heF9jb3N0X3VzZDLiCQoNU2NoZW1hU2VydmljZRJXCg5DcmVhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuQ3JlYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5DcmVhdGVWYXJpYWJsZVJlc3BvbnNlEk4KC0dldFZhcmlhYmxlEh4uY29kZXJhaS52MS5HZXRWYXJpYWJsZVJlcXVlc3QaHy5jb2RlcmFpLnYxLkdldFZhcmlhYmxlUmVzcG9uc2USVAoNTGlzdFZhcmlhYmxlcxIgLmNvZGVyYWkudjEuTGlzdFZhcmlhYmxlc1JlcXVlc3QaIS5jb2RlcmFpLnYxLkxpc3RWYXJpYWJsZXNSZXNwb25zZRJXCg5VcGRhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuVXBkYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5VcGRhdGVWYXJpYWJsZVJlc3BvbnNlElcKDkRlbGV0ZVZhcmlhYmxlEiEuY29kZXJhaS52MS5EZWxldGVWYXJpYWJsZVJlcXVlc3QaIi5jb2RlcmFpLnYxLkRlbGV0ZVZhcmlhYmxlUmVzcG9uc2USXQoQUmVvcmRlclZhcmlhYmxlcxIjLmNvZGVyYWkudjEuUmVvcmRlclZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRJjChJMaXN0UHJvbXB0VmVyc2lvbnMSJS5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QaJi5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEl0KEEdldFByb21wdFZlcnNpb24SIy5jb2RlcmFpLnYxLkdldFByb21wdFZlcnNpb25SZXF1ZXN0GiQuY29kZXJhaS52MS5HZXRQcm9tcHRWZXJzaW9uUmVzcG9uc2USYAoRUmVnZW5lcmF0ZVByb21wdHMSJC5jb2RlcmFpLnYxLlJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBolLmNvZGVyYWkudjEuUmVnZW5lcmF0ZVByb21wdHNSZXNwb25zZRJsChVBY3RpdmF0ZVByb21wdFZlcnNpb24SKC5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlcXVlc3QaKS5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlElQKDVByZXZpZXdQcm9tcHQSIC5jb2RlcmFpLnYxLlByZXZpZXdQcm9tcHRSZXF1ZXN0GiEuY29kZXJhaS52MS5QcmV2aWV3UHJvbXB0UmVzcG9uc2USXQoQU3VnZ2VzdFZhcmlhYmxlcxIjLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZRJ4ChlTdWdnZXN0VmFyaWFibGVEZWZpbml0aW9uEiwuY29kZXJhaS52MS5TdWdnZXN0VmFyaWFibGVEZWZpbml0aW9uUmVxdWVzdBotLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvblJlc3BvbnNlYgZwcm90bzM", [file_coderai_v1_common, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chdjb2RlcmFpL3YxL3NjaGVtYS5wcm90bxIKY29kZXJhaS52MSItCghDYXRlZ29yeRINCgVsYWJlbBgBIAEoCRISCgpkZWZpbml0aW9uGAIgASgJIlgKE0NsYXNzaWZpY2F0aW9uUnVsZXMSKAoKY2F0ZWdvcmllcxgBIAMoCzIULmNvZGVyYWkudjEuQ2F0ZWdvcnkSFwoPc2VsZWN0aW9uX2xvZ2ljGAIgASgJIsMCCg9WYWxpZGF0aW9uUnVsZXMSFwoKbWluX2xlbmd0aBgBIAEoBUgAiAEBEhcKCm1heF9sZW5ndGgYAiABKAVIAYgBARIUCgdwYXR0ZXJuGAMgASgJSAKIAQESFgoJbWluX3ZhbHVlGAQgASgBSAOIAQESFgoJbWF4X3ZhbHVlGAUgASgBSASIAQESGQoMaW50ZWdlcl9vbmx5GAYgASgISAWIAQESFQoIbWluX2RhdGUYByABKAlIBogBARIVCghtYXhfZGF0ZRgIIAEoCUgHiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgoKCF9wYXR0ZXJuQgwKCl9taW5fdmFsdWVCDAoKX21heF92YWx1ZUIPCg1faW50ZWdlcl9vbmx5QgsKCV9taW5fZGF0ZUILCglfbWF4X2RhdGUilwUKCFZhcmlhYmxlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSJgoEdHlwZRgFIAEoDjIYLmNvZGVyYWkudjEuVmFyaWFibGVUeXBlEhQKDGluc3RydWN0aW9ucxgGIAEoCRI9ChRjbGFzc2lmaWNhdGlvbl9ydWxlcxgHIAEoCzIfLmNvZGVyYWkudjEuQ2xhc3NpZmljYXRpb25SdWxlcxIhChRjb25maWRlbmNlX3RocmVzaG9sZBgIIAEoAUgAiAEBEi0KDGlmX3VuY2VydGFpbhgJIAEoDjIXLmNvZGVyYWkudjEuSWZVbmNlcnRhaW4SOAoSaWZfbXVsdGlwbGVfdmFsdWVzGAogASgOMhwuY29kZXJhaS52MS5JZk11bHRpcGxlVmFsdWVzEhIKCm1heF92YWx1ZXMYCyABKAUSLQoNZGVmYXVsdF92YWx1ZRgMIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRI1ChB2YWxpZGF0aW9uX3J1bGVzGA0gASgLMhsuY29kZXJhaS52MS5WYWxpZGF0aW9uUnVsZXMSEgoKZGVwZW5kc19vbhgOIAMoCRINCgVvcmRlchgPIAEoBRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCGd1aWRhbmNlGBIgASgLMhQuY29kZXJhaS52MS5HdWlkYW5jZUIXChVfY29uZmlkZW5jZV90aHJlc2hvbGQiggEKD0d1aWRhbmNlRXhhbXBsZRIPCgdleGNlcnB0GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5vdF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIMCgRub3RlGAQgASgJIkgKCEd1aWRhbmNlEg0KBXJ1bGVzGAEgAygJEi0KCGV4YW1wbGVzGAIgAygLMhsuY29kZXJhaS52MS5HdWlkYW5jZUV4YW1wbGUiqQEKElZhcmlhYmxlU3VnZ2VzdGlvbhImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSEQoJcmF0aW9uYWxlGAIgASgJEhUKDWV4YW1wbGVfcXVvdGUYAyABKAkSGwoTZXhhbXBsZV9kb2N1bWVudF9pZBgEIAEoCRITCgtxdW90ZV9mb3VuZBgFIAEoCBIPCgdyZXBhaXJzGAYgAygJIjEKEURyb3BwZWRTdWdnZXN0aW9uEgwKBG5hbWUYASABKAkSDgoGcmVhc29uGAIgASgJIqYBCgxDb3BpbG90VXNhZ2USEAoIYmFzZWxpbmUYASABKAgSEQoJbGxtX21vZGVsGAIgASgJEhYKDmRvY3VtZW50c19yZWFkGAMgASgFEhoKEmV4Y2VycHRfY2hhcmFjdGVycxgEIAEoBRIUCgxpbnB1dF90b2tlbnMYBSABKAUSFQoNb3V0cHV0X3Rva2VucxgGIAEoBRIQCghjb3N0X3VzZBgHIAEoASJ0ChdTdWdnZXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhkKEXJlc2VhcmNoX3F1ZXN0aW9uGAIgASgJEhcKD21heF9zdWdnZXN0aW9ucxgDIAEoBRIRCglkb2N1bWVudHMYBCABKAUiegodU3VnZ2VzdFZhcmlhYmxlc1N0cmVhbVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIZChFyZXNlYXJjaF9xdWVzdGlvbhgCIAEoCRIXCg9tYXhfc3VnZ2VzdGlvbnMYAyABKAUSEQoJZG9jdW1lbnRzGAQgASgFIk0KD0NvcGlsb3RQcm9ncmVzcxIWCg5kb2N1bWVudHNfcmVhZBgBIAEoBRIRCglkb2N1bWVudHMYAiABKAUSDwoHbWVzc2FnZRgDIAEoCSKRAQoeU3VnZ2VzdFZhcmlhYmxlc1N0cmVhbVJlc3BvbnNlEi8KCHByb2dyZXNzGAEgASgLMhsuY29kZXJhaS52MS5Db3BpbG90UHJvZ3Jlc3NIABI2CgZyZXN1bHQYAiABKAsyJC5jb2RlcmFpLnYxLlN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZUgAQgYKBHN0ZXAiqAEKGFN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZRIzCgtzdWdnZXN0aW9ucxgBIAMoCzIeLmNvZGVyYWkudjEuVmFyaWFibGVTdWdnZXN0aW9uEi4KB2Ryb3BwZWQYAiADKAsyHS5jb2RlcmFpLnYxLkRyb3BwZWRTdWdnZXN0aW9uEicKBXVzYWdlGAMgASgLMhguY29kZXJhaS52MS5Db3BpbG90VXNhZ2UicwogU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvblJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRImCgR0eXBlGAMgASgOMhguY29kZXJhaS52MS5WYXJpYWJsZVR5cGUisAEKIVN1Z2dlc3RWYXJpYWJsZURlZmluaXRpb25SZXNwb25zZRIyCgpzdWdnZXN0aW9uGAEgASgLMh4uY29kZXJhaS52MS5WYXJpYWJsZVN1Z2dlc3Rpb24SLgoHZHJvcHBlZBgCIAMoCzIdLmNvZGVyYWkudjEuRHJvcHBlZFN1Z2dlc3Rpb24SJwoFdXNhZ2UYAyABKAsyGC5jb2RlcmFpLnYxLkNvcGlsb3RVc2FnZSI/ChVDcmVhdGVWYXJpYWJsZVJlcXVlc3QSJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIkAKFkNyZWF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIikKEkdldFZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSI9ChNHZXRWYXJpYWJsZVJlc3BvbnNlEiYKCHZhcmlhYmxlGAEgASgLMhQuY29kZXJhaS52MS5WYXJpYWJsZSIqChRMaXN0VmFyaWFibGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIkAKFUxpc3RWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlInAKFVVwZGF0ZVZhcmlhYmxlUmVxdWVzdBImCgh2YXJpYWJsZRgBIAEoCzIULmNvZGVyYWkudjEuVmFyaWFibGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkAKFlVwZGF0ZVZhcmlhYmxlUmVzcG9uc2USJgoIdmFyaWFibGUYASABKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIiwKFURlbGV0ZVZhcmlhYmxlUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSIYChZEZWxldGVWYXJpYWJsZVJlc3BvbnNlIkMKF1Jlb3JkZXJWYXJpYWJsZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFAoMdmFyaWFibGVfaWRzGAIgAygJIkMKGFJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRInCgl2YXJpYWJsZXMYASADKAsyFC5jb2RlcmFpLnYxLlZhcmlhYmxlIsMCCg1Qcm9tcHRWZXJzaW9uEgoKAmlkGAEgASgJEhMKC3ZhcmlhYmxlX2lkGAIgASgJEg8KB3ZlcnNpb24YAyABKAUSDgoGYWN0aXZlGAQgASgIEhUKDXN5c3RlbV9wcm9tcHQYBSABKAkSHAoUdXNlcl9wcm9tcHRfdGVtcGxhdGUYBiABKAkSMAoPcmVzcG9uc2Vfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghwcm92aWRlchgIIAEoCRINCgVtb2RlbBgJIAEoCRITCgt0ZW1wZXJhdHVyZRgKIAEoARISCgptYXhfdG9rZW5zGAsgASgFEg4KBnJlYXNvbhgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoZTGlzdFByb21wdFZlcnNpb25zUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCSJJChpMaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRIrCgh2ZXJzaW9ucxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvbXB0VmVyc2lvbiI/ChdHZXRQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIkYKGEdldFByb21wdFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uIkQKGFJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhQKDHZhcmlhYmxlX2lkcxgCIAMoCSJfChlSZWdlbmVyYXRlUHJvbXB0c1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuY29kZXJhaS52MS5Qcm9tcHRWZXJzaW9uEhUKDWNyZWF0ZWRfY291bnQYAiABKAUiRAocQWN0aXZhdGVQcm9tcHRWZXJzaW9uUmVxdWVzdBITCgt2YXJpYWJsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIksKHUFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24itQEKFFByZXZpZXdQcm9tcHRSZXF1ZXN0EhMKC3ZhcmlhYmxlX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSFQoLZG9jdW1lbnRfaWQYAyABKAlIABIXCg1kb2N1bWVudF90ZXh0GAQgASgJSAASDgoGZW50aXR5GAUgASgJEi0KDGtub3duX3ZhbHVlcxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCCAoGc291cmNlIiwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCSLPAQoVUHJldmlld1Byb21wdFJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5jb2RlcmFpLnYxLlByb21wdFZlcnNpb24SKQoIbWVzc2FnZXMYAiADKAsyFy5jb2RlcmFpLnYxLkNoYXRNZXNzYWdlEh8KF2VzdGltYXRlZF9wcm9tcHRfdG9rZW5zGAMgASgFEiMKFmVzdGltYXRlZF9tYXhfY29zdF91c2QYBCABKAFIAIgBAUIZChdfZXN0aW1hdGVkX21heF9jb3N0X3VzZDLVCgoNU2NoZW1hU2VydmljZRJXCg5DcmVhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuQ3JlYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5DcmVhdGVWYXJpYWJsZVJlc3BvbnNlEk4KC0dldFZhcmlhYmxlEh4uY29kZXJhaS52MS5HZXRWYXJpYWJsZVJlcXVlc3QaHy5jb2RlcmFpLnYxLkdldFZhcmlhYmxlUmVzcG9uc2USVAoNTGlzdFZhcmlhYmxlcxIgLmNvZGVyYWkudjEuTGlzdFZhcmlhYmxlc1JlcXVlc3QaIS5jb2RlcmFpLnYxLkxpc3RWYXJpYWJsZXNSZXNwb25zZRJXCg5VcGRhdGVWYXJpYWJsZRIhLmNvZGVyYWkudjEuVXBkYXRlVmFyaWFibGVSZXF1ZXN0GiIuY29kZXJhaS52MS5VcGRhdGVWYXJpYWJsZVJlc3BvbnNlElcKDkRlbGV0ZVZhcmlhYmxlEiEuY29kZXJhaS52MS5EZWxldGVWYXJpYWJsZVJlcXVlc3QaIi5jb2RlcmFpLnYxLkRlbGV0ZVZhcmlhYmxlUmVzcG9uc2USXQoQUmVvcmRlclZhcmlhYmxlcxIjLmNvZGVyYWkudjEuUmVvcmRlclZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlJlb3JkZXJWYXJpYWJsZXNSZXNwb25zZRJjChJMaXN0UHJvbXB0VmVyc2lvbnMSJS5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QaJi5jb2RlcmFpLnYxLkxpc3RQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEl0KEEdldFByb21wdFZlcnNpb24SIy5jb2RlcmFpLnYxLkdldFByb21wdFZlcnNpb25SZXF1ZXN0GiQuY29kZXJhaS52MS5HZXRQcm9tcHRWZXJzaW9uUmVzcG9uc2USYAoRUmVnZW5lcmF0ZVByb21wdHMSJC5jb2RlcmFpLnYxLlJlZ2VuZXJhdGVQcm9tcHRzUmVxdWVzdBolLmNvZGVyYWkudjEuUmVnZW5lcmF0ZVByb21wdHNSZXNwb25zZRJsChVBY3RpdmF0ZVByb21wdFZlcnNpb24SKC5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlcXVlc3QaKS5jb2RlcmFpLnYxLkFjdGl2YXRlUHJvbXB0VmVyc2lvblJlc3BvbnNlElQKDVByZXZpZXdQcm9tcHQSIC5jb2RlcmFpLnYxLlByZXZpZXdQcm9tcHRSZXF1ZXN0GiEuY29kZXJhaS52MS5QcmV2aWV3UHJvbXB0UmVzcG9uc2USXQoQU3VnZ2VzdFZhcmlhYmxlcxIjLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlc1JlcXVlc3QaJC5jb2RlcmFpLnYxLlN1Z2dlc3RWYXJpYWJsZXNSZXNwb25zZRJxChZTdWdnZXN0VmFyaWFibGVzU3RyZWFtEikuY29kZXJhaS52MS5TdWdnZXN0VmFyaWFibGVzU3RyZWFtUmVxdWVzdBoqLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlc1N0cmVhbVJlc3BvbnNlMAESeAoZU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvbhIsLmNvZGVyYWkudjEuU3VnZ2VzdFZhcmlhYmxlRGVmaW5pdGlvblJlcXVlc3QaLS5jb2RlcmFpLnYxLlN1Z2dlc3RWYXJpYWJsZURlZmluaXRpb25SZXNwb25zZWIGcHJvdG8z", [file_coderai_v1_common, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One category of a CATEGORY variable.
@@ -506,7 +506,8 @@ export type SuggestVariablesRequest = Message<"coderai.v1.SuggestVariablesReques
   maxSuggestions: number;
 
   /**
-   * READY documents to read excerpts of (0: 5; at most 20), drawn at random.
+   * READY documents to read excerpts of (0: 5; at most 5 here, 50 with
+   * SuggestVariablesStream), drawn at random.
    *
    * @generated from field: int32 documents = 4;
    */
@@ -519,6 +520,102 @@ export type SuggestVariablesRequest = Message<"coderai.v1.SuggestVariablesReques
  */
 export const SuggestVariablesRequestSchema: GenMessage<SuggestVariablesRequest> = /*@__PURE__*/
   messageDesc(file_coderai_v1_schema, 9);
+
+/**
+ * @generated from message coderai.v1.SuggestVariablesStreamRequest
+ */
+export type SuggestVariablesStreamRequest = Message<"coderai.v1.SuggestVariablesStreamRequest"> & {
+  /**
+   * As in SuggestVariablesRequest; documents up to 50.
+   *
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: string research_question = 2;
+   */
+  researchQuestion: string;
+
+  /**
+   * @generated from field: int32 max_suggestions = 3;
+   */
+  maxSuggestions: number;
+
+  /**
+   * @generated from field: int32 documents = 4;
+   */
+  documents: number;
+};
+
+/**
+ * Describes the message coderai.v1.SuggestVariablesStreamRequest.
+ * Use `create(SuggestVariablesStreamRequestSchema)` to create a new message.
+ */
+export const SuggestVariablesStreamRequestSchema: GenMessage<SuggestVariablesStreamRequest> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 10);
+
+/**
+ * How far the co-pilot got.
+ *
+ * @generated from message coderai.v1.CopilotProgress
+ */
+export type CopilotProgress = Message<"coderai.v1.CopilotProgress"> & {
+  /**
+   * @generated from field: int32 documents_read = 1;
+   */
+  documentsRead: number;
+
+  /**
+   * @generated from field: int32 documents = 2;
+   */
+  documents: number;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message coderai.v1.CopilotProgress.
+ * Use `create(CopilotProgressSchema)` to create a new message.
+ */
+export const CopilotProgressSchema: GenMessage<CopilotProgress> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 11);
+
+/**
+ * @generated from message coderai.v1.SuggestVariablesStreamResponse
+ */
+export type SuggestVariablesStreamResponse = Message<"coderai.v1.SuggestVariablesStreamResponse"> & {
+  /**
+   * @generated from oneof coderai.v1.SuggestVariablesStreamResponse.step
+   */
+  step: {
+    /**
+     * After each batch of documents.
+     *
+     * @generated from field: coderai.v1.CopilotProgress progress = 1;
+     */
+    value: CopilotProgress;
+    case: "progress";
+  } | {
+    /**
+     * Last: every suggestion, what was dropped, and what all batches read and spent.
+     *
+     * @generated from field: coderai.v1.SuggestVariablesResponse result = 2;
+     */
+    value: SuggestVariablesResponse;
+    case: "result";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message coderai.v1.SuggestVariablesStreamResponse.
+ * Use `create(SuggestVariablesStreamResponseSchema)` to create a new message.
+ */
+export const SuggestVariablesStreamResponseSchema: GenMessage<SuggestVariablesStreamResponse> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_schema, 12);
 
 /**
  * @generated from message coderai.v1.SuggestVariablesResponse
@@ -545,7 +642,7 @@ export type SuggestVariablesResponse = Message<"coderai.v1.SuggestVariablesRespo
  * Use `create(SuggestVariablesResponseSchema)` to create a new message.
  */
 export const SuggestVariablesResponseSchema: GenMessage<SuggestVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 10);
+  messageDesc(file_coderai_v1_schema, 13);
 
 /**
  * @generated from message coderai.v1.SuggestVariableDefinitionRequest
@@ -576,7 +673,7 @@ export type SuggestVariableDefinitionRequest = Message<"coderai.v1.SuggestVariab
  * Use `create(SuggestVariableDefinitionRequestSchema)` to create a new message.
  */
 export const SuggestVariableDefinitionRequestSchema: GenMessage<SuggestVariableDefinitionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 11);
+  messageDesc(file_coderai_v1_schema, 14);
 
 /**
  * @generated from message coderai.v1.SuggestVariableDefinitionResponse
@@ -605,7 +702,7 @@ export type SuggestVariableDefinitionResponse = Message<"coderai.v1.SuggestVaria
  * Use `create(SuggestVariableDefinitionResponseSchema)` to create a new message.
  */
 export const SuggestVariableDefinitionResponseSchema: GenMessage<SuggestVariableDefinitionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 12);
+  messageDesc(file_coderai_v1_schema, 15);
 
 /**
  * @generated from message coderai.v1.CreateVariableRequest
@@ -624,7 +721,7 @@ export type CreateVariableRequest = Message<"coderai.v1.CreateVariableRequest"> 
  * Use `create(CreateVariableRequestSchema)` to create a new message.
  */
 export const CreateVariableRequestSchema: GenMessage<CreateVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 13);
+  messageDesc(file_coderai_v1_schema, 16);
 
 /**
  * @generated from message coderai.v1.CreateVariableResponse
@@ -641,7 +738,7 @@ export type CreateVariableResponse = Message<"coderai.v1.CreateVariableResponse"
  * Use `create(CreateVariableResponseSchema)` to create a new message.
  */
 export const CreateVariableResponseSchema: GenMessage<CreateVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 14);
+  messageDesc(file_coderai_v1_schema, 17);
 
 /**
  * @generated from message coderai.v1.GetVariableRequest
@@ -658,7 +755,7 @@ export type GetVariableRequest = Message<"coderai.v1.GetVariableRequest"> & {
  * Use `create(GetVariableRequestSchema)` to create a new message.
  */
 export const GetVariableRequestSchema: GenMessage<GetVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 15);
+  messageDesc(file_coderai_v1_schema, 18);
 
 /**
  * @generated from message coderai.v1.GetVariableResponse
@@ -675,7 +772,7 @@ export type GetVariableResponse = Message<"coderai.v1.GetVariableResponse"> & {
  * Use `create(GetVariableResponseSchema)` to create a new message.
  */
 export const GetVariableResponseSchema: GenMessage<GetVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 16);
+  messageDesc(file_coderai_v1_schema, 19);
 
 /**
  * @generated from message coderai.v1.ListVariablesRequest
@@ -692,7 +789,7 @@ export type ListVariablesRequest = Message<"coderai.v1.ListVariablesRequest"> & 
  * Use `create(ListVariablesRequestSchema)` to create a new message.
  */
 export const ListVariablesRequestSchema: GenMessage<ListVariablesRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 17);
+  messageDesc(file_coderai_v1_schema, 20);
 
 /**
  * @generated from message coderai.v1.ListVariablesResponse
@@ -711,7 +808,7 @@ export type ListVariablesResponse = Message<"coderai.v1.ListVariablesResponse"> 
  * Use `create(ListVariablesResponseSchema)` to create a new message.
  */
 export const ListVariablesResponseSchema: GenMessage<ListVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 18);
+  messageDesc(file_coderai_v1_schema, 21);
 
 /**
  * @generated from message coderai.v1.UpdateVariableRequest
@@ -738,7 +835,7 @@ export type UpdateVariableRequest = Message<"coderai.v1.UpdateVariableRequest"> 
  * Use `create(UpdateVariableRequestSchema)` to create a new message.
  */
 export const UpdateVariableRequestSchema: GenMessage<UpdateVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 19);
+  messageDesc(file_coderai_v1_schema, 22);
 
 /**
  * @generated from message coderai.v1.UpdateVariableResponse
@@ -755,7 +852,7 @@ export type UpdateVariableResponse = Message<"coderai.v1.UpdateVariableResponse"
  * Use `create(UpdateVariableResponseSchema)` to create a new message.
  */
 export const UpdateVariableResponseSchema: GenMessage<UpdateVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 20);
+  messageDesc(file_coderai_v1_schema, 23);
 
 /**
  * @generated from message coderai.v1.DeleteVariableRequest
@@ -772,7 +869,7 @@ export type DeleteVariableRequest = Message<"coderai.v1.DeleteVariableRequest"> 
  * Use `create(DeleteVariableRequestSchema)` to create a new message.
  */
 export const DeleteVariableRequestSchema: GenMessage<DeleteVariableRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 21);
+  messageDesc(file_coderai_v1_schema, 24);
 
 /**
  * @generated from message coderai.v1.DeleteVariableResponse
@@ -785,7 +882,7 @@ export type DeleteVariableResponse = Message<"coderai.v1.DeleteVariableResponse"
  * Use `create(DeleteVariableResponseSchema)` to create a new message.
  */
 export const DeleteVariableResponseSchema: GenMessage<DeleteVariableResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 22);
+  messageDesc(file_coderai_v1_schema, 25);
 
 /**
  * @generated from message coderai.v1.ReorderVariablesRequest
@@ -809,7 +906,7 @@ export type ReorderVariablesRequest = Message<"coderai.v1.ReorderVariablesReques
  * Use `create(ReorderVariablesRequestSchema)` to create a new message.
  */
 export const ReorderVariablesRequestSchema: GenMessage<ReorderVariablesRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 23);
+  messageDesc(file_coderai_v1_schema, 26);
 
 /**
  * @generated from message coderai.v1.ReorderVariablesResponse
@@ -826,7 +923,7 @@ export type ReorderVariablesResponse = Message<"coderai.v1.ReorderVariablesRespo
  * Use `create(ReorderVariablesResponseSchema)` to create a new message.
  */
 export const ReorderVariablesResponseSchema: GenMessage<ReorderVariablesResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 24);
+  messageDesc(file_coderai_v1_schema, 27);
 
 /**
  * One generated version of a variable's prompt (FR-010).
@@ -920,7 +1017,7 @@ export type PromptVersion = Message<"coderai.v1.PromptVersion"> & {
  * Use `create(PromptVersionSchema)` to create a new message.
  */
 export const PromptVersionSchema: GenMessage<PromptVersion> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 25);
+  messageDesc(file_coderai_v1_schema, 28);
 
 /**
  * @generated from message coderai.v1.ListPromptVersionsRequest
@@ -937,7 +1034,7 @@ export type ListPromptVersionsRequest = Message<"coderai.v1.ListPromptVersionsRe
  * Use `create(ListPromptVersionsRequestSchema)` to create a new message.
  */
 export const ListPromptVersionsRequestSchema: GenMessage<ListPromptVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 26);
+  messageDesc(file_coderai_v1_schema, 29);
 
 /**
  * @generated from message coderai.v1.ListPromptVersionsResponse
@@ -956,7 +1053,7 @@ export type ListPromptVersionsResponse = Message<"coderai.v1.ListPromptVersionsR
  * Use `create(ListPromptVersionsResponseSchema)` to create a new message.
  */
 export const ListPromptVersionsResponseSchema: GenMessage<ListPromptVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 27);
+  messageDesc(file_coderai_v1_schema, 30);
 
 /**
  * @generated from message coderai.v1.GetPromptVersionRequest
@@ -980,7 +1077,7 @@ export type GetPromptVersionRequest = Message<"coderai.v1.GetPromptVersionReques
  * Use `create(GetPromptVersionRequestSchema)` to create a new message.
  */
 export const GetPromptVersionRequestSchema: GenMessage<GetPromptVersionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 28);
+  messageDesc(file_coderai_v1_schema, 31);
 
 /**
  * @generated from message coderai.v1.GetPromptVersionResponse
@@ -997,7 +1094,7 @@ export type GetPromptVersionResponse = Message<"coderai.v1.GetPromptVersionRespo
  * Use `create(GetPromptVersionResponseSchema)` to create a new message.
  */
 export const GetPromptVersionResponseSchema: GenMessage<GetPromptVersionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 29);
+  messageDesc(file_coderai_v1_schema, 32);
 
 /**
  * @generated from message coderai.v1.RegeneratePromptsRequest
@@ -1021,7 +1118,7 @@ export type RegeneratePromptsRequest = Message<"coderai.v1.RegeneratePromptsRequ
  * Use `create(RegeneratePromptsRequestSchema)` to create a new message.
  */
 export const RegeneratePromptsRequestSchema: GenMessage<RegeneratePromptsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 30);
+  messageDesc(file_coderai_v1_schema, 33);
 
 /**
  * @generated from message coderai.v1.RegeneratePromptsResponse
@@ -1047,7 +1144,7 @@ export type RegeneratePromptsResponse = Message<"coderai.v1.RegeneratePromptsRes
  * Use `create(RegeneratePromptsResponseSchema)` to create a new message.
  */
 export const RegeneratePromptsResponseSchema: GenMessage<RegeneratePromptsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 31);
+  messageDesc(file_coderai_v1_schema, 34);
 
 /**
  * @generated from message coderai.v1.ActivatePromptVersionRequest
@@ -1069,7 +1166,7 @@ export type ActivatePromptVersionRequest = Message<"coderai.v1.ActivatePromptVer
  * Use `create(ActivatePromptVersionRequestSchema)` to create a new message.
  */
 export const ActivatePromptVersionRequestSchema: GenMessage<ActivatePromptVersionRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 32);
+  messageDesc(file_coderai_v1_schema, 35);
 
 /**
  * @generated from message coderai.v1.ActivatePromptVersionResponse
@@ -1086,7 +1183,7 @@ export type ActivatePromptVersionResponse = Message<"coderai.v1.ActivatePromptVe
  * Use `create(ActivatePromptVersionResponseSchema)` to create a new message.
  */
 export const ActivatePromptVersionResponseSchema: GenMessage<ActivatePromptVersionResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 33);
+  messageDesc(file_coderai_v1_schema, 36);
 
 /**
  * @generated from message coderai.v1.PreviewPromptRequest
@@ -1143,7 +1240,7 @@ export type PreviewPromptRequest = Message<"coderai.v1.PreviewPromptRequest"> & 
  * Use `create(PreviewPromptRequestSchema)` to create a new message.
  */
 export const PreviewPromptRequestSchema: GenMessage<PreviewPromptRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 34);
+  messageDesc(file_coderai_v1_schema, 37);
 
 /**
  * One message of a chat request.
@@ -1169,7 +1266,7 @@ export type ChatMessage = Message<"coderai.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 35);
+  messageDesc(file_coderai_v1_schema, 38);
 
 /**
  * @generated from message coderai.v1.PreviewPromptResponse
@@ -1206,7 +1303,7 @@ export type PreviewPromptResponse = Message<"coderai.v1.PreviewPromptResponse"> 
  * Use `create(PreviewPromptResponseSchema)` to create a new message.
  */
 export const PreviewPromptResponseSchema: GenMessage<PreviewPromptResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_schema, 36);
+  messageDesc(file_coderai_v1_schema, 39);
 
 /**
  * A project's schema: the variables that become the dataset's columns.
@@ -1342,6 +1439,19 @@ export const SchemaService: GenService<{
     methodKind: "unary";
     input: typeof SuggestVariablesRequestSchema;
     output: typeof SuggestVariablesResponseSchema;
+  },
+  /**
+   * The same over more documents (up to 50), read in batches of 5, one model call each within
+   * the token budget: a progress message after each batch, then the suggestions (a later
+   * batch adds to the earlier ones rather than repeating them). Holds one of the caller's
+   * stream slots while it runs.
+   *
+   * @generated from rpc coderai.v1.SchemaService.SuggestVariablesStream
+   */
+  suggestVariablesStream: {
+    methodKind: "server_streaming";
+    input: typeof SuggestVariablesStreamRequestSchema;
+    output: typeof SuggestVariablesStreamResponseSchema;
   },
   /**
    * The full definition of one variable from a rough description ("whether the speaker attacks
