@@ -372,34 +372,65 @@ class _NumericResamples:
             return np.zeros(0)
         indices = self._bootstrap.indices
         first, second = self._first[indices], self._second[indices]
+        # Rounding can leave a residue of D_e where a resample holds a single value, and the
+        # library calls those undefined: decide it from the values, not from D_e.
+        varied = np.maximum(first.max(axis=1), second.max(axis=1)) > np.minimum(
+            first.min(axis=1), second.min(axis=1)
+        )
         total = 2 * indices.shape[1]
-        observed = 2 * ((first - second) ** 2).sum(axis=1) / total
+        observed = 2 * ((self._first - self._second) ** 2)[indices].sum(axis=1) / total
+        # D_e is shift invariant, and n * sum v^2 - (sum v)^2 cancels badly for large values
+        # with a small spread (amounts near 1e6, years): centre on the mean first.
+        shift = (self._first.mean() + self._second.mean()) / 2
+        first -= shift
+        second -= shift
         pooled_sum = first.sum(axis=1) + second.sum(axis=1)
         pooled_squares = (first**2).sum(axis=1) + (second**2).sum(axis=1)
         expected = 2 * (total * pooled_squares - pooled_sum**2) / (total * (total - 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = 1 - observed / expected
-        return np.where(expected > 0, alpha, np.nan)
+        return np.where(varied, alpha, np.nan)
 
     def alpha_ratio(self) -> np.ndarray:
         if not self._bootstrap.units:
             return np.zeros(0)
-        # Pooled values as multiplicities of the distinct values, so that the sum over all
-        # pairs of pooled values is m^T delta m per resample (one matrix product).
-        values, codes = np.unique(np.concatenate([self._first, self._second]), return_inverse=True)
-        n = self._bootstrap.units
-        first_codes, second_codes = codes[:n], codes[n:]
-        multiplicity = self._bootstrap.counts(first_codes, len(values)) + self._bootstrap.counts(
-            second_codes, len(values)
-        )
-        delta = _ratio_delta(values[:, None], values[None, :])
+        total = 2 * self._bootstrap.units
         pair_delta = _ratio_delta(self._first, self._second)
-        total = 2 * n
         observed = 2 * pair_delta[self._bootstrap.indices].sum(axis=1) / total
-        expected = ((multiplicity @ delta) * multiplicity).sum(axis=1) / (total * (total - 1))
+        expected = self._pooled_ratio_delta() / (total * (total - 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = 1 - observed / expected
+        # Sums of non-negative deltas: exactly 0 when the resample has no two values that
+        # differ (or only c and -c, whose ratio delta is 0), as the library finds.
         return np.where(expected > 0, alpha, np.nan)
+
+    def _pooled_ratio_delta(self) -> np.ndarray:
+        """Each resample's sum of delta over all ordered pairs of its pooled values: the
+        quadratic form w^T K w, w counting per resample whichever is fewer, the distinct
+        values (K: delta between them) or the distinct units (K: delta summed over both
+        units' two values). One matrix product for all resamples; continuous data have up
+        to twice as many distinct values as units, so units keep it 4x cheaper there."""
+        n = self._bootstrap.units
+        values, codes = np.unique(np.concatenate([self._first, self._second]), return_inverse=True)
+        first_codes, second_codes = codes[:n], codes[n:]
+        units, unit_codes = np.unique(
+            np.stack([first_codes, second_codes], axis=1), axis=0, return_inverse=True
+        )
+        unit_codes = unit_codes.reshape(-1)
+        if len(values) <= len(units):
+            weights = self._bootstrap.counts(first_codes, len(values)) + self._bootstrap.counts(
+                second_codes, len(values)
+            )
+            kernel = _ratio_delta(values[:, None], values[None, :])
+        else:
+            weights = self._bootstrap.counts(unit_codes, len(units))
+            first, second = values[units[:, 0]], values[units[:, 1]]
+            kernel = np.zeros((len(units), len(units)))
+            for c in (first, second):
+                for k in (first, second):
+                    kernel += _ratio_delta(c[:, None], k[None, :])
+        counts = weights.astype(float)
+        return np.asarray(((counts @ kernel) * counts).sum(axis=1))
 
 
 def _ratio_delta(first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ edge cases: perfect agreement, a single category, missing codes, no units."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -174,15 +175,36 @@ def test_text_matches_up_to_case_and_spacing() -> None:
     assert result.alpha_interval is None
 
 
-@pytest.mark.parametrize("categories", [2, 3, 5])
-def test_every_resamples_nominal_coefficients_equal_the_libraries(categories: int) -> None:
-    rng = np.random.default_rng(categories)
+def same_estimate(vectorised: float, library: float | str) -> bool:
+    """A resample's vectorised estimate against the library's: equal to 1e-9, or NaN where
+    the library calls the measure undefined (a reason, or a non-finite number)."""
+    if isinstance(library, str) or not np.isfinite(library):
+        return bool(np.isnan(vectorised))
+    return bool(abs(vectorised - library) <= 1e-9)
+
+
+def nominal_data(categories: int, units: int, seed: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
     codes = [f"c{k}" for k in range(categories)]
-    reference = [codes[k] for k in rng.integers(0, categories, 60)]
+    reference = [codes[k] for k in rng.integers(0, categories, units)]
     # Mostly agreeing, so that the coefficients are far from 0.
     compared = [r if rng.random() < 0.7 else codes[rng.integers(0, categories)] for r in reference]
+    return reference, compared
+
+
+@pytest.mark.parametrize(
+    ("categories", "units"),
+    # Six units of two categories: some resamples hold a single category, where kappa and
+    # alpha are undefined and must come out NaN.
+    [(2, 60), (3, 60), (5, 60), (5, 9), (2, 6)],
+)
+def test_every_resamples_nominal_coefficients_equal_the_libraries(
+    categories: int, units: int
+) -> None:
+    codes = [f"c{k}" for k in range(categories)]
+    reference, compared = nominal_data(categories, units, seed=categories * units)
     pairs = list(zip(reference, compared, strict=True))
-    bootstrap = agreement._Bootstrap(len(pairs), 8, rng)
+    bootstrap = agreement._Bootstrap(len(pairs), 12, np.random.default_rng(units))
     resamples = agreement._NominalResamples(pairs, codes, bootstrap)
     vectorised = {
         "percent": resamples.percent_agreement(),
@@ -199,25 +221,93 @@ def test_every_resamples_nominal_coefficients_equal_the_libraries(categories: in
             "ac1": agreement._gwet_ac1(drawn, codes),
         }
         for name, value in one_by_one.items():
-            assert vectorised[name][row] == pytest.approx(value, abs=1e-9), name
+            assert same_estimate(vectorised[name][row], value), (name, row)
 
 
-def test_every_resamples_numeric_alphas_equal_the_library() -> None:
+def numeric_data(kind: str, rng: np.random.Generator) -> tuple[list[float], list[float]]:
+    if kind == "counts":
+        # Ties and zeros, as real counts have: fewer distinct values than units.
+        first = [float(v) for v in rng.integers(0, 6, 40)]
+        return first, [v + float(rng.integers(-1, 2)) if v else 0.0 for v in first]
+    if kind == "amounts":
+        # Large values with a small spread (cancellation in n sum v^2 - (sum v)^2), nearly
+        # all distinct: more distinct values than units.
+        first = [round(float(v), 1) for v in rng.normal(1e6, 3.0, 40)]
+        return first, [round(v + float(rng.normal(0, 1)), 1) for v in first]
+    if kind == "signed":
+        # Negative values, and c with -c, whose ratio delta is 0 by the library's convention.
+        first = [float(v) for v in rng.integers(-3, 4, 30)]
+        return first, [-v if rng.random() < 0.3 else v + float(rng.integers(-1, 2)) for v in first]
+    # Nearly one value, not a binary fraction: some resamples hold that value alone, where
+    # rounding must not pass for disagreement.
+    first = [0.1] * 6
+    return first, [0.1] * 5 + [1.1]
+
+
+@pytest.mark.parametrize("kind", ["counts", "amounts", "signed", "nearly constant"])
+def test_every_resamples_numeric_alphas_equal_the_library(kind: str) -> None:
     rng = np.random.default_rng(7)
-    # Ties and a zero, as real counts have.
-    first = [float(v) for v in rng.integers(0, 6, 40)]
-    second = [v + float(rng.integers(-1, 2)) if v else 0.0 for v in first]
+    first, second = numeric_data(kind, rng)
     pairs = list(zip(first, second, strict=True))
-    bootstrap = agreement._Bootstrap(len(pairs), 8, rng)
+    bootstrap = agreement._Bootstrap(len(pairs), 12, rng)
     resamples = agreement._NumericResamples(pairs, bootstrap)  # type: ignore[arg-type]
     interval, ratio = resamples.alpha_interval(), resamples.alpha_ratio()
     for row, indices in enumerate(bootstrap.indices):
-        drawn = [pairs[i] for i in indices]
-        assert interval[row] == pytest.approx(
-            agreement._alpha(drawn, "interval", None),
-            abs=1e-9,
-        )
-        assert ratio[row] == pytest.approx(
-            agreement._alpha(drawn, "ratio", None),
-            abs=1e-9,
-        )
+        drawn: Any = [pairs[i] for i in indices]
+        assert same_estimate(interval[row], agreement._alpha(drawn, "interval", None)), row
+        assert same_estimate(ratio[row], agreement._alpha(drawn, "ratio", None)), row
+    if kind == "nearly constant":
+        assert np.isnan(interval).any()  # the case is exercised, not drawn around
+
+
+def library_interval(
+    pairs: list[tuple[Any, Any]], compute: Any, samples: int, seed: int
+) -> tuple[float | None, float | None]:
+    """The interval computed resample by resample with the libraries, dropping the resamples
+    that leave the measure undefined: the vectorised bootstrap must give the same."""
+    indices = agreement._Bootstrap(len(pairs), samples, np.random.default_rng(seed)).indices
+    estimates = [compute([pairs[i] for i in row]) for row in indices]
+    defined = [e for e in estimates if not isinstance(e, str) and np.isfinite(e)]
+    if len(defined) < agreement._MIN_DEFINED_SHARE * samples:
+        return None, None
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize(("categories", "units"), [(3, 40), (2, 7)])
+def test_nominal_intervals_equal_those_from_the_libraries_resample_by_resample(
+    categories: int, units: int
+) -> None:
+    codes = [f"c{k}" for k in range(categories)]
+    reference, compared = nominal_data(categories, units, seed=units)
+    pairs = list(zip(reference, compared, strict=True))
+    result = nominal(reference, compared, codes, samples=60, seed=5)
+    for measure, compute in (
+        (result.percent_agreement, agreement._percent_agreement),
+        (result.cohen_kappa, agreement._cohen_kappa),
+        (result.krippendorff_alpha, lambda p: agreement._alpha(p, "nominal", codes)),
+        (result.gwet_ac1, lambda p: agreement._gwet_ac1(p, codes)),
+    ):
+        low, high = library_interval(pairs, compute, 60, 5)
+        assert (measure.low is None) == (low is None), measure.name
+        assert measure.low == pytest.approx(low, abs=1e-9), measure.name
+        assert measure.high == pytest.approx(high, abs=1e-9), measure.name
+
+
+@pytest.mark.parametrize("kind", ["counts", "amounts", "nearly constant"])
+def test_numeric_intervals_equal_those_from_the_library_resample_by_resample(kind: str) -> None:
+    first, second = numeric_data(kind, np.random.default_rng(11))
+    pairs: list[tuple[Any, Any]] = list(zip(first, second, strict=True))
+    result = matches(first, second, normalise=round, numeric=True, samples=60, seed=5)
+    assert result.alpha_interval is not None
+    assert result.alpha_ratio is not None
+    levels: list[tuple[agreement.Measure, agreement.Level]] = [
+        (result.alpha_interval, "interval"),
+        (result.alpha_ratio, "ratio"),
+    ]
+    for measure, level in levels:
+        compute = partial(agreement._alpha, level=level, categories=None)
+        low, high = library_interval(pairs, compute, 60, 5)
+        assert (measure.low is None) == (low is None), measure.name
+        assert measure.low == pytest.approx(low, abs=1e-9), measure.name
+        assert measure.high == pytest.approx(high, abs=1e-9), measure.name
