@@ -311,3 +311,28 @@ def test_numeric_intervals_equal_those_from_the_library_resample_by_resample(kin
         assert (measure.low is None) == (low is None), measure.name
         assert measure.low == pytest.approx(low, abs=1e-9), measure.name
         assert measure.high == pytest.approx(high, abs=1e-9), measure.name
+
+
+def test_numeric_alpha_of_continuous_values_equals_the_library_and_scales() -> None:
+    rng = np.random.default_rng(11)
+    # Continuous amounts: nearly every value distinct, where the library's own computation
+    # holds a matrix of all pairs of distinct values.
+    first = [round(float(v), 2) for v in rng.normal(500.0, 80.0, 150)]
+    second = [round(v + float(rng.normal(0, 20)), 2) for v in first]
+    result = matches(first, second, normalise=float, numeric=True)
+    pairs: Any = list(zip(first, second, strict=True))
+    assert result.alpha_interval is not None
+    assert result.alpha_ratio is not None
+    assert result.alpha_interval.value == pytest.approx(
+        agreement._alpha(pairs, "interval", None), abs=1e-9
+    )
+    assert result.alpha_ratio.value == pytest.approx(
+        agreement._alpha(pairs, "ratio", None), abs=1e-9
+    )
+    # Ten times as many units: the library would need hundreds of GiB; this takes moments.
+    many_first = [round(float(v), 2) for v in rng.normal(500.0, 80.0, 3000)]
+    many_second = [round(v + float(rng.normal(0, 20)), 2) for v in many_first]
+    large = matches(many_first, many_second, normalise=float, numeric=True)
+    assert large.alpha_interval is not None
+    assert large.alpha_interval.value is not None
+    assert 0.8 < large.alpha_interval.value < 1
