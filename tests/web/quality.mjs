@@ -2,7 +2,8 @@
 // through the gateway, over a project whose sample job misread every opposition as support:
 // a document's values reviewed from the keyboard with their quotes highlighted, a sample drawn
 // and coded blind by one coder, the model's agreement with those codes, and a refinement
-// proposed from them and accepted as a new prompt version. A screenshot of each step goes to
+// proposed from them and accepted as a new prompt version, the sample run again and the two
+// versions compared on the held-out units. A screenshot of each step goes to
 // --screenshot-dir (printed "screenshot: PATH").
 //
 //   node tests/web/quality.mjs --url URL --email E --password P --project NAME \
@@ -121,4 +122,17 @@ await runScenario(options, success, async (page) => {
     page.getByTestId("agreement-status").filter({ hasText: "Prompt version 2 is active" }).waitFor(),
   );
   await shot(page, "refinement-accepted", "agreement");
+
+  // --- the sample again with the new version, then the two versions compared ----------------
+  await page.getByLabel("Documents to sample").fill(options.documents);
+  await page.getByRole("button", { name: "Start sample job" }).click();
+  await unlessAlert(page, page.locator('#events [data-event-type="job_completed"]').waitFor());
+  await page.getByRole("button", { name: "Compare", exact: true }).click();
+  const comparison = page.getByTestId("comparison").filter({ hasText: "held out from the refinement" });
+  await unlessAlert(page, comparison.waitFor());
+  console.log(`comparison: ${await comparison.innerText()}`);
+  const newer = page.locator("#comparison-reports table").nth(1);
+  assert.match(await newer.locator("caption").innerText(), /prompt version 2/);
+  assert.equal(await newer.locator('tr[data-measure="percent agreement"] td').nth(1).innerText(), "1.000");
+  await shot(page, "versions-compared", "agreement");
 });

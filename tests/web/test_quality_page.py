@@ -155,5 +155,6 @@ async def test_review_blind_coding_agreement_and_refinement_in_the_browser(
         "05-agreement.png",
         "06-refinement-proposal.png",
         "07-refinement-accepted.png",
+        "08-versions-compared.png",
         "final.png",
     ]

@@ -38,6 +38,12 @@ const ui = {
   instructions: element("proposal-instructions", HTMLTextAreaElement),
   rules: element("proposal-rules", HTMLOListElement),
   examples: element("proposal-examples", HTMLParagraphElement),
+  compareForm: element("compare-form", HTMLFormElement),
+  compareBase: element("compare-base", HTMLInputElement),
+  compareNew: element("compare-new", HTMLInputElement),
+  heldOut: element("compare-held-out", HTMLInputElement),
+  comparison: element("comparison", HTMLParagraphElement),
+  comparisonReports: element("comparison-reports", HTMLDivElement),
 };
 
 let project: Project | undefined;
@@ -185,6 +191,39 @@ for (const [button, method] of [
       .finally(() => (button.disabled = false));
   });
 }
+
+onSubmit(ui.compareForm, ui.error, async () => {
+  const variableId = ui.variable.value;
+  let refinementId = "";
+  if (ui.heldOut.checked) {
+    const { refinements } = await api.quality.listRefinements({ variableId });
+    const accepted = refinements.find((r) => r.status === RefinementStatus.ACCEPTED);
+    if (accepted === undefined) {
+      throw new Error("No refinement of this variable has been accepted: compare every unit instead.");
+    }
+    refinementId = accepted.id;
+  }
+  const compared = await api.quality.comparePromptVersions({
+    variableId,
+    reference: ui.reference.value.trim(),
+    baseVersion: Number(ui.compareBase.value),
+    newVersion: Number(ui.compareNew.value || 0),
+    refinementId,
+  });
+  const change = (share: number) => `${share >= 0 ? "+" : ""}${Math.round(share * 100)} points`;
+  const interval = `${change(compared.changeCiLow)} to ${change(compared.changeCiHigh)}`;
+  const evidence =
+    compared.changeCiLow > 0 || compared.changeCiHigh < 0
+      ? "the interval does not include 0"
+      : "the interval includes 0: this may be noise, not progress";
+  ui.comparison.textContent =
+    `On ${compared.pairedUnits} units${refinementId ? " held out from the refinement" : ""}, ` +
+    `agreement changed by ${change(compared.agreementChange)} (95 % interval ${interval}; ` +
+    `${evidence}); ${compared.changes.length} values changed.`;
+  ui.comparisonReports.replaceChildren(
+    ...[compared.base, compared.new].flatMap((report) => (report ? [reportTable(report)] : [])),
+  );
+});
 
 onSubmit(ui.proposal, ui.error, async () => {
   if (proposal === undefined) return;
