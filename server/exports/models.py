@@ -36,6 +36,13 @@ class ExportFormat(enum.Enum):
     DATA_PACKAGE = "DATA_PACKAGE"
 
 
+# The formats that hold the codebook (a sheet, codebook.md, or the codebook alone): only they
+# need the agreement figures, whose computation reads every value of every variable.
+FORMATS_WITH_CODEBOOK = frozenset(
+    {ExportFormat.XLSX, ExportFormat.CODEBOOK, ExportFormat.DATA_PACKAGE}
+)
+
+
 class ExportStatus(enum.Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"

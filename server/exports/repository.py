@@ -64,10 +64,17 @@ class UnitKey:
 
 
 async def header(
-    session: AsyncSession, project: Project, include_metadata: bool, *, with_run: bool = True
+    session: AsyncSession,
+    project: Project,
+    include_metadata: bool,
+    *,
+    with_run: bool = True,
+    with_reliability: bool = False,
 ) -> DatasetHeader:
     """The dataset's header; with_run False leaves out what the jobs did and the feedback
-    (the results table shows neither, and counting them reads the whole project)."""
+    (the results table shows neither, and counting them reads the whole project);
+    with_reliability adds the agreement with human codings (for a codebook: it reads every
+    value of every variable)."""
     variables = await schema.list_for_project(session, project.id)
     prompts = await schema.active_prompts(session, [v.id for v in variables])
     names = {variable.id: variable.name for variable in variables}
@@ -90,7 +97,7 @@ async def header(
             )
             for variable in variables
         }
-        if with_run
+        if with_reliability
         else {},
         include_metadata=include_metadata,
         generated_at=datetime.now(UTC),

@@ -22,7 +22,7 @@ from server.core.errors import FailedPrecondition, FieldViolation, InvalidArgume
 from server.core.pagination import decode_cursor, page_with_token
 from server.exports import builder, repository
 from server.exports.dataset import CellStatus, DatasetHeader, Unit
-from server.exports.models import Export, ExportFormat, ExportStatus
+from server.exports.models import FORMATS_WITH_CODEBOOK, Export, ExportFormat, ExportStatus
 from server.exports.repository import UnitKey
 from server.jobs.models import EvidenceMatch
 from server.projects import repository as projects
@@ -165,7 +165,12 @@ class ExportService:
         try:
             async with self._db.transaction(user_id) as session:
                 project = await self._project(session, export.project_id)
-                header = await repository.header(session, project, export.include_metadata)
+                header = await repository.header(
+                    session,
+                    project,
+                    export.include_metadata,
+                    with_reliability=export.format in FORMATS_WITH_CODEBOOK,
+                )
                 built = await builder.build(session, header, export.format)
         except Exception as error:
             log.exception("export %s failed", export_id)

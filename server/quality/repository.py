@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,12 +86,21 @@ async def verdicts(session: AsyncSession, variable_id: uuid.UUID) -> Sequence[Ex
     return (await session.scalars(statement)).all()
 
 
-async def extractions(session: AsyncSession, variable_id: uuid.UUID) -> Sequence[Extraction]:
-    """The variable's values in the dataset now; a failed extraction has none."""
-    statement = select(Extraction).where(
-        Extraction.variable_id == variable_id, Extraction.status != ExtractionStatus.FAILED
-    )
-    return (await session.scalars(statement)).all()
+async def extractions(session: AsyncSession, variable_id: uuid.UUID) -> Sequence[Row[Any]]:
+    """The variable's values in the dataset now, with what a comparison needs of them (not
+    the raw responses and evidence); a failed extraction has none."""
+    statement = select(
+        Extraction.document_id,
+        Extraction.entity_key,
+        Extraction.prompt_version,
+        Extraction.value,
+        Extraction.confidence,
+        Extraction.cost_usd,
+        Extraction.source_text,
+        Extraction.llm_provider,
+        Extraction.llm_model,
+    ).where(Extraction.variable_id == variable_id, Extraction.status != ExtractionStatus.FAILED)
+    return (await session.execute(statement)).all()
 
 
 async def snapshots(session: AsyncSession, variable_id: uuid.UUID) -> Sequence[ValueSnapshot]:
