@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 from server.documents.detection import CorruptDocument, DocumentTooLarge, EncryptedDocument
 
@@ -29,6 +29,12 @@ _SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_NAME_CHARS = 255
 _ARCHIVE = "ZIP archive"
+
+
+class ByteSink(Protocol):
+    """Where an entry is unpacked to, in order: a file, or an upload spool that hashes it."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +180,7 @@ class ZipDocuments:
         self._limits = limits
         self._budget = limits.max_decompressed_bytes
 
-    def extract(self, info: zipfile.ZipInfo, into: IO[bytes]) -> int:
+    def extract(self, info: zipfile.ZipInfo, into: ByteSink) -> int:
         """Writes the entry's bytes to `into`, a piece at a time and within the limits whatever
         the headers say; how many."""
         cap = min(self._limits.max_document_bytes, self._budget)

@@ -71,6 +71,12 @@ MIME_TYPES: dict[DocumentType, str] = {
 
 SUPPORTED_FORMATS = "PDF, Word (.docx), HTML or plain text"
 
+
+def document_type_of(mime_type: str) -> DocumentType | None:
+    """The type a stored document was detected as, from its MIME type (one of MIME_TYPES)."""
+    return next((kind for kind, mime in MIME_TYPES.items() if mime == mime_type), None)
+
+
 # Signatures of formats researchers upload by mistake, so the refusal can say what the file is.
 _FOREIGN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -109,8 +115,11 @@ _OOXML_KINDS: tuple[tuple[str, str], ...] = (
     ("ppt/presentation", "a PowerPoint presentation"),
 )
 
-# How much of an uploaded file its type is judged by (a ZIP's directory is read apart).
-_SAMPLE_BYTES = 4 * 1024 * 1024
+# How much of an uploaded file its type is judged by (a ZIP's directory is read apart): the
+# formats' signatures sit in the first kilobyte, and a megabyte of text is plenty to tell text
+# from binary, while its decoding (up to 4 bytes a character, more in charset-normalizer's
+# trials) stays a few MiB whatever the file's size. The parser decodes the whole text later.
+_SAMPLE_BYTES = 1024 * 1024
 _PDF_MAGIC = b"%PDF-"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _HTML_SNIFF = re.compile(
@@ -130,9 +139,9 @@ class DecodedText:
 
 
 def detect_file_type(file: IO[bytes], filename: str) -> DocumentType:
-    """detect_type for a file, reading no more than the first few MiB of it: a ZIP's directory
-    is read from the file, and text is judged by its beginning (the parser decodes the whole
-    of it later). Leaves the file at its start. Blocking: call it from a thread."""
+    """detect_type for a file, reading no more than its first MiB (and a ZIP's directory, from
+    the file), whatever its size: text is judged by its beginning. Leaves the file at its start.
+    Blocking: call it from a thread."""
     file.seek(0)
     sample = file.read(_SAMPLE_BYTES + 1)
     file.seek(0)

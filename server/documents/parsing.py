@@ -52,6 +52,7 @@ __all__ = [
     "ParsedDocument",
     "ScannedDocument",
     "UnsupportedDocument",
+    "check_reader_input",
     "parse_document",
 ]
 
@@ -96,22 +97,7 @@ def parse_document(
             f"{limits.max_document_bytes // MIB} MiB."
         )
     document_type = detect_type(data, filename)
-    # Checked before the reader builds anything from them (a DOCX's XML is checked as it is
-    # opened; a PDF's text, page by page).
-    if document_type is DocumentType.TXT:
-        check_input_size(
-            len(data),
-            limits.max_text_file_bytes,
-            what="text file",
-            setting="DOCUMENT_MAX_TEXT_FILE_BYTES",
-        )
-    elif document_type is DocumentType.HTML:
-        check_input_size(
-            len(data),
-            limits.max_markup_bytes,
-            what="HTML page",
-            setting="DOCUMENT_MAX_MARKUP_BYTES",
-        )
+    check_reader_input(len(data), document_type, limits)
     extraction = _READERS[document_type](data, limits)
     check_text_length(sum(len(page) for page in extraction.pages), limits)
     text, pages = _assemble(extraction.pages)
@@ -126,6 +112,24 @@ def parse_document(
         word_count=count_words(text),
         metadata=extraction.metadata,
     )
+
+
+def check_reader_input(size: int, document_type: DocumentType, limits: ParseLimits) -> None:
+    """Refuses a plain-text file or HTML page of `size` bytes that its reader, which holds it
+    whole (decoded, or as a tree), may not take: before the reader builds anything from it,
+    and before a worker reads a stored one at all. A DOCX's XML is checked as it is opened, a
+    PDF's text page by page."""
+    if document_type is DocumentType.TXT:
+        check_input_size(
+            size,
+            limits.max_text_file_bytes,
+            what="text file",
+            setting="DOCUMENT_MAX_TEXT_FILE_BYTES",
+        )
+    elif document_type is DocumentType.HTML:
+        check_input_size(
+            size, limits.max_markup_bytes, what="HTML page", setting="DOCUMENT_MAX_MARKUP_BYTES"
+        )
 
 
 # --- Text normalisation ------------------------------------------------------------------

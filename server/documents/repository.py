@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import any_, bindparam, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, any_, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import InstrumentedAttribute, undefer
 
 from server.core.db import NO_KEY_UPDATE, lock_for_user, table_of, uuid_array
 from server.core.pagination import Cursor, newest_first
@@ -118,15 +118,26 @@ async def add_blob_part(session: AsyncSession, document: Document, part: int, da
     )
 
 
+async def _parts(
+    session: AsyncSession,
+    data: InstrumentedAttribute[bytes],
+    part: InstrumentedAttribute[int],
+    owner: ColumnElement[bool],
+) -> AsyncIterator[bytes]:
+    """The parts numbered 0, 1, 2... of the rows `owner` selects, one query each, so that one
+    part at a time is in memory: a server-side cursor would not do, since the asyncpg dialect
+    fetches 50 rows at a time from it (50 MiB of 1 MiB parts), and SQLAlchemy buffers more."""
+    number = 0
+    while (found := await session.scalar(select(data).where(owner, part == number))) is not None:
+        yield found
+        number += 1
+
+
 async def blob_parts(session: AsyncSession, document_id: uuid.UUID) -> AsyncIterator[bytes]:
-    """The document's original bytes, part after part (a server-side cursor: one part in
-    memory at a time)."""
-    statement = (
-        select(DocumentBlob.data)
-        .where(DocumentBlob.document_id == document_id)
-        .order_by(DocumentBlob.part)
-    )
-    async for data in await session.stream_scalars(statement):
+    """The document's original bytes, part after part."""
+    async for data in _parts(
+        session, DocumentBlob.data, DocumentBlob.part, DocumentBlob.document_id == document_id
+    ):
         yield data
 
 
@@ -200,10 +211,10 @@ async def add_upload_part(
 
 
 async def upload_parts(session: AsyncSession, upload_id: uuid.UUID) -> AsyncIterator[bytes]:
-    statement = (
-        select(UploadPart.data).where(UploadPart.session_id == upload_id).order_by(UploadPart.part)
-    )
-    async for data in await session.stream_scalars(statement):
+    """The bytes received so far, part after part."""
+    async for data in _parts(
+        session, UploadPart.data, UploadPart.part, UploadPart.session_id == upload_id
+    ):
         yield data
 
 

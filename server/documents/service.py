@@ -1,10 +1,11 @@
 """Document use cases: upload (three ways, one path), inspection, deletion, and the parsing a
 worker does; each use case owns its transactions.
 
-An upload arrives as a file spooled to disk (never held in memory: a stream that stalls holds
-a file, and only until its idle deadline); its type is detected from the content, the same
-bytes already in the project are reported instead of stored twice, a plain ZIP is unpacked
-into documents one entry at a time, and the bytes are stored in parts. Uploads in flight are
+An upload arrives as a file spooled to disk and hashed as it arrives (never held in memory: a
+stream that stalls holds a file, and only until its idle deadline); its type is detected from
+its first MiB, the same bytes already in the project are reported instead of stored twice, a
+plain ZIP is unpacked into documents one entry at a time, and the bytes are stored in parts,
+so the server's memory per upload is bounded whatever the file's size. Uploads in flight are
 limited per user and per process, unfinished resumable ones per user. Parsing is queued for
 the workers once the document is committed.
 """
@@ -12,16 +13,14 @@ the workers once the document is committed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import logging
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Protocol
+from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +48,7 @@ from server.documents.detection import (
     DocumentParseError,
     DocumentTooLarge,
     detect_file_type,
+    document_type_of,
 )
 from server.documents.models import (
     Document,
@@ -57,7 +57,8 @@ from server.documents.models import (
     UploadSession,
     text_hash,
 )
-from server.documents.parsing import ParsedDocument, parse_document
+from server.documents.parsing import ParsedDocument, check_reader_input, parse_document
+from server.documents.spool import UploadSpool
 from server.jobs.models import LogEventType, ProcessingLog
 from server.projects import repository as projects
 from server.projects.service import project_not_found
@@ -192,10 +193,9 @@ class DocumentService:
                 f"{self._settings.upload_max_bytes} bytes"
             )
 
-    def spool(self) -> IO[bytes]:
-        """A temporary file for upload bytes in the spool directory: it has no name, and the
-        system frees it when it is closed or the process dies."""
-        return tempfile.TemporaryFile(dir=self._spool_dir)
+    def spool(self) -> UploadSpool:
+        """A temporary file for upload bytes in the spool directory, hashed as it is written."""
+        return UploadSpool(self._spool_dir)
 
     async def upload_stream(
         self, user_id: uuid.UUID, messages: AsyncIterator[UploadTarget | bytes]
@@ -213,9 +213,9 @@ class DocumentService:
                     [FieldViolation("metadata", "required in the first message")],
                 )
             await self.check_project(user_id, target.project_id)
-            with self.spool() as file:
-                await self._receive(_file_bytes(messages), file)
-                return await self._upload(user_id, target.project_id, target.filename, file)
+            with self.spool() as spool:
+                await self._receive(_file_bytes(messages), spool)
+                return await self._upload(user_id, target.project_id, target.filename, spool)
 
     async def upload_files(
         self, user_id: uuid.UUID, project_id: uuid.UUID, files: Sequence[UploadFile]
@@ -227,9 +227,9 @@ class DocumentService:
             outcomes: list[UploadOutcome] = []
             for upload in files:
                 self.check_size(len(upload.content))
-                with self.spool() as file:
-                    file.write(upload.content)
-                    outcomes += await self._upload(user_id, project_id, upload.filename, file)
+                with self.spool() as spool:
+                    spool.write(upload.content)
+                    outcomes += await self._upload(user_id, project_id, upload.filename, spool)
             return outcomes
 
     def _stalled(self) -> DeadlineExceeded:
@@ -238,17 +238,15 @@ class DocumentService:
             "dropped; send it again (BeginUpload/AppendUpload resume after an interruption)"
         )
 
-    async def _receive(self, chunks: AsyncIterable[bytes], file: IO[bytes]) -> None:
-        """The chunks of a streamed file, written to `file`; RESOURCE_EXHAUSTED as soon as
+    async def _receive(self, chunks: AsyncIterable[bytes], spool: UploadSpool) -> None:
+        """The chunks of a streamed file, written to `spool`; RESOURCE_EXHAUSTED as soon as
         they pass the limit."""
-        size = 0
         async for chunk in chunks:
-            size += len(chunk)
-            self.check_size(size)
-            file.write(chunk)
+            self.check_size(spool.size + len(chunk))
+            spool.write(chunk)
 
     async def _upload(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, filename: str, file: IO[bytes]
+        self, user_id: uuid.UUID, project_id: uuid.UUID, filename: str, spool: UploadSpool
     ) -> list[UploadOutcome]:
         """Stores a spooled file (a .zip: each document in it) and queues its parsing.
 
@@ -257,14 +255,14 @@ class DocumentService:
         filename = _clean_filename(filename)
         await self.check_project(user_id, project_id)
         try:
-            document_type = await asyncio.to_thread(detect_file_type, file, filename)
+            document_type = await asyncio.to_thread(detect_file_type, spool.file, filename)
         except DocumentArchive:
-            outcomes = await self._upload_archive(user_id, project_id, file)
+            outcomes = await self._upload_archive(user_id, project_id, spool)
         except DocumentParseError as error:
             raise _unreadable(filename, error) from None
         else:
             outcomes = [
-                await self._store(user_id, project_id, filename, file, MIME_TYPES[document_type])
+                await self._store(user_id, project_id, filename, spool, MIME_TYPES[document_type])
             ]
         for outcome in outcomes:
             if outcome.document is not None and not outcome.duplicate:
@@ -272,12 +270,12 @@ class DocumentService:
         return outcomes
 
     async def _upload_archive(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, file: IO[bytes]
+        self, user_id: uuid.UUID, project_id: uuid.UUID, spool: UploadSpool
     ) -> list[UploadOutcome]:
         """Each document of a ZIP, unpacked from the file into a spool of its own and stored
         before the next is unpacked."""
         try:
-            archive = await asyncio.to_thread(ZipDocuments, file, self.limits)
+            archive = await asyncio.to_thread(ZipDocuments, spool.file, self.limits)
         except DocumentTooLarge as error:
             raise ResourceExhausted(error.message) from None
         except DocumentParseError as error:
@@ -300,12 +298,12 @@ class DocumentService:
         return outcomes
 
     async def _store_entry(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, name: str, entry: IO[bytes]
+        self, user_id: uuid.UUID, project_id: uuid.UUID, name: str, entry: UploadSpool
     ) -> UploadOutcome:
         """One document of an archive; one that cannot be read is reported, not stored."""
         name = _clean_filename(name)
         try:
-            document_type = await asyncio.to_thread(detect_file_type, entry, name)
+            document_type = await asyncio.to_thread(detect_file_type, entry.file, name)
         except DocumentParseError as error:
             return UploadOutcome(filename=name, document=None, error_message=error.message)
         try:
@@ -320,12 +318,12 @@ class DocumentService:
         user_id: uuid.UUID,
         project_id: uuid.UUID,
         filename: str,
-        file: IO[bytes],
+        spool: UploadSpool,
         mime_type: str,
     ) -> UploadOutcome:
         """One document with its bytes in parts, in one transaction; or the existing document
         with the same bytes."""
-        content_hash, size = _digest(file)
+        content_hash, size = spool.content_hash, spool.size
         async with self._db.transaction(user_id) as session:
             existing = await repository.find_by_hash(session, project_id, content_hash)
             if existing is not None:
@@ -353,7 +351,8 @@ class DocumentService:
             else:
                 concurrent = False
                 part = 0
-                while data := file.read(self._settings.upload_part_bytes):
+                spool.file.seek(0)
+                while data := spool.file.read(self._settings.upload_part_bytes):
                     await repository.add_blob_part(session, document, part, data)
                     part += 1
                 _log(
@@ -430,7 +429,7 @@ class DocumentService:
         """Stores the parts received as one file, like a streamed upload of it (holding one
         upload in flight while it is stored)."""
         async with self._in_flight.hold(user_id):
-            with self.spool() as file:
+            with self.spool() as spool:
                 async with self._db.transaction(user_id) as session:
                     upload = await self._live_upload(session, upload_id)
                     if upload.expected_bytes and upload.received_bytes != upload.expected_bytes:
@@ -440,9 +439,9 @@ class DocumentService:
                         )
                     project_id, filename = upload.project_id, upload.filename
                     async for data in repository.upload_parts(session, upload_id):
-                        file.write(data)
+                        spool.write(data)
                     await session.delete(upload)
-                return await self._upload(user_id, project_id, filename, file)
+                return await self._upload(user_id, project_id, filename, spool)
 
     async def abort_upload(self, user_id: uuid.UUID, upload_id: uuid.UUID) -> None:
         async with self._db.transaction(user_id) as session:
@@ -576,11 +575,15 @@ class DocumentService:
             if document is None:
                 return None
             filename = document.filename
+            refusal = self._refused_unread(document)
             # Written into one growing buffer that becomes the bytes without a copy: a list of
             # parts joined would hold the document twice.
             buffer = io.BytesIO()
-            async for part in repository.blob_parts(session, document_id):
-                buffer.write(part)
+            if refusal is None:
+                async for part in repository.blob_parts(session, document_id):
+                    buffer.write(part)
+        if refusal is not None:
+            return await self._fail(user_id, document_id, refusal)
         data = buffer.getvalue()
         del buffer
         try:
@@ -594,6 +597,19 @@ class DocumentService:
             return None
         chunks = await asyncio.to_thread(chunk_text, parsed.text)
         return await self._save_chunks(user_id, document_id, chunks, started)
+
+    def _refused_unread(self, document: Document) -> str | None:
+        """Why a stored document is refused before its bytes are read, if it is: a text file or
+        HTML page too large for its reader (a 200 MB text file is not loaded to learn that),
+        with the message parse_document would give after reading all of it."""
+        stored_type = document_type_of(document.mime_type)
+        if stored_type is None:
+            return None
+        try:
+            check_reader_input(document.size_bytes, stored_type, self.limits)
+        except DocumentParseError as error:
+            return error.message
+        return None
 
     async def _save_text(
         self, user_id: uuid.UUID, document_id: uuid.UUID, parsed: ParsedDocument
@@ -686,18 +702,6 @@ async def _file_bytes(messages: AsyncIterator[UploadTarget | bytes]) -> AsyncIte
                 [FieldViolation("chunk", "expected the file's bytes")],
             )
         yield message
-
-
-def _digest(file: IO[bytes]) -> tuple[str, int]:
-    """SHA-256 and size of the file, read in blocks; leaves it at its start."""
-    digest = hashlib.sha256()
-    size = 0
-    file.seek(0)
-    while block := file.read(1024 * 1024):
-        digest.update(block)
-        size += len(block)
-    file.seek(0)
-    return digest.hexdigest(), size
 
 
 def _clean_filename(filename: str) -> str:

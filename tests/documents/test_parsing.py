@@ -11,8 +11,8 @@ import tracemalloc
 
 import pytest
 
-from server.documents.archives import ParseLimits, ZipDocuments
-from server.documents.detection import DocumentType, detect_type
+from server.documents.archives import MIB, ParseLimits, ZipDocuments
+from server.documents.detection import DocumentType, detect_file_type, detect_type
 from server.documents.parsing import (
     PAGE_SEPARATOR,
     CorruptDocument,
@@ -582,6 +582,42 @@ def test_files_we_cannot_read_are_refused_naming_what_they_are(
 def test_a_text_file_starting_with_letters_of_a_signature_is_still_text() -> None:
     assert detect_type(b"BMI results by region", "bmi.txt") is DocumentType.TXT
     assert detect_type(b"MZ-2 survey notes", "notes.txt") is DocumentType.TXT
+
+
+class ReadCounted(io.BytesIO):
+    """An uploaded file that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+@pytest.mark.parametrize(
+    ("head", "filename", "expected"),
+    [
+        (b"Interview transcripts, 2019-2023.\n", "transcripts.txt", DocumentType.TXT),
+        (b"<!DOCTYPE html><html><body><p>Hearing.</p>", "hearing.html", DocumentType.HTML),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "scan.pdf", DocumentType.PDF),
+        (png_bytes(), "scan.png", UnsupportedDocument),
+    ],
+    ids=["text", "html", "pdf", "png"],
+)
+def test_an_upload_of_any_size_is_judged_by_its_first_mib(
+    head: bytes, filename: str, expected: DocumentType | type[Exception]
+) -> None:
+    upload = ReadCounted(head + b"More of the same line of text.\n" * (20 * MIB // 31))
+
+    if isinstance(expected, DocumentType):
+        assert detect_file_type(upload, filename) is expected
+    else:
+        with pytest.raises(expected):
+            detect_file_type(upload, filename)
+
+    assert upload.bytes_read <= MIB + 1  # one byte more says the file goes on
+    assert upload.tell() == 0
 
 
 # --- ZIP uploads -----------------------------------------------------------------------------
