@@ -21,14 +21,18 @@ ids the job's stream holds after its snapshot's id, and its call ended with OK.
 For each run it prints the delay percentiles per transport, the time it took every subscriber to
 connect (all snapshots received), and the CPU seconds and peak resident memory (VmHWM, reset
 before the run) of the gRPC server and of the gateway, the CPU seconds of this client process
-and of Redis, and how many connections the server held to Redis (counted from its sockets) and
-Redis's connected_clients (INFO clients; the Redis server is shared with whatever else uses it).
+and of Redis, the server's and the gateway's CPU per message delivered while the events flowed
+(the gateway's over the messages it relayed), and how many connections the server held to Redis
+(counted from its sockets) and Redis's connected_clients (INFO clients; the Redis server is
+shared with whatever else uses it).
 
-Each WatchJob holds one of the server's Redis connections in a blocking XREAD, and redis-py's
-pool allows 100 by default: past about 100 watchers the server fails WatchJob, ResumeJob (its
-event) and its health check with MaxConnectionsError. A run records such failures (subscribers
-with no snapshot, a failed ResumeJob) and goes on; --redis-max-connections N gives the server
-REDIS_URL=...?max_connections=N (read by redis-py) to measure past that limit.
+The watchers of a stream share one reader of it per server process (server.jobs.feed: one
+blocking XREAD per watched stream) and each event's message is built once for all of them
+(server.jobs.rpc). When each WatchJob held a Redis connection of its own in a blocking XREAD,
+redis-py's pool (100 by default) ran out past about 100 watchers and WatchJob, ResumeJob (its
+event) and the health check failed with MaxConnectionsError. A run records such failures
+(subscribers with no snapshot, a failed ResumeJob) and goes on; --redis-max-connections N gives
+the server REDIS_URL=...?max_connections=N (read by redis-py) to measure a smaller or larger pool.
 
 The script starts everything itself, like bench/extraction.py: a fresh migrated database,
 `coderai serve` on a queue of its own (TASK_QUEUE_NAME=coderai:bench:<id>), one `coderai worker`
@@ -370,6 +374,15 @@ class Run:
     gateway: ProcessUse
     client: ProcessUse
     redis: RedisUse
+
+    def delivered(self, transport: str | None = None) -> int:
+        """Messages received after the snapshots, by every subscriber (of `transport`)."""
+        return sum(
+            len(s.arrivals)
+            for group in self.groups
+            if transport in (None, group.transport)
+            for s in group.subscriptions
+        )
 
     def job_seconds(self, subscription: Subscription) -> float:
         """From the first event after the snapshot to the last (their ids' times)."""
@@ -795,7 +808,8 @@ def print_report(results: Results, facts: dict[str, str]) -> None:
         "resident memory (MiB) before the run and its peak during it (VmHWM)"
     )
     header = ["run", "server CPU s", "server MiB", "gateway CPU s", "gateway MiB"]
-    header += ["client CPU s", "Redis CPU s", "server-Redis conns", "Redis clients", "watch s"]
+    header += ["client CPU s", "server us/msg", "gateway us/msg", "Redis CPU s"]
+    header += ["server-Redis conns", "Redis clients", "watch s"]
     rows = [header]
     for result in results.runs:
         r = result.redis
@@ -807,6 +821,8 @@ def print_report(results: Results, facts: dict[str, str]) -> None:
                 cpu_cells(result.gateway),
                 memory_cells(result.gateway),
                 cpu_cells(result.client),
+                per_message(result.server.events_cpu, result.delivered()),
+                per_message(result.gateway.events_cpu, result.delivered("grpc-web")),
                 f"{r.cpu_seconds:.2f}",
                 f"{r.server_connections_before} -> {r.server_connections_peak}",
                 f"{r.clients_before} -> {r.clients_peak}",
@@ -815,9 +831,11 @@ def print_report(results: Results, facts: dict[str, str]) -> None:
         )
     print_table(rows)
     print(
-        "   server-Redis conns: the gRPC server's TCP connections to Redis before the run and at\n"
-        "   their peak (sampled every 0.1 s); Redis clients: INFO clients connected_clients\n"
-        "   (all of Redis's clients); watch s: from ResumeJob to the last subscriber's end."
+        "   us/msg: CPU while the events flowed over the messages delivered (the gateway's: over\n"
+        "   those it relayed); server-Redis conns: the gRPC server's TCP connections to Redis\n"
+        "   before the run and at their peak (sampled every 0.1 s); Redis clients: INFO clients\n"
+        "   connected_clients (all of Redis's clients); watch s: from ResumeJob to the last\n"
+        "   subscriber's end."
     )
 
 
@@ -838,6 +856,10 @@ def problem_lines(result: Run) -> list[str]:
 
 def cpu_cells(use: ProcessUse) -> str:
     return f"{use.connect_cpu:.2f} + {use.events_cpu:.2f}"
+
+
+def per_message(cpu_seconds: float, messages: int) -> str:
+    return f"{cpu_seconds / messages * 1e6:.0f}" if messages else "-"
 
 
 def memory_cells(use: ProcessUse) -> str:

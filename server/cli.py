@@ -49,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     llm_server.add_argument("--host", default="127.0.0.1")
     llm_server.add_argument("--port", type=int, default=8089)
+    llm_server.add_argument(
+        "--prefix-cache",
+        action="store_true",
+        help="report cached prompt tokens as a provider with a prompt cache does (OpenAI's "
+        "rule: a repeated start of 1,024 tokens or more, in steps of 128)",
+    )
     demo = commands.add_parser(
         "demo",
         help="run the whole pipeline on sample documents through the API and write the "
@@ -131,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.llm.local_server import run as run_llm_server
 
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_llm_server(args.host, args.port))
+            asyncio.run(run_llm_server(args.host, args.port, prefix_cache=args.prefix_cache))
         return 0
     if args.command == "demo":
         from server.demo.run import run as run_demo

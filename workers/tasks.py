@@ -65,7 +65,9 @@ async def connect(state: TaskiqState) -> None:
         ledger=DatabaseLedger(database),
         max_in_flight=settings.worker_llm_concurrency,
     )
-    pipeline = ExtractionPipeline(gateway)
+    pipeline = ExtractionPipeline(
+        gateway, shared_response_schema=settings.llm_shared_response_schema
+    )
     events = JobEvents(
         redis,
         max_length=settings.job_events_max_length,

@@ -17,25 +17,30 @@ DEFAULT_JWT_SECRET = "coderai-development-secret-change-me-0123456789"
 
 
 class ModelPrice(BaseModel):
-    """List price of a model in US dollars per million tokens."""
+    """List price of a model in US dollars per million tokens. Prompt tokens a provider
+    serves from its prompt cache cost `cached_input` (unset: `input`); tokens written to the
+    cache (Anthropic charges for writing) cost `cache_write` (unset: `input`)."""
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
 
 
-# OpenAI's published list prices (USD per 1M tokens); LLM_PRICES replaces the table.
+# OpenAI's published list prices (USD per 1M tokens: input, cached input, output);
+# LLM_PRICES replaces the table.
 DEFAULT_PRICES: dict[str, ModelPrice] = {
-    name: ModelPrice(input=input_price, output=output_price)
-    for name, input_price, output_price in [
-        ("gpt-4o-mini", 0.15, 0.60),
-        ("gpt-4o", 2.50, 10.00),
-        ("gpt-4.1", 2.00, 8.00),
-        ("gpt-4.1-mini", 0.40, 1.60),
-        ("gpt-4.1-nano", 0.10, 0.40),
-        ("gpt-5", 1.25, 10.00),
-        ("gpt-5-mini", 0.25, 2.00),
-        ("gpt-5-nano", 0.05, 0.40),
-        ("baseline", 0.0, 0.0),
+    name: ModelPrice(input=input_price, cached_input=cached_price, output=output_price)
+    for name, input_price, cached_price, output_price in [
+        ("gpt-4o-mini", 0.15, 0.075, 0.60),
+        ("gpt-4o", 2.50, 1.25, 10.00),
+        ("gpt-4.1", 2.00, 0.50, 8.00),
+        ("gpt-4.1-mini", 0.40, 0.10, 1.60),
+        ("gpt-4.1-nano", 0.10, 0.025, 0.40),
+        ("gpt-5", 1.25, 0.125, 10.00),
+        ("gpt-5-mini", 0.25, 0.025, 2.00),
+        ("gpt-5-nano", 0.05, 0.005, 0.40),
+        ("baseline", 0.0, 0.0, 0.0),
     ]
 }
 
@@ -233,6 +238,12 @@ class Settings(BaseSettings):
     llm_breaker_recovery_seconds: float = Field(default=30.0, gt=0)
     llm_breaker_success_threshold: int = Field(default=3, ge=1)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # One answer schema for every variable's request (its value typed loosely, checked
+    # against the variable's own schema on arrival): providers that put the schema before
+    # the prompt (OpenAI, Bedrock) then cache a document's prefix across its variables.
+    # false: each request carries its variable's exact schema, for providers whose
+    # structured output does not enter the prompt (vLLM's guided decoding).
+    llm_shared_response_schema: bool = True
     # Whether the offline baseline (rules, not a model) may answer. True lets a machine with
     # no LLM run the whole pipeline; false makes a missing model a configuration error and
     # CreateJob refuse a job the baseline would answer (FAILED_PRECONDITION).

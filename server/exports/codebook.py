@@ -39,6 +39,7 @@ from server.exports.quality import Quality, VariableQuality
 from server.jobs.models import EvidenceMatch
 from server.jobs.postprocess import CONCATENATE_SEPARATOR
 from server.llm.factory import OFFLINE, OFFLINE_MODEL
+from server.projects.models import ExtractionMode
 from server.quality.codings import Report
 from server.quality.models import MODEL
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
@@ -170,6 +171,15 @@ def _introduction(header: DatasetHeader, quality: Quality) -> list[Block]:
     return blocks
 
 
+_MODES = {
+    ExtractionMode.PER_VARIABLE: "one request per variable (per document, entity and chunk)",
+    ExtractionMode.GROUPED: (
+        "grouped: the variables of a document (per entity and chunk) in one request, those "
+        "that depend on others in a later one"
+    ),
+}
+
+
 def _run(run: RunSummary) -> list[Block]:
     baseline = (
         [
@@ -200,6 +210,10 @@ def _run(run: RunSummary) -> list[Block]:
                 ("Cost (USD)", f"{run.cost_usd:f}"),
                 # The models that answered, as provider/model.
                 ("Models", ", ".join(run.models) or NOT_APPLICABLE),
+                (
+                    "Extraction mode",
+                    "; ".join(_MODES[mode] for mode in run.extraction_modes) or NOT_APPLICABLE,
+                ),
                 ("First job", _utc(run.first_job_at)),
                 ("Last job", _utc(run.last_job_at)),
             ],

@@ -15,7 +15,7 @@ from typing import Any
 from server.jobs.evidence import ValueEvidence
 from server.jobs.models import EvidenceMatch
 from server.llm.factory import OFFLINE
-from server.projects.models import UnitOfObservation
+from server.projects.models import ExtractionMode, UnitOfObservation
 from server.quality.codings import Report
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
@@ -107,6 +107,8 @@ class RunSummary:
     cost_usd: Decimal
     # "provider/model" of the models that answered the dataset's extractions.
     models: tuple[str, ...]
+    # How the extraction jobs asked for the values (see ExtractionMode).
+    extraction_modes: tuple[ExtractionMode, ...]
     first_job_at: datetime | None
     last_job_at: datetime | None
 

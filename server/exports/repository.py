@@ -33,6 +33,7 @@ from server.exports.dataset import (
 from server.exports.models import Export, ExportPart
 from server.jobs.evidence import Evidence, ValueEvidence, stored_evidence
 from server.jobs.models import (
+    EXTRACTION_JOB_TYPES,
     DocumentExtractionOutcome,
     DocumentOutcome,
     EvidenceMatch,
@@ -184,6 +185,15 @@ async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummar
             .where(Document.project_id == project_id)
         )
     ).one()
+    modes = await session.scalars(
+        select(ProcessingJob.extraction_mode)
+        .where(
+            ProcessingJob.project_id == project_id,
+            ProcessingJob.job_type.in_(EXTRACTION_JOB_TYPES),
+        )
+        .distinct()
+        .order_by(ProcessingJob.extraction_mode)
+    )
     models = await session.execute(
         select(Extraction.llm_provider, Extraction.llm_model)
         .where(Extraction.project_id == project_id, Extraction.llm_provider.is_not(None))
@@ -202,6 +212,7 @@ async def run_summary(session: AsyncSession, project_id: uuid.UUID) -> RunSummar
         output_tokens=int(jobs[2]),
         cost_usd=Decimal(jobs[3]),
         models=tuple(f"{provider}/{model}" for provider, model in models.all()),
+        extraction_modes=tuple(modes.all()),
         first_job_at=jobs[4],
         last_job_at=jobs[5],
     )

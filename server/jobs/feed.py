@@ -1,9 +1,10 @@
 """Job events fanned out to watchers inside one server process.
 
 Every watch of a stream in this process shares one reader: one blocking XREAD per watched
-stream instead of one per watcher, and each event decoded once. A watcher first registers,
-then reads what it missed straight from the stream (XRANGE, no blocking), then takes the
-reader's events, skipping ids it has seen: nothing is lost between the two. A watcher that
+stream instead of one per watcher, and each event decoded once into one JobEvent that every
+watcher gets (so that its response message is built once too: server.jobs.rpc). A watcher first
+registers, then reads what it missed straight from the stream (XRANGE, no blocking), then takes
+the reader's events, skipping ids it has seen: nothing is lost between the two. A watcher that
 falls behind (its queue is full: a slow client) is not waited for; it catches up from the
 stream itself, so it can stall neither the reader nor the other watchers.
 """
@@ -29,7 +30,7 @@ _CATCH_UP_BATCH = 1000
 
 @dataclass(eq=False)
 class _Watcher:
-    queue: asyncio.Queue[JobEvent] = field(default_factory=lambda: asyncio.Queue(_QUEUE_SIZE))
+    queue: asyncio.Queue[JobEvent]
     lagging: bool = False
 
 
@@ -40,8 +41,9 @@ class _Reader:
 
 
 class EventFeed:
-    def __init__(self, events: JobEvents) -> None:
+    def __init__(self, events: JobEvents, queue_size: int = _QUEUE_SIZE) -> None:
         self._events = events
+        self._queue_size = queue_size
         self._readers: dict[str, _Reader] = {}
 
     async def follow(
@@ -49,7 +51,7 @@ class EventFeed:
     ) -> AsyncIterator[list[JobEvent]]:
         """Batches of the stream's events after `after`, in order, as they come; an empty
         batch after each quiet spell of quiet_seconds (for the caller's own checks)."""
-        watcher = _Watcher()
+        watcher = _Watcher(asyncio.Queue(self._queue_size))
         reader = self._readers.get(key)
         if reader is None:
             # The reader starts where the stream is now, before any watcher of it catches up,
@@ -66,10 +68,11 @@ class EventFeed:
             last = after
             catching_up = True
             while True:
-                if catching_up or watcher.lagging:
+                # `while`: a watcher can fall behind again while it catches up.
+                while catching_up or watcher.lagging:
                     # From the stream itself: registered first, so the queue holds whatever
                     # comes meanwhile.
-                    watcher.lagging = False
+                    catching_up = watcher.lagging = False
                     while True:
                         missed = await self._events.range_after(key, last, _CATCH_UP_BATCH)
                         if missed:
@@ -77,16 +80,18 @@ class EventFeed:
                             yield missed
                         if len(missed) < _CATCH_UP_BATCH:
                             break
-                    catching_up = False
                 try:
-                    first = await asyncio.wait_for(watcher.queue.get(), quiet_seconds)
+                    # Not wait_for: it wraps the get in a task of its own, for every batch of
+                    # every watcher.
+                    async with asyncio.timeout(quiet_seconds):
+                        first = await watcher.queue.get()
                 except TimeoutError:
                     yield []
                     continue
                 batch = [first]
                 while not watcher.queue.empty():
                     batch.append(watcher.queue.get_nowait())
-                fresh = [event for event in batch if id_key(event.id) > id_key(last)]
+                fresh = _after(batch, last)
                 if fresh:
                     last = fresh[-1].id
                     yield fresh
@@ -119,3 +124,13 @@ class EventFeed:
                         with contextlib.suppress(asyncio.QueueEmpty):
                             while True:
                                 watcher.queue.get_nowait()
+
+
+def _after(events: list[JobEvent], last: str) -> list[JobEvent]:
+    """The events after `last`. The queue holds the stream's events in order, so those a
+    watcher already read while catching up are a prefix: usually none, and one comparison."""
+    last_key = id_key(last)
+    for index, event in enumerate(events):
+        if id_key(event.id) > last_key:
+            return events[index:] if index else events
+    return []

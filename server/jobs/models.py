@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from server.core.db import Base, TenantOwnedMixin, pg_enum
 from server.core.tenancy import same_tenant_fk
+from server.projects.models import ExtractionMode
 
 
 class JobType(enum.Enum):
@@ -159,6 +160,8 @@ class ProcessingJob(TenantOwnedMixin, Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Of the input tokens, those the provider served from its prompt cache.
+    cached_input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), nullable=False, default=Decimal(0))
     token_budget: Mapped[int | None] = mapped_column(BigInteger)
@@ -168,6 +171,14 @@ class ProcessingJob(TenantOwnedMixin, Base):
     # baseline, not a language model); each extraction names the model that answered it.
     llm_provider: Mapped[str | None] = mapped_column(String(100))
     llm_model: Mapped[str | None] = mapped_column(String(200))
+    # The project's extraction mode when the job was created: the one its documents are
+    # extracted in.
+    extraction_mode: Mapped[ExtractionMode] = mapped_column(
+        pg_enum(ExtractionMode, "extraction_mode"),
+        nullable=False,
+        default=ExtractionMode.PER_VARIABLE,
+        server_default=ExtractionMode.PER_VARIABLE.value,
+    )
     stop_reason: Mapped[StopReason | None] = mapped_column(pg_enum(StopReason, "job_stop_reason"))
     # Resumes after the circuit breaker closed since a person last resumed the job.
     automatic_resumes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

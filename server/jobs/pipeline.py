@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from server.jobs.entities import Entity, merge_entities
@@ -23,18 +23,29 @@ from server.jobs.models import EvidenceMatch, ExtractionStatus
 from server.jobs.postprocess import Answer, Outcome, VariableRules, decide
 from server.llm.errors import FailureKind, LLMError
 from server.llm.factory import ModelChoice
+from server.llm.fencing import new_boundary
 from server.llm.gateway import CallResult, LLMGateway, ModelCall
 from server.schema.prompts import (
     ENTITY_SCHEMA_NAME,
+    GROUPED_SCHEMA_NAME,
     SCHEMA_NAME,
+    SHARED_RESPONSE_SCHEMA,
     CallContext,
     GeneratedPrompt,
+    grouped_prompt,
     render_messages,
 )
 
 # Failures that mean the provider cannot be used now: the job pauses or fails instead of
 # marking documents failed one after another.
 _STOPS_THE_JOB = {FailureKind.CIRCUIT_OPEN, FailureKind.CONFIGURATION}
+# Answers that a request with a stricter schema (the variable's own, or one variable at a
+# time instead of a group) may get right.
+_ASK_AGAIN = {FailureKind.MALFORMED, FailureKind.TRUNCATED}
+# Variables in one grouped request at most: the answer grows with each, and one malformed
+# part costs the whole request.
+MAX_GROUPED_VARIABLES = 20
+_MICRODOLLAR = Decimal("0.000001")
 
 
 class JobInterrupted(Exception):
@@ -85,6 +96,12 @@ class DocumentWork:
     variables: tuple[VariableWork, ...]
     # Set for ENTITY projects.
     entity_prompt: GeneratedPrompt | None
+    # The project's GROUPED extraction mode: the variables of a dependency level in one
+    # request per unit and segment (else one request per variable).
+    grouped: bool = False
+    # The fence boundary of every request that reads the document (server.llm.fencing): the
+    # same for all of them, so that they share their prefix.
+    boundary: str = field(default_factory=new_boundary)
 
 
 @dataclass
@@ -92,23 +109,52 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: Decimal | None = field(default_factory=lambda: Decimal(0))
+    # Of the prompt tokens, those the provider served from its prompt cache.
+    cached_prompt_tokens: int = 0
 
-    def add(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        if cost is None or self.cost_usd is None:
-            self.cost_usd = None
-        else:
-            self.cost_usd += Decimal(str(round(cost, 6)))
+    def add(
+        self, prompt_tokens: int, completion_tokens: int, cost: float | None, cached: int = 0
+    ) -> None:
+        self.add_usage(
+            Usage(
+                prompt_tokens,
+                completion_tokens,
+                None if cost is None else Decimal(str(round(cost, 6))),
+                cached,
+            )
+        )
 
     def add_usage(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
+        self.cached_prompt_tokens += other.cached_prompt_tokens
         self.cost_usd = (
             None
             if self.cost_usd is None or other.cost_usd is None
             else self.cost_usd + other.cost_usd
         )
+
+    def shares(self, count: int) -> list[Usage]:
+        """The usage split into `count` parts that add up to it exactly (the first takes
+        what does not divide): a grouped request's cost, per variable."""
+
+        def split(total: int) -> list[int]:
+            return [total // count + (total % count if index == 0 else 0) for index in range(count)]
+
+        costs: list[Decimal | None] = [None] * count
+        if self.cost_usd is not None:
+            part = (self.cost_usd / count).quantize(_MICRODOLLAR, rounding=ROUND_DOWN)
+            costs = [self.cost_usd - part * (count - 1), *[part] * (count - 1)]
+        return [
+            Usage(prompt, completion, cost, cached)
+            for prompt, completion, cost, cached in zip(
+                split(self.prompt_tokens),
+                split(self.completion_tokens),
+                costs,
+                split(self.cached_prompt_tokens),
+                strict=True,
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -133,8 +179,11 @@ class DocumentResult:
 
 
 class ExtractionPipeline:
-    def __init__(self, gateway: LLMGateway) -> None:
+    def __init__(self, gateway: LLMGateway, *, shared_response_schema: bool = True) -> None:
+        """shared_response_schema: every variable's request carries SHARED_RESPONSE_SCHEMA
+        (see LLM_SHARED_RESPONSE_SCHEMA), else its variable's own."""
         self._gateway = gateway
+        self._shared_response_schema = shared_response_schema
 
     async def extract(self, work: DocumentWork) -> DocumentResult:
         usage = Usage()
@@ -161,7 +210,7 @@ class ExtractionPipeline:
         self, work: DocumentWork, prompt: GeneratedPrompt, usage: Usage
     ) -> list[Entity]:
         async def one(segment: Segment) -> list[tuple[str, str]]:
-            context = _chunk_context(work, segment)
+            context = _context(work, None, (), {})(segment)
             result = await self._call(work, prompt, segment, context, ENTITY_SCHEMA_NAME, usage)
             return [
                 (str(item["name"]), str(item["source_text"])) for item in result.data["entities"]
@@ -182,13 +231,65 @@ class ExtractionPipeline:
             ]
             if not ready:  # a cycle cannot be stored; guard anyway
                 ready = remaining
-            results = await asyncio.gather(
-                *(self._extract_variable(work, entity, variable, done) for variable in ready)
+            batches = await asyncio.gather(
+                *(self._extract_batch(work, entity, batch, done) for batch in _batches(work, ready))
             )
-            for variable, result in zip(ready, results, strict=True):
-                done[variable.id] = result
+            for batch in batches:
+                for result in batch:
+                    done[result.variable.id] = result
             remaining = [v for v in remaining if v.id not in done]
         return [done[variable.id] for variable in work.variables]
+
+    async def _extract_batch(
+        self,
+        work: DocumentWork,
+        entity: Entity | None,
+        batch: Sequence[VariableWork],
+        done: Mapping[uuid.UUID, ExtractionResult],
+    ) -> list[ExtractionResult]:
+        """The variables of one request: a grouped one when there are several (and their
+        prompts can be grouped), else each variable's own."""
+        prompt = grouped_prompt([(v.name, v.prompt) for v in batch]) if len(batch) > 1 else None
+        if prompt is None:
+            return list(
+                await asyncio.gather(
+                    *(self._extract_variable(work, entity, variable, done) for variable in batch)
+                )
+            )
+        usage = Usage()
+        context = _context(work, entity, batch, done)
+        calls = await asyncio.gather(
+            *(
+                self._settled(
+                    self._call(work, prompt, segment, context(segment), GROUPED_SCHEMA_NAME, usage)
+                )
+                for segment in work.segments
+            )
+        )
+        if any(isinstance(call, LLMError) and call.kind in _ASK_AGAIN for call in calls):
+            # One variable's malformed part spoils the group's answer: each is asked alone,
+            # with its own schema, and the grouped request's cost goes to the first.
+            results = list(
+                await asyncio.gather(
+                    *(self._extract_variable(work, entity, variable, done) for variable in batch)
+                )
+            )
+            results[0].usage.add_usage(usage)
+            return results
+        shares = usage.shares(len(batch))
+        return [
+            _result(
+                work,
+                entity,
+                variable,
+                [
+                    call if isinstance(call, LLMError) else call.data[variable.name]
+                    for call in calls
+                ],
+                share,
+            )
+            for variable, share in zip(batch, shares, strict=True)
+        ]
 
     async def _extract_variable(
         self,
@@ -197,56 +298,46 @@ class ExtractionPipeline:
         variable: VariableWork,
         done: Mapping[uuid.UUID, ExtractionResult],
     ) -> ExtractionResult:
-        names = {v.id: v.name for v in work.variables}
-        known = {
-            names[dependency]: done[dependency].outcome.value
-            for dependency in variable.depends_on
-            if dependency in done
-        }
         usage = Usage()
-
-        async def one(segment: Segment) -> CallResult | LLMError:
-            context = CallContext(
-                entity=entity.name if entity else None,
-                known_values=known or None,
-                chunk_index=segment.index if len(work.segments) > 1 else None,
-                chunk_count=len(work.segments) if len(work.segments) > 1 else None,
+        context = _context(work, entity, [variable], done)
+        calls = await asyncio.gather(
+            *(
+                self._settled(self._ask(work, variable.prompt, segment, context(segment), usage))
+                for segment in work.segments
             )
-            try:
-                return await self._call(work, variable.prompt, segment, context, SCHEMA_NAME, usage)
-            except LLMError as error:
-                if error.kind in _STOPS_THE_JOB:
-                    raise JobInterrupted(error) from error
-                return error
-
-        calls = await asyncio.gather(*(one(segment) for segment in work.segments))
-        answers = [
-            Answer.parse(
-                call.data, multi_valued=variable.rules.multi_valued, chunk_index=segment.index
-            )
-            for call, segment in zip(calls, work.segments, strict=True)
-            if isinstance(call, CallResult)
-        ]
-        raw = tuple(
-            call.data if isinstance(call, CallResult) else {"error": str(call)} for call in calls
         )
-        failed = [
-            (segment, call)
-            for call, segment in zip(calls, work.segments, strict=True)
-            if isinstance(call, LLMError)
-        ]
-        if not answers:
-            outcome = _failed(failed[0][1])
-        else:
-            outcome = decide(
-                answers,
-                variable.rules,
-                work.text,
-                [(segment.start, segment.end) for segment in work.segments],
-            )
-            if failed:
-                outcome = _with_failed_chunks(outcome, failed, len(work.segments))
-        return ExtractionResult(entity, variable, outcome, raw, usage)
+        answers = [call if isinstance(call, LLMError) else call.data for call in calls]
+        return _result(work, entity, variable, answers, usage)
+
+    async def _ask(
+        self,
+        work: DocumentWork,
+        prompt: GeneratedPrompt,
+        segment: Segment,
+        context: CallContext,
+        usage: Usage,
+    ) -> CallResult:
+        """One variable's request: with the shared schema first, where that is the setting,
+        and with the variable's own if the answer does not match it."""
+        if self._shared_response_schema:
+            try:
+                return await self._call(
+                    work, prompt, segment, context, SCHEMA_NAME, usage, SHARED_RESPONSE_SCHEMA
+                )
+            except LLMError as error:
+                if error.kind is not FailureKind.MALFORMED:
+                    raise
+        return await self._call(work, prompt, segment, context, SCHEMA_NAME, usage)
+
+    @staticmethod
+    async def _settled(call: Awaitable[CallResult]) -> CallResult | LLMError:
+        """The call's result or its failure; a failure that stops the job is raised."""
+        try:
+            return await call
+        except LLMError as error:
+            if error.kind in _STOPS_THE_JOB:
+                raise JobInterrupted(error) from error
+            return error
 
     async def _call(
         self,
@@ -256,14 +347,19 @@ class ExtractionPipeline:
         context: CallContext,
         schema_name: str,
         usage: Usage,
+        sent_schema: dict[str, Any] | None = None,
     ) -> CallResult:
+        """sent_schema: the answer's schema as sent, when it is looser than the prompt's
+        (which the answer is then checked against)."""
         messages = render_messages(
-            prompt.system_prompt, prompt.user_prompt_template, segment.text, context
+            prompt.system_prompt, prompt.user_prompt_template, segment.text, context, work.boundary
         )
         request = ModelCall(
             system=messages.system,
             user=messages.user,
-            response_schema=prompt.response_schema,
+            response_schema=prompt.response_schema if sent_schema is None else sent_schema,
+            expected_schema=None if sent_schema is None else prompt.response_schema,
+            cache_point=messages.cache_point,
             model=ModelChoice(prompt.provider, prompt.model),
             temperature=prompt.temperature,
             max_tokens=prompt.max_tokens,
@@ -278,7 +374,12 @@ class ExtractionPipeline:
         except LLMError as error:
             usage.add(error.prompt_tokens, error.completion_tokens, error.cost_usd)
             raise
-        usage.add(result.prompt_tokens, result.completion_tokens, result.cost_usd)
+        usage.add(
+            result.prompt_tokens,
+            result.completion_tokens,
+            result.cost_usd,
+            result.cached_prompt_tokens,
+        )
         return result
 
 
@@ -286,10 +387,79 @@ def _in(work: DocumentWork, variable_id: uuid.UUID) -> bool:
     return any(v.id == variable_id for v in work.variables)
 
 
-def _chunk_context(work: DocumentWork, segment: Segment) -> CallContext:
-    if len(work.segments) == 1:
-        return CallContext()
-    return CallContext(chunk_index=segment.index, chunk_count=len(work.segments))
+def _batches(work: DocumentWork, ready: Sequence[VariableWork]) -> list[list[VariableWork]]:
+    """The requests of one dependency level: one per variable, or for a GROUPED project the
+    variables in groups of up to MAX_GROUPED_VARIABLES."""
+    if not work.grouped:
+        return [[variable] for variable in ready]
+    return [
+        list(ready[start : start + MAX_GROUPED_VARIABLES])
+        for start in range(0, len(ready), MAX_GROUPED_VARIABLES)
+    ]
+
+
+def _context(
+    work: DocumentWork,
+    entity: Entity | None,
+    variables: Sequence[VariableWork],
+    done: Mapping[uuid.UUID, ExtractionResult],
+) -> Callable[[Segment], CallContext]:
+    """The CONTEXT of the requests for `variables`, per segment: the entity, the values of
+    the variables they depend on, and which chunk is read."""
+    names = {v.id: v.name for v in work.variables}
+    known = {
+        names[dependency]: done[dependency].outcome.value
+        for variable in variables
+        for dependency in variable.depends_on
+        if dependency in done
+    }
+    chunked = len(work.segments) > 1
+
+    def of(segment: Segment) -> CallContext:
+        return CallContext(
+            entity=entity.name if entity else None,
+            known_values=known or None,
+            chunk_index=segment.index if chunked else None,
+            chunk_count=len(work.segments) if chunked else None,
+        )
+
+    return of
+
+
+def _result(
+    work: DocumentWork,
+    entity: Entity | None,
+    variable: VariableWork,
+    answers: Sequence[dict[str, Any] | LLMError],
+    usage: Usage,
+) -> ExtractionResult:
+    """A variable's row from its answer for each segment (or the segment's failure): the
+    answers merged, post-processed and checked against the text."""
+    parsed = [
+        Answer.parse(answer, multi_valued=variable.rules.multi_valued, chunk_index=segment.index)
+        for answer, segment in zip(answers, work.segments, strict=True)
+        if not isinstance(answer, LLMError)
+    ]
+    raw = tuple(
+        {"error": str(answer)} if isinstance(answer, LLMError) else answer for answer in answers
+    )
+    failed = [
+        (segment, answer)
+        for answer, segment in zip(answers, work.segments, strict=True)
+        if isinstance(answer, LLMError)
+    ]
+    if not parsed:
+        outcome = _failed(failed[0][1])
+    else:
+        outcome = decide(
+            parsed,
+            variable.rules,
+            work.text,
+            [(segment.start, segment.end) for segment in work.segments],
+        )
+        if failed:
+            outcome = _with_failed_chunks(outcome, failed, len(work.segments))
+    return ExtractionResult(entity, variable, outcome, raw, usage)
 
 
 def _failed(error: LLMError) -> Outcome:

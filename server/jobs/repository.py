@@ -523,6 +523,8 @@ _COUNT_DOCUMENT = (
             else_=100.0,
         ),
         input_tokens=_JOBS.c.input_tokens + bindparam("prompt_tokens", type_=BigInteger),
+        cached_input_tokens=_JOBS.c.cached_input_tokens
+        + bindparam("cached_prompt_tokens", type_=BigInteger),
         output_tokens=_JOBS.c.output_tokens + bindparam("completion_tokens", type_=BigInteger),
         cost_usd=_JOBS.c.cost_usd + bindparam("cost", type_=_JOBS.c.cost_usd.type),
         updated_at=func.now(),
@@ -537,6 +539,7 @@ async def count_document(
     *,
     failed: bool,
     prompt_tokens: int,
+    cached_prompt_tokens: int,
     completion_tokens: int,
     cost_usd: Decimal,
 ) -> ProcessingJob | None:
@@ -551,6 +554,7 @@ async def count_document(
                 "processed": 0 if failed else 1,
                 "failed": 1 if failed else 0,
                 "prompt_tokens": prompt_tokens,
+                "cached_prompt_tokens": cached_prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "cost": cost_usd,
             },

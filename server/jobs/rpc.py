@@ -3,9 +3,10 @@ RPCs)."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from coderai.v1 import common_pb2, job_pb2, job_pb2_grpc
 
@@ -24,6 +25,7 @@ from server.core.proto import (
 from server.core.slots import Slots
 from server.feedback.rpc import feedback_filter, feedback_input, feedback_message
 from server.feedback.service import FeedbackService
+from server.jobs.costing import ModeEstimate
 from server.jobs.events import JobEvent
 from server.jobs.evidence import Evidence, ValueEvidence, stored_evidence
 from server.jobs.models import (
@@ -38,6 +40,7 @@ from server.jobs.models import (
 )
 from server.jobs.repository import WorkItem
 from server.jobs.service import Estimate, ExtractionFilter, JobService, Selection
+from server.projects.models import ExtractionMode
 
 
 def job_message(job: ProcessingJob) -> job_pb2.ProcessingJob:
@@ -53,6 +56,7 @@ def job_message(job: ProcessingJob) -> job_pb2.ProcessingJob:
         progress_percent=job.progress,
         tokens_used=job.input_tokens + job.output_tokens,
         input_tokens=job.input_tokens,
+        cached_input_tokens=job.cached_input_tokens,
         output_tokens=job.output_tokens,
         cost_usd=float(job.cost_usd),
         status_reason=job.status_reason or "",
@@ -65,6 +69,7 @@ def job_message(job: ProcessingJob) -> job_pb2.ProcessingJob:
         automatic_resumes=job.automatic_resumes or 0,
         retry_failed=bool(job.retry_failed),
         llm_provider=job.llm_provider or "",
+        extraction_mode=enum_to_proto(job.extraction_mode, "EXTRACTION_MODE"),
         llm_model=job.llm_model or "",
     )
     if job.cost_budget_usd is not None:
@@ -83,9 +88,26 @@ def estimate_message(estimate: Estimate) -> job_pb2.JobEstimate:
         warnings=estimate.warnings,
         llm_provider=estimate.llm_provider,
         llm_model=estimate.llm_model,
+        extraction_mode=enum_to_proto(estimate.extraction_mode, "EXTRACTION_MODE"),
+        per_variable=mode_estimate_message(estimate.modes[ExtractionMode.PER_VARIABLE]),
+        grouped=mode_estimate_message(estimate.modes[ExtractionMode.GROUPED]),
     )
     if estimate.max_cost_usd is not None:
         message.max_cost_usd = estimate.max_cost_usd
+    return message
+
+
+def mode_estimate_message(estimate: ModeEstimate) -> job_pb2.ModeEstimate:
+    message = job_pb2.ModeEstimate(
+        llm_calls=estimate.llm_calls,
+        prompt_tokens=estimate.prompt_tokens,
+        cacheable_prompt_tokens=estimate.cacheable_prompt_tokens,
+        max_output_tokens=estimate.max_output_tokens,
+    )
+    if estimate.max_cost_usd is not None:
+        message.max_cost_usd = estimate.max_cost_usd
+    if estimate.max_cost_usd_cached is not None:
+        message.max_cost_usd_cached = estimate.max_cost_usd_cached
     return message
 
 
@@ -196,6 +218,29 @@ def event_fields(event: JobEvent) -> dict[str, Any]:
     }
 
 
+WatchResponse = TypeVar("WatchResponse", job_pb2.WatchJobResponse, job_pb2.WatchProjectResponse)
+
+
+class EventMessages(Generic[WatchResponse]):
+    """Each event's response message, built once in this process however many watch it: the
+    feed (server.jobs.feed) hands every watcher of a stream the same JobEvent, so the first
+    watcher to send an event builds its message and the others send that one (built per
+    watcher, it was about half of a delivered message's server CPU). Shared, a message is never
+    changed once built; its entry goes when its event does."""
+
+    def __init__(self, message_type: type[WatchResponse]) -> None:
+        self._message_type: type[WatchResponse] = message_type
+        self._built: weakref.WeakKeyDictionary[JobEvent, WatchResponse] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def of(self, event: JobEvent) -> WatchResponse:
+        message = self._built.get(event)
+        if message is None:
+            message = self._built[event] = self._message_type(**event_fields(event))
+        return message
+
+
 def evidence_filter(numbers: Sequence[int]) -> list[EvidenceMatch]:
     """The evidence_matches filter of a request."""
     return enums_from_proto(
@@ -227,6 +272,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         self._service = service
         self._feedback = feedback
         self._streams = streams
+        # The feed's events are the keys: one table per process, as the feed's readers are.
+        self._job_messages = EventMessages(job_pb2.WatchJobResponse)
+        self._project_messages = EventMessages(job_pb2.WatchProjectResponse)
 
     async def EstimateJob(  # noqa: N802 - gRPC method names are the proto's
         self, request: job_pb2.EstimateJobRequest, context: RpcContext
@@ -386,7 +434,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         )
         async with self._streams.hold(principal.user_id):
             async for event in events:
-                yield job_pb2.WatchJobResponse(**event_fields(event))
+                yield self._job_messages.of(event)
 
     async def WatchProject(  # noqa: N802
         self, request: job_pb2.WatchProjectRequest, context: RpcContext
@@ -400,4 +448,4 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         )
         async with self._streams.hold(principal.user_id):
             async for event in events:
-                yield job_pb2.WatchProjectResponse(**event_fields(event))
+                yield self._project_messages.of(event)

@@ -64,7 +64,7 @@ from server.llm.factory import resolve_model
 from server.llm.pricing import cost_usd
 from server.llm.tokens import estimate_message_tokens
 from server.projects import repository as projects
-from server.projects.models import UnitOfObservation
+from server.projects.models import ExtractionMode, UnitOfObservation
 from server.schema import repository as schema
 from server.schema.models import Variable
 from server.schema.prompt_versions import as_generated
@@ -350,6 +350,7 @@ class JobRunner:
             segments=segments_of(source.text, source.chunks),
             variables=plan.variables,
             entity_prompt=plan.entity_prompt,
+            grouped=job.extraction_mode is ExtractionMode.GROUPED,
         )
 
     async def _plan(self, session: AsyncSession, project_id: uuid.UUID) -> ExtractionPlan:
@@ -492,6 +493,7 @@ class JobRunner:
                 job.id,
                 failed=failed,
                 prompt_tokens=usage.prompt_tokens,
+                cached_prompt_tokens=usage.cached_prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 cost_usd=usage.cost_usd or Decimal(0),
             )
@@ -627,7 +629,10 @@ def _token_estimate(source: ReadableText | None, plan: ExtractionPlan) -> tuple[
     text = source.text if source else ""
     prompt_tokens = output_tokens = 0
     for variable in plan.variables:
-        prompt_tokens += estimate_message_tokens([variable.prompt.system_prompt, text])
+        prompt = variable.prompt
+        prompt_tokens += estimate_message_tokens(
+            [prompt.system_prompt, prompt.user_prompt_template, text]
+        )
         output_tokens += variable.prompt.max_tokens
     return prompt_tokens, output_tokens
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,13 @@ from server.core.pagination import decode_cursor, decode_position, page_with_tok
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.jobs import flows, repository
+from server.jobs.costing import (
+    ModeEstimate,
+    PromptSize,
+    VariablePrompt,
+    dependency_levels,
+    estimate_modes,
+)
 from server.jobs.events import (
     TERMINAL,
     EventType,
@@ -54,22 +61,17 @@ from server.jobs.models import (
 )
 from server.jobs.provenance import FORBIDDEN, JobModels
 from server.llm.factory import resolve_model
-from server.llm.pricing import cost_usd
-from server.llm.tokens import count_tokens
 from server.projects import repository as projects
-from server.projects.models import Project, UnitOfObservation
+from server.projects.models import ExtractionMode, Project, UnitOfObservation
 from server.projects.service import project_not_found
 from server.quotas import guards
 from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
+from server.schema.prompt_versions import as_generated
 from server.schema.prompts import entity_prompt
 
 log = logging.getLogger(__name__)
 
-# Characters per token when estimating documents' tokens without tokenising them.
-_CHARS_PER_TOKEN = 4
-# The rendered prompt around the document: markers, context, the closing request.
-_TEMPLATE_TOKENS = 120
 # A watch looks at the job itself when no event came for this long.
 _WATCH_POLL_SECONDS = 15.0
 
@@ -104,6 +106,22 @@ class Estimate:
     # Whether the offline baseline would answer any of the job's calls, and what to know.
     offline_baseline: bool
     warnings: tuple[str, ...]
+    # The project's mode, which the figures above are for, and the job in every mode.
+    extraction_mode: ExtractionMode
+    modes: Mapping[ExtractionMode, ModeEstimate]
+
+    def as_details(self) -> dict[str, Any]:
+        """The estimate as the job's first log entry keeps it (JSON)."""
+        details = {
+            key: value
+            for key, value in self.__dict__.items()
+            if key not in ("extraction_mode", "modes")
+        }
+        details["extraction_mode"] = self.extraction_mode.value
+        details["modes"] = {
+            mode.value: asdict(mode_estimate) for mode, mode_estimate in self.modes.items()
+        }
+        return details
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,7 @@ class JobService:
                 retry_failed=selection.retry_failed,
                 llm_provider=estimate.llm_provider,
                 llm_model=estimate.llm_model,
+                extraction_mode=project.extraction_mode,
             )
             await flows.created(
                 session,
@@ -180,7 +199,7 @@ class JobService:
                 project,
                 f"{selection.job_type.value} job over {len(document_ids)} documents: up to "
                 f"{estimate.llm_calls} model calls",
-                details={"estimate": estimate.__dict__},
+                details={"estimate": estimate.as_details()},
             )
             await repository.add_work(session, job, document_ids)
         await self._wake_workers(user_id, job.id, len(document_ids))
@@ -241,19 +260,14 @@ class JobService:
         retry_failed: bool,
     ) -> Estimate:
         variables = await schema.list_for_project(session, project.id)
-        prompts = list((await schema.active_prompts(session, [v.id for v in variables])).values())
-        calls_per_segment = [
-            (count_tokens(p.system_prompt), p.max_tokens, p.model) for p in prompts
-        ]
+        active = await schema.active_prompts(session, [v.id for v in variables])
+        prompts = list(active.values())
+        levels = dependency_levels({v.id: v.depends_on for v in variables if v.id in active})
         entity = (
             entity_prompt(project, resolve_model(self._settings, project.llm_config))
             if project.unit_of_observation is UnitOfObservation.ENTITY
             else None
         )
-        if entity is not None:
-            calls_per_segment.append(
-                (count_tokens(entity.system_prompt), entity.max_tokens, entity.model)
-            )
         done = await repository.documents_already_done(
             session,
             document_ids,
@@ -264,36 +278,39 @@ class JobService:
         )
         todo = [d for d in document_ids if d not in done]
         sizes = await repository.segment_sizes(session, todo)
-        calls = prompt_tokens = output_tokens = 0
-        cost: float | None = 0.0
-        for document_id in todo:
-            for characters in sizes.get(document_id, [0]):
-                document_tokens = characters // _CHARS_PER_TOKEN + _TEMPLATE_TOKENS
-                for system_tokens, max_tokens, model in calls_per_segment:
-                    tokens = system_tokens + document_tokens
-                    calls += 1
-                    prompt_tokens += tokens
-                    output_tokens += max_tokens
-                    price = cost_usd(self._settings.llm_prices, model, tokens, max_tokens)
-                    cost = None if price is None or cost is None else cost + price
+        modes = estimate_modes(
+            [
+                VariablePrompt(PromptSize.of(as_generated(active[v.id])), levels[v.id])
+                for v in variables
+                if v.id in active
+            ],
+            PromptSize.of(entity) if entity is not None else None,
+            (characters for document_id in todo for characters in sizes.get(document_id, [0])),
+            self._settings.llm_prices,
+            shared_schema=self._settings.llm_shared_response_schema,
+        )
+        chosen = modes[project.extraction_mode]
         models = JobModels.of(
             resolve_model(self._settings, project.llm_config),
             variables,
             prompts,
             entity_level=project.unit_of_observation is UnitOfObservation.ENTITY,
         )
+        calls = chosen.llm_calls
         return Estimate(
             documents=len(document_ids),
             variables=len(variables),
             llm_calls=calls,
-            prompt_tokens=prompt_tokens,
-            max_output_tokens=output_tokens,
-            max_cost_usd=cost,
+            prompt_tokens=chosen.prompt_tokens,
+            max_output_tokens=chosen.max_output_tokens,
+            max_cost_usd=chosen.max_cost_usd,
             documents_already_done=len(done),
             llm_provider=models.project.provider,
             llm_model=models.project.model,
             offline_baseline=models.baseline_answers and calls > 0,
             warnings=models.warnings(self._settings.llm_allow_offline_baseline) if calls else (),
+            extraction_mode=project.extraction_mode,
+            modes=modes,
         )
 
     async def _active_job(

@@ -1,5 +1,6 @@
 """Prompt-injection fencing (NFR-016): researcher text and document text enter a prompt as
-data between markers that carry a random boundary chosen afresh for every call.
+data between markers that carry a random boundary, chosen afresh for every document (the calls
+that read one document share it, so that their prompts share a prefix a provider can cache).
 
     <<<DOCUMENT 9f1c2a7b4e5d6c8a0b1c2d3e>>>
     ...the document, verbatim...
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from string import Template
 
 BOUNDARY_PLACEHOLDER = "${boundary}"
@@ -73,15 +74,18 @@ def section(name: str, text: str, boundary: str) -> str:
     return f"<<<{name} {boundary}>>>\n{text}\n<<<END {name} {boundary}>>>"
 
 
-def render(templates: list[str], values: Mapping[str, str]) -> tuple[list[str], str]:
-    """Fills the templates with values and one fresh boundary; returns the texts and the
-    boundary. Values are inserted verbatim: they may contain markers or `${...}` freely."""
-    while True:
+def render(
+    templates: list[str], values: Mapping[str, str], boundary: str | None = None
+) -> tuple[list[str], str]:
+    """Fills the templates with values and a boundary (`boundary`, else a fresh one);
+    returns the texts and the boundary used. Values are inserted verbatim: they may contain
+    markers or `${...}` freely."""
+    while boundary is None or any(boundary in value for value in values.values()):
+        # A fresh boundary holds by chance with probability 2**-96; a given one may have
+        # been shown to the model, which could copy it into a value (an earlier answer in
+        # the context): a value that holds the boundary could close its section, so it is
+        # checked rather than assumed, and a fresh one drawn.
         boundary = new_boundary()
-        # Cannot happen by chance (2**-96), but a value that holds the boundary could close
-        # its section, so it is checked rather than assumed.
-        if not any(boundary in value for value in values.values()):
-            break
     filled = [
         Template(template).substitute({**values, "boundary": boundary}) for template in templates
     ]
@@ -95,3 +99,17 @@ def sections(text: str) -> dict[str, str]:
     for match in _SECTION.finditer(text):
         found.setdefault(match["name"], match["content"])
     return found
+
+
+def section_groups(texts: Sequence[str], lead: str) -> list[dict[str, str]]:
+    """The sections of a prompt that describes several things, one group per thing: each
+    `lead` section starts a group, and the sections after it (up to the next `lead`) belong
+    to it. Sections before the first `lead` belong to no group."""
+    groups: list[dict[str, str]] = []
+    for text in texts:
+        for match in _SECTION.finditer(text):
+            if match["name"] == lead:
+                groups.append({})
+            if groups:
+                groups[-1].setdefault(match["name"], match["content"])
+    return groups

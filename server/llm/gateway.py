@@ -51,7 +51,13 @@ from server.llm.factory import OFFLINE, ChatModels, ModelChoice, describe
 from server.llm.ledger import LLMCall
 from server.llm.pricing import cost_usd
 from server.llm.ratelimit import RateLimiter, RateLimitTimeout, Reservation
-from server.llm.tokens import count_message_tokens, count_tokens, estimate_message_tokens
+from server.llm.tokens import (
+    count_message_tokens,
+    count_schema_tokens,
+    count_tokens,
+    estimate_message_tokens,
+    schema_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,16 @@ class ModelCall:
     project_id: uuid.UUID | None = None
     job_id: uuid.UUID | None = None
     schema_name: str = "answer"
+    # The schema the answer must match, when stricter than the one sent (a schema shared by
+    # several variables' requests); None: the one sent.
+    expected_schema: dict[str, Any] | None = None
+    # How many leading characters of `user` every call reading the same document shares (the
+    # document): where a provider that caches only at marked points gets its mark.
+    cache_point: int = 0
+
+    @property
+    def answer_schema(self) -> dict[str, Any]:
+        return self.response_schema if self.expected_schema is None else self.expected_schema
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,8 @@ class CallResult:
     cost_usd: float | None
     attempts: int
     latency_seconds: float
+    # Of the prompt tokens, those the provider served from its prompt cache.
+    cached_prompt_tokens: int = 0
 
 
 class UsageLedger(Protocol):
@@ -98,25 +116,30 @@ class UsageLedger(Protocol):
 
 
 @dataclass
-class _Totals:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = 0.0
-    attempts: int = 0
-
-    def add(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
-
-
-@dataclass
 class _Attempt:
     """What one request produced, for the ledger."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Of the prompt tokens, read from and written to the provider's prompt cache.
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
     started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Totals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = 0.0
+    attempts: int = 0
+
+    def add(self, attempt: _Attempt, cost: float | None) -> None:
+        self.prompt_tokens += attempt.prompt_tokens
+        self.completion_tokens += attempt.completion_tokens
+        self.cached_tokens += attempt.cached_tokens
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
 
 
 class LLMGateway:
@@ -175,6 +198,7 @@ class LLMGateway:
             cost_usd=totals.cost_usd,
             attempts=totals.attempts,
             latency_seconds=time.perf_counter() - started,
+            cached_prompt_tokens=totals.cached_tokens,
         )
 
     # --- one request ------------------------------------------------------------------------
@@ -185,7 +209,10 @@ class LLMGateway:
         attempt = _Attempt()
         outcome: LLMError | None = None
         reservation = generation = None
-        estimate = estimate_message_tokens([request.system, request.user])
+        # The schema counts: providers bill it as prompt.
+        estimate = estimate_message_tokens(
+            [request.system, request.user, schema_text(request.response_schema)]
+        )
         # A slot is held for the request and its ledger row only: what is recorded after it
         # (the settlement, the breaker, the limiter) and the waits between retries leave it
         # to others.
@@ -229,10 +256,7 @@ class LLMGateway:
 
     async def _request(self, request: ModelCall, attempt: _Attempt) -> tuple[dict[str, Any], str]:
         model = self._models.get(request.model)
-        messages: list[BaseMessage] = [
-            SystemMessage(content=request.system),
-            HumanMessage(content=request.user),
-        ]
+        messages = chat_messages(request)
         timeout = self._settings.llm_timeout_seconds + _TIMEOUT_MARGIN_SECONDS
         try:
             async with asyncio.timeout(timeout):
@@ -258,9 +282,16 @@ class LLMGateway:
         if usage is not None:
             attempt.prompt_tokens = usage["input_tokens"]
             attempt.completion_tokens = usage["output_tokens"]
+            # LangChain reports OpenAI's prompt_tokens_details.cached_tokens and Anthropic's
+            # cache reads and writes alike, as parts of input_tokens.
+            details = usage.get("input_token_details") or {}
+            attempt.cached_tokens = details.get("cache_read") or 0
+            attempt.cache_write_tokens = details.get("cache_creation") or 0
         else:
             # Some providers report no usage: count it ourselves rather than record zero.
-            attempt.prompt_tokens = count_message_tokens([request.system, request.user])
+            attempt.prompt_tokens = count_message_tokens(
+                [request.system, request.user]
+            ) + count_schema_tokens(request.response_schema)
             attempt.completion_tokens = count_tokens(text)
         return parse_answer(message, text, request), text
 
@@ -330,7 +361,9 @@ class LLMGateway:
             outcome=None,
             prompt_tokens=estimated_prompt_tokens,
             completion_tokens=0,
-            cost_usd=_decimal(self._cost(request, estimated_prompt_tokens, 0)),
+            cost_usd=_decimal(
+                cost_usd(self._settings.llm_prices, request.model.model, estimated_prompt_tokens, 0)
+            ),
             latency_ms=0,
         )
         await self._ledger.record_request(entry)
@@ -345,21 +378,26 @@ class LLMGateway:
         entry: LLMCall | None,
     ) -> None:
         """Adds the request's usage to the call's totals and settles its ledger row."""
-        cost = self._cost(request, attempt.prompt_tokens, attempt.completion_tokens)
-        totals.add(attempt.prompt_tokens, attempt.completion_tokens, cost)
+        cost = cost_usd(
+            self._settings.llm_prices,
+            request.model.model,
+            attempt.prompt_tokens,
+            attempt.completion_tokens,
+            attempt.cached_tokens,
+            attempt.cache_write_tokens,
+        )
+        totals.add(attempt, cost)
         if self._ledger is None or entry is None:
             return
         entry.outcome = "ok" if outcome is None else outcome.kind.value
         entry.prompt_tokens = attempt.prompt_tokens
         entry.completion_tokens = attempt.completion_tokens
+        entry.cached_prompt_tokens = attempt.cached_tokens
+        entry.cache_write_tokens = attempt.cache_write_tokens
         entry.cost_usd = _decimal(cost)
         entry.latency_ms = round((time.perf_counter() - attempt.started) * 1000)
         entry.error_message = None if outcome is None else outcome.message[:_ERROR_TEXT_LIMIT]
         await self._ledger.settle(entry)
-
-    def _cost(self, request: ModelCall, prompt_tokens: int, completion_tokens: int) -> float | None:
-        prices = self._settings.llm_prices
-        return cost_usd(prices, request.model.model, prompt_tokens, completion_tokens)
 
     # --- shared state, per provider endpoint --------------------------------------------------
 
@@ -464,6 +502,27 @@ def classify(error: BaseException) -> LLMError:
     )
 
 
+# Providers that cache a prompt only up to a point the request marks (LangChain's content
+# block `cache_control`); the others cache every prefix they have seen.
+_MARKED_CACHE_PROVIDERS = frozenset({"anthropic"})
+
+
+def chat_messages(request: ModelCall) -> list[BaseMessage]:
+    """The request as chat messages: the user message carries a cache mark at the end of the
+    shared document for providers that need one."""
+    user: str | list[str | dict[str, Any]] = request.user
+    if request.model.provider in _MARKED_CACHE_PROVIDERS and request.cache_point > 0:
+        user = [
+            {
+                "type": "text",
+                "text": request.user[: request.cache_point],
+                "cache_control": {"type": "ephemeral"},
+            },
+            {"type": "text", "text": request.user[request.cache_point :]},
+        ]
+    return [SystemMessage(content=request.system), HumanMessage(content=user)]
+
+
 def parse_answer(message: AIMessage, text: str, request: ModelCall) -> dict[str, Any]:
     """The answer as a dict valid against the request's schema, or MALFORMED, REFUSED or
     TRUNCATED."""
@@ -487,7 +546,7 @@ def parse_answer(message: AIMessage, text: str, request: ModelCall) -> dict[str,
     if not isinstance(data, dict):
         raise LLMError(FailureKind.MALFORMED, "the answer is not a JSON object", raw_text=text)
     problems = sorted(
-        _validator(request.response_schema).iter_errors(data), key=lambda e: list(e.path)
+        _validator(request.answer_schema).iter_errors(data), key=lambda e: list(e.path)
     )
     if problems:
         details = "; ".join(

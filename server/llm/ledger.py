@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -61,6 +63,10 @@ class LLMCall(TenantOwnedMixin, Base):
     # The provider's count once settled; until then the gateway's estimate.
     prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Of the prompt tokens, those the provider read from its prompt cache (billed at the
+    # cached rate) and those it wrote to it (Anthropic bills writing).
+    cached_prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Of the tokens above, estimated ones included. NULL when the model has no price in
     # LLM_PRICES.
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
@@ -156,19 +162,22 @@ class DatabaseLedger:
         return None
 
 
+def _values(call: LLMCall, columns: Sequence[Column[Any]]) -> dict[str, Any]:
+    """The call's values of these columns, its model's defaults where it has none (every row
+    of one statement names the same columns)."""
+    values = {column.key: getattr(call, column.key) for column in columns}
+    for column in columns:
+        if values[column.key] is None and isinstance(column.default, ScalarElementColumnDefault):
+            values[column.key] = column.default.arg
+    return values
+
+
 def _row(call: LLMCall) -> dict[str, Any]:
-    """The call's column values, its model's defaults where it has none (every row of one
-    INSERT names the same columns)."""
-    row = {column.key: getattr(call, column.key) for column in _COLUMNS}
-    for column in _COLUMNS:
-        if row[column.key] is None and isinstance(column.default, ScalarElementColumnDefault):
-            row[column.key] = column.default.arg
-    return row
+    return _values(call, _COLUMNS)
 
 
 def _settlement(call: LLMCall) -> dict[str, Any]:
-    values = {key: getattr(call, key) for key in _SETTLED_COLUMNS}
-    return {**values, "settled_id": call.id}
+    return {**_values(call, _SETTLED_COLUMNS), "settled_id": call.id}
 
 
 _TABLE = table_of(LLMCall)
@@ -176,12 +185,17 @@ _INSERT = insert(_TABLE)
 # Every column but the timestamps, which the database sets.
 _COLUMNS = [column for column in _TABLE.columns if column.key not in ("created_at", "updated_at")]
 # What is known once the answer is back; updated_at is set by the column's onupdate.
-_SETTLED_COLUMNS = (
-    "outcome",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms",
-    "error_message",
-)
+_SETTLED_COLUMNS = [
+    _TABLE.c[key]
+    for key in (
+        "outcome",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_prompt_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "latency_ms",
+        "error_message",
+    )
+]
 _SETTLE = update(_TABLE).where(_TABLE.c.id == bindparam("settled_id"))

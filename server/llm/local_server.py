@@ -18,12 +18,14 @@ stated in the chunk that holds them and not found in the others.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 import time
-from collections import deque
-from collections.abc import Sequence
+from array import array
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -102,6 +104,37 @@ def _first_stated(answers: Sequence[ScriptedAnswer], shown: str) -> dict[str, An
         if answer["found"]:
             return answer
     return answer
+
+
+class PrefixCache:
+    """A provider's prompt cache as OpenAI bills it: a request whose start (its answer schema,
+    then its messages) repeats an earlier request's is served that part from the cache, from
+    1,024 tokens on, in steps of 128. It holds the starts of recent requests, as hashes."""
+
+    MINIMUM = 1024
+    STEP = 128
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._capacity = capacity
+
+    def cached_tokens(self, prompt: Sequence[int]) -> int:
+        """The tokens of `prompt` served from the cache; remembers its starts."""
+        # The key of each start is the hash of all of it, so a start seen implies every
+        # shorter one seen: the cached part ends where the first unseen start begins.
+        digest = hashlib.sha256()
+        cached = 0
+        for end in range(self.STEP, len(prompt) + 1, self.STEP):
+            digest.update(array("l", prompt[end - self.STEP : end]).tobytes())
+            key = digest.digest()
+            if cached == end - self.STEP and key in self._seen:
+                self._seen.move_to_end(key)
+                cached = end
+            else:
+                self._seen[key] = None
+        while len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return cached if cached >= self.MINIMUM else 0
 
 
 @dataclass(frozen=True)
@@ -233,8 +266,11 @@ def _error(
 class LocalLLMServer:
     """The server, started and stopped inside the caller's event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, prefix_cache: bool = False) -> None:
+        """prefix_cache: report cached prompt tokens as a provider with a prompt cache does
+        (see PrefixCache)."""
         self.requests: list[dict[str, Any]] = []
+        self.prefix_cache = PrefixCache() if prefix_cache else None
         # Requests being answered now, and the most at once since the last reset.
         self.open_requests = 0
         self.peak_open_requests = 0
@@ -389,21 +425,30 @@ class LocalLLMServer:
         name = response_format.get("json_schema", {}).get("name")
         if name in self._schema_answers:
             return self._schema_answers[name]
-        if self._answers:
-            found: dict[str, str] = {}
-            for text in texts:
-                for name, content in fencing.sections(text).items():
-                    found.setdefault(name, content)
+        answer = baseline_answer(texts, schema)
+        if not self._answers:
+            return answer
+        document = ""
+        for text in texts:
+            document = fencing.sections(text).get("DOCUMENT", document)
+        groups = fencing.section_groups(texts, "VARIABLE")
+        grouped = "value" not in schema.get("properties", {})
+        for group in groups if grouped else groups[:1]:
             try:
-                variable = json.loads(found.get("VARIABLE", "{}")).get("name")
+                variable = json.loads(group["VARIABLE"]).get("name")
             except (json.JSONDecodeError, AttributeError):
-                variable = None
-            if isinstance(variable, str) and variable in self._answers:
-                scripted = self._answers[variable]
-                if "GUIDANCE" in found and variable in self._guided_answers:
-                    scripted = self._guided_answers[variable]
-                return _first_stated(scripted, found.get("DOCUMENT", ""))
-        return baseline_answer(texts, schema)
+                continue
+            if not isinstance(variable, str) or variable not in self._answers:
+                continue
+            scripted = self._answers[variable]
+            if "GUIDANCE" in group and variable in self._guided_answers:
+                scripted = self._guided_answers[variable]
+            stated = _first_stated(scripted, document)
+            if not grouped:
+                return stated
+            if variable in answer:
+                answer[variable] = stated
+        return answer
 
     def _completion(
         self,
@@ -431,7 +476,18 @@ class LocalLLMServer:
         elif fault.kind == "content_filter":
             content, finish_reason = "", "content_filter"
         self._completions += 1
+        # As OpenAI counts them: the answer's schema is part of the prompt, before it.
+        schema = _schema_of(body.get("response_format"))
         prompt_tokens = tokens.count_message_tokens(texts)
+        usage: dict[str, Any] = {}
+        if schema is not None:
+            prompt_tokens += tokens.count_schema_tokens(schema)
+        if self.prefix_cache is not None:
+            start = tokens.schema_text(schema) if schema is not None else ""
+            prompt = tokens.encoding().encode(start + "".join(texts), disallowed_special=())
+            usage["prompt_tokens_details"] = {
+                "cached_tokens": min(prompt_tokens, self.prefix_cache.cached_tokens(prompt))
+            }
         completion_tokens = tokens.count_tokens(content or refusal or "")
         model = body.get("model")
         return {
@@ -452,6 +508,7 @@ class LocalLLMServer:
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
+                **usage,
             },
         }
 
@@ -501,6 +558,13 @@ class LocalLLMServer:
         }
 
 
+def _schema_of(response_format: Any) -> Mapping[str, Any] | None:
+    try:
+        return response_schema(response_format)
+    except ValueError:
+        return None
+
+
 def _without_fields(answer: dict[str, Any] | None) -> dict[str, Any]:
     if answer is None or "entities" in answer:
         return {}
@@ -513,9 +577,9 @@ def _with_wrong_types(answer: dict[str, Any] | None) -> dict[str, Any]:
     return {**(answer or {}), "found": "yes", "confidence": "high"}
 
 
-async def run(host: str, port: int) -> None:
+async def run(host: str, port: int, *, prefix_cache: bool = False) -> None:
     """Serves until cancelled (the `coderai llm-server` command)."""
-    server = LocalLLMServer()
+    server = LocalLLMServer(prefix_cache=prefix_cache)
     await server.start(host, port)
     logger.info("local OpenAI-compatible LLM server listening on %s", server.base_url)
     try:

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, Literal
 
@@ -473,8 +473,34 @@ def baseline_answer(
     if "entities" in properties:
         return _identify_entities(request, properties["entities"])
     if "value" in properties:
-        return _answer_variable(request, _ValueSpec.from_schema(properties["value"]))
+        return _answer_variable(request, _value_spec(request, properties["value"]))
+    if properties and all(_is_variable_answer(answer) for answer in properties.values()):
+        variables = {
+            str(_json_object(group.get("VARIABLE")).get("name")): group
+            for group in fencing.section_groups(message_texts, "VARIABLE")
+        }
+        answers: dict[str, Any] = {}
+        for name, answer in properties.items():
+            group = variables.get(name, {})
+            one = replace(
+                request,
+                variable=_json_object(group.get("VARIABLE")),
+                instructions=group.get("INSTRUCTIONS", ""),
+            )
+            answers[name] = _answer_variable(one, _value_spec(one, answer["properties"]["value"]))
+        return answers
     raise ValueError("the offline baseline answers variable and entity schemas only")
+
+
+def _is_variable_answer(schema: Any) -> bool:
+    return isinstance(schema, Mapping) and "value" in schema.get("properties", {})
+
+
+def _value_spec(request: _Request, value_schema: Mapping[str, Any]) -> _ValueSpec:
+    """The value's form: the exact schema the prompt gives (VARIABLE.value_schema), which the
+    answer's schema may state only loosely when one schema serves every variable."""
+    stated = request.variable.get("value_schema")
+    return _ValueSpec.from_schema(stated if isinstance(stated, Mapping) else value_schema)
 
 
 def _answer_variable(request: _Request, spec: _ValueSpec) -> dict[str, Any]:

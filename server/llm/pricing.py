@@ -19,10 +19,25 @@ def price_for(prices: Mapping[str, ModelPrice], model: str) -> ModelPrice | None
 
 
 def cost_usd(
-    prices: Mapping[str, ModelPrice], model: str, prompt_tokens: int, completion_tokens: int
+    prices: Mapping[str, ModelPrice],
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float | None:
-    """Cost in US dollars; None when the model has no price (unknown, not free)."""
+    """Cost in US dollars; None when the model has no price (unknown, not free). Of the
+    prompt tokens, `cached_tokens` were read from the provider's prompt cache and
+    `cache_write_tokens` written to it."""
     price = price_for(prices, model)
     if price is None:
         return None
-    return (prompt_tokens * price.input + completion_tokens * price.output) / _PER_TOKENS
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    write_price = price.input if price.cache_write is None else price.cache_write
+    uncached = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
+    return (
+        uncached * price.input
+        + cached_tokens * cached_price
+        + cache_write_tokens * write_price
+        + completion_tokens * price.output
+    ) / _PER_TOKENS

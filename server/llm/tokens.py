@@ -8,7 +8,10 @@ provider's reported usage is what gets billed.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import tiktoken
 
@@ -45,3 +48,14 @@ def estimate_message_tokens(contents: list[str]) -> int:
     return sum(len(content) // 3 + 1 + TOKENS_PER_MESSAGE for content in contents) + (
         TOKENS_PER_REPLY
     )
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    """An answer's JSON Schema as a provider puts it into the prompt (OpenAI: before the
+    system message), compact."""
+    return json.dumps(schema, separators=(",", ":"))
+
+
+def count_schema_tokens(schema: Mapping[str, Any]) -> int:
+    """Prompt tokens a structured-output schema adds (providers bill them as prompt)."""
+    return count_tokens(schema_text(schema))

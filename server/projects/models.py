@@ -25,6 +25,16 @@ class UnitOfObservation(enum.Enum):
     ENTITY = "ENTITY"
 
 
+class ExtractionMode(enum.Enum):
+    """How a document's variables are asked for: a request per variable (the most accurate;
+    the document's prefix is cached across them where the provider caches), or the
+    variables of a dependency level in one request (several times cheaper, somewhat less
+    accurate)."""
+
+    PER_VARIABLE = "PER_VARIABLE"
+    GROUPED = "GROUPED"
+
+
 class ProjectStatus(enum.Enum):
     DRAFT = "DRAFT"
     SAMPLING = "SAMPLING"
@@ -58,6 +68,12 @@ class Project(TenantOwnedMixin, Base):
     entity_identification_pattern: Mapped[str] = mapped_column(Text, nullable=False, default="")
     status: Mapped[ProjectStatus] = mapped_column(
         pg_enum(ProjectStatus, "project_status"), nullable=False, default=ProjectStatus.DRAFT
+    )
+    extraction_mode: Mapped[ExtractionMode] = mapped_column(
+        pg_enum(ExtractionMode, "extraction_mode"),
+        nullable=False,
+        default=ExtractionMode.PER_VARIABLE,
+        server_default=ExtractionMode.PER_VARIABLE.value,
     )
     # Per-project overrides of the LLM settings (provider, model), filled by the gateway work.
     llm_config: Mapped[dict[str, Any]] = mapped_column(

@@ -10,7 +10,7 @@ from server.core.interceptors import RpcContext, current_user_id
 from server.core.pagination import page_size
 from server.core.proto import enum_from_proto, enum_to_proto, masked_fields, parse_id, timestamp
 from server.documents.models import DocumentStatus
-from server.projects.models import Project, UnitOfObservation
+from server.projects.models import ExtractionMode, Project, UnitOfObservation
 from server.projects.repository import ProcessingStatus
 from server.projects.service import PROJECT_FIELDS, ProjectService
 from server.schema.rpc import variable_message
@@ -30,6 +30,7 @@ def project_message(project: Project) -> project_pb2.Project:
             model=project.llm_config.get("model", ""),
         ),
         status=enum_to_proto(project.status, "PROJECT_STATUS"),
+        extraction_mode=enum_to_proto(project.extraction_mode, "EXTRACTION_MODE"),
         create_time=timestamp(project.created_at),
         update_time=timestamp(project.updated_at),
     )
@@ -70,6 +71,14 @@ def project_values(message: project_pb2.Project) -> dict[str, Any]:
             "provider": message.llm_config.provider,
             "model": message.llm_config.model,
         },
+        "extraction_mode": enum_from_proto(
+            message.extraction_mode,
+            ExtractionMode,
+            common_pb2.ExtractionMode,
+            "EXTRACTION_MODE",
+            "project.extraction_mode",
+        )
+        or ExtractionMode.PER_VARIABLE,
     }
 
 

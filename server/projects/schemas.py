@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
 from server.core.errors import RuleViolations, rule_error
-from server.projects.models import UnitOfObservation
+from server.projects.models import ExtractionMode, UnitOfObservation
 
 # RFC 5646 "langtag": language (2-3 letters, up to three extlangs), script, region, variants,
 # extensions, private use. Refused although the grammar allows them: primary subtags of 4-8
@@ -91,6 +91,7 @@ class ProjectInput(BaseModel):
     unit_of_observation: UnitOfObservation
     entity_identification_pattern: Annotated[str, _text(2000, required=False)] = ""
     llm_config: LlmConfigInput = LlmConfigInput()
+    extraction_mode: ExtractionMode = ExtractionMode.PER_VARIABLE
 
     @model_validator(mode="after")
     def _entity_pattern_goes_with_entity_unit(self) -> ProjectInput:

@@ -233,14 +233,18 @@ class RefinementAgent:
             refinement.instructions = proposal.instructions
             refinement.guidance = proposed.before(Guidance.of(refinement.guidance)).as_json()
             refinement.rationale = proposal.rationale
-            completed = await flows.complete(
-                session, self._events, job_id, "the model proposed new instructions"
-            )
-            if completed is None:
+            job = await jobs.get(session, job_id, with_documents=False)
+            if job is None or job.status is not JobStatus.RUNNING:
                 refinement.status = RefinementStatus.FAILED
                 refinement.error = "the refinement job was cancelled while the model answered"
-            else:
-                refinement.status = RefinementStatus.READY
+                return
+            refinement.status = RefinementStatus.READY
+        # The job ends after the proposal is committed: a watcher that sees the job's end
+        # event (published before its own commit) then finds the proposal ready.
+        async with self._db.transaction(user_id) as session:
+            await flows.complete(
+                session, self._events, job_id, "the model proposed new instructions"
+            )
 
     async def _failed(
         self,
@@ -263,9 +267,10 @@ class RefinementAgent:
                 )
                 _record_usage(refinement, call, error.prompt_tokens, error.completion_tokens)
                 refinement.cost_usd = Decimal(str(error.cost_usd or 0))
-            await flows.fail(
-                session, self._events, job_id, Stop(StopReason.MODEL_ANSWER, refinement.error)
-            )
+            reason = refinement.error
+        # After the refinement's commit, as in _propose.
+        async with self._db.transaction(user_id) as session:
+            await flows.fail(session, self._events, job_id, Stop(StopReason.MODEL_ANSWER, reason))
 
 
 def _record_usage(

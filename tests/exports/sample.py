@@ -23,7 +23,7 @@ from server.exports.dataset import (
 )
 from server.jobs.evidence import Evidence, ValueEvidence
 from server.jobs.models import EvidenceMatch
-from server.projects.models import UnitOfObservation
+from server.projects.models import ExtractionMode, UnitOfObservation
 from server.schema.models import IfMultipleValues, IfUncertain, VariableType
 
 PROMPT = PromptSpec(
@@ -108,6 +108,7 @@ def header(
             output_tokens=300,
             cost_usd=Decimal("0.0123"),
             models=("openai/gpt-4o-mini",),
+            extraction_modes=(ExtractionMode.PER_VARIABLE,),
             first_job_at=datetime(2026, 11, 1, tzinfo=UTC),
             last_job_at=datetime(2026, 11, 2, tzinfo=UTC),
         ),

@@ -329,7 +329,9 @@ async def test_a_value_whose_chunk_failed_is_failed_and_read_again_by_the_next_j
     again = await researcher.create_job(project.id, common_pb2.JOB_TYPE_FULL, retry_failed=True)
     assert again.estimate.documents_already_done == 0
     await researcher.job_ended(again.job.id)
-    assert len(stack.llm.requests) - requests == len(chunks)
+    # The malformed chunk is asked twice: with the shared answer schema, then with the
+    # variable's own.
+    assert len(stack.llm.requests) - requests == len(chunks) + 1
 
 
 async def test_faults_at_a_rate_are_retried_or_recorded_and_the_job_completes(
@@ -347,8 +349,8 @@ async def test_faults_at_a_rate_are_retried_or_recorded_and_the_job_completes(
     extractions = await researcher.extractions(project.id)
     assert len(extractions) == 6 * 2
     failed = [e for e in extractions if e.status == common_pb2.EXTRACTION_STATUS_FAILED]
-    # Only malformed answers fail an extraction; 5xx, 429 and timeouts were retried.
-    assert failed
+    # 5xx, 429 and timeouts were retried; a malformed answer is asked again with the
+    # variable's own schema, and only a second malformed one fails the extraction.
     assert all("malformed" in e.error for e in failed)
     async with database.transaction(uuid.UUID(researcher.user_id)) as session:
         outcomes = Counter(
@@ -359,7 +361,7 @@ async def test_faults_at_a_rate_are_retried_or_recorded_and_the_job_completes(
             ).all()
         )
     assert sum(outcomes.values()) == len(stack.llm.requests)
-    assert outcomes["malformed"] == len(failed)
+    assert outcomes["malformed"] >= max(1, 2 * len(failed))
     assert outcomes["server_error"] + outcomes["rate_limited"] + outcomes["timeout"] > 0
     assert outcomes["ok"] == 6 * 2 - len(failed)
 

@@ -23,10 +23,10 @@ from server.llm.breaker import BreakerState, CircuitBreaker
 from server.llm.errors import FailureKind, LLMError
 from server.llm.factory import ModelChoice, describe
 from server.llm.fencing import section_template, slot_template
-from server.llm.gateway import LLMGateway, ModelCall
+from server.llm.gateway import LLMGateway, ModelCall, chat_messages
 from server.llm.ledger import DatabaseLedger, LLMCall
 from server.llm.local_server import Fault, LocalLLMServer
-from server.llm.tokens import estimate_message_tokens
+from server.llm.tokens import estimate_message_tokens, schema_text
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import user_row
 
@@ -197,7 +197,9 @@ async def test_a_request_is_in_the_ledger_before_it_is_sent_and_settled_when_ans
     # While the provider works: unsettled, at the estimated prompt and its cost, so that
     # totals over the ledger already count it.
     assert (sent.outcome, sent.attempt, sent.completion_tokens) == (None, 1, 0)
-    assert sent.prompt_tokens == estimate_message_tokens([call.system, call.user])
+    assert sent.prompt_tokens == estimate_message_tokens(
+        [call.system, call.user, schema_text(call.response_schema)]
+    )
     assert float(sent.cost_usd or 0) == pytest.approx(sent.prompt_tokens * 0.15 / 1e6, abs=1e-6)
     # Settled in place with the provider's counts.
     assert answered.id == sent.id
@@ -589,3 +591,69 @@ def test_the_logged_model_line_never_shows_a_key_in_the_base_url() -> None:
     assert "sk-live-secret" not in line
     assert "gateway-user" not in line
     assert "127.0.0.1:8001/v1" in line
+
+
+async def test_prompt_tokens_the_provider_served_from_its_cache_are_recorded_and_priced_as_such(
+    settings: Settings, redis: Redis, database: Database
+) -> None:
+    server = LocalLLMServer(prefix_cache=True)
+    await server.start()
+    try:
+        user_id = await user_row(database)
+        gateway = await make_gateway(
+            gateway_settings(settings, server.base_url), redis, db=database
+        )
+        (system, user), _ = _render("The council met on 3 May 2024. " * 300)
+        first = await gateway.call(request(user_id, system=system, user=user))
+        again = await gateway.call(request(user_id, system=system, user=user + "\nAgain."))
+    finally:
+        await server.stop()
+
+    assert first.cached_prompt_tokens == 0
+    # Everything up to the last whole step of 128 tokens before the new text.
+    assert again.prompt_tokens - 128 - 10 < again.cached_prompt_tokens < again.prompt_tokens
+    rows = await ledger_rows(database, user_id)
+    assert [row.cached_prompt_tokens for row in rows] == [0, again.cached_prompt_tokens]
+    # gpt-4o-mini: $0.15 per million prompt tokens, $0.075 cached, $0.60 completion.
+    uncached = again.prompt_tokens - again.cached_prompt_tokens
+    expected = (
+        uncached * 0.15 + again.cached_prompt_tokens * 0.075 + again.completion_tokens * 0.60
+    ) / 1e6
+    assert again.cost_usd == pytest.approx(expected)
+    assert float(rows[1].cost_usd or 0) == pytest.approx(expected, abs=1e-6)
+
+
+async def test_an_answer_is_checked_against_the_expected_schema_when_a_looser_one_is_sent(
+    settings: Settings, redis: Redis, llm_server: LocalLLMServer
+) -> None:
+    gateway = await make_gateway(gateway_settings(settings, llm_server.base_url), redis)
+    loose = {**SCHEMA, "properties": {**SCHEMA["properties"], "value": {"type": "string"}}}
+    strict = {
+        **SCHEMA,
+        "properties": {**SCHEMA["properties"], "value": {"type": ["number", "null"]}},
+    }
+
+    error = await failure(gateway, request(response_schema=loose, expected_schema=strict))
+
+    assert error.kind is FailureKind.MALFORMED
+    assert "value" in error.message
+    assert llm_server.requests[0]["response_format"]["json_schema"]["schema"] == loose
+
+
+def test_a_provider_that_caches_at_marks_gets_one_at_the_end_of_the_document() -> None:
+    (system, user), boundary = _render(DOCUMENT)
+    point = user.index(f"<<<END DOCUMENT {boundary}>>>") + 34
+    marked = chat_messages(
+        request(system=system, user=user, cache_point=point, model=ModelChoice("anthropic", "m"))
+    )
+    plain = chat_messages(request(system=system, user=user, cache_point=point))
+
+    blocks = marked[1].content
+    assert isinstance(blocks, list)
+    assert blocks[0] == {
+        "type": "text",
+        "text": user[:point],
+        "cache_control": {"type": "ephemeral"},
+    }
+    assert blocks[1] == {"type": "text", "text": user[point:]}
+    assert plain[1].content == user

@@ -84,7 +84,10 @@ async def test_a_normal_answer_is_the_baseline_value_with_the_servers_token_coun
     answer = json.loads(content_of(message))
     assert schema_errors(answer, SCHEMA) == []
     assert answer["value"] == "2024-03-12"
-    prompt_tokens = tokens.count_message_tokens([str(m.content) for m in messages])
+    # As OpenAI counts them, the answer's schema included.
+    prompt_tokens = tokens.count_message_tokens(
+        [str(m.content) for m in messages]
+    ) + tokens.count_schema_tokens(SCHEMA)
     completion_tokens = tokens.count_tokens(content_of(message))
     assert message.usage_metadata is not None
     assert message.usage_metadata["input_tokens"] == prompt_tokens

@@ -91,6 +91,7 @@ def test_given_output_only_fields_they_are_ignored() -> None:
         "unit_of_observation",
         "entity_identification_pattern",
         "llm_config",
+        "extraction_mode",
     }
 
 

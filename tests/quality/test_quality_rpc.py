@@ -235,7 +235,7 @@ async def test_blind_codes_measure_the_model_and_a_refinement_improves_it_on_hel
         schema_pb2.GetPromptVersionRequest(variable_id=variable.id), metadata=researcher.metadata
     )
     assert active.version.version == 2
-    assert "GUIDANCE" in active.version.system_prompt
+    assert "GUIDANCE" in active.version.user_prompt_template
     assert active.version.reason == "refined"
     twice = await rpc_error(
         researcher.quality.AcceptRefinement(

@@ -77,8 +77,8 @@ async def test_updating_a_variable_adds_a_new_active_version_and_keeps_the_histo
     newest, first = await versions(researcher, variable.id)
     assert (newest.version, newest.active, newest.reason) == (2, True, "variable_updated")
     assert (first.version, first.active) == (1, False)
-    assert "target year for net zero" in newest.system_prompt
-    assert "target year for net zero" not in first.system_prompt
+    assert "target year for net zero" in newest.user_prompt_template
+    assert "target year for net zero" not in first.user_prompt_template
     assert (await active(researcher, variable.id)).version == 2
 
 
@@ -97,14 +97,14 @@ async def test_renaming_a_dependency_gives_its_dependants_a_new_version(
 ) -> None:
     party = await researcher.create_variable(project.id, name="party")
     stance = await researcher.create_variable(project.id, name="stance", depends_on=[party.id])
-    assert "depends on party" in (await active(researcher, stance.id)).system_prompt
+    assert "depends on party" in (await active(researcher, stance.id)).user_prompt_template
 
     party.name = "party_affiliation"
     await update_variable(researcher, party, "name")
 
     newest = await active(researcher, stance.id)
     assert (newest.version, newest.reason) == (2, "schema_updated")
-    assert "depends on party_affiliation" in newest.system_prompt
+    assert "depends on party_affiliation" in newest.user_prompt_template
 
 
 async def test_changing_the_projects_context_or_model_versions_every_prompt(

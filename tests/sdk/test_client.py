@@ -53,7 +53,7 @@ def workflow(stack: Stack, tmp_path: Path) -> None:
     assert [v.name for v in variables] == changes.created
     sector = variables[2]
     assert [c.label for c in sector.classification_rules.categories] == ["infrastructure", "health"]
-    assert "infrastructure" in client.prompt(sector).system_prompt
+    assert "infrastructure" in client.prompt(sector).user_prompt_template
 
     # The server's validation reaches the researcher field by field.
     with pytest.raises(CoderAIError) as invalid:

@@ -92,6 +92,12 @@ class FeedbackType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEEDBACK_TYPE_CORRECT: _ClassVar[FeedbackType]
     FEEDBACK_TYPE_INCORRECT: _ClassVar[FeedbackType]
     FEEDBACK_TYPE_PARTIALLY_CORRECT: _ClassVar[FeedbackType]
+
+class ExtractionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXTRACTION_MODE_UNSPECIFIED: _ClassVar[ExtractionMode]
+    EXTRACTION_MODE_PER_VARIABLE: _ClassVar[ExtractionMode]
+    EXTRACTION_MODE_GROUPED: _ClassVar[ExtractionMode]
 UNIT_OF_OBSERVATION_UNSPECIFIED: UnitOfObservation
 UNIT_OF_OBSERVATION_DOCUMENT: UnitOfObservation
 UNIT_OF_OBSERVATION_ENTITY: UnitOfObservation
@@ -147,6 +153,9 @@ FEEDBACK_TYPE_UNSPECIFIED: FeedbackType
 FEEDBACK_TYPE_CORRECT: FeedbackType
 FEEDBACK_TYPE_INCORRECT: FeedbackType
 FEEDBACK_TYPE_PARTIALLY_CORRECT: FeedbackType
+EXTRACTION_MODE_UNSPECIFIED: ExtractionMode
+EXTRACTION_MODE_PER_VARIABLE: ExtractionMode
+EXTRACTION_MODE_GROUPED: ExtractionMode
 
 class ValueEvidence(_message.Message):
     __slots__ = ("source_text", "source_start_offset", "source_end_offset", "evidence_match", "candidates", "weak")

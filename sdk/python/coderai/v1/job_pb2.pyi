@@ -51,7 +51,7 @@ JOB_DOCUMENT_STATUS_SKIPPED: JobDocumentStatus
 JOB_DOCUMENT_STATUS_FAILED: JobDocumentStatus
 
 class ProcessingJob(_message.Message):
-    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "output_tokens", "stop_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model")
+    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "cached_input_tokens", "output_tokens", "stop_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model", "extraction_mode")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -71,12 +71,14 @@ class ProcessingJob(_message.Message):
     COST_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_RESUMES_FIELD_NUMBER: _ClassVar[int]
     RETRY_FAILED_FIELD_NUMBER: _ClassVar[int]
     LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_MODE_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     type: _common_pb2.JobType
@@ -96,16 +98,18 @@ class ProcessingJob(_message.Message):
     cost_budget_usd: float
     consecutive_failures: int
     input_tokens: int
+    cached_input_tokens: int
     output_tokens: int
     stop_reason: JobStopReason
     automatic_resumes: int
     retry_failed: bool
     llm_provider: str
     llm_model: str
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., stop_reason: _Optional[_Union[JobStopReason, str]] = ..., automatic_resumes: _Optional[int] = ..., retry_failed: _Optional[bool] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ...) -> None: ...
+    extraction_mode: _common_pb2.ExtractionMode
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., stop_reason: _Optional[_Union[JobStopReason, str]] = ..., automatic_resumes: _Optional[int] = ..., retry_failed: _Optional[bool] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ...) -> None: ...
 
 class JobEstimate(_message.Message):
-    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done", "warnings", "llm_provider", "llm_model")
+    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done", "warnings", "llm_provider", "llm_model", "extraction_mode", "per_variable", "grouped")
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
     LLM_CALLS_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +120,9 @@ class JobEstimate(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_MODE_FIELD_NUMBER: _ClassVar[int]
+    PER_VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    GROUPED_FIELD_NUMBER: _ClassVar[int]
     documents: int
     variables: int
     llm_calls: int
@@ -126,7 +133,26 @@ class JobEstimate(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     llm_provider: str
     llm_model: str
-    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ...) -> None: ...
+    extraction_mode: _common_pb2.ExtractionMode
+    per_variable: ModeEstimate
+    grouped: ModeEstimate
+    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ..., per_variable: _Optional[_Union[ModeEstimate, _Mapping]] = ..., grouped: _Optional[_Union[ModeEstimate, _Mapping]] = ...) -> None: ...
+
+class ModeEstimate(_message.Message):
+    __slots__ = ("llm_calls", "prompt_tokens", "cacheable_prompt_tokens", "max_output_tokens", "max_cost_usd", "max_cost_usd_cached")
+    LLM_CALLS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHEABLE_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_CACHED_FIELD_NUMBER: _ClassVar[int]
+    llm_calls: int
+    prompt_tokens: int
+    cacheable_prompt_tokens: int
+    max_output_tokens: int
+    max_cost_usd: float
+    max_cost_usd_cached: float
+    def __init__(self, llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cacheable_prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., max_cost_usd_cached: _Optional[float] = ...) -> None: ...
 
 class Extraction(_message.Message):
     __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time", "llm_provider", "llm_model", "best_guess", "value_evidence")

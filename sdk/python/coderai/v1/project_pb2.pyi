@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "description", "domain", "language", "unit_of_observation", "entity_identification_pattern", "llm_config", "status", "create_time", "update_time")
+    __slots__ = ("id", "name", "description", "domain", "language", "unit_of_observation", "entity_identification_pattern", "llm_config", "extraction_mode", "status", "create_time", "update_time")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class Project(_message.Message):
     UNIT_OF_OBSERVATION_FIELD_NUMBER: _ClassVar[int]
     ENTITY_IDENTIFICATION_PATTERN_FIELD_NUMBER: _ClassVar[int]
     LLM_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_MODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -33,10 +34,11 @@ class Project(_message.Message):
     unit_of_observation: _common_pb2.UnitOfObservation
     entity_identification_pattern: str
     llm_config: LlmConfig
+    extraction_mode: _common_pb2.ExtractionMode
     status: _common_pb2.ProjectStatus
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., domain: _Optional[str] = ..., language: _Optional[str] = ..., unit_of_observation: _Optional[_Union[_common_pb2.UnitOfObservation, str]] = ..., entity_identification_pattern: _Optional[str] = ..., llm_config: _Optional[_Union[LlmConfig, _Mapping]] = ..., status: _Optional[_Union[_common_pb2.ProjectStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., domain: _Optional[str] = ..., language: _Optional[str] = ..., unit_of_observation: _Optional[_Union[_common_pb2.UnitOfObservation, str]] = ..., entity_identification_pattern: _Optional[str] = ..., llm_config: _Optional[_Union[LlmConfig, _Mapping]] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ..., status: _Optional[_Union[_common_pb2.ProjectStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LlmConfig(_message.Message):
     __slots__ = ("provider", "model")

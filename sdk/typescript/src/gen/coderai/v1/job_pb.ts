@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { EvidenceMatch, ExtractionStatus, FeedbackType, JobStatus, JobType, ValueEvidence } from "./common_pb.js";
+import type { EvidenceMatch, ExtractionMode, ExtractionStatus, FeedbackType, JobStatus, JobType, ValueEvidence } from "./common_pb.js";
 import { file_coderai_v1_common } from "./common_pb.js";
 import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coderai/v1/job.proto.
  */
 export const file_coderai_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSLjBQoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIVCg1vdXRwdXRfdG9rZW5zGBQgASgDEi4KC3N0b3BfcmVhc29uGBUgASgOMhkuY29kZXJhaS52MS5Kb2JTdG9wUmVhc29uEhkKEWF1dG9tYXRpY19yZXN1bWVzGBYgASgFEhQKDHJldHJ5X2ZhaWxlZBgXIAEoCBIUCgxsbG1fcHJvdmlkZXIYGiABKAkSEQoJbGxtX21vZGVsGBsgASgJQhIKEF9jb3N0X2J1ZGdldF91c2Qi/wEKC0pvYkVzdGltYXRlEhEKCWRvY3VtZW50cxgBIAEoBRIRCgl2YXJpYWJsZXMYAiABKAUSEQoJbGxtX2NhbGxzGAMgASgDEhUKDXByb21wdF90b2tlbnMYBCABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBSABKAMSGQoMbWF4X2Nvc3RfdXNkGAYgASgBSACIAQESHgoWZG9jdW1lbnRzX2FscmVhZHlfZG9uZRgHIAEoBRIQCgh3YXJuaW5ncxgIIAMoCRIUCgxsbG1fcHJvdmlkZXIYCSABKAkSEQoJbGxtX21vZGVsGAogASgJQg8KDV9tYXhfY29zdF91c2QirAQKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSEwoLdmFyaWFibGVfaWQYAyABKAkSEgoKZW50aXR5X2tleRgEIAEoCRIlCgV2YWx1ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRISCgpjb25maWRlbmNlGAYgASgBEhMKC3NvdXJjZV90ZXh0GAcgASgJEhsKE3NvdXJjZV9zdGFydF9vZmZzZXQYCCABKAUSGQoRc291cmNlX2VuZF9vZmZzZXQYCSABKAUSFgoOcHJvbXB0X3ZlcnNpb24YCiABKAUSLAoGc3RhdHVzGAsgASgOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEg0KBWVycm9yGAwgASgJEjEKDmV2aWRlbmNlX21hdGNoGA0gASgOMhkuY29kZXJhaS52MS5FdmlkZW5jZU1hdGNoEg4KBmpvYl9pZBgOIAEoCRITCgtlbnRpdHlfbmFtZRgPIAEoCRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGxtX3Byb3ZpZGVyGBEgASgJEhEKCWxsbV9tb2RlbBgSIAEoCRISCgpiZXN0X2d1ZXNzGBMgASgIEjEKDnZhbHVlX2V2aWRlbmNlGBQgAygLMhkuY29kZXJhaS52MS5WYWx1ZUV2aWRlbmNlIoYBCgxKb2JTZWxlY3Rpb24SEgoKcHJvamVjdF9pZBgBIAEoCRIhCgR0eXBlGAIgASgOMhMuY29kZXJhaS52MS5Kb2JUeXBlEhQKDGRvY3VtZW50X2lkcxgDIAMoCRITCgtzYW1wbGVfc2l6ZRgEIAEoBRIUCgxyZXRyeV9mYWlsZWQYBSABKAgiQQoSRXN0aW1hdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uIkAKE0VzdGltYXRlSm9iUmVzcG9uc2USKQoIZXN0aW1hdGUYASABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIocBChBDcmVhdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uEhQKDHRva2VuX2J1ZGdldBgCIAEoAxIcCg9jb3N0X2J1ZGdldF91c2QYAyABKAFIAIgBAUISChBfY29zdF9idWRnZXRfdXNkImYKEUNyZWF0ZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIpCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGUiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIkwKD0xpc3RKb2JzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPUGF1c2VKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBQYXVzZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiIiChBSZXN1bWVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFSZXN1bWVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIoEBChdMaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoIc3RhdHVzZXMYAiADKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIoQBCgtKb2JEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEg0KBWVycm9yGAQgASgJEhAKCGF0dGVtcHRzGAUgASgFImkKEUpvYkRvY3VtZW50Q291bnRzEg8KB3BlbmRpbmcYASABKAUSDwoHcnVubmluZxgCIAEoBRIRCglwcm9jZXNzZWQYAyABKAUSDwoHc2tpcHBlZBgEIAEoBRIOCgZmYWlsZWQYBSABKAUijgEKGExpc3RKb2JEb2N1bWVudHNSZXNwb25zZRIqCglkb2N1bWVudHMYASADKAsyFy5jb2RlcmFpLnYxLkpvYkRvY3VtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRItCgZjb3VudHMYAyABKAsyHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50Q291bnRzIksKEkxpc3RKb2JMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiqwEKCExvZ0VudHJ5EgoKAmlkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtkb2N1bWVudF9pZBgEIAEoCRIoCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoTTGlzdEpvYkxvZ3NSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuY29kZXJhaS52MS5Mb2dFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki8gEKFkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSLgoIc3RhdHVzZXMYAyADKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSEwoLZG9jdW1lbnRfaWQYBiABKAkSEwoLdmFyaWFibGVfaWQYByABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgIIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJfChdMaXN0RXh0cmFjdGlvbnNSZXNwb25zZRIrCgtleHRyYWN0aW9ucxgBIAMoCzIWLmNvZGVyYWkudjEuRXh0cmFjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiuQQKCEZlZWRiYWNrEgoKAmlkGAEgASgJEhUKDWV4dHJhY3Rpb25faWQYAiABKAkSLwoNZmVlZGJhY2tfdHlwZRgDIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBSABKAkSEgoKcHJvamVjdF9pZBgGIAEoCRITCgtkb2N1bWVudF9pZBgHIAEoCRITCgt2YXJpYWJsZV9pZBgIIAEoCRIOCgZqb2JfaWQYCSABKAkSEgoKZW50aXR5X2tleRgKIAEoCRITCgtlbnRpdHlfbmFtZRgLIAEoCRIsCgxqdWRnZWRfdmFsdWUYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMwoNanVkZ2VkX3N0YXR1cxgNIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxIaChJqdWRnZWRfc291cmNlX3RleHQYDiABKAkSEQoJcHJvbXB0X2lkGA8gASgJEhYKDnByb21wdF92ZXJzaW9uGBAgASgFEhIKCnN1cGVyc2VkZWQYESABKAgSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLfAQoVQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0EhUKDWV4dHJhY3Rpb25faWQYASABKAkSLwoNZmVlZGJhY2tfdHlwZRgCIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBCABKAkSOgoWZXh0cmFjdGlvbl91cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRITCgtmZWVkYmFja19pZBgBIAEoCRImCghmZWVkYmFjaxgCIAEoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sipwEKE0xpc3RGZWVkYmFja1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIOCgZqb2JfaWQYAyABKAkSMAoOZmVlZGJhY2tfdHlwZXMYBCADKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJXChRMaXN0RmVlZGJhY2tSZXNwb25zZRImCghmZWVkYmFjaxgBIAMoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKbAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIp8BChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIKowDCg1Kb2JTdG9wUmVhc29uEh8KG0pPQl9TVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEpPQl9TVE9QX1JFQVNPTl9QQVVTRURfQllfUkVTRUFSQ0hFUhABEisKJ0pPQl9TVE9QX1JFQVNPTl9DQU5DRUxMRURfQllfUkVTRUFSQ0hFUhACEiAKHEpPQl9TVE9QX1JFQVNPTl9UT0tFTl9CVURHRVQQAxIfChtKT0JfU1RPUF9SRUFTT05fQ09TVF9CVURHRVQQBBIoCiRKT0JfU1RPUF9SRUFTT05fQ09OU0VDVVRJVkVfRkFJTFVSRVMQBRIgChxKT0JfU1RPUF9SRUFTT05fQ0lSQ1VJVF9PUEVOEAYSJwojSk9CX1NUT1BfUkVBU09OX01PREVMX0NPTkZJR1VSQVRJT04QBxIpCiVKT0JfU1RPUF9SRUFTT05fRVZFUllfRE9DVU1FTlRfRkFJTEVEEAgSIAocSk9CX1NUT1BfUkVBU09OX01PREVMX0FOU1dFUhAJKt4BChFKb2JEb2N1bWVudFN0YXR1cxIjCh9KT0JfRE9DVU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19QRU5ESU5HEAESHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19SVU5OSU5HEAISIQodSk9CX0RPQ1VNRU5UX1NUQVRVU19QUk9DRVNTRUQQAxIfChtKT0JfRE9DVU1FTlRfU1RBVFVTX1NLSVBQRUQQBBIeChpKT0JfRE9DVU1FTlRfU1RBVFVTX0ZBSUxFRBAFMt4ICgpKb2JTZXJ2aWNlEk4KC0VzdGltYXRlSm9iEh4uY29kZXJhaS52MS5Fc3RpbWF0ZUpvYlJlcXVlc3QaHy5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVzcG9uc2USSAoJQ3JlYXRlSm9iEhwuY29kZXJhaS52MS5DcmVhdGVKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DcmVhdGVKb2JSZXNwb25zZRI/CgZHZXRKb2ISGS5jb2RlcmFpLnYxLkdldEpvYlJlcXVlc3QaGi5jb2RlcmFpLnYxLkdldEpvYlJlc3BvbnNlEkUKCExpc3RKb2JzEhsuY29kZXJhaS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5jb2RlcmFpLnYxLkxpc3RKb2JzUmVzcG9uc2USRQoIUGF1c2VKb2ISGy5jb2RlcmFpLnYxLlBhdXNlSm9iUmVxdWVzdBocLmNvZGVyYWkudjEuUGF1c2VKb2JSZXNwb25zZRJICglSZXN1bWVKb2ISHC5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkgKCUNhbmNlbEpvYhIcLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoLTGlzdEpvYkxvZ3MSHi5jb2RlcmFpLnYxLkxpc3RKb2JMb2dzUmVxdWVzdBofLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXNwb25zZRJdChBMaXN0Sm9iRG9jdW1lbnRzEiMuY29kZXJhaS52MS5MaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBokLmNvZGVyYWkudjEuTGlzdEpvYkRvY3VtZW50c1Jlc3BvbnNlEloKD0xpc3RFeHRyYWN0aW9ucxIiLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVxdWVzdBojLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USVwoOQ3JlYXRlRmVlZGJhY2sSIS5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRJRCgxMaXN0RmVlZGJhY2sSHy5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1JlcXVlc3QaIC5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1Jlc3BvbnNlEkcKCFdhdGNoSm9iEhsuY29kZXJhaS52MS5XYXRjaEpvYlJlcXVlc3QaHC5jb2RlcmFpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJTCgxXYXRjaFByb2plY3QSHy5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlcXVlc3QaIC5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlc3BvbnNlMAFiBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSK1BgoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIbChNjYWNoZWRfaW5wdXRfdG9rZW5zGBwgASgDEhUKDW91dHB1dF90b2tlbnMYFCABKAMSLgoLc3RvcF9yZWFzb24YFSABKA4yGS5jb2RlcmFpLnYxLkpvYlN0b3BSZWFzb24SGQoRYXV0b21hdGljX3Jlc3VtZXMYFiABKAUSFAoMcmV0cnlfZmFpbGVkGBcgASgIEhQKDGxsbV9wcm92aWRlchgaIAEoCRIRCglsbG1fbW9kZWwYGyABKAkSMwoPZXh0cmFjdGlvbl9tb2RlGB0gASgOMhouY29kZXJhaS52MS5FeHRyYWN0aW9uTW9kZUISChBfY29zdF9idWRnZXRfdXNkIo8DCgtKb2JFc3RpbWF0ZRIRCglkb2N1bWVudHMYASABKAUSEQoJdmFyaWFibGVzGAIgASgFEhEKCWxsbV9jYWxscxgDIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAQgASgDEhkKEW1heF9vdXRwdXRfdG9rZW5zGAUgASgDEhkKDG1heF9jb3N0X3VzZBgGIAEoAUgAiAEBEh4KFmRvY3VtZW50c19hbHJlYWR5X2RvbmUYByABKAUSEAoId2FybmluZ3MYCCADKAkSFAoMbGxtX3Byb3ZpZGVyGAkgASgJEhEKCWxsbV9tb2RlbBgKIAEoCRIzCg9leHRyYWN0aW9uX21vZGUYCyABKA4yGi5jb2RlcmFpLnYxLkV4dHJhY3Rpb25Nb2RlEi4KDHBlcl92YXJpYWJsZRgMIAEoCzIYLmNvZGVyYWkudjEuTW9kZUVzdGltYXRlEikKB2dyb3VwZWQYDSABKAsyGC5jb2RlcmFpLnYxLk1vZGVFc3RpbWF0ZUIPCg1fbWF4X2Nvc3RfdXNkItoBCgxNb2RlRXN0aW1hdGUSEQoJbGxtX2NhbGxzGAEgASgDEhUKDXByb21wdF90b2tlbnMYAiABKAMSHwoXY2FjaGVhYmxlX3Byb21wdF90b2tlbnMYAyABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBCABKAMSGQoMbWF4X2Nvc3RfdXNkGAUgASgBSACIAQESIAoTbWF4X2Nvc3RfdXNkX2NhY2hlZBgGIAEoAUgBiAEBQg8KDV9tYXhfY29zdF91c2RCFgoUX21heF9jb3N0X3VzZF9jYWNoZWQirAQKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSEwoLdmFyaWFibGVfaWQYAyABKAkSEgoKZW50aXR5X2tleRgEIAEoCRIlCgV2YWx1ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRISCgpjb25maWRlbmNlGAYgASgBEhMKC3NvdXJjZV90ZXh0GAcgASgJEhsKE3NvdXJjZV9zdGFydF9vZmZzZXQYCCABKAUSGQoRc291cmNlX2VuZF9vZmZzZXQYCSABKAUSFgoOcHJvbXB0X3ZlcnNpb24YCiABKAUSLAoGc3RhdHVzGAsgASgOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEg0KBWVycm9yGAwgASgJEjEKDmV2aWRlbmNlX21hdGNoGA0gASgOMhkuY29kZXJhaS52MS5FdmlkZW5jZU1hdGNoEg4KBmpvYl9pZBgOIAEoCRITCgtlbnRpdHlfbmFtZRgPIAEoCRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGxtX3Byb3ZpZGVyGBEgASgJEhEKCWxsbV9tb2RlbBgSIAEoCRISCgpiZXN0X2d1ZXNzGBMgASgIEjEKDnZhbHVlX2V2aWRlbmNlGBQgAygLMhkuY29kZXJhaS52MS5WYWx1ZUV2aWRlbmNlIoYBCgxKb2JTZWxlY3Rpb24SEgoKcHJvamVjdF9pZBgBIAEoCRIhCgR0eXBlGAIgASgOMhMuY29kZXJhaS52MS5Kb2JUeXBlEhQKDGRvY3VtZW50X2lkcxgDIAMoCRITCgtzYW1wbGVfc2l6ZRgEIAEoBRIUCgxyZXRyeV9mYWlsZWQYBSABKAgiQQoSRXN0aW1hdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uIkAKE0VzdGltYXRlSm9iUmVzcG9uc2USKQoIZXN0aW1hdGUYASABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIocBChBDcmVhdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uEhQKDHRva2VuX2J1ZGdldBgCIAEoAxIcCg9jb3N0X2J1ZGdldF91c2QYAyABKAFIAIgBAUISChBfY29zdF9idWRnZXRfdXNkImYKEUNyZWF0ZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIpCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGUiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIkwKD0xpc3RKb2JzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPUGF1c2VKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBQYXVzZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiIiChBSZXN1bWVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFSZXN1bWVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIoEBChdMaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoIc3RhdHVzZXMYAiADKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIoQBCgtKb2JEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEg0KBWVycm9yGAQgASgJEhAKCGF0dGVtcHRzGAUgASgFImkKEUpvYkRvY3VtZW50Q291bnRzEg8KB3BlbmRpbmcYASABKAUSDwoHcnVubmluZxgCIAEoBRIRCglwcm9jZXNzZWQYAyABKAUSDwoHc2tpcHBlZBgEIAEoBRIOCgZmYWlsZWQYBSABKAUijgEKGExpc3RKb2JEb2N1bWVudHNSZXNwb25zZRIqCglkb2N1bWVudHMYASADKAsyFy5jb2RlcmFpLnYxLkpvYkRvY3VtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRItCgZjb3VudHMYAyABKAsyHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50Q291bnRzIksKEkxpc3RKb2JMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiqwEKCExvZ0VudHJ5EgoKAmlkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtkb2N1bWVudF9pZBgEIAEoCRIoCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoTTGlzdEpvYkxvZ3NSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuY29kZXJhaS52MS5Mb2dFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki8gEKFkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSLgoIc3RhdHVzZXMYAyADKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSEwoLZG9jdW1lbnRfaWQYBiABKAkSEwoLdmFyaWFibGVfaWQYByABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgIIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJfChdMaXN0RXh0cmFjdGlvbnNSZXNwb25zZRIrCgtleHRyYWN0aW9ucxgBIAMoCzIWLmNvZGVyYWkudjEuRXh0cmFjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiuQQKCEZlZWRiYWNrEgoKAmlkGAEgASgJEhUKDWV4dHJhY3Rpb25faWQYAiABKAkSLwoNZmVlZGJhY2tfdHlwZRgDIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBSABKAkSEgoKcHJvamVjdF9pZBgGIAEoCRITCgtkb2N1bWVudF9pZBgHIAEoCRITCgt2YXJpYWJsZV9pZBgIIAEoCRIOCgZqb2JfaWQYCSABKAkSEgoKZW50aXR5X2tleRgKIAEoCRITCgtlbnRpdHlfbmFtZRgLIAEoCRIsCgxqdWRnZWRfdmFsdWUYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMwoNanVkZ2VkX3N0YXR1cxgNIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxIaChJqdWRnZWRfc291cmNlX3RleHQYDiABKAkSEQoJcHJvbXB0X2lkGA8gASgJEhYKDnByb21wdF92ZXJzaW9uGBAgASgFEhIKCnN1cGVyc2VkZWQYESABKAgSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLfAQoVQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0EhUKDWV4dHJhY3Rpb25faWQYASABKAkSLwoNZmVlZGJhY2tfdHlwZRgCIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBCABKAkSOgoWZXh0cmFjdGlvbl91cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRITCgtmZWVkYmFja19pZBgBIAEoCRImCghmZWVkYmFjaxgCIAEoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sipwEKE0xpc3RGZWVkYmFja1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIOCgZqb2JfaWQYAyABKAkSMAoOZmVlZGJhY2tfdHlwZXMYBCADKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJXChRMaXN0RmVlZGJhY2tSZXNwb25zZRImCghmZWVkYmFjaxgBIAMoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKbAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIp8BChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIKowDCg1Kb2JTdG9wUmVhc29uEh8KG0pPQl9TVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEpPQl9TVE9QX1JFQVNPTl9QQVVTRURfQllfUkVTRUFSQ0hFUhABEisKJ0pPQl9TVE9QX1JFQVNPTl9DQU5DRUxMRURfQllfUkVTRUFSQ0hFUhACEiAKHEpPQl9TVE9QX1JFQVNPTl9UT0tFTl9CVURHRVQQAxIfChtKT0JfU1RPUF9SRUFTT05fQ09TVF9CVURHRVQQBBIoCiRKT0JfU1RPUF9SRUFTT05fQ09OU0VDVVRJVkVfRkFJTFVSRVMQBRIgChxKT0JfU1RPUF9SRUFTT05fQ0lSQ1VJVF9PUEVOEAYSJwojSk9CX1NUT1BfUkVBU09OX01PREVMX0NPTkZJR1VSQVRJT04QBxIpCiVKT0JfU1RPUF9SRUFTT05fRVZFUllfRE9DVU1FTlRfRkFJTEVEEAgSIAocSk9CX1NUT1BfUkVBU09OX01PREVMX0FOU1dFUhAJKt4BChFKb2JEb2N1bWVudFN0YXR1cxIjCh9KT0JfRE9DVU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19QRU5ESU5HEAESHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19SVU5OSU5HEAISIQodSk9CX0RPQ1VNRU5UX1NUQVRVU19QUk9DRVNTRUQQAxIfChtKT0JfRE9DVU1FTlRfU1RBVFVTX1NLSVBQRUQQBBIeChpKT0JfRE9DVU1FTlRfU1RBVFVTX0ZBSUxFRBAFMt4ICgpKb2JTZXJ2aWNlEk4KC0VzdGltYXRlSm9iEh4uY29kZXJhaS52MS5Fc3RpbWF0ZUpvYlJlcXVlc3QaHy5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVzcG9uc2USSAoJQ3JlYXRlSm9iEhwuY29kZXJhaS52MS5DcmVhdGVKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DcmVhdGVKb2JSZXNwb25zZRI/CgZHZXRKb2ISGS5jb2RlcmFpLnYxLkdldEpvYlJlcXVlc3QaGi5jb2RlcmFpLnYxLkdldEpvYlJlc3BvbnNlEkUKCExpc3RKb2JzEhsuY29kZXJhaS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5jb2RlcmFpLnYxLkxpc3RKb2JzUmVzcG9uc2USRQoIUGF1c2VKb2ISGy5jb2RlcmFpLnYxLlBhdXNlSm9iUmVxdWVzdBocLmNvZGVyYWkudjEuUGF1c2VKb2JSZXNwb25zZRJICglSZXN1bWVKb2ISHC5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkgKCUNhbmNlbEpvYhIcLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoLTGlzdEpvYkxvZ3MSHi5jb2RlcmFpLnYxLkxpc3RKb2JMb2dzUmVxdWVzdBofLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXNwb25zZRJdChBMaXN0Sm9iRG9jdW1lbnRzEiMuY29kZXJhaS52MS5MaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBokLmNvZGVyYWkudjEuTGlzdEpvYkRvY3VtZW50c1Jlc3BvbnNlEloKD0xpc3RFeHRyYWN0aW9ucxIiLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVxdWVzdBojLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USVwoOQ3JlYXRlRmVlZGJhY2sSIS5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRJRCgxMaXN0RmVlZGJhY2sSHy5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1JlcXVlc3QaIC5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1Jlc3BvbnNlEkcKCFdhdGNoSm9iEhsuY29kZXJhaS52MS5XYXRjaEpvYlJlcXVlc3QaHC5jb2RlcmFpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJTCgxXYXRjaFByb2plY3QSHy5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlcXVlc3QaIC5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlc3BvbnNlMAFiBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message coderai.v1.ProcessingJob
@@ -135,6 +135,14 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
   inputTokens: bigint;
 
   /**
+   * Of input_tokens, those the provider served from its prompt cache (billed at its cached
+   * rate, which cost_usd reflects).
+   *
+   * @generated from field: int64 cached_input_tokens = 28;
+   */
+  cachedInputTokens: bigint;
+
+  /**
    * @generated from field: int64 output_tokens = 20;
    */
   outputTokens: bigint;
@@ -175,6 +183,13 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
    * @generated from field: string llm_model = 27;
    */
   llmModel: string;
+
+  /**
+   * The project's extraction mode when the job was created: the one the job extracts in.
+   *
+   * @generated from field: coderai.v1.ExtractionMode extraction_mode = 29;
+   */
+  extractionMode: ExtractionMode;
 };
 
 /**
@@ -254,6 +269,26 @@ export type JobEstimate = Message<"coderai.v1.JobEstimate"> & {
    * @generated from field: string llm_model = 10;
    */
   llmModel: string;
+
+  /**
+   * The project's extraction mode, which llm_calls, prompt_tokens, max_output_tokens and
+   * max_cost_usd are for.
+   *
+   * @generated from field: coderai.v1.ExtractionMode extraction_mode = 11;
+   */
+  extractionMode: ExtractionMode;
+
+  /**
+   * The same job in each mode, so that the researcher chooses knowingly.
+   *
+   * @generated from field: coderai.v1.ModeEstimate per_variable = 12;
+   */
+  perVariable?: ModeEstimate | undefined;
+
+  /**
+   * @generated from field: coderai.v1.ModeEstimate grouped = 13;
+   */
+  grouped?: ModeEstimate | undefined;
 };
 
 /**
@@ -262,6 +297,60 @@ export type JobEstimate = Message<"coderai.v1.JobEstimate"> & {
  */
 export const JobEstimateSchema: GenMessage<JobEstimate> = /*@__PURE__*/
   messageDesc(file_coderai_v1_job, 1);
+
+/**
+ * What a job would send in one extraction mode.
+ *
+ * @generated from message coderai.v1.ModeEstimate
+ */
+export type ModeEstimate = Message<"coderai.v1.ModeEstimate"> & {
+  /**
+   * @generated from field: int64 llm_calls = 1;
+   */
+  llmCalls: bigint;
+
+  /**
+   * Every request's prompt, its answer schema included.
+   *
+   * @generated from field: int64 prompt_tokens = 2;
+   */
+  promptTokens: bigint;
+
+  /**
+   * Of prompt_tokens, those a provider with a prompt cache would serve from it: each
+   * document's prefix (system prompt and document) after its first request.
+   *
+   * @generated from field: int64 cacheable_prompt_tokens = 3;
+   */
+  cacheablePromptTokens: bigint;
+
+  /**
+   * @generated from field: int64 max_output_tokens = 4;
+   */
+  maxOutputTokens: bigint;
+
+  /**
+   * Upper bound in US dollars with no prompt cache; unset when the model has no price.
+   *
+   * @generated from field: optional double max_cost_usd = 5;
+   */
+  maxCostUsd?: number | undefined;
+
+  /**
+   * Upper bound if the cacheable prompt tokens are served from the cache, at the model's
+   * cached rate (LLM_PRICES cached_input).
+   *
+   * @generated from field: optional double max_cost_usd_cached = 6;
+   */
+  maxCostUsdCached?: number | undefined;
+};
+
+/**
+ * Describes the message coderai.v1.ModeEstimate.
+ * Use `create(ModeEstimateSchema)` to create a new message.
+ */
+export const ModeEstimateSchema: GenMessage<ModeEstimate> = /*@__PURE__*/
+  messageDesc(file_coderai_v1_job, 2);
 
 /**
  * One extracted value for one unit (document, or entity in a document) and one variable.
@@ -402,7 +491,7 @@ export type Extraction = Message<"coderai.v1.Extraction"> & {
  * Use `create(ExtractionSchema)` to create a new message.
  */
 export const ExtractionSchema: GenMessage<Extraction> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 2);
+  messageDesc(file_coderai_v1_job, 3);
 
 /**
  * Which documents a job covers.
@@ -450,7 +539,7 @@ export type JobSelection = Message<"coderai.v1.JobSelection"> & {
  * Use `create(JobSelectionSchema)` to create a new message.
  */
 export const JobSelectionSchema: GenMessage<JobSelection> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 3);
+  messageDesc(file_coderai_v1_job, 4);
 
 /**
  * @generated from message coderai.v1.EstimateJobRequest
@@ -467,7 +556,7 @@ export type EstimateJobRequest = Message<"coderai.v1.EstimateJobRequest"> & {
  * Use `create(EstimateJobRequestSchema)` to create a new message.
  */
 export const EstimateJobRequestSchema: GenMessage<EstimateJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 4);
+  messageDesc(file_coderai_v1_job, 5);
 
 /**
  * @generated from message coderai.v1.EstimateJobResponse
@@ -484,7 +573,7 @@ export type EstimateJobResponse = Message<"coderai.v1.EstimateJobResponse"> & {
  * Use `create(EstimateJobResponseSchema)` to create a new message.
  */
 export const EstimateJobResponseSchema: GenMessage<EstimateJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 5);
+  messageDesc(file_coderai_v1_job, 6);
 
 /**
  * @generated from message coderai.v1.CreateJobRequest
@@ -515,7 +604,7 @@ export type CreateJobRequest = Message<"coderai.v1.CreateJobRequest"> & {
  * Use `create(CreateJobRequestSchema)` to create a new message.
  */
 export const CreateJobRequestSchema: GenMessage<CreateJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 6);
+  messageDesc(file_coderai_v1_job, 7);
 
 /**
  * @generated from message coderai.v1.CreateJobResponse
@@ -537,7 +626,7 @@ export type CreateJobResponse = Message<"coderai.v1.CreateJobResponse"> & {
  * Use `create(CreateJobResponseSchema)` to create a new message.
  */
 export const CreateJobResponseSchema: GenMessage<CreateJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 7);
+  messageDesc(file_coderai_v1_job, 8);
 
 /**
  * @generated from message coderai.v1.GetJobRequest
@@ -554,7 +643,7 @@ export type GetJobRequest = Message<"coderai.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 8);
+  messageDesc(file_coderai_v1_job, 9);
 
 /**
  * @generated from message coderai.v1.GetJobResponse
@@ -571,7 +660,7 @@ export type GetJobResponse = Message<"coderai.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 9);
+  messageDesc(file_coderai_v1_job, 10);
 
 /**
  * @generated from message coderai.v1.ListJobsRequest
@@ -598,7 +687,7 @@ export type ListJobsRequest = Message<"coderai.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 10);
+  messageDesc(file_coderai_v1_job, 11);
 
 /**
  * @generated from message coderai.v1.ListJobsResponse
@@ -620,7 +709,7 @@ export type ListJobsResponse = Message<"coderai.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 11);
+  messageDesc(file_coderai_v1_job, 12);
 
 /**
  * @generated from message coderai.v1.PauseJobRequest
@@ -637,7 +726,7 @@ export type PauseJobRequest = Message<"coderai.v1.PauseJobRequest"> & {
  * Use `create(PauseJobRequestSchema)` to create a new message.
  */
 export const PauseJobRequestSchema: GenMessage<PauseJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 12);
+  messageDesc(file_coderai_v1_job, 13);
 
 /**
  * @generated from message coderai.v1.PauseJobResponse
@@ -654,7 +743,7 @@ export type PauseJobResponse = Message<"coderai.v1.PauseJobResponse"> & {
  * Use `create(PauseJobResponseSchema)` to create a new message.
  */
 export const PauseJobResponseSchema: GenMessage<PauseJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 13);
+  messageDesc(file_coderai_v1_job, 14);
 
 /**
  * @generated from message coderai.v1.ResumeJobRequest
@@ -671,7 +760,7 @@ export type ResumeJobRequest = Message<"coderai.v1.ResumeJobRequest"> & {
  * Use `create(ResumeJobRequestSchema)` to create a new message.
  */
 export const ResumeJobRequestSchema: GenMessage<ResumeJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 14);
+  messageDesc(file_coderai_v1_job, 15);
 
 /**
  * @generated from message coderai.v1.ResumeJobResponse
@@ -688,7 +777,7 @@ export type ResumeJobResponse = Message<"coderai.v1.ResumeJobResponse"> & {
  * Use `create(ResumeJobResponseSchema)` to create a new message.
  */
 export const ResumeJobResponseSchema: GenMessage<ResumeJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 15);
+  messageDesc(file_coderai_v1_job, 16);
 
 /**
  * @generated from message coderai.v1.CancelJobRequest
@@ -705,7 +794,7 @@ export type CancelJobRequest = Message<"coderai.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 16);
+  messageDesc(file_coderai_v1_job, 17);
 
 /**
  * @generated from message coderai.v1.CancelJobResponse
@@ -722,7 +811,7 @@ export type CancelJobResponse = Message<"coderai.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 17);
+  messageDesc(file_coderai_v1_job, 18);
 
 /**
  * @generated from message coderai.v1.ListJobDocumentsRequest
@@ -756,7 +845,7 @@ export type ListJobDocumentsRequest = Message<"coderai.v1.ListJobDocumentsReques
  * Use `create(ListJobDocumentsRequestSchema)` to create a new message.
  */
 export const ListJobDocumentsRequestSchema: GenMessage<ListJobDocumentsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 18);
+  messageDesc(file_coderai_v1_job, 19);
 
 /**
  * One document of a job.
@@ -799,7 +888,7 @@ export type JobDocument = Message<"coderai.v1.JobDocument"> & {
  * Use `create(JobDocumentSchema)` to create a new message.
  */
 export const JobDocumentSchema: GenMessage<JobDocument> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 19);
+  messageDesc(file_coderai_v1_job, 20);
 
 /**
  * Documents of a job per status, over the whole job whatever the filter.
@@ -838,7 +927,7 @@ export type JobDocumentCounts = Message<"coderai.v1.JobDocumentCounts"> & {
  * Use `create(JobDocumentCountsSchema)` to create a new message.
  */
 export const JobDocumentCountsSchema: GenMessage<JobDocumentCounts> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 20);
+  messageDesc(file_coderai_v1_job, 21);
 
 /**
  * @generated from message coderai.v1.ListJobDocumentsResponse
@@ -867,7 +956,7 @@ export type ListJobDocumentsResponse = Message<"coderai.v1.ListJobDocumentsRespo
  * Use `create(ListJobDocumentsResponseSchema)` to create a new message.
  */
 export const ListJobDocumentsResponseSchema: GenMessage<ListJobDocumentsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 21);
+  messageDesc(file_coderai_v1_job, 22);
 
 /**
  * @generated from message coderai.v1.ListJobLogsRequest
@@ -894,7 +983,7 @@ export type ListJobLogsRequest = Message<"coderai.v1.ListJobLogsRequest"> & {
  * Use `create(ListJobLogsRequestSchema)` to create a new message.
  */
 export const ListJobLogsRequestSchema: GenMessage<ListJobLogsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 22);
+  messageDesc(file_coderai_v1_job, 23);
 
 /**
  * One entry of the processing log.
@@ -942,7 +1031,7 @@ export type LogEntry = Message<"coderai.v1.LogEntry"> & {
  * Use `create(LogEntrySchema)` to create a new message.
  */
 export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 23);
+  messageDesc(file_coderai_v1_job, 24);
 
 /**
  * @generated from message coderai.v1.ListJobLogsResponse
@@ -966,7 +1055,7 @@ export type ListJobLogsResponse = Message<"coderai.v1.ListJobLogsResponse"> & {
  * Use `create(ListJobLogsResponseSchema)` to create a new message.
  */
 export const ListJobLogsResponseSchema: GenMessage<ListJobLogsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 24);
+  messageDesc(file_coderai_v1_job, 25);
 
 /**
  * @generated from message coderai.v1.ListExtractionsRequest
@@ -1026,7 +1115,7 @@ export type ListExtractionsRequest = Message<"coderai.v1.ListExtractionsRequest"
  * Use `create(ListExtractionsRequestSchema)` to create a new message.
  */
 export const ListExtractionsRequestSchema: GenMessage<ListExtractionsRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 25);
+  messageDesc(file_coderai_v1_job, 26);
 
 /**
  * @generated from message coderai.v1.ListExtractionsResponse
@@ -1048,7 +1137,7 @@ export type ListExtractionsResponse = Message<"coderai.v1.ListExtractionsRespons
  * Use `create(ListExtractionsResponseSchema)` to create a new message.
  */
 export const ListExtractionsResponseSchema: GenMessage<ListExtractionsResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 26);
+  messageDesc(file_coderai_v1_job, 27);
 
 /**
  * A researcher's verdict on one extracted value, with the value as it was judged.
@@ -1182,7 +1271,7 @@ export type Feedback = Message<"coderai.v1.Feedback"> & {
  * Use `create(FeedbackSchema)` to create a new message.
  */
 export const FeedbackSchema: GenMessage<Feedback> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 27);
+  messageDesc(file_coderai_v1_job, 28);
 
 /**
  * @generated from message coderai.v1.CreateFeedbackRequest
@@ -1230,7 +1319,7 @@ export type CreateFeedbackRequest = Message<"coderai.v1.CreateFeedbackRequest"> 
  * Use `create(CreateFeedbackRequestSchema)` to create a new message.
  */
 export const CreateFeedbackRequestSchema: GenMessage<CreateFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 28);
+  messageDesc(file_coderai_v1_job, 29);
 
 /**
  * @generated from message coderai.v1.CreateFeedbackResponse
@@ -1254,7 +1343,7 @@ export type CreateFeedbackResponse = Message<"coderai.v1.CreateFeedbackResponse"
  * Use `create(CreateFeedbackResponseSchema)` to create a new message.
  */
 export const CreateFeedbackResponseSchema: GenMessage<CreateFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 29);
+  messageDesc(file_coderai_v1_job, 30);
 
 /**
  * @generated from message coderai.v1.ListFeedbackRequest
@@ -1304,7 +1393,7 @@ export type ListFeedbackRequest = Message<"coderai.v1.ListFeedbackRequest"> & {
  * Use `create(ListFeedbackRequestSchema)` to create a new message.
  */
 export const ListFeedbackRequestSchema: GenMessage<ListFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 30);
+  messageDesc(file_coderai_v1_job, 31);
 
 /**
  * @generated from message coderai.v1.ListFeedbackResponse
@@ -1328,7 +1417,7 @@ export type ListFeedbackResponse = Message<"coderai.v1.ListFeedbackResponse"> & 
  * Use `create(ListFeedbackResponseSchema)` to create a new message.
  */
 export const ListFeedbackResponseSchema: GenMessage<ListFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 31);
+  messageDesc(file_coderai_v1_job, 32);
 
 /**
  * @generated from message coderai.v1.WatchJobRequest
@@ -1353,7 +1442,7 @@ export type WatchJobRequest = Message<"coderai.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 32);
+  messageDesc(file_coderai_v1_job, 33);
 
 /**
  * @generated from message coderai.v1.WatchJobResponse
@@ -1408,7 +1497,7 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 33);
+  messageDesc(file_coderai_v1_job, 34);
 
 /**
  * @generated from message coderai.v1.WatchProjectRequest
@@ -1433,7 +1522,7 @@ export type WatchProjectRequest = Message<"coderai.v1.WatchProjectRequest"> & {
  * Use `create(WatchProjectRequestSchema)` to create a new message.
  */
 export const WatchProjectRequestSchema: GenMessage<WatchProjectRequest> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 34);
+  messageDesc(file_coderai_v1_job, 35);
 
 /**
  * @generated from message coderai.v1.WatchProjectResponse
@@ -1484,7 +1573,7 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
  * Use `create(WatchProjectResponseSchema)` to create a new message.
  */
 export const WatchProjectResponseSchema: GenMessage<WatchProjectResponse> = /*@__PURE__*/
-  messageDesc(file_coderai_v1_job, 35);
+  messageDesc(file_coderai_v1_job, 36);
 
 /**
  * Why a job stopped.

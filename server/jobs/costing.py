@@ -1,0 +1,181 @@
+"""What a job would send and cost, in each extraction mode (EstimateJob).
+
+Pure: the sizes of the active prompts and of the documents' segments go in, token counts
+and upper bounds of cost come out. Documents are not tokenised (four characters per token);
+prompts are. Every request's answer schema counts, since providers bill it as prompt. The
+cacheable tokens are those a provider that caches every prefix it has seen (OpenAI, vLLM)
+would serve from its cache: the prefix of a request identical to an earlier request's of the
+same segment, its schema first, as OpenAI places it.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from server.core.config import ModelPrice
+from server.jobs.pipeline import MAX_GROUPED_VARIABLES
+from server.llm.pricing import cost_usd
+from server.llm.tokens import count_schema_tokens, count_tokens
+from server.projects.models import ExtractionMode
+from server.schema.prompts import (
+    MAX_GROUPED_OUTPUT_TOKENS,
+    SHARED_RESPONSE_SCHEMA,
+    GeneratedPrompt,
+)
+
+# Characters per token when estimating documents' tokens without tokenising them.
+CHARS_PER_TOKEN = 4
+# The rendered prompt around the document that the template does not hold: the boundary in
+# the markers, the context's JSON, the chat format's tokens per message.
+_RENDERING_TOKENS = 60
+
+
+@dataclass(frozen=True)
+class PromptSize:
+    """A request's parts, in tokens."""
+
+    system: int
+    request: int
+    schema: int
+    max_tokens: int
+    model: str
+
+    @classmethod
+    def of(cls, prompt: GeneratedPrompt) -> PromptSize:
+        return cls(
+            system=count_tokens(prompt.system_prompt),
+            request=count_tokens(prompt.user_prompt_template) + _RENDERING_TOKENS,
+            schema=count_schema_tokens(prompt.response_schema),
+            max_tokens=prompt.max_tokens,
+            model=prompt.model,
+        )
+
+
+@dataclass(frozen=True)
+class VariablePrompt:
+    """A variable's active prompt and its dependency level (0: depends on no other)."""
+
+    size: PromptSize
+    level: int
+
+
+@dataclass
+class ModeEstimate:
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    cacheable_prompt_tokens: int = 0
+    max_output_tokens: int = 0
+    max_cost_usd: float | None = 0.0
+    max_cost_usd_cached: float | None = 0.0
+
+    def add(
+        self,
+        prices: Mapping[str, ModelPrice],
+        model: str,
+        prompt: int,
+        cacheable: int,
+        output: int,
+    ) -> None:
+        self.llm_calls += 1
+        self.prompt_tokens += prompt
+        self.cacheable_prompt_tokens += cacheable
+        self.max_output_tokens += output
+        full = cost_usd(prices, model, prompt, output)
+        cached = cost_usd(prices, model, prompt, output, cached_tokens=cacheable)
+        self.max_cost_usd = _plus(self.max_cost_usd, full)
+        self.max_cost_usd_cached = _plus(self.max_cost_usd_cached, cached)
+
+
+def _plus(total: float | None, cost: float | None) -> float | None:
+    """Unknown (no price) stays unknown."""
+    return None if total is None or cost is None else total + cost
+
+
+_SHARED_SCHEMA_TOKENS = count_schema_tokens(SHARED_RESPONSE_SCHEMA)
+
+
+def estimate_modes(
+    variables: Sequence[VariablePrompt],
+    entity: PromptSize | None,
+    segment_characters: Iterable[int],
+    prices: Mapping[str, ModelPrice],
+    *,
+    shared_schema: bool,
+) -> dict[ExtractionMode, ModeEstimate]:
+    """The requests of every segment in each mode (an entity project's per one entity)."""
+    modes = {mode: ModeEstimate() for mode in ExtractionMode}
+    batches = _grouped_batches(variables)
+    for characters in segment_characters:
+        document = characters // CHARS_PER_TOKEN
+        for estimate in modes.values():
+            if entity is not None:
+                estimate.add(
+                    prices,
+                    entity.model,
+                    entity.schema + entity.system + document + entity.request,
+                    0,
+                    entity.max_tokens,
+                )
+        per_variable = modes[ExtractionMode.PER_VARIABLE]
+        for index, variable in enumerate(variables):
+            size = variable.size
+            schema = _SHARED_SCHEMA_TOKENS if shared_schema else size.schema
+            prefix = schema + size.system + document
+            # The first request of the segment fills the cache; with a schema per variable
+            # no two requests share their start.
+            cacheable = prefix if shared_schema and index > 0 else 0
+            per_variable.add(prices, size.model, prefix + size.request, cacheable, size.max_tokens)
+        grouped = modes[ExtractionMode.GROUPED]
+        for batch in batches:
+            first = batch[0]
+            grouped.add(
+                prices,
+                first.model,
+                sum(size.schema for size in batch)
+                + first.system
+                + document
+                + sum(size.request for size in batch),
+                0,
+                min(MAX_GROUPED_OUTPUT_TOKENS, sum(size.max_tokens for size in batch)),
+            )
+    return modes
+
+
+def _grouped_batches(variables: Sequence[VariablePrompt]) -> list[list[PromptSize]]:
+    """The grouped requests of one segment: each dependency level's variables, up to
+    MAX_GROUPED_VARIABLES per request (server.jobs.pipeline groups them the same way)."""
+    levels: dict[int, list[PromptSize]] = {}
+    for variable in variables:
+        levels.setdefault(variable.level, []).append(variable.size)
+    batches: list[list[PromptSize]] = []
+    for level in sorted(levels):
+        sizes = levels[level]
+        count = math.ceil(len(sizes) / MAX_GROUPED_VARIABLES)
+        batches.extend(
+            sizes[index * MAX_GROUPED_VARIABLES : (index + 1) * MAX_GROUPED_VARIABLES]
+            for index in range(count)
+        )
+    return batches
+
+
+def dependency_levels(depends_on: Mapping[uuid.UUID, Sequence[uuid.UUID]]) -> dict[uuid.UUID, int]:
+    """Each variable's level: 0 with no dependency among these variables, else one more than
+    its deepest dependency's (a cycle, which cannot be stored, is cut)."""
+    levels: dict[uuid.UUID, int] = {}
+
+    def level(variable: uuid.UUID, seen: frozenset[uuid.UUID]) -> int:
+        if variable not in levels:
+            below = [
+                level(dependency, seen | {variable})
+                for dependency in depends_on.get(variable, ())
+                if dependency in depends_on and dependency not in seen
+            ]
+            levels[variable] = 1 + max(below) if below else 0
+        return levels[variable]
+
+    for variable in depends_on:
+        level(variable, frozenset())
+    return levels
