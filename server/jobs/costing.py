@@ -14,6 +14,7 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from server.core.config import ModelPrice
 from server.jobs.pipeline import MAX_GROUPED_VARIABLES
@@ -21,9 +22,10 @@ from server.llm.pricing import cost_usd
 from server.llm.tokens import count_schema_tokens, count_tokens
 from server.projects.models import ExtractionMode
 from server.schema.prompts import (
-    MAX_GROUPED_OUTPUT_TOKENS,
     SHARED_RESPONSE_SCHEMA,
     GeneratedPrompt,
+    grouped_prompt,
+    shared_grouped_schema,
 )
 
 # Characters per token when estimating documents' tokens without tokenising them.
@@ -44,11 +46,12 @@ class PromptSize:
     model: str
 
     @classmethod
-    def of(cls, prompt: GeneratedPrompt) -> PromptSize:
+    def of(cls, prompt: GeneratedPrompt, sent_schema: dict[str, Any] | None = None) -> PromptSize:
+        """sent_schema: the answer's schema as sent, where it is not the prompt's."""
         return cls(
             system=count_tokens(prompt.system_prompt),
             request=count_tokens(prompt.user_prompt_template) + _RENDERING_TOKENS,
-            schema=count_schema_tokens(prompt.response_schema),
+            schema=count_schema_tokens(sent_schema or prompt.response_schema),
             max_tokens=prompt.max_tokens,
             model=prompt.model,
         )
@@ -56,9 +59,10 @@ class PromptSize:
 
 @dataclass(frozen=True)
 class VariablePrompt:
-    """A variable's active prompt and its dependency level (0: depends on no other)."""
+    """A variable's name, active prompt and dependency level (0: depends on no other)."""
 
-    size: PromptSize
+    name: str
+    prompt: GeneratedPrompt
     level: int
 
 
@@ -107,7 +111,12 @@ def estimate_modes(
 ) -> dict[ExtractionMode, ModeEstimate]:
     """The requests of every segment in each mode (an entity project's per one entity)."""
     modes = {mode: ModeEstimate() for mode in ExtractionMode}
-    batches = _grouped_batches(variables)
+    own = [PromptSize.of(variable.prompt) for variable in variables]
+    grouped_requests = [
+        size
+        for batch in _grouped_batches(variables)
+        for size in _grouped_sizes(batch, shared_schema)
+    ]
     for characters in segment_characters:
         document = characters // CHARS_PER_TOKEN
         for estimate in modes.values():
@@ -120,8 +129,7 @@ def estimate_modes(
                     entity.max_tokens,
                 )
         per_variable = modes[ExtractionMode.PER_VARIABLE]
-        for index, variable in enumerate(variables):
-            size = variable.size
+        for index, size in enumerate(own):
             schema = _SHARED_SCHEMA_TOKENS if shared_schema else size.schema
             prefix = schema + size.system + document
             # The first request of the segment fills the cache; with a schema per variable
@@ -129,33 +137,39 @@ def estimate_modes(
             cacheable = prefix if shared_schema and index > 0 else 0
             per_variable.add(prices, size.model, prefix + size.request, cacheable, size.max_tokens)
         grouped = modes[ExtractionMode.GROUPED]
-        for batch in batches:
-            first = batch[0]
-            grouped.add(
-                prices,
-                first.model,
-                sum(size.schema for size in batch)
-                + first.system
-                + document
-                + sum(size.request for size in batch),
-                0,
-                min(MAX_GROUPED_OUTPUT_TOKENS, sum(size.max_tokens for size in batch)),
-            )
+        for size in grouped_requests:
+            # Counted as uncached: each request of a segment has its own schema, which a
+            # provider reads first.
+            prompt = size.schema + size.system + document + size.request
+            grouped.add(prices, size.model, prompt, 0, size.max_tokens)
     return modes
 
 
-def _grouped_batches(variables: Sequence[VariablePrompt]) -> list[list[PromptSize]]:
+def _grouped_sizes(batch: Sequence[VariablePrompt], shared_schema: bool) -> list[PromptSize]:
+    """The requests of one grouped batch, as server.jobs.pipeline makes them: one for the
+    batch, or one per variable where the prompts cannot be grouped."""
+    names = [variable.name for variable in batch]
+    prompt = grouped_prompt([(v.name, v.prompt) for v in batch]) if len(batch) > 1 else None
+    if prompt is None:
+        return [
+            PromptSize.of(v.prompt, SHARED_RESPONSE_SCHEMA if shared_schema else None)
+            for v in batch
+        ]
+    return [PromptSize.of(prompt, shared_grouped_schema(names) if shared_schema else None)]
+
+
+def _grouped_batches(variables: Sequence[VariablePrompt]) -> list[list[VariablePrompt]]:
     """The grouped requests of one segment: each dependency level's variables, up to
     MAX_GROUPED_VARIABLES per request (server.jobs.pipeline groups them the same way)."""
-    levels: dict[int, list[PromptSize]] = {}
+    levels: dict[int, list[VariablePrompt]] = {}
     for variable in variables:
-        levels.setdefault(variable.level, []).append(variable.size)
-    batches: list[list[PromptSize]] = []
+        levels.setdefault(variable.level, []).append(variable)
+    batches: list[list[VariablePrompt]] = []
     for level in sorted(levels):
-        sizes = levels[level]
-        count = math.ceil(len(sizes) / MAX_GROUPED_VARIABLES)
+        ready = levels[level]
+        count = math.ceil(len(ready) / MAX_GROUPED_VARIABLES)
         batches.extend(
-            sizes[index * MAX_GROUPED_VARIABLES : (index + 1) * MAX_GROUPED_VARIABLES]
+            ready[index * MAX_GROUPED_VARIABLES : (index + 1) * MAX_GROUPED_VARIABLES]
             for index in range(count)
         )
     return batches

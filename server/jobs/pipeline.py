@@ -24,7 +24,7 @@ from server.jobs.postprocess import Answer, Outcome, VariableRules, decide
 from server.llm.errors import FailureKind, LLMError
 from server.llm.factory import ModelChoice
 from server.llm.fencing import new_boundary
-from server.llm.gateway import CallResult, LLMGateway, ModelCall
+from server.llm.gateway import CallResult, LLMGateway, ModelCall, schema_problems
 from server.schema.prompts import (
     ENTITY_SCHEMA_NAME,
     GROUPED_SCHEMA_NAME,
@@ -34,6 +34,7 @@ from server.schema.prompts import (
     GeneratedPrompt,
     grouped_prompt,
     render_messages,
+    shared_grouped_schema,
 )
 
 # Failures that mean the provider cannot be used now: the job pauses or fails instead of
@@ -183,7 +184,7 @@ class ExtractionPipeline:
         """shared_response_schema: every variable's request carries SHARED_RESPONSE_SCHEMA
         (see LLM_SHARED_RESPONSE_SCHEMA), else its variable's own."""
         self._gateway = gateway
-        self._shared_response_schema = shared_response_schema
+        self._shared_schema = shared_response_schema
 
     async def extract(self, work: DocumentWork) -> DocumentResult:
         usage = Usage()
@@ -258,17 +259,28 @@ class ExtractionPipeline:
             )
         usage = Usage()
         context = _context(work, entity, batch, done)
+        # With a shared schema the answer is checked per variable below, not as a whole.
+        sent = shared_grouped_schema([v.name for v in batch]) if self._shared_schema else None
         calls = await asyncio.gather(
             *(
                 self._settled(
-                    self._call(work, prompt, segment, context(segment), GROUPED_SCHEMA_NAME, usage)
+                    self._call(
+                        work,
+                        prompt,
+                        segment,
+                        context(segment),
+                        GROUPED_SCHEMA_NAME,
+                        usage,
+                        sent,
+                        expected_schema=sent,
+                    )
                 )
                 for segment in work.segments
             )
         )
         if any(isinstance(call, LLMError) and call.kind in _ASK_AGAIN for call in calls):
-            # One variable's malformed part spoils the group's answer: each is asked alone,
-            # with its own schema, and the grouped request's cost goes to the first.
+            # The group's answer is unreadable as a whole: each variable is asked alone, and
+            # the grouped request's cost goes to the first.
             results = list(
                 await asyncio.gather(
                     *(self._extract_variable(work, entity, variable, done) for variable in batch)
@@ -276,20 +288,39 @@ class ExtractionPipeline:
             )
             results[0].usage.add_usage(usage)
             return results
-        shares = usage.shares(len(batch))
-        return [
-            _result(
-                work,
-                entity,
-                variable,
-                [
-                    call if isinstance(call, LLMError) else call.data[variable.name]
-                    for call in calls
-                ],
-                share,
+        return list(
+            await asyncio.gather(
+                *(
+                    self._variable_of_group(work, entity, variable, calls, share, done)
+                    for variable, share in zip(batch, usage.shares(len(batch)), strict=True)
+                )
             )
-            for variable, share in zip(batch, shares, strict=True)
+        )
+
+    async def _variable_of_group(
+        self,
+        work: DocumentWork,
+        entity: Entity | None,
+        variable: VariableWork,
+        calls: Sequence[CallResult | LLMError],
+        share: Usage,
+        done: Mapping[uuid.UUID, ExtractionResult],
+    ) -> ExtractionResult:
+        """One variable's result from a grouped request's answers (one per segment), its
+        share of their cost included; asked alone with its own schema when its part of an
+        answer does not match that schema."""
+        answers = [
+            call if isinstance(call, LLMError) else call.data[variable.name] for call in calls
         ]
+        if any(
+            not isinstance(answer, LLMError)
+            and schema_problems(answer, variable.prompt.response_schema)
+            for answer in answers
+        ):
+            result = await self._extract_variable(work, entity, variable, done, own_schema=True)
+            result.usage.add_usage(share)
+            return result
+        return _result(work, entity, variable, answers, share)
 
     async def _extract_variable(
         self,
@@ -297,12 +328,17 @@ class ExtractionPipeline:
         entity: Entity | None,
         variable: VariableWork,
         done: Mapping[uuid.UUID, ExtractionResult],
+        *,
+        own_schema: bool = False,
     ) -> ExtractionResult:
+        """own_schema: ask with the variable's own schema from the start."""
         usage = Usage()
         context = _context(work, entity, [variable], done)
         calls = await asyncio.gather(
             *(
-                self._settled(self._ask(work, variable.prompt, segment, context(segment), usage))
+                self._settled(
+                    self._ask(work, variable.prompt, segment, context(segment), usage, own_schema)
+                )
                 for segment in work.segments
             )
         )
@@ -316,10 +352,11 @@ class ExtractionPipeline:
         segment: Segment,
         context: CallContext,
         usage: Usage,
+        own_schema: bool = False,
     ) -> CallResult:
         """One variable's request: with the shared schema first, where that is the setting,
         and with the variable's own if the answer does not match it."""
-        if self._shared_response_schema:
+        if self._shared_schema and not own_schema:
             try:
                 return await self._call(
                     work, prompt, segment, context, SCHEMA_NAME, usage, SHARED_RESPONSE_SCHEMA
@@ -348,9 +385,11 @@ class ExtractionPipeline:
         schema_name: str,
         usage: Usage,
         sent_schema: dict[str, Any] | None = None,
+        *,
+        expected_schema: dict[str, Any] | None = None,
     ) -> CallResult:
-        """sent_schema: the answer's schema as sent, when it is looser than the prompt's
-        (which the answer is then checked against)."""
+        """sent_schema: the answer's schema as sent, when it is looser than the prompt's;
+        the answer is checked against expected_schema, by default the prompt's."""
         messages = render_messages(
             prompt.system_prompt, prompt.user_prompt_template, segment.text, context, work.boundary
         )
@@ -358,7 +397,7 @@ class ExtractionPipeline:
             system=messages.system,
             user=messages.user,
             response_schema=prompt.response_schema if sent_schema is None else sent_schema,
-            expected_schema=None if sent_schema is None else prompt.response_schema,
+            expected_schema=expected_schema or prompt.response_schema,
             cache_point=messages.cache_point,
             model=ModelChoice(prompt.provider, prompt.model),
             temperature=prompt.temperature,

@@ -280,7 +280,7 @@ class JobService:
         sizes = await repository.segment_sizes(session, todo)
         modes = estimate_modes(
             [
-                VariablePrompt(PromptSize.of(as_generated(active[v.id])), levels[v.id])
+                VariablePrompt(v.name, as_generated(active[v.id]), levels[v.id])
                 for v in variables
                 if v.id in active
             ],

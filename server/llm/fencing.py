@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from string import Template
 
 BOUNDARY_PLACEHOLDER = "${boundary}"
@@ -40,6 +40,11 @@ def new_boundary() -> str:
 def escape_template_text(text: str) -> str:
     """Researcher text made literal inside a template."""
     return text.replace("$", "$$")
+
+
+def unescape_template_text(text: str) -> str:
+    """Researcher text as it was before escape_template_text."""
+    return text.replace("$$", "$")
 
 
 def _check_name(name: str) -> None:
@@ -99,17 +104,3 @@ def sections(text: str) -> dict[str, str]:
     for match in _SECTION.finditer(text):
         found.setdefault(match["name"], match["content"])
     return found
-
-
-def section_groups(texts: Sequence[str], lead: str) -> list[dict[str, str]]:
-    """The sections of a prompt that describes several things, one group per thing: each
-    `lead` section starts a group, and the sections after it (up to the next `lead`) belong
-    to it. Sections before the first `lead` belong to no group."""
-    groups: list[dict[str, str]] = []
-    for text in texts:
-        for match in _SECTION.finditer(text):
-            if match["name"] == lead:
-                groups.append({})
-            if groups:
-                groups[-1].setdefault(match["name"], match["content"])
-    return groups

@@ -545,20 +545,25 @@ def parse_answer(message: AIMessage, text: str, request: ModelCall) -> dict[str,
         ) from None
     if not isinstance(data, dict):
         raise LLMError(FailureKind.MALFORMED, "the answer is not a JSON object", raw_text=text)
-    problems = sorted(
-        _validator(request.answer_schema).iter_errors(data), key=lambda e: list(e.path)
-    )
+    problems = schema_problems(data, request.answer_schema)
     if problems:
-        details = "; ".join(
-            f"{'/'.join(map(str, problem.path)) or 'answer'}: {problem.message}"
-            for problem in problems[:5]
-        )
         raise LLMError(
             FailureKind.MALFORMED,
-            f"the answer does not match its schema: {_short(details)}",
+            f"the answer does not match its schema: {_short(problems)}",
             raw_text=text,
         )
     return data
+
+
+def schema_problems(data: Any, schema: dict[str, Any]) -> str | None:
+    """What in `data` does not match `schema` (the first five problems), None if it does."""
+    problems = sorted(_validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if not problems:
+        return None
+    return "; ".join(
+        f"{'/'.join(map(str, problem.path)) or 'answer'}: {problem.message}"
+        for problem in problems[:5]
+    )
 
 
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:

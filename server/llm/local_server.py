@@ -32,7 +32,7 @@ from typing import Any, Literal, get_args
 from aiohttp import web
 
 from server.llm import fencing, tokens
-from server.llm.offline import baseline_answer, response_schema
+from server.llm.offline import baseline_answer, described_variables, response_schema
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +270,8 @@ class LocalLLMServer:
         """prefix_cache: report cached prompt tokens as a provider with a prompt cache does
         (see PrefixCache)."""
         self.requests: list[dict[str, Any]] = []
+        # The usage reported for each answered request, in order.
+        self.usages: list[dict[str, Any]] = []
         self.prefix_cache = PrefixCache() if prefix_cache else None
         # Requests being answered now, and the most at once since the last reset.
         self.open_requests = 0
@@ -300,6 +302,7 @@ class LocalLLMServer:
                 web.get("/v1/models", self._models),
                 web.post("/_control/faults", self._control_faults),
                 web.get("/_control/stats", self._control_stats),
+                web.get("/_control/requests", self._control_requests),
                 web.post("/_control/reset", self._control_reset),
             ]
         )
@@ -331,6 +334,7 @@ class LocalLLMServer:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.usages.clear()
         self.peak_open_requests = self.open_requests
         self._script.clear()
         self._default = None
@@ -431,17 +435,13 @@ class LocalLLMServer:
         document = ""
         for text in texts:
             document = fencing.sections(text).get("DOCUMENT", document)
-        groups = fencing.section_groups(texts, "VARIABLE")
         grouped = "value" not in schema.get("properties", {})
-        for group in groups if grouped else groups[:1]:
-            try:
-                variable = json.loads(group["VARIABLE"]).get("name")
-            except (json.JSONDecodeError, AttributeError):
-                continue
+        for described in described_variables(texts):
+            variable = described.get("name")
             if not isinstance(variable, str) or variable not in self._answers:
                 continue
             scripted = self._answers[variable]
-            if "GUIDANCE" in group and variable in self._guided_answers:
+            if "guidance" in described and variable in self._guided_answers:
                 scripted = self._guided_answers[variable]
             stated = _first_stated(scripted, document)
             if not grouped:
@@ -489,6 +489,12 @@ class LocalLLMServer:
                 "cached_tokens": min(prompt_tokens, self.prefix_cache.cached_tokens(prompt))
             }
         completion_tokens = tokens.count_tokens(content or refusal or "")
+        usage.update(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+        self.usages.append(usage)
         model = body.get("model")
         return {
             "id": f"chatcmpl-local{self._completions:06d}",
@@ -504,12 +510,7 @@ class LocalLLMServer:
                     "finish_reason": finish_reason,
                 }
             ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                **usage,
-            },
+            "usage": usage,
         }
 
     async def _models(self, request: web.Request) -> web.Response:
@@ -544,6 +545,10 @@ class LocalLLMServer:
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self._stats())
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        """Every request received and the usage of each one answered (a benchmark's record)."""
+        return web.json_response({"requests": self.requests, "usage": self.usages})
 
     async def _control_reset(self, request: web.Request) -> web.Response:
         self.reset()

@@ -474,22 +474,47 @@ def baseline_answer(
         return _identify_entities(request, properties["entities"])
     if "value" in properties:
         return _answer_variable(request, _value_spec(request, properties["value"]))
-    if properties and all(_is_variable_answer(answer) for answer in properties.values()):
-        variables = {
-            str(_json_object(group.get("VARIABLE")).get("name")): group
-            for group in fencing.section_groups(message_texts, "VARIABLE")
-        }
+    answers_schemas = {
+        name: _resolved(answer, response_schema) for name, answer in properties.items()
+    }
+    if properties and all(_is_variable_answer(answer) for answer in answers_schemas.values()):
+        variables = {str(v.get("name")): v for v in described_variables(message_texts)}
         answers: dict[str, Any] = {}
-        for name, answer in properties.items():
-            group = variables.get(name, {})
+        for name, answer in answers_schemas.items():
+            variable = variables.get(name, {})
             one = replace(
-                request,
-                variable=_json_object(group.get("VARIABLE")),
-                instructions=group.get("INSTRUCTIONS", ""),
+                request, variable=variable, instructions=str(variable.get("instructions", ""))
             )
             answers[name] = _answer_variable(one, _value_spec(one, answer["properties"]["value"]))
         return answers
     raise ValueError("the offline baseline answers variable and entity schemas only")
+
+
+def described_variables(message_texts: Sequence[str]) -> list[Mapping[str, Any]]:
+    """The variables a request describes, each its VARIABLE description with its
+    instructions (and guidance, if any) in it: the lines of a grouped request's VARIABLES
+    section, or the sections of a one-variable request."""
+    found: dict[str, str] = {}
+    for text in message_texts:
+        for name, content in fencing.sections(text).items():
+            found.setdefault(name, content)
+    if "VARIABLES" in found:
+        lines = (_json_object(line) for line in found["VARIABLES"].split("\n"))
+        return [line for line in lines if line]
+    if "VARIABLE" not in found:
+        return []
+    variable = dict(_json_object(found["VARIABLE"]))
+    variable["instructions"] = found.get("INSTRUCTIONS", "")
+    if "GUIDANCE" in found:
+        variable["guidance"] = _json_object(found["GUIDANCE"])
+    return [variable]
+
+
+def _resolved(schema: Any, root: Mapping[str, Any]) -> Any:
+    """`schema`, or the definition it refers to (`{"$ref": "#/$defs/name"}`)."""
+    if isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str):
+        return root.get("$defs", {}).get(schema["$ref"].removeprefix("#/$defs/"), {})
+    return schema
 
 
 def _is_variable_answer(schema: Any) -> bool:

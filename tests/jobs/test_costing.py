@@ -8,63 +8,113 @@ import pytest
 
 from server.core.config import DEFAULT_PRICES, ModelPrice
 from server.jobs.costing import PromptSize, VariablePrompt, dependency_levels, estimate_modes
+from server.llm.factory import ModelChoice
 from server.llm.tokens import count_schema_tokens
-from server.projects.models import ExtractionMode
-from server.schema.prompts import SHARED_RESPONSE_SCHEMA
+from server.projects.models import ExtractionMode, Project, UnitOfObservation
+from server.schema.models import IfMultipleValues, IfUncertain, Variable, VariableType
+from server.schema.prompts import (
+    SHARED_RESPONSE_SCHEMA,
+    generate_prompt,
+    grouped_prompt,
+    shared_grouped_schema,
+)
 
-SIZE = PromptSize(system=500, request=200, schema=100, max_tokens=300, model="gpt-4o-mini")
+MODEL = ModelChoice("openai", "gpt-4o-mini")
+PROJECT = Project(
+    name="Councils",
+    domain="municipal council minutes",
+    language="en",
+    unit_of_observation=UnitOfObservation.DOCUMENT,
+    entity_identification_pattern="",
+    llm_config={},
+)
 SHARED = count_schema_tokens(SHARED_RESPONSE_SCHEMA)
 
 
 def variables(levels: list[int]) -> list[VariablePrompt]:
-    return [VariablePrompt(SIZE, level) for level in levels]
+    described = [
+        Variable(
+            id=uuid.uuid4(),
+            name=f"amount_{index}",
+            display_name=f"Amount {index}",
+            type=VariableType.NUMBER,
+            instructions=f"The amount of the {index}th grant the minutes record.",
+            classification_rules=None,
+            confidence_threshold=0.7,
+            if_uncertain=IfUncertain.FLAG_FOR_REVIEW,
+            if_multiple_values=IfMultipleValues.FIRST,
+            max_values=1,
+            default_value=None,
+            validation_rules={},
+            depends_on=[],
+            guidance=None,
+        )
+        for index in range(len(levels))
+    ]
+    return [
+        VariablePrompt(variable.name, generate_prompt(variable, PROJECT, MODEL), level)
+        for variable, level in zip(described, levels, strict=True)
+    ]
 
 
 def test_per_variable_requests_after_a_segments_first_are_cacheable_up_to_the_document() -> None:
-    modes = estimate_modes(
-        variables([0, 0, 0]), None, [4000, 8000], DEFAULT_PRICES, shared_schema=True
-    )
+    asked = variables([0, 0, 0])
+    modes = estimate_modes(asked, None, [4000, 8000], DEFAULT_PRICES, shared_schema=True)
     estimate = modes[ExtractionMode.PER_VARIABLE]
 
+    size = PromptSize.of(asked[0].prompt)
     assert estimate.llm_calls == 6
-    prefixes = [SHARED + 500 + 1000, SHARED + 500 + 2000]
-    assert estimate.prompt_tokens == sum(3 * (prefix + 200) for prefix in prefixes)
+    prefixes = [SHARED + size.system + 1000, SHARED + size.system + 2000]
+    assert estimate.prompt_tokens == sum(
+        3 * prefix + sum(PromptSize.of(v.prompt).request for v in asked) for prefix in prefixes
+    )
     assert estimate.cacheable_prompt_tokens == sum(2 * prefix for prefix in prefixes)
-    assert estimate.max_output_tokens == 6 * 300
+    assert estimate.max_output_tokens == 6 * size.max_tokens
     price = DEFAULT_PRICES["gpt-4o-mini"]
+    output = 6 * size.max_tokens
     assert estimate.max_cost_usd == pytest.approx(
-        (estimate.prompt_tokens * price.input + 1800 * price.output) / 1e6
+        (estimate.prompt_tokens * price.input + output * price.output) / 1e6
     )
     assert price.cached_input is not None
     assert estimate.max_cost_usd_cached == pytest.approx(
         (
             (estimate.prompt_tokens - estimate.cacheable_prompt_tokens) * price.input
             + estimate.cacheable_prompt_tokens * price.cached_input
-            + 1800 * price.output
+            + output * price.output
         )
         / 1e6
     )
 
 
 def test_with_a_schema_per_variable_nothing_is_counted_as_cacheable() -> None:
-    modes = estimate_modes(variables([0, 0]), None, [4000], DEFAULT_PRICES, shared_schema=False)
+    asked = variables([0, 0])
+    modes = estimate_modes(asked, None, [4000], DEFAULT_PRICES, shared_schema=False)
 
     estimate = modes[ExtractionMode.PER_VARIABLE]
     assert estimate.cacheable_prompt_tokens == 0
-    assert estimate.prompt_tokens == 2 * (100 + 500 + 1000 + 200)
+    sizes = [PromptSize.of(v.prompt) for v in asked]
+    assert estimate.prompt_tokens == sum(s.schema + s.system + 1000 + s.request for s in sizes)
 
 
 def test_grouped_requests_follow_dependency_levels_twenty_variables_at_most() -> None:
-    modes = estimate_modes(
-        variables([0] * 25 + [1]), None, [4000], DEFAULT_PRICES, shared_schema=True
-    )
+    asked = variables([0] * 25 + [1])
+    modes = estimate_modes(asked, None, [4000], DEFAULT_PRICES, shared_schema=True)
 
     grouped = modes[ExtractionMode.GROUPED]
     assert grouped.llm_calls == 3
-    assert grouped.prompt_tokens == (
-        (20 * 100 + 500 + 1000 + 20 * 200) + (5 * 100 + 500 + 1000 + 5 * 200) + (100 + 1700)
-    )
-    assert grouped.max_output_tokens == 6000 + 1500 + 300
+    # Sized as the pipeline sends them: the grouped prompts of the first twenty and of the
+    # next five with the shared schema, and the last variable's own request.
+    first = grouped_prompt([(v.name, v.prompt) for v in asked[:20]])
+    rest = grouped_prompt([(v.name, v.prompt) for v in asked[20:25]])
+    assert first is not None
+    assert rest is not None
+    sizes = [
+        PromptSize.of(first, shared_grouped_schema([v.name for v in asked[:20]])),
+        PromptSize.of(rest, shared_grouped_schema([v.name for v in asked[20:25]])),
+        PromptSize.of(asked[25].prompt, SHARED_RESPONSE_SCHEMA),
+    ]
+    assert grouped.prompt_tokens == sum(s.schema + s.system + 1000 + s.request for s in sizes)
+    assert grouped.max_output_tokens == sum(s.max_tokens for s in sizes)
     assert grouped.prompt_tokens < modes[ExtractionMode.PER_VARIABLE].prompt_tokens / 4
 
 

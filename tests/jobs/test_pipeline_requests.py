@@ -260,6 +260,33 @@ async def test_a_grouped_answer_that_does_not_match_is_asked_again_one_variable_
     )
 
 
+async def test_a_grouped_answers_part_that_does_not_match_its_variable_is_asked_again_alone(
+    pipeline: ExtractionPipeline, llm_server: LocalLLMServer
+) -> None:
+    # A value the shared schema admits and the budget's own (a number) does not.
+    llm_server.answer_variable(
+        "budget", ScriptedAnswer("2.5 million", "The budget of 2.5 million euros was approved")
+    )
+
+    result = await pipeline.extract(work(schema(), grouped=True))
+
+    outcomes = {r.variable.name: r.outcome for r in result.results}
+    assert outcomes["mayor"].value == "Ana Silva"
+    assert outcomes["approved_on"].value == "2024-03-12"
+    # The budget alone was asked again, with its own schema, and its answer still does not
+    # fit: it fails visibly rather than being coerced.
+    assert outcomes["budget"].status is ExtractionStatus.FAILED
+    sent = [body["response_format"]["json_schema"] for body in llm_server.requests]
+    assert [one["name"] for one in sent[:2]] == ["coded_values", "coded_value"]
+    assert sent[0]["schema"]["properties"]["budget"] == {"$ref": "#/$defs/answer"}
+    assert sent[1]["schema"]["properties"]["value"]["type"] == ["number", "null"]
+    budget = next(r for r in result.results if r.variable.name == "budget")
+    mayor = next(r for r in result.results if r.variable.name == "mayor")
+    # The budget pays its share of the grouped request and its own request.
+    assert budget.usage.prompt_tokens > mayor.usage.prompt_tokens
+    assert result.usage.prompt_tokens == sum(r.usage.prompt_tokens for r in result.results)
+
+
 async def test_an_answer_that_does_not_match_the_variables_schema_is_asked_again_with_it(
     pipeline: ExtractionPipeline, llm_server: LocalLLMServer
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from server.llm.factory import ModelChoice
-from server.llm.fencing import section_groups, sections
+from server.llm.fencing import sections
 from server.llm.tokens import count_tokens
 from server.projects.models import Project, UnitOfObservation
 from server.schema.models import IfMultipleValues, IfUncertain, Variable, VariableType
@@ -22,6 +22,7 @@ from server.schema.prompts import (
     generate_prompt,
     grouped_prompt,
     render_messages,
+    shared_grouped_schema,
 )
 
 MODEL = ModelChoice(provider="openai", model="gpt-4o-mini")
@@ -107,7 +108,8 @@ def test_given_a_text_variable_the_prompt_carries_project_context_type_and_answe
     assert "Language of the documents: de" in found["PROJECT"]
     assert "Unit of observation: one row per document" in found["PROJECT"]
     assert asked["INSTRUCTIONS"] == "The speaker's position on the climate bill."
-    assert json.loads(asked["VARIABLE"])["type"] == "TEXT"
+    assert json.loads(asked["VARIABLE"])["value_schema"] == {"type": "string"}
+    assert "The value is text" in user
     assert "found, value, confidence and source_text" in user
     assert "copied character for character" in system
     assert asked["DOCUMENT"] == "The document."
@@ -120,11 +122,11 @@ def test_given_a_categorical_variable_the_prompt_carries_categories_and_selectio
 
     assert described["categories"] == CATEGORIES["categories"]
     assert described["selection_logic"] == CATEGORIES["selection_logic"]
-    assert "exactly one of the category labels" in user
+    assert "exactly one of the VARIABLE's category labels" in user
     schema = generate_prompt(var, project(), MODEL).response_schema
     assert schema["properties"]["value"]["enum"] == ["support", "oppose", "neutral", None]
     # The prompt states the value's exact schema, which a shared answer schema does not.
-    assert described["value_schema"]["enum"] == ["support", "oppose", "neutral", None]
+    assert described["value_schema"]["enum"] == ["support", "oppose", "neutral"]
 
 
 def test_given_an_entity_project_the_prompt_names_the_entity_pattern_and_context() -> None:
@@ -230,7 +232,7 @@ def test_validation_rules_are_given_as_expectations_not_constraints() -> None:
     schema = generate_prompt(var, project(), MODEL).response_schema
 
     assert json.loads(sections(user)["VARIABLE"])["expected"] == rules
-    assert "record it as stated" in user
+    assert "recorded as stated, not changed to fit" in user
     # A value outside the range must stay expressible, so that it can be flagged.
     assert "minimum" not in schema["properties"]["value"]
 
@@ -317,7 +319,11 @@ def test_a_value_that_holds_the_documents_boundary_gets_a_fresh_one() -> None:
 
 
 def test_a_grouped_request_holds_each_variables_part_and_an_answer_per_variable() -> None:
-    stance = generate_prompt(variable(), project(), MODEL)
+    stance = generate_prompt(
+        variable(instructions="The speaker's position on the $5 fee ${document}."),
+        project(),
+        MODEL,
+    )
     vote = generate_prompt(
         variable(name="vote", type=VariableType.CATEGORY, classification_rules=CATEGORIES),
         project(),
@@ -326,16 +332,35 @@ def test_a_grouped_request_holds_each_variables_part_and_an_answer_per_variable(
     grouped = grouped_prompt([("stance", stance), ("vote", vote)])
     assert grouped is not None
     messages = render_messages(grouped.system_prompt, grouped.user_prompt_template, "Text.")
-    groups = section_groups([messages.user], "VARIABLE")
+    described = [json.loads(line) for line in sections(messages.user)["VARIABLES"].split("\n")]
 
-    assert [json.loads(group["VARIABLE"])["name"] for group in groups] == ["stance", "vote"]
-    assert groups[0]["INSTRUCTIONS"] == "The speaker's position on the climate bill."
+    assert [one["name"] for one in described] == ["stance", "vote"]
+    # Researcher text arrives as written, `$` and all, and inserts nothing.
+    assert described[0]["instructions"] == "The speaker's position on the $5 fee ${document}."
+    assert [c["label"] for c in described[1]["categories"]] == ["support", "oppose", "neutral"]
+    # A rule both variables have is stated once, for every variable; one of a type, for its
+    # variable.
+    assert messages.user.count("record the first one it gives") == 1
+    assert "- For every variable: If the document gives several values" in messages.user
+    assert "- For vote: The value is exactly one of the VARIABLE's category" in messages.user
     assert grouped.system_prompt == stance.system_prompt
     schema = grouped.response_schema
     assert schema["required"] == ["stance", "vote"]
-    assert schema["properties"]["vote"] == vote.response_schema
+    assert schema["properties"]["vote"]["properties"]["value"]["enum"] == [
+        *["support", "oppose", "neutral"],
+        None,
+    ]
     assert grouped.max_tokens == stance.max_tokens + vote.max_tokens
     assert grouped.temperature == 0.1
+    # Sent with one schema shared by all: each answer is the shared answer, stated once.
+    shared = shared_grouped_schema(["stance", "vote"])
+    assert shared["properties"]["vote"] == {"$ref": "#/$defs/answer"}
+    answer = shared["$defs"]["answer"]
+    assert answer["properties"].keys() == SHARED_RESPONSE_SCHEMA["properties"].keys()
+    assert (
+        answer["properties"]["value"]["anyOf"]
+        == (SHARED_RESPONSE_SCHEMA["properties"]["value"]["anyOf"])
+    )
     # A prompt of an earlier layout cannot be taken apart: its variable is asked alone.
     old = replace(stance, user_prompt_template="The document:\n${document}\nCode stance.")
     assert grouped_prompt([("stance", old), ("vote", vote)]) is None

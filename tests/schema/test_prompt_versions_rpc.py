@@ -4,6 +4,7 @@ active version enforced by the database — and a preview of the exact messages 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable
 
@@ -221,7 +222,7 @@ async def test_preview_shows_the_exact_messages_with_the_document_fenced(
     system, user = response.messages
     assert (system.role, user.role) == ("system", "user")
     assert sections(user.content)["DOCUMENT"] == document
-    assert '"entity": "Ms Green"' in sections(user.content)["CONTEXT"]
+    assert json.loads(sections(user.content)["CONTEXT"])["entity"] == "Ms Green"
     assert "${" not in system.content + user.content.replace(document, "")
     assert response.version.version == 1
     assert response.estimated_prompt_tokens > 500
