@@ -161,6 +161,49 @@ async def test_a_sample_job_extracts_every_variable_of_every_document(
     assert status == common_pb2.PROJECT_STATUS_DRAFT
 
 
+async def test_a_grouped_project_codes_a_documents_variables_in_one_request(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, database: Database
+) -> None:
+    grouped = common_pb2.EXTRACTION_MODE_GROUPED
+    project = await project_with_schema(researcher, extraction_mode=grouped)
+    documents = await ready_documents(researcher, project.id, reports(2))
+    asked_before = len(stack.llm.requests)
+
+    created = await researcher.create_job(project.id, document_ids=documents)
+    job = await researcher.job_ended(created.job.id)
+
+    assert job.status == COMPLETED, job.status_reason
+    assert job.extraction_mode == grouped
+    # The estimate gives both modes, and the project's is the one counted.
+    estimate = created.estimate
+    assert estimate.extraction_mode == grouped
+    assert estimate.llm_calls == estimate.grouped.llm_calls == 2
+    assert estimate.per_variable.llm_calls == 2 * len(VARIABLES)
+    assert estimate.grouped.prompt_tokens < estimate.per_variable.prompt_tokens / 2
+    sent = stack.llm.requests[asked_before:]
+    assert [body["response_format"]["json_schema"]["name"] for body in sent] == ["coded_values"] * 2
+    extractions = await researcher.extractions(project.id, job_id=job.id)
+    assert len(extractions) == 2 * len(VARIABLES)
+    variables = {v.id: v.name for v in (await researcher.get_project(project.id)).variables}
+    by_name = {variables[e.variable_id]: e for e in extractions if e.document_id == documents[0]}
+    assert value(by_name["approval_date"]) == "2024-03-12"
+    assert value(by_name["budget"]) == 2_000_000
+    assert value(by_name["sector"]) == "infrastructure"
+    assert all(e.evidence_match == common_pb2.EVIDENCE_MATCH_EXACT for e in extractions)
+    # Two requests in the ledger, their tokens the job's.
+    async with database.transaction(uuid.UUID(researcher.user_id)) as session:
+        calls, tokens = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.sum(LLMCall.prompt_tokens + LLMCall.completion_tokens),
+                ).where(LLMCall.job_id == uuid.UUID(job.id))
+            )
+        ).one()
+    assert calls == 2
+    assert job.tokens_used == tokens > 0
+
+
 async def test_a_job_a_model_answers_names_it_on_the_job_and_its_values_without_a_warning(
     researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
 ) -> None:
