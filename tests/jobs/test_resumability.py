@@ -104,7 +104,7 @@ async def test_a_worker_stopped_with_sigterm_hands_back_its_document(
     await wait_for_processed(researcher, created.job.id, at_least=2)
 
     # Off the event loop: the local LLM server answers the worker while it stops.
-    await stopped(first, within=15)
+    exit_status = await stopped(first, within=15)
     work = await work_list(database, researcher, created.job.id)
     second = stack.start_worker(WORKER_CONCURRENCY="2", **TAKEOVER)
     try:
@@ -112,6 +112,8 @@ async def test_a_worker_stopped_with_sigterm_hands_back_its_document(
     finally:
         await stopped(second)
 
+    # A worker killed after the wait would leave its documents claimed: a different fault.
+    assert exit_status is not None, "the worker did not stop within 15 s of SIGTERM"
     # After the stop nothing is left claimed: a document was finished or handed back.
     assert all(item.status.value != "RUNNING" for item in work), work
     assert (job.documents_processed, job.documents_failed) == (10, 0)
