@@ -94,7 +94,7 @@ class Recorder:
             ):
                 log.warning("job %s, document %s: claim lost, result dropped", job.id, document_id)
                 return
-            logs: list[dict[str, Any]] = []
+            logs: list[repository.LogEntry] = []
             if result is not None:
                 logs += await self._save_result(session, claim, result)
             if error is not None:
@@ -149,7 +149,7 @@ class Recorder:
 
     async def _save_result(
         self, session: AsyncSession, claim: Claim, result: DocumentResult
-    ) -> list[dict[str, Any]]:
+    ) -> list[repository.LogEntry]:
         """The document's extractions, or what it left when it left none; returns the log
         entries of the values that failed. A document that failed as a whole keeps the
         values it had."""
@@ -179,44 +179,44 @@ class Recorder:
 
     async def _save_rows(
         self, session: AsyncSession, claim: Claim, result: DocumentResult
-    ) -> list[dict[str, Any]]:
+    ) -> list[repository.LogEntry]:
         """Writes the document's extractions; returns the log entries of those that failed."""
         job, document_id = claim.job, claim.document_id
-        rows: list[dict[str, Any]] = []
-        logs: list[dict[str, Any]] = []
+        rows: list[repository.ExtractionRow] = []
+        logs: list[repository.LogEntry] = []
         for item in result.results:
             outcome = item.outcome
             rows.append(
-                {
-                    "id": uuid.uuid4(),
-                    "user_id": job.user_id,
-                    "project_id": job.project_id,
-                    "document_id": document_id,
-                    "variable_id": item.variable.id,
-                    "job_id": job.id,
-                    "prompt_id": item.variable.prompt_id,
-                    "prompt_version": item.variable.prompt_version,
-                    "entity_key": item.entity.key if item.entity else "",
-                    "entity_name": item.entity.name if item.entity else "",
-                    "value": outcome.value,
-                    "raw_response": list(item.raw_responses),
-                    "confidence": outcome.confidence,
-                    "source_text": outcome.source_text,
-                    "source_start": outcome.evidence.start,
-                    "source_end": outcome.evidence.end,
-                    "evidence_match": outcome.evidence_match,
-                    "value_evidence": evidence_rows(outcome.value_evidence),
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "text_hash": claim.text_hash,
-                    "best_guess": outcome.best_guess,
+                repository.ExtractionRow(
+                    id=uuid.uuid4(),
+                    user_id=job.user_id,
+                    project_id=job.project_id,
+                    document_id=document_id,
+                    variable_id=item.variable.id,
+                    job_id=job.id,
+                    prompt_id=item.variable.prompt_id,
+                    prompt_version=item.variable.prompt_version,
+                    entity_key=item.entity.key if item.entity else "",
+                    entity_name=item.entity.name if item.entity else "",
+                    value=outcome.value,
+                    raw_response=list(item.raw_responses),
+                    confidence=outcome.confidence,
+                    source_text=outcome.source_text,
+                    source_start=outcome.evidence.start,
+                    source_end=outcome.evidence.end,
+                    evidence_match=outcome.evidence_match,
+                    value_evidence=evidence_rows(outcome.value_evidence),
+                    status=outcome.status,
+                    error=outcome.error,
+                    text_hash=claim.text_hash,
+                    best_guess=outcome.best_guess,
                     # The model the variable's calls went to: the one that answered.
-                    "llm_provider": item.variable.prompt.provider,
-                    "llm_model": item.variable.prompt.model,
-                    "input_tokens": item.usage.prompt_tokens,
-                    "output_tokens": item.usage.completion_tokens,
-                    "cost_usd": item.usage.cost_usd or Decimal(0),
-                }
+                    llm_provider=item.variable.prompt.provider,
+                    llm_model=item.variable.prompt.model,
+                    input_tokens=item.usage.prompt_tokens,
+                    output_tokens=item.usage.completion_tokens,
+                    cost_usd=item.usage.cost_usd or Decimal(0),
+                )
             )
             if outcome.status is ExtractionStatus.FAILED:
                 logs.append(

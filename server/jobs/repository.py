@@ -635,15 +635,47 @@ _DELETE_OTHER_ENTITIES = _DELETE_EXTRACTIONS.where(
 )
 
 
+@dataclass(frozen=True)
+class ExtractionRow:
+    """One extraction as saved: every column of extractions but created_at and updated_at."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    project_id: uuid.UUID
+    document_id: uuid.UUID
+    variable_id: uuid.UUID
+    job_id: uuid.UUID
+    prompt_id: uuid.UUID
+    prompt_version: int
+    entity_key: str
+    entity_name: str
+    value: Any
+    raw_response: list[Any]
+    confidence: float | None
+    source_text: str | None
+    source_start: int | None
+    source_end: int | None
+    evidence_match: EvidenceMatch
+    value_evidence: list[dict[str, Any]] | None
+    status: ExtractionStatus
+    error: str | None
+    text_hash: str | None
+    best_guess: bool
+    llm_provider: str
+    llm_model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
 async def save_extractions(
     session: AsyncSession,
     document_id: uuid.UUID,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[ExtractionRow],
     entity_keys: set[str],
 ) -> None:
     """Writes the document's extractions over the previous ones (one row per entity and
-    variable) and removes those of entities the document no longer yields. Each row gives
-    every column of extractions but created_at and updated_at."""
+    variable) and removes those of entities the document no longer yields."""
     if entity_keys:
         await session.execute(
             _DELETE_OTHER_ENTITIES,
@@ -652,7 +684,7 @@ async def save_extractions(
     else:
         await session.execute(_DELETE_EXTRACTIONS, {"document_id": document_id})
     if rows:
-        await session.execute(_UPSERT_EXTRACTIONS, list(rows))
+        await session.execute(_UPSERT_EXTRACTIONS, [vars(row) for row in rows])
 
 
 # --- what a document's last extraction left when it left no values -------------------------
@@ -707,6 +739,20 @@ async def set_outcome(
     )
 
 
+@dataclass(frozen=True)
+class LogEntry:
+    """An entry of a job's processing log, as saved (see add_logs)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    project_id: uuid.UUID
+    job_id: uuid.UUID
+    document_id: uuid.UUID | None
+    event_type: LogEventType
+    metadata: dict[str, Any]
+    message: str
+
+
 def log_entry(
     job: ProcessingJob,
     event: LogEventType,
@@ -714,26 +760,26 @@ def log_entry(
     *,
     document_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> LogEntry:
     """An entry for the job's processing log (see add_logs)."""
-    return {
-        "id": uuid.uuid4(),
-        "user_id": job.user_id,
-        "project_id": job.project_id,
-        "job_id": job.id,
-        "document_id": document_id,
-        "event_type": event,
-        "metadata": details or {},
-        "message": message,
-    }
+    return LogEntry(
+        id=uuid.uuid4(),
+        user_id=job.user_id,
+        project_id=job.project_id,
+        job_id=job.id,
+        document_id=document_id,
+        event_type=event,
+        metadata=details or {},
+        message=message,
+    )
 
 
 _INSERT_LOGS = insert(_LOGS)
 
 
-async def add_logs(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+async def add_logs(session: AsyncSession, entries: Sequence[LogEntry]) -> None:
     if entries:
-        await session.execute(_INSERT_LOGS, list(entries))
+        await session.execute(_INSERT_LOGS, [vars(entry) for entry in entries])
 
 
 async def add_log(
