@@ -33,7 +33,6 @@ from server.core.errors import (
     Unavailable,
 )
 from server.documents import repository as documents
-from server.jobs import repository as jobs
 from server.jobs.evidence import LOCATED, locate
 from server.llm.errors import LLMError
 from server.llm.factory import OFFLINE, ModelChoice, resolve_model
@@ -322,7 +321,7 @@ class CopilotService:
     async def _excerpts(
         self, session: AsyncSession, project_id: uuid.UUID, sample: int
     ) -> list[Excerpt]:
-        ready = await jobs.ready_document_ids(session, project_id)
+        ready = await documents.ready_document_ids(session, project_id)
         chosen = random.Random(secrets.randbits(64)).sample(ready, min(sample, len(ready)))  # noqa: S311
         if not chosen:
             return []

@@ -251,3 +251,38 @@ async def count_by_status(
         .group_by(Document.status)
     )
     return {status: count for status, count in rows.all()}
+
+
+async def ready_document_ids(
+    session: AsyncSession, project_id: uuid.UUID, among: Sequence[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
+    """The project's READY documents (of `among`, when given), oldest first."""
+    statement = select(Document.id).where(
+        Document.project_id == project_id, Document.status == DocumentStatus.READY
+    )
+    if among is not None:
+        statement = statement.where(Document.id == any_(uuid_array(among)))
+    return list(await session.scalars(statement.order_by(Document.created_at, Document.id)))
+
+
+async def segment_sizes(
+    session: AsyncSession, document_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[int]]:
+    """For each document, the size in characters of what each call reads: its chunks, or its
+    whole text."""
+    chunked = await session.execute(
+        select(DocumentChunk.document_id, func.length(DocumentChunk.text_content)).where(
+            DocumentChunk.document_id == any_(uuid_array(document_ids))
+        )
+    )
+    sizes: dict[uuid.UUID, list[int]] = {}
+    for document_id, length in chunked.all():
+        sizes.setdefault(document_id, []).append(length)
+    whole = await session.execute(
+        select(Document.id, func.length(Document.text_content)).where(
+            Document.id == any_(uuid_array([d for d in document_ids if d not in sizes]))
+        )
+    )
+    for document_id, length in whole.all():
+        sizes[document_id] = [length or 0]
+    return sizes

@@ -18,7 +18,7 @@ from server.core.db import Database
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.documents.repository import ReadableText
-from server.jobs import flows, repository
+from server.jobs import flows, repository, results
 from server.jobs.events import JobEvents
 from server.jobs.flows import Stop
 from server.jobs.models import (
@@ -120,7 +120,7 @@ class Claims:
                 return None  # the job stopped meanwhile
             if job.status is JobStatus.PENDING:
                 await flows.start(session, job)
-            outcome = await repository.outcome_of(session, document_id)
+            outcome = await results.outcome_of(session, document_id)
             return Claim(
                 job,
                 document_id,
@@ -215,7 +215,7 @@ async def _work_of(
             and (outcome.entity_prompt_hash == plan.entity_prompt.digest)
         ):
             return Skip("skipped: it was read before and has no entities")
-    current = await repository.current_variables(
+    current = await results.current_variables(
         session, document_id, plan.prompt_ids, source.text_hash
     )
     if plan.variables and all(v.id in current for v in plan.variables):

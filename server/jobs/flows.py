@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import FailedPrecondition, NotFound
-from server.jobs import repository
+from server.jobs import logs, repository
 from server.jobs.events import EventType, JobEvents
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
@@ -116,7 +116,7 @@ async def created(
         project.status = ProjectStatus.SAMPLING
     elif job.job_type is JobType.FULL:
         project.status = ProjectStatus.PROCESSING
-    await repository.add_log(session, job, LogEventType.JOB_CREATED, message, details=details)
+    await logs.add_log(session, job, LogEventType.JOB_CREATED, message, details=details)
 
 
 # --- the workers' and the supervisor's ---------------------------------------------------------
@@ -125,7 +125,7 @@ async def created(
 async def start(session: AsyncSession, job: ProcessingJob) -> None:
     """PENDING -> RUNNING, once, by whichever worker claims the job's first document."""
     if await repository.mark_started(session, job.id):
-        await repository.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
+        await logs.add_log(session, job, LogEventType.JOB_STARTED, "the job started")
 
 
 async def pause(
@@ -235,9 +235,9 @@ async def _move(
         job.finished_at = datetime.now(UTC)
     words = stop.message if stop else message
     log_event, event_type = _RECORDS[to]
-    await repository.add_log(session, job, log_event, words)
+    await logs.add_log(session, job, log_event, words)
     if stop is not None and stop.reason is StopReason.CIRCUIT_OPEN:
-        await repository.add_log(session, job, LogEventType.CIRCUIT_OPEN, words)
+        await logs.add_log(session, job, LogEventType.CIRCUIT_OPEN, words)
     if to in ENDED_JOB_STATUSES:
         await _settle_project(session, job)
     await session.flush()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
 from server.core.db import Database
-from server.jobs import flows, repository
+from server.jobs import flows, logs, repository, results
 from server.jobs.claims import Claim, Skip
 from server.jobs.events import EventType, JobEvents
 from server.jobs.evidence import evidence_rows
@@ -94,12 +94,12 @@ class Recorder:
             ):
                 log.warning("job %s, document %s: claim lost, result dropped", job.id, document_id)
                 return
-            logs: list[repository.LogEntry] = []
+            entries: list[logs.LogEntry] = []
             if result is not None:
-                logs += await self._save_result(session, claim, result)
+                entries += await self._save_result(session, claim, result)
             if error is not None:
-                logs.append(
-                    repository.log_entry(
+                entries.append(
+                    logs.log_entry(
                         job,
                         LogEventType.DOCUMENT_PROCESSING_FAILED,
                         error,
@@ -107,8 +107,8 @@ class Recorder:
                     )
                 )
             else:
-                logs.append(
-                    repository.log_entry(
+                entries.append(
+                    logs.log_entry(
                         job,
                         LogEventType.DOCUMENT_PROCESSED,
                         _summary(claim, result),
@@ -116,7 +116,7 @@ class Recorder:
                         details=_details(result),
                     )
                 )
-            await repository.add_logs(session, logs)
+            await logs.add_logs(session, entries)
             usage = result.usage if result is not None else Usage()
             # Last, so that the job's row is locked only for the commit.
             counted = await repository.count_document(
@@ -149,13 +149,13 @@ class Recorder:
 
     async def _save_result(
         self, session: AsyncSession, claim: Claim, result: DocumentResult
-    ) -> list[repository.LogEntry]:
+    ) -> list[logs.LogEntry]:
         """The document's extractions, or what it left when it left none; returns the log
         entries of the values that failed. A document that failed as a whole keeps the
         values it had."""
         job, document_id = claim.job, claim.document_id
         if result.error is not None:
-            await repository.set_outcome(
+            await results.set_outcome(
                 session,
                 job,
                 document_id,
@@ -167,7 +167,7 @@ class Recorder:
         no_entities = result.entities is not None and not result.entities
         if no_entities or claim.recorded is not None:
             # Values now speak for the document: an earlier outcome goes.
-            await repository.set_outcome(
+            await results.set_outcome(
                 session,
                 job,
                 document_id,
@@ -179,15 +179,15 @@ class Recorder:
 
     async def _save_rows(
         self, session: AsyncSession, claim: Claim, result: DocumentResult
-    ) -> list[repository.LogEntry]:
+    ) -> list[logs.LogEntry]:
         """Writes the document's extractions; returns the log entries of those that failed."""
         job, document_id = claim.job, claim.document_id
-        rows: list[repository.ExtractionRow] = []
-        logs: list[repository.LogEntry] = []
+        rows: list[results.ExtractionRow] = []
+        entries: list[logs.LogEntry] = []
         for item in result.results:
             outcome = item.outcome
             rows.append(
-                repository.ExtractionRow(
+                results.ExtractionRow(
                     id=uuid.uuid4(),
                     user_id=job.user_id,
                     project_id=job.project_id,
@@ -219,8 +219,8 @@ class Recorder:
                 )
             )
             if outcome.status is ExtractionStatus.FAILED:
-                logs.append(
-                    repository.log_entry(
+                entries.append(
+                    logs.log_entry(
                         job,
                         LogEventType.EXTRACTION_FAILED,
                         f"{item.variable.name}"
@@ -231,8 +231,8 @@ class Recorder:
                 )
         # Rows of entities the document no longer yields go; one row per unit and variable.
         keys = {entity.key for entity in result.entities} if result.entities is not None else {""}
-        await repository.save_extractions(session, document_id, rows, keys)
-        return logs
+        await results.save_extractions(session, document_id, rows, keys)
+        return entries
 
 
 # PostgreSQL's codes for a transaction it rolled back to break a deadlock or a serialization

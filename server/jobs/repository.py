@@ -1,9 +1,11 @@
-"""Named queries for jobs, their work lists, extractions, feedback and logs."""
+"""Named queries for jobs and their work lists (the documents a job works through, claimed
+one at a time by the workers). A job's results are server.jobs.results, its log
+server.jobs.logs."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -16,10 +18,8 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
-    any_,
     bindparam,
     case,
-    delete,
     func,
     or_,
     select,
@@ -31,22 +31,15 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from server.core.db import NO_KEY_UPDATE, table_of, uuid_array
-from server.core.pagination import Cursor, encode_position, newest_first, oldest_first
-from server.documents.models import Document, DocumentChunk, DocumentStatus
+from server.core.db import NO_KEY_UPDATE, table_of
+from server.core.pagination import Cursor, encode_position, newest_first
+from server.documents.models import Document
 from server.jobs.models import (
-    DocumentExtractionOutcome,
-    DocumentOutcome,
-    EvidenceMatch,
-    Extraction,
-    ExtractionStatus,
     JobDocument,
     JobDocumentStatus,
     JobStatus,
     JobType,
-    LogEventType,
     ProcessingJob,
-    ProcessingLog,
 )
 from server.projects.models import Project
 from server.schema.models import Prompt, Variable
@@ -57,9 +50,6 @@ RUNNABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 
 _JOBS = table_of(ProcessingJob)
 _WORK = table_of(JobDocument)
-_EXTRACTIONS = table_of(Extraction)
-_LOGS = table_of(ProcessingLog)
-_OUTCOMES = table_of(DocumentExtractionOutcome)
 
 # The job's columns that events and workers read: every column but document_ids.
 _STATE_COLUMNS = [column for column in _JOBS.columns if column.key != "document_ids"]
@@ -92,18 +82,6 @@ async def list_page(
         .options(undefer(ProcessingJob.document_ids))
     )
     return (await session.scalars(newest_first(statement, ProcessingJob, after, limit))).all()
-
-
-async def ready_document_ids(
-    session: AsyncSession, project_id: uuid.UUID, among: Sequence[uuid.UUID] | None = None
-) -> list[uuid.UUID]:
-    """The project's READY documents (of `among`, when given), oldest first."""
-    statement = select(Document.id).where(
-        Document.project_id == project_id, Document.status == DocumentStatus.READY
-    )
-    if among is not None:
-        statement = statement.where(Document.id == any_(uuid_array(among)))
-    return list(await session.scalars(statement.order_by(Document.created_at, Document.id)))
 
 
 async def add_work(
@@ -241,114 +219,6 @@ async def work_counts(session: AsyncSession, job_id: uuid.UUID) -> dict[JobDocum
         .group_by(JobDocument.status)
     )
     return {status: count for status, count in rows.all()}
-
-
-async def list_extractions(
-    session: AsyncSession,
-    project_id: uuid.UUID,
-    *,
-    job_id: uuid.UUID | None,
-    document_id: uuid.UUID | None,
-    variable_id: uuid.UUID | None,
-    statuses: Sequence[ExtractionStatus],
-    evidence: Sequence[EvidenceMatch],
-    limit: int,
-    after: Cursor | None,
-) -> Sequence[Extraction]:
-    statement = select(Extraction).where(Extraction.project_id == project_id)
-    if job_id is not None:
-        statement = statement.where(Extraction.job_id == job_id)
-    if document_id is not None:
-        statement = statement.where(Extraction.document_id == document_id)
-    if variable_id is not None:
-        statement = statement.where(Extraction.variable_id == variable_id)
-    if statuses:
-        statement = statement.where(Extraction.status.in_(statuses))
-    if evidence:
-        statement = statement.where(Extraction.evidence_match.in_(evidence))
-    return (await session.scalars(oldest_first(statement, Extraction, after, limit))).all()
-
-
-async def list_logs(
-    session: AsyncSession, job_id: uuid.UUID, limit: int, after: Cursor | None
-) -> Sequence[ProcessingLog]:
-    statement = select(ProcessingLog).where(ProcessingLog.job_id == job_id)
-    return (await session.scalars(oldest_first(statement, ProcessingLog, after, limit))).all()
-
-
-async def documents_already_done(
-    session: AsyncSession,
-    document_ids: Sequence[uuid.UUID],
-    active_prompt_ids: Sequence[uuid.UUID],
-    variable_count: int,
-    entity_prompt_hash: str | None,
-    retry_failed: bool,
-) -> set[uuid.UUID]:
-    """Documents a job skips: every variable has values from its active prompt read from the
-    document's present text, none failed; or the last extraction of the present text found
-    no entities (with the same entity prompt); or it failed as a whole, unless the job
-    retries failures."""
-    if not document_ids or not active_prompt_ids:
-        return set()
-    ids = uuid_array(document_ids)
-    current = and_(
-        Extraction.prompt_id == any_(uuid_array(active_prompt_ids)),
-        Extraction.status != ExtractionStatus.FAILED,
-        Extraction.text_hash == Document.text_hash,
-    )
-    extracted = (
-        select(Extraction.document_id)
-        .join(Document, Document.id == Extraction.document_id)
-        .where(Extraction.document_id == any_(ids))
-        .group_by(Extraction.document_id)
-        .having(
-            and_(
-                func.bool_and(current),
-                func.count(Extraction.variable_id.distinct()) == variable_count,
-            )
-        )
-    )
-    settled = [
-        and_(
-            _OUTCOMES.c.outcome == DocumentOutcome.NO_ENTITIES,
-            _OUTCOMES.c.entity_prompt_hash == entity_prompt_hash,
-        )
-    ]
-    if not retry_failed:
-        settled.append(_OUTCOMES.c.outcome == DocumentOutcome.FAILED)
-    without_values = (
-        select(_OUTCOMES.c.document_id)
-        .join(Document, Document.id == _OUTCOMES.c.document_id)
-        .where(
-            _OUTCOMES.c.document_id == any_(ids),
-            _OUTCOMES.c.text_hash == Document.text_hash,
-            or_(*settled),
-        )
-    )
-    return set(await session.scalars(extracted.union(without_values)))
-
-
-async def segment_sizes(
-    session: AsyncSession, document_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[int]]:
-    """For each document, the size in characters of what each call reads: its chunks, or its
-    whole text."""
-    chunked = await session.execute(
-        select(DocumentChunk.document_id, func.length(DocumentChunk.text_content)).where(
-            DocumentChunk.document_id == any_(uuid_array(document_ids))
-        )
-    )
-    sizes: dict[uuid.UUID, list[int]] = {}
-    for document_id, length in chunked.all():
-        sizes.setdefault(document_id, []).append(length)
-    whole = await session.execute(
-        select(Document.id, func.length(Document.text_content)).where(
-            Document.id == any_(uuid_array([d for d in document_ids if d not in sizes]))
-        )
-    )
-    for document_id, length in whole.all():
-        sizes[document_id] = [length or 0]
-    return sizes
 
 
 # --- a worker's statements, run for every document: built once (see table_of) -------------
@@ -579,219 +449,3 @@ async def plan_fingerprint(session: AsyncSession, project_id: uuid.UUID) -> tupl
     fingerprints mean an equal plan, so a worker may reuse the one it built."""
     rows = await session.execute(_PLAN_FINGERPRINT, {"project_id": project_id})
     return tuple(tuple(row) for row in rows.all())
-
-
-_CURRENT_VARIABLES = (
-    select(
-        _EXTRACTIONS.c.variable_id,
-        func.bool_and(
-            and_(
-                _EXTRACTIONS.c.prompt_id.in_(bindparam("prompt_ids", expanding=True)),
-                _EXTRACTIONS.c.status != ExtractionStatus.FAILED,
-                _EXTRACTIONS.c.text_hash == bindparam("text_hash", type_=Text),
-            )
-        ),
-    )
-    .where(_EXTRACTIONS.c.document_id == bindparam("document_id"))
-    .group_by(_EXTRACTIONS.c.variable_id)
-)
-
-
-async def current_variables(
-    session: AsyncSession,
-    document_id: uuid.UUID,
-    active_prompt_ids: Iterable[uuid.UUID],
-    text_hash: str | None,
-) -> set[uuid.UUID]:
-    """Variables whose every stored value for the document came from its active prompt,
-    was read from the document's present text (text_hash) and did not fail: nothing to do
-    for them."""
-    rows = await session.execute(
-        _CURRENT_VARIABLES,
-        {"document_id": document_id, "prompt_ids": list(active_prompt_ids), "text_hash": text_hash},
-    )
-    return {variable_id for variable_id, current in rows.all() if current}
-
-
-# Re-processing overwrites: one row per (document, entity, variable). Rows carry every column
-# but the timestamps (see save_extractions).
-_NOT_OVERWRITTEN = {"id", "user_id", "document_id", "entity_key", "variable_id", "created_at"}
-_INSERT_EXTRACTIONS = insert(_EXTRACTIONS)
-_UPSERT_EXTRACTIONS = _INSERT_EXTRACTIONS.on_conflict_do_update(
-    index_elements=["document_id", "entity_key", "variable_id"],
-    set_={
-        column.key: func.now()
-        if column.key == "updated_at"
-        else _INSERT_EXTRACTIONS.excluded[column.key]
-        for column in _EXTRACTIONS.columns
-        if column.key not in _NOT_OVERWRITTEN
-    },
-)
-_DELETE_EXTRACTIONS = delete(_EXTRACTIONS).where(
-    _EXTRACTIONS.c.document_id == bindparam("document_id")
-)
-_DELETE_OTHER_ENTITIES = _DELETE_EXTRACTIONS.where(
-    _EXTRACTIONS.c.entity_key.not_in(bindparam("entity_keys", expanding=True))
-)
-
-
-@dataclass(frozen=True)
-class ExtractionRow:
-    """One extraction as saved: every column of extractions but created_at and updated_at."""
-
-    id: uuid.UUID
-    user_id: uuid.UUID
-    project_id: uuid.UUID
-    document_id: uuid.UUID
-    variable_id: uuid.UUID
-    job_id: uuid.UUID
-    prompt_id: uuid.UUID
-    prompt_version: int
-    entity_key: str
-    entity_name: str
-    value: Any
-    raw_response: list[Any]
-    confidence: float | None
-    source_text: str | None
-    source_start: int | None
-    source_end: int | None
-    evidence_match: EvidenceMatch
-    value_evidence: list[dict[str, Any]] | None
-    status: ExtractionStatus
-    error: str | None
-    text_hash: str | None
-    best_guess: bool
-    llm_provider: str
-    llm_model: str
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal
-
-
-async def save_extractions(
-    session: AsyncSession,
-    document_id: uuid.UUID,
-    rows: Sequence[ExtractionRow],
-    entity_keys: set[str],
-) -> None:
-    """Writes the document's extractions over the previous ones (one row per entity and
-    variable) and removes those of entities the document no longer yields."""
-    if entity_keys:
-        await session.execute(
-            _DELETE_OTHER_ENTITIES,
-            {"document_id": document_id, "entity_keys": sorted(entity_keys)},
-        )
-    else:
-        await session.execute(_DELETE_EXTRACTIONS, {"document_id": document_id})
-    if rows:
-        await session.execute(_UPSERT_EXTRACTIONS, [vars(row) for row in rows])
-
-
-# --- what a document's last extraction left when it left no values -------------------------
-
-_GET_OUTCOME = select(_OUTCOMES).where(_OUTCOMES.c.document_id == bindparam("document_id"))
-_INSERT_OUTCOME = insert(_OUTCOMES)
-_UPSERT_OUTCOME = _INSERT_OUTCOME.on_conflict_do_update(
-    index_elements=["document_id"],
-    set_={
-        "job_id": _INSERT_OUTCOME.excluded.job_id,
-        "outcome": _INSERT_OUTCOME.excluded.outcome,
-        "error": _INSERT_OUTCOME.excluded.error,
-        "text_hash": _INSERT_OUTCOME.excluded.text_hash,
-        "entity_prompt_hash": _INSERT_OUTCOME.excluded.entity_prompt_hash,
-        "updated_at": func.now(),
-    },
-)
-_DELETE_OUTCOME = delete(_OUTCOMES).where(_OUTCOMES.c.document_id == bindparam("document_id"))
-
-
-async def outcome_of(session: AsyncSession, document_id: uuid.UUID) -> Row[Any] | None:
-    return (await session.execute(_GET_OUTCOME, {"document_id": document_id})).first()
-
-
-async def set_outcome(
-    session: AsyncSession,
-    job: ProcessingJob,
-    document_id: uuid.UUID,
-    outcome: DocumentOutcome | None,
-    *,
-    error: str | None = None,
-    text_hash: str | None = None,
-    entity_prompt_hash: str | None = None,
-) -> None:
-    """Records what the document's extraction left; None: it left values (no record)."""
-    if outcome is None:
-        await session.execute(_DELETE_OUTCOME, {"document_id": document_id})
-        return
-    await session.execute(
-        _UPSERT_OUTCOME,
-        {
-            "id": uuid.uuid4(),
-            "user_id": job.user_id,
-            "project_id": job.project_id,
-            "document_id": document_id,
-            "job_id": job.id,
-            "outcome": outcome,
-            "error": error,
-            "text_hash": text_hash,
-            "entity_prompt_hash": entity_prompt_hash,
-        },
-    )
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """An entry of a job's processing log, as saved (see add_logs)."""
-
-    id: uuid.UUID
-    user_id: uuid.UUID
-    project_id: uuid.UUID
-    job_id: uuid.UUID
-    document_id: uuid.UUID | None
-    event_type: LogEventType
-    metadata: dict[str, Any]
-    message: str
-
-
-def log_entry(
-    job: ProcessingJob,
-    event: LogEventType,
-    message: str,
-    *,
-    document_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-) -> LogEntry:
-    """An entry for the job's processing log (see add_logs)."""
-    return LogEntry(
-        id=uuid.uuid4(),
-        user_id=job.user_id,
-        project_id=job.project_id,
-        job_id=job.id,
-        document_id=document_id,
-        event_type=event,
-        metadata=details or {},
-        message=message,
-    )
-
-
-_INSERT_LOGS = insert(_LOGS)
-
-
-async def add_logs(session: AsyncSession, entries: Sequence[LogEntry]) -> None:
-    if entries:
-        await session.execute(_INSERT_LOGS, [vars(entry) for entry in entries])
-
-
-async def add_log(
-    session: AsyncSession,
-    job: ProcessingJob,
-    event: LogEventType,
-    message: str,
-    *,
-    document_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """An entry in the job's processing log."""
-    await add_logs(
-        session, [log_entry(job, event, message, document_id=document_id, details=details)]
-    )

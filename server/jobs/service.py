@@ -29,7 +29,7 @@ from server.core.errors import (
 from server.core.pagination import decode_cursor, decode_position, page_with_token
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
-from server.jobs import flows, repository
+from server.jobs import flows, logs, repository, results
 from server.jobs.costing import (
     ModeEstimate,
     PromptSize,
@@ -220,7 +220,7 @@ class JobService:
             raise FailedPrecondition("the project has no variables to extract")
         if selection.document_ids:
             return project, await self._chosen_documents(session, project, selection.document_ids)
-        ready = await repository.ready_document_ids(session, project.id)
+        ready = await documents.ready_document_ids(session, project.id)
         if not ready:
             raise FailedPrecondition("the project has no READY documents")
         if selection.job_type is JobType.FULL:
@@ -268,7 +268,7 @@ class JobService:
             if project.unit_of_observation is UnitOfObservation.ENTITY
             else None
         )
-        done = await repository.documents_already_done(
+        done = await results.documents_already_done(
             session,
             document_ids,
             [p.id for p in prompts],
@@ -277,7 +277,7 @@ class JobService:
             retry_failed=retry_failed,
         )
         todo = [d for d in document_ids if d not in done]
-        sizes = await repository.segment_sizes(session, todo)
+        sizes = await documents.segment_sizes(session, todo)
         modes = estimate_modes(
             [
                 VariablePrompt(v.name, as_generated(active[v.id]), levels[v.id])
@@ -347,7 +347,7 @@ class JobService:
         async with self._db.transaction(user_id) as session:
             if await repository.get(session, job_id, with_documents=False) is None:
                 raise job_not_found(job_id)
-            rows = await repository.list_logs(session, job_id, page_size + 1, after)
+            rows = await logs.list_logs(session, job_id, page_size + 1, after)
         return page_with_token(rows, page_size)
 
     async def documents(
@@ -380,7 +380,7 @@ class JobService:
         async with self._db.transaction(user_id) as session:
             if await projects.get(session, project_id) is None:
                 raise project_not_found(project_id)
-            rows = await repository.list_extractions(
+            rows = await results.list_extractions(
                 session,
                 project_id,
                 job_id=where.job_id,

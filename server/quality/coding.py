@@ -17,7 +17,6 @@ from typing import Any
 from server.core.db import Database
 from server.core.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from server.documents import repository as documents
-from server.jobs import repository as jobs
 from server.jobs.entities import entity_key
 from server.jobs.postprocess import VariableRules, coerce_value
 from server.projects import repository as projects
@@ -78,7 +77,7 @@ class CodingService:
         async with self._db.transaction(user_id) as session:
             if await projects.get(session, project_id) is None:
                 raise project_not_found(project_id)
-            population = await jobs.ready_document_ids(session, project_id)
+            population = await documents.ready_document_ids(session, project_id)
             if not 1 <= size <= len(population):
                 violation = FieldViolation(
                     "size", f"must be between 1 and the {len(population)} READY documents"
@@ -125,7 +124,7 @@ class CodingService:
             raise InvalidArgument.from_violations(violations)
         async with self._db.transaction(user_id) as session:
             variable = await existing_variable(session, variable_id)
-            available = len(await jobs.ready_document_ids(session, variable.project_id))
+            available = len(await documents.ready_document_ids(session, variable.project_id))
         return sample_size(variable, half_width, expected_agreement, available)
 
     async def submit(

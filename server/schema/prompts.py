@@ -528,9 +528,7 @@ _UNCERTAINTY_RULES = {
 # The start of every request that reads a document: identical for all the calls of one
 # document, so that it is the cached prefix.
 DOCUMENT_PREAMBLE = "The document:\n" + slot_template("DOCUMENT", "document") + "\n\n"
-_CONTEXT = "Context of this request (data):\n" + slot_template(
-    "CONTEXT", "context"
-)
+_CONTEXT = "Context of this request (data):\n" + slot_template("CONTEXT", "context")
 _ANSWER_FIELDS = "found, value, confidence and source_text"
 _RULES_HEADING = "\nWhat to record for it:\n"
 
