@@ -21,12 +21,13 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from server.core.config import Settings
 from server.core.db import Database
 from server.jobs import flows
-from server.jobs.claims import Claim, Claims, Skip
+from server.jobs.claims import Claim, Claims, Skip, Wait
 from server.jobs.events import JobEvents
 from server.jobs.flows import Stop
 from server.jobs.models import ProcessingJob, StopReason
@@ -94,7 +95,7 @@ class JobRunner:
         """Claims the job's next document and extracts it; False when there is none to claim
         (every document is finished or held by a live worker) or the job does not run."""
         while True:
-            claim = await self._claims.next(user_id, job_id)
+            claim = await self._claim_next(user_id, job_id)
             if claim is None:
                 return False
             if isinstance(claim, Claim):
@@ -104,7 +105,7 @@ class JobRunner:
             result = await self._extract(claim)
         except asyncio.CancelledError:
             # The worker is stopping (SIGTERM): the document goes back to the list untouched.
-            await asyncio.shield(self._claims.release(claim))
+            await _to_the_end(self._claims.release(claim))
             raise
         except JobInterrupted as interruption:
             await self._claims.release(claim)
@@ -115,8 +116,22 @@ class JobRunner:
             # on record (its calls are in the ledger) and the job goes on.
             log.exception("job %s, document %s: extraction raised", job_id, claim.document_id)
             result = DocumentResult([], None, Usage(), f"internal error: {error!r}")
-        await self._recorder.record_until_saved(claim, result)
+        # Paid for: saved even when the worker is told to stop meanwhile.
+        await _to_the_end(self._recorder.record_until_saved(claim, result))
         return True
+
+    async def _claim_next(self, user_id: uuid.UUID, job_id: uuid.UUID) -> Claim | Wait | None:
+        """Claims.next, finished even when the worker is told to stop meanwhile: a stop that
+        came while the claim was being committed would otherwise leave the document RUNNING
+        under a claim no one holds until its lease ran out. Such a claim is handed back."""
+        claiming = asyncio.ensure_future(self._claims.next(user_id, job_id))
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            claim = await claiming
+            if isinstance(claim, Claim):
+                await self._claims.release(claim)
+            raise
 
     async def _extract(self, claim: Claim) -> DocumentResult | None:
         """The document's extraction, while a heartbeat renews the claim's lease; None when
@@ -155,3 +170,15 @@ class JobRunner:
                     "resume it"
                 )
             await flows.pause(session, self._events, job.id, Stop(StopReason.CIRCUIT_OPEN, message))
+
+
+async def _to_the_end(operation: Awaitable[None]) -> None:
+    """Awaits the operation to its end even when the caller is cancelled meanwhile (a worker
+    told to stop), then lets the cancellation go on: a change half made would otherwise be
+    rolled back and leave a document RUNNING under a claim no one holds."""
+    running = asyncio.ensure_future(operation)
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await running
+        raise

@@ -1,6 +1,6 @@
 """A worker's runner in the test's process, against the real database, Redis and local LLM
-server, for what a worker process cannot be made to do on cue: raise an unexpected error, and
-lose PostgreSQL while it saves a document's result."""
+server, for what a worker process cannot be made to do on cue: raise an unexpected error, lose
+PostgreSQL while it saves a document's result, and be told to stop as it commits a claim."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from server.core.db import Database, create_engine
 from server.jobs.events import JobEvents
@@ -225,3 +226,40 @@ async def test_a_job_whose_tasks_were_lost_is_taken_up_by_an_idle_worker(
 
     assert job.status == COMPLETED, job.status_reason
     assert job.documents_processed == len(documents)
+
+
+async def test_a_worker_told_to_stop_while_it_commits_a_claim_hands_the_document_back(
+    stack: Stack,
+    database: Database,
+    redis: Redis,
+    researcher: Caller,
+    documents_and_job: tuple[str, list[str], str],
+) -> None:
+    """The stop comes as the claim's COMMIT is sent: the database commits it while the loop
+    that asked is cancelled, and the document must not stay RUNNING under a claim no one
+    holds (seen with Ctrl-C while a job's loops were starting)."""
+    _, _, job_id = documents_and_job
+    user_id = uuid.UUID(researcher.user_id)
+    runner, _ = runner_with(stack, database, redis, ExtractionPipeline)
+    stops = 0
+
+    def stop_at_the_first_commit(session: Session) -> None:
+        nonlocal stops
+        if stops == 0:
+            stops += 1
+            runner.hand_back()
+
+    event.listen(Session, "before_commit", stop_at_the_first_commit)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(runner.run_job(user_id, uuid.UUID(job_id)))
+    finally:
+        event.remove(Session, "before_commit", stop_at_the_first_commit)
+
+    assert stops == 1
+    states = await work_states(database, user_id, job_id)
+    assert sorted((status.value, attempts) for status, attempts in states.values()) == [
+        ("PENDING", 0),
+        ("PENDING", 0),
+        ("PENDING", 1),
+    ], "one document claimed, then handed back"
