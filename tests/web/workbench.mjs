@@ -1,9 +1,11 @@
 // The researcher's first hour in the page (web/), in headless Chromium through the gateway:
-// register, sign out and in, stay signed in across a reload, create and edit a project, define
-// variables (an invalid one first: the server's message shows at the field), read a prompt,
-// upload files (one corrupt) and see each parsed or failed, estimate, run a sample job watched
-// live, then a full job paused, resumed and completed, with each document's outcome by
-// filename. A screenshot of each step goes to --screenshot-dir (printed "screenshot: PATH").
+// register, sign out and in, stay signed in across a reload, create and edit a project (its
+// extraction mode too), define variables (an invalid one first: the server's message shows at
+// the field), read a prompt, upload files (one corrupt) and see each parsed or failed, estimate
+// (both extraction modes' cost), run a sample job with all variables in one request watched
+// live, then a full job one request per variable paused, resumed and completed, with each
+// document's outcome by filename. A screenshot of each step goes to --screenshot-dir (printed
+// "screenshot: PATH").
 //
 //   node tests/web/workbench.mjs --url URL --email E --password P --project NAME \
 //     --files "a.pdf,b.docx,..." --broken broken.pdf --screenshot final.png \
@@ -34,6 +36,17 @@ async function jobStatus(page, status) {
   await unlessAlert(page, page.locator(`[data-testid="job-status"][data-status="${status}"]`).waitFor());
 }
 
+/** Chooses how the project asks the model, saved; the form shows what the server kept. */
+async function chooseExtractionMode(page, label, value) {
+  const mode = page.getByLabel("Ask the model");
+  await mode.selectOption({ label });
+  const save = page.getByRole("button", { name: "Save project" });
+  await save.click();
+  // The buttons are enabled again once the project is saved and the form refilled from it.
+  await unlessAlert(page, page.locator("#save-project:enabled").waitFor());
+  assert.equal(await mode.inputValue(), value);
+}
+
 const success =
   "registered, signed out and in, reloaded signed in, made a project, variables and uploads, " +
   "ran a sample job and a full job paused and resumed, each document's outcome shown";
@@ -61,8 +74,9 @@ await runScenario(options, success, async (page) => {
   await page.getByRole("button", { name: "Create project" }).click();
   const chooser = page.getByLabel("Project", { exact: true });
   await unlessAlert(page, chooser.locator("option", { hasText: options.project }).waitFor({ state: "attached" }));
+  assert.equal(await page.getByLabel("Ask the model").inputValue(), "1", "one request per variable");
   await page.getByLabel("Domain").fill("local government");
-  await page.getByRole("button", { name: "Save project" }).click();
+  await chooseExtractionMode(page, "All variables in one request (cheaper, a little less accurate)", "2");
   await page.locator("#project-form-legend", { hasText: `Edit ${options.project}` }).waitFor();
   assert.equal(await page.getByLabel("Domain").inputValue(), "local government");
 
@@ -126,17 +140,46 @@ await runScenario(options, success, async (page) => {
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Estimate");
   await page.keyboard.press("Enter");
   await page.getByTestId("estimate").filter({ hasText: "2 documents" }).waitFor();
+  assert.match(
+    await page.getByTestId("estimate").innerText(),
+    /all variables in one request \(this project's choice\)/,
+  );
+  // Both modes' cost, the project's marked: asking all variables at once takes fewer calls.
+  const modes = page.getByTestId("estimate-mode");
+  assert.equal(await modes.count(), 2);
+  const cells = async (mode) =>
+    page.locator(`[data-testid="estimate-mode"][data-mode="${mode}"] td`).allInnerTexts();
+  const perVariable = await cells("PER_VARIABLE");
+  const grouped = await cells("GROUPED");
+  console.log(`estimate per variable: ${perVariable.join(" | ")}`);
+  console.log(`estimate grouped: ${grouped.join(" | ")}`);
+  assert.match(grouped[0], /\(this project\)$/);
+  assert.doesNotMatch(perVariable[0], /this project/);
+  const count = (text) => Number(text.replace(/[^0-9].*$/, "").replaceAll(",", ""));
+  assert.ok(count(grouped[1]) < count(perVariable[1]), "fewer model calls grouped");
+  assert.ok(count(grouped[2]) < count(perVariable[2]), "fewer prompt tokens grouped");
+  for (const cost of [...perVariable.slice(4), ...grouped.slice(4)]) {
+    assert.match(cost, /^\$\d+\.\d{4}$|^unknown/);
+  }
+  await shot(page, "estimate-both-modes");
   await page.getByRole("button", { name: "Start sample job" }).click();
   await unlessAlert(page, page.locator('#events [data-event-type="job_completed"]').waitFor());
+  const sampleStatus = page.getByTestId("job-status");
+  assert.equal(await sampleStatus.getAttribute("data-extraction-mode"), "GROUPED");
+  assert.match(await sampleStatus.innerText(), /all variables in one request/);
+  assert.match(await sampleStatus.innerText(), /\d+ of them from the prompt cache/);
   const outcomes = page.getByTestId("job-document");
   await page.locator('[data-testid="job-document"][data-outcome="PROCESSED"]').nth(1).waitFor();
   assert.equal(await outcomes.count(), 2);
   await shot(page, "sample-job");
 
-  // --- the full job: paused after its first document, resumed, completed --------------------
+  // --- the full job, one request per variable: paused after its first document, resumed --
+  // The mode changed re-extracts nothing: the sample's two documents are skipped below.
   const sampleJob = await page.getByTestId("job-id").innerText();
+  await chooseExtractionMode(page, "One request per variable (most accurate)", "1");
   await page.getByRole("button", { name: "Start full job" }).click();
   await page.getByTestId("job-id").filter({ hasNotText: sampleJob }).waitFor();
+  assert.equal(await page.getByTestId("job-status").getAttribute("data-extraction-mode"), "PER_VARIABLE");
   // A document processed, not one skipped as already done (those complete at once).
   const processed = page
     .locator('#events [data-event-type="document_completed"]')

@@ -60,9 +60,13 @@ export function onSubmit(
 
 function clearFieldErrors(form: HTMLFormElement): void {
   form.querySelectorAll(".field-error").forEach((message) => message.remove());
-  form.querySelectorAll("[aria-invalid]").forEach((input) => {
+  form.querySelectorAll<HTMLElement>("[aria-invalid]").forEach((input) => {
     input.removeAttribute("aria-invalid");
-    input.removeAttribute("aria-describedby");
+    if (input.dataset.hint) {
+      input.setAttribute("aria-describedby", input.dataset.hint);
+    } else {
+      input.removeAttribute("aria-describedby");
+    }
   });
 }
 
@@ -87,7 +91,8 @@ function showFieldErrors(form: HTMLFormElement, error: unknown, prefix: string):
     message.textContent = violation.description;
     input.after(message);
     input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", message.id);
+    // An input's own hint (data-hint: its id) still describes it, after the complaint.
+    input.setAttribute("aria-describedby", [message.id, input.dataset.hint].filter(Boolean).join(" "));
     first ??= input;
   }
   first?.focus();

@@ -2,20 +2,24 @@
  * The Jobs section: estimate, then start a SAMPLE or a FULL job of the chosen project and watch
  * it live over grpc-web (WatchJob) with a progress bar, pause, resume or cancel it, and see
  * which documents were processed, skipped (already done) or failed, by filename. The project's
- * jobs are listed, so that a reload can get back to a running one.
+ * jobs are listed, so that a reload can get back to a running one. The estimate gives the job's
+ * cost in both extraction modes, marking the project's; a job shows the mode it extracts in.
  */
 import {
   Code,
   ConnectError,
+  ExtractionMode,
   JobDocumentStatus,
   JobStatus,
   JobType,
+  type ModeEstimate,
   type ProcessingJob,
   type Project,
   type WatchJobResponse,
 } from "@coderai/sdk";
 
 import { button, element, onSubmit, required, row, showError } from "./dom.js";
+import { effectiveExtractionMode, extractionModeWords } from "./projects.js";
 import { refreshResults } from "./results.js";
 import { api, renewTokens } from "./session.js";
 
@@ -26,6 +30,8 @@ const ui = {
   form: element("job-form", HTMLFormElement),
   sampleSize: element("sample-size", HTMLInputElement),
   estimate: element("estimate", HTMLOutputElement),
+  estimateModes: element("estimate-modes-wrapper", HTMLElement),
+  estimateModesBody: element("estimate-modes-body", HTMLTableSectionElement),
   jobs: element("jobs-body", HTMLTableSectionElement),
   job: element("job", HTMLElement),
   jobId: element("job-id", HTMLElement),
@@ -52,6 +58,7 @@ export async function showJobs(chosen: Project | undefined): Promise<void> {
   ui.setup.hidden = chosen === undefined;
   ui.job.hidden = true;
   ui.estimate.value = "";
+  ui.estimateModes.hidden = true;
   if (!chosen) return;
   const jobs = await listJobs(chosen);
   const active = jobs.find((job) => ACTIVE.has(job.status));
@@ -67,6 +74,7 @@ async function listJobs(chosen: Project): Promise<ProcessingJob[]> {
       row(
         JobType[job.type],
         JobStatus[job.status],
+        extractionModeWords(job.extractionMode),
         `${job.documentsProcessed + job.documentsFailed}/${job.documentsTotal}`,
         job.createTime ? new Date(Number(job.createTime.seconds) * 1000).toLocaleString() : "",
         button("Show", ui.error, () => follow(job)),
@@ -84,14 +92,47 @@ function selection(type: JobType) {
   };
 }
 
+/** US dollars, or why there is no figure. */
+function usd(amount: number | undefined): string {
+  return amount === undefined ? "unknown (the model has no price)" : `$${amount.toFixed(4)}`;
+}
+
 async function estimate(): Promise<void> {
   const type = JobType.SAMPLE;
   const found = required((await api.jobs.estimateJob({ selection: selection(type) })).estimate, "EstimateJob");
   const cost = found.maxCostUsd === undefined ? "cost unknown" : `at most $${found.maxCostUsd.toFixed(4)}`;
+  const mode = effectiveExtractionMode(found.extractionMode);
   ui.estimate.value =
-    `${found.documents} documents (${found.documentsAlreadyDone} already done) × ${found.variables} variables: ` +
+    `${found.documents} documents (${found.documentsAlreadyDone} already done) × ${found.variables} variables, ` +
+    `${extractionModeWords(mode)} (this project's choice): ` +
     `${found.llmCalls} model calls, ${found.promptTokens} prompt tokens, ${cost}` +
     (found.warnings.length ? ` — ${found.warnings.join(" ")}` : "");
+  showModes(mode, [
+    [ExtractionMode.PER_VARIABLE, found.perVariable],
+    [ExtractionMode.GROUPED, found.grouped],
+  ]);
+}
+
+/** The same job in each extraction mode, the project's marked: the researcher chooses knowingly. */
+function showModes(chosen: ExtractionMode, modes: [ExtractionMode, ModeEstimate | undefined][]): void {
+  const lines = modes.flatMap(([mode, figures]) => {
+    if (!figures) return [];
+    const words = extractionModeWords(mode);
+    const line = row(
+      mode === chosen ? `${words} (this project)` : words,
+      figures.llmCalls.toLocaleString(),
+      `${figures.promptTokens.toLocaleString()} (${figures.cacheablePromptTokens.toLocaleString()} cacheable)`,
+      figures.maxOutputTokens.toLocaleString(),
+      usd(figures.maxCostUsd),
+      usd(figures.maxCostUsdCached),
+    );
+    line.dataset.testid = "estimate-mode";
+    line.dataset.mode = ExtractionMode[mode];
+    line.dataset.chosen = String(mode === chosen);
+    return [line];
+  });
+  ui.estimateModesBody.replaceChildren(...lines);
+  ui.estimateModes.hidden = lines.length === 0;
 }
 
 async function start(type: JobType): Promise<void> {
@@ -115,6 +156,9 @@ async function follow(job: ProcessingJob): Promise<void> {
     if (!controller.signal.aborted) throw error;
     return;
   }
+  // The events' snapshots carry the job's progress; the job as read has every figure (its
+  // cached input tokens among them).
+  showJob(required((await api.jobs.getJob({ jobId: job.id })).job, "GetJob"));
   await showJobDocuments();
   if (project) await listJobs(project);
   // The job has ended (or paused): the table shows what it extracted.
@@ -165,7 +209,9 @@ function showEvent(event: WatchJobResponse): void {
   item.append(kind, details.length ? ` — ${details.join(" · ")}` : "");
   ui.events.append(item);
   if (event.job) {
-    showJob(event.job);
+    // A job extracts in the mode it was created with; an event's snapshot may leave it out.
+    const extractionMode = event.job.extractionMode || current?.extractionMode;
+    showJob({ ...event.job, extractionMode: extractionMode ?? ExtractionMode.UNSPECIFIED });
   }
   if (event.documentId) {
     void showJobDocuments().catch((error: unknown) => showError(ui.error, error));
@@ -180,13 +226,16 @@ function showJob(job: ProcessingJob): void {
     JobStatus[job.status],
     `${job.documentsProcessed} of ${job.documentsTotal} documents done`,
     `${job.documentsFailed} failed`,
-    `${job.tokensUsed} tokens`,
+    extractionModeWords(job.extractionMode),
+    `${job.tokensUsed} tokens (${job.inputTokens} in, ${job.cachedInputTokens} of them from the ` +
+      `prompt cache; ${job.outputTokens} out), $${job.costUsd.toFixed(4)}`,
   ];
   if (job.statusReason) {
     parts.push(job.statusReason);
   }
   ui.jobStatus.textContent = parts.join(" · ");
   ui.jobStatus.dataset.status = JobStatus[job.status];
+  ui.jobStatus.dataset.extractionMode = ExtractionMode[effectiveExtractionMode(job.extractionMode)];
   const running = job.status === JobStatus.PENDING || job.status === JobStatus.RUNNING;
   ui.pause.disabled = !running;
   ui.resume.disabled = job.status !== JobStatus.PAUSED;

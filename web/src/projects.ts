@@ -1,9 +1,10 @@
 /**
  * The Projects section: the researcher's projects in the "Project" chooser, and one form that
- * creates a project or edits the chosen one (UpdateProject with the changed fields' mask).
+ * creates a project or edits the chosen one (UpdateProject with the changed fields' mask),
+ * its unit of observation and its extraction mode (one request per variable, or all in one).
  * Choosing a project tells the other sections (onChosen).
  */
-import { UnitOfObservation, type Project } from "@coderai/sdk";
+import { ExtractionMode, UnitOfObservation, type Project } from "@coderai/sdk";
 
 import { element, onSubmit, required } from "./dom.js";
 import { api } from "./session.js";
@@ -19,10 +20,23 @@ const ui = {
   language: element("project-language", HTMLInputElement),
   unit: element("project-unit", HTMLSelectElement),
   pattern: element("project-entity-pattern", HTMLInputElement),
+  extractionMode: element("project-extraction-mode", HTMLSelectElement),
   description: element("project-description", HTMLTextAreaElement),
   save: element("save-project", HTMLButtonElement),
   error: element("project-error", HTMLParagraphElement),
 };
+
+/** How a project's (or a job's) variables are asked for, in the researcher's words. */
+export function extractionModeWords(mode: ExtractionMode): string {
+  return effectiveExtractionMode(mode) === ExtractionMode.GROUPED
+    ? "all variables in one request"
+    : "one request per variable";
+}
+
+/** The mode a project or job extracts in: UNSPECIFIED (or none) is PER_VARIABLE. */
+export function effectiveExtractionMode(mode?: ExtractionMode): ExtractionMode {
+  return mode || ExtractionMode.PER_VARIABLE;
+}
 
 const projects = new Map<string, Project>();
 let listeners: ((project: Project | undefined) => void)[] = [];
@@ -79,6 +93,7 @@ function fill(project: Project | undefined): void {
   ui.language.value = project?.language || "en";
   ui.unit.value = String(project?.unitOfObservation ?? UnitOfObservation.DOCUMENT);
   ui.pattern.value = project?.entityIdentificationPattern ?? "";
+  ui.extractionMode.value = String(effectiveExtractionMode(project?.extractionMode));
   ui.description.value = project?.description ?? "";
 }
 
@@ -89,6 +104,7 @@ async function save(): Promise<void> {
     language: ui.language.value,
     unitOfObservation: Number(ui.unit.value) as UnitOfObservation,
     entityIdentificationPattern: ui.pattern.value,
+    extractionMode: Number(ui.extractionMode.value) as ExtractionMode,
     description: ui.description.value,
   };
   const editing = ui.form.dataset.editing;
@@ -100,6 +116,7 @@ async function save(): Promise<void> {
       "language",
       "unit_of_observation",
       "entity_identification_pattern",
+      "extraction_mode",
       "description",
     ];
     const response = await api.projects.updateProject({
