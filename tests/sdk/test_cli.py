@@ -85,9 +85,16 @@ async def test_the_command_line_workflow_from_register_to_export(
     assert listing.count("READY") == 4
     assert "FAILED" in listing
 
-    assert "2 documents" in await ok("estimate", "--sample", "2")
+    estimate = await ok("estimate", "--sample", "2")
+    assert "2 documents" in estimate
+    assert "one request per variable (this project): 8 calls" in estimate, estimate
+    assert "all variables in one request: 2 calls" in estimate, estimate
+    # The sample asks for all variables in one request, the full job for one at a time.
+    assert "asks the model all variables in one request" in await ok("project", "mode", "grouped")
+    assert "mode: all variables in one request" in await ok("project", "show")
     sample = await ok("run", "--sample", "2")
     assert ": COMPLETED, 2 of 2 documents done" in sample
+    assert "one request per variable" in await ok("project", "mode", "per-variable")
     full = await ok("run", "--full")
     assert ": COMPLETED, 4 of 4 documents done" in full
     assert len((await ok("jobs")).splitlines()) == 2

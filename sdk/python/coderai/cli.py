@@ -37,6 +37,13 @@ import platformdirs
 from coderai.client import Client, CoderAIError
 from coderai.v1 import common_pb2, job_pb2, quality_pb2
 
+# How a project asks the model: a request per variable, or a document's variables in one.
+MODES = ("per-variable", "grouped")
+MODE_HELP = (
+    "per-variable: a request per variable, the most accurate (default); grouped: a "
+    "document's variables in one request, several times cheaper, a little less accurate"
+)
+
 COMMANDS = (
     "register",
     "login",
@@ -131,10 +138,13 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--unit", default="document", choices=["document", "entity"])
     create.add_argument("--description", default="")
     create.add_argument("--entity-pattern", default="", help="what an entity is (unit entity)")
+    create.add_argument("--mode", default="per-variable", choices=MODES, help=MODE_HELP)
     actions.add_parser("list", help="your projects (* marks the one in use)")
     use = actions.add_parser("use", help="work in this project (its id or name)")
     use.add_argument("project")
     actions.add_parser("show", help="the project in use")
+    mode = actions.add_parser("mode", help="how the project in use asks the model")
+    mode.add_argument("mode", choices=MODES, help=MODE_HELP)
 
     codebook = command("codebook", "define the project's variables from a YAML codebook")
     codebook.add_argument("action", choices=["apply"])
@@ -285,6 +295,7 @@ def _project(client: Client, session: Session, args: argparse.Namespace) -> int:
             unit=args.unit,
             description=args.description,
             entity_identification_pattern=args.entity_pattern,
+            extraction_mode=args.mode,
         )
         session.project = created.id
         print(f"created project {created.name} ({created.id}); working in it")
@@ -292,6 +303,11 @@ def _project(client: Client, session: Session, args: argparse.Namespace) -> int:
         chosen = client.project(args.project)
         session.project = chosen.id
         print(f"working in {chosen.name} ({chosen.id})")
+    elif args.action == "mode":
+        changed = client.update_project(
+            _project_id(client, session, args), extraction_mode=args.mode
+        )
+        print(f"{changed.name} asks the model {_mode_words(changed.extraction_mode)}")
     elif args.action == "list":
         for project in client.list_projects():
             mark = "*" if project.id == session.project else " "
@@ -302,6 +318,7 @@ def _project(client: Client, session: Session, args: argparse.Namespace) -> int:
         print(
             f"{shown.name} ({shown.id})\n  domain: {shown.domain}\n  language: "
             f"{shown.language}\n  unit: {unit.removeprefix('UNIT_OF_OBSERVATION_').lower()}"
+            f"\n  mode: {_mode_words(shown.extraction_mode)}"
         )
     return 0
 
@@ -344,20 +361,49 @@ def _documents(client: Client, session: Session, args: argparse.Namespace) -> in
 
 def _estimate(client: Client, session: Session, args: argparse.Namespace) -> int:
     estimate = client.estimate(_project_id(client, session, args), sample=args.sample)
-    cost = (
-        f"at most ${estimate.max_cost_usd:.4f}"
-        if estimate.HasField("max_cost_usd")
-        else "cost unknown (the model has no price)"
-    )
     print(
         f"{estimate.documents} documents ({estimate.documents_already_done} already done) x "
         f"{estimate.variables} variables: {estimate.llm_calls} model calls, "
-        f"{estimate.prompt_tokens:,} prompt tokens, {cost}; model "
-        f"{estimate.llm_provider}/{estimate.llm_model}"
+        f"{estimate.prompt_tokens:,} prompt tokens, {_at_most(estimate, 'max_cost_usd')}; "
+        f"model {estimate.llm_provider}/{estimate.llm_model}, "
+        f"{_mode_words(estimate.extraction_mode)}"
     )
+    # Both modes' cost, so that the choice between them is made knowingly.
+    for mode, figures in (
+        (common_pb2.EXTRACTION_MODE_PER_VARIABLE, estimate.per_variable),
+        (common_pb2.EXTRACTION_MODE_GROUPED, estimate.grouped),
+    ):
+        if not figures.llm_calls:
+            continue
+        chosen = " (this project)" if mode == _effective_mode(estimate.extraction_mode) else ""
+        print(
+            f"  {_mode_words(mode)}{chosen}: {figures.llm_calls} calls, "
+            f"{figures.prompt_tokens:,} prompt tokens ({figures.cacheable_prompt_tokens:,} "
+            f"cacheable), {_at_most(figures, 'max_cost_usd')}, "
+            f"{_at_most(figures, 'max_cost_usd_cached')} with a prompt cache"
+        )
     for warning in estimate.warnings:
         print(f"warning: {warning}")
     return 0
+
+
+def _at_most(figures: Any, field: str) -> str:
+    """An estimate's upper bound in US dollars, or why there is none."""
+    if figures.HasField(field):
+        return f"at most ${getattr(figures, field):.4f}"
+    return "cost unknown (the model has no price)"
+
+
+def _effective_mode(mode: int) -> int:
+    """The mode a project or job extracts in: unset is per variable."""
+    return mode or common_pb2.EXTRACTION_MODE_PER_VARIABLE
+
+
+def _mode_words(mode: int) -> str:
+    """How a project or job asks the model, in a researcher's words."""
+    if _effective_mode(mode) == common_pb2.EXTRACTION_MODE_GROUPED:
+        return "all variables in one request"
+    return "one request per variable"
 
 
 def _run(client: Client, session: Session, args: argparse.Namespace) -> int:

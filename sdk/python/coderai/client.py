@@ -238,9 +238,12 @@ class Client:
         unit: str = "document",
         description: str = "",
         entity_identification_pattern: str = "",
+        extraction_mode: str = "per_variable",
     ) -> project_pb2.Project:
         """A project; unit is "document" (a row per document) or "entity" (a row per entity
-        found in a document, as entity_identification_pattern describes)."""
+        found in a document, as entity_identification_pattern describes); extraction_mode
+        is "per_variable" (a request per variable, the most accurate) or "grouped" (a
+        document's variables in one request, several times cheaper)."""
         project = project_pb2.Project(
             name=name,
             description=description,
@@ -248,6 +251,7 @@ class Client:
             language=language,
             unit_of_observation=_enum(common_pb2.UnitOfObservation, "UNIT_OF_OBSERVATION", unit),
             entity_identification_pattern=entity_identification_pattern,
+            extraction_mode=_enum(common_pb2.ExtractionMode, "EXTRACTION_MODE", extraction_mode),
         )
         request = project_pb2.CreateProjectRequest(project=project)
         return self.call(self.projects.CreateProject, request).project
@@ -280,17 +284,20 @@ class Client:
     def update_project(
         self, project: str | project_pb2.Project, **fields: Any
     ) -> project_pb2.Project:
-        """Changes the given fields (name, description, domain, language, ...) only."""
+        """Changes the given fields (name, description, domain, language, unit,
+        extraction_mode, ...) only; enums by name or number."""
         message = project_pb2.Project(id=self.project(project).id)
+        paths = []
         for name, value in fields.items():
             if name in ("unit", "unit_of_observation"):
                 name = "unit_of_observation"
                 value = _enum(common_pb2.UnitOfObservation, "UNIT_OF_OBSERVATION", value)
+            elif name == "extraction_mode":
+                value = _enum(common_pb2.ExtractionMode, "EXTRACTION_MODE", value)
             setattr(message, name, value)
+            paths.append(name)
         request = project_pb2.UpdateProjectRequest(project=message)
-        request.update_mask.paths.extend(
-            "unit_of_observation" if name == "unit" else name for name in fields
-        )
+        request.update_mask.paths.extend(paths)
         return self.call(self.projects.UpdateProject, request).project
 
     def delete_project(self, project: str | project_pb2.Project) -> None:
