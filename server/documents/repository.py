@@ -242,17 +242,6 @@ async def delete_expired_uploads(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT delete_expired_upload_sessions()")) or 0)
 
 
-async def count_by_status(
-    session: AsyncSession, project_id: uuid.UUID
-) -> dict[DocumentStatus, int]:
-    rows = await session.execute(
-        select(Document.status, func.count())
-        .where(Document.project_id == project_id)
-        .group_by(Document.status)
-    )
-    return {status: count for status, count in rows.all()}
-
-
 async def ready_document_ids(
     session: AsyncSession, project_id: uuid.UUID, among: Sequence[uuid.UUID] | None = None
 ) -> list[uuid.UUID]:

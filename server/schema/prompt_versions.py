@@ -60,12 +60,7 @@ async def sync_prompts(
     newest = await repository.newest_prompts(session, ids)
     synced: dict[uuid.UUID, SyncedPrompt] = {}
     for variable in targets:
-        generated = generate_prompt(
-            variable,
-            project,
-            model,
-            dependency_names=[names[d] for d in variable.depends_on if d in names],
-        )
+        generated = _generated(variable, project, model, names)
         current = active.get(variable.id)
         latest = newest.get(variable.id)
         if reason == REGENERATED:
@@ -88,6 +83,39 @@ async def add_version(
     """Stores `generated` as the variable's new active version."""
     version = await repository.next_prompt_version(session, variable.id)
     await repository.deactivate_prompts(session, variable.id)
+    return await _store(session, variable, generated, version, reason)
+
+
+async def add_first_version(
+    session: AsyncSession,
+    project: Project,
+    variable: Variable,
+    variables: Sequence[Variable],
+    model: ModelChoice,
+) -> Prompt:
+    """A new variable's prompt, generated and stored as its active version 1: it has no
+    version to compare with or to deactivate (sync_prompts would read both). `variables`:
+    the project's, the new one among them, for the names it depends on."""
+    names = {v.id: v.name for v in variables}
+    generated = _generated(variable, project, model, names)
+    return await _store(session, variable, generated, 1, CREATED)
+
+
+def _generated(
+    variable: Variable, project: Project, model: ModelChoice, names: dict[uuid.UUID, str]
+) -> GeneratedPrompt:
+    """The variable's prompt as generated now; names: the project's variables' names."""
+    dependencies = [names[d] for d in variable.depends_on if d in names]
+    return generate_prompt(variable, project, model, dependency_names=dependencies)
+
+
+async def _store(
+    session: AsyncSession,
+    variable: Variable,
+    generated: GeneratedPrompt,
+    version: int,
+    reason: str,
+) -> Prompt:
     prompt = Prompt(
         user_id=variable.user_id,
         variable_id=variable.id,

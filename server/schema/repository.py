@@ -21,13 +21,6 @@ async def list_for_project(session: AsyncSession, project_id: uuid.UUID) -> Sequ
     return (await session.scalars(statement)).all()
 
 
-async def next_order(session: AsyncSession, project_id: uuid.UUID) -> int:
-    highest = await session.scalar(
-        select(func.max(Variable.order)).where(Variable.project_id == project_id)
-    )
-    return 0 if highest is None else highest + 1
-
-
 async def dependants(session: AsyncSession, variable_id: uuid.UUID) -> Sequence[Variable]:
     """Variables whose depends_on names this one."""
     statement = select(Variable).where(Variable.depends_on.any_() == variable_id)

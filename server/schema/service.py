@@ -33,11 +33,11 @@ from server.projects.service import project_not_found
 from server.schema import repository
 from server.schema.models import Prompt, Variable
 from server.schema.prompt_versions import (
-    CREATED,
     REGENERATED,
     SCHEMA_UPDATED,
     VARIABLE_UPDATED,
     SyncedPrompt,
+    add_first_version,
     sync_prompts,
 )
 from server.schema.prompts import CallContext, RenderedMessages, render_messages
@@ -101,16 +101,18 @@ class SchemaService:
             project = await projects.get_for_update(session, project_id)
             if project is None:
                 raise project_not_found(project_id)
-            await self._check_against_siblings(session, project_id, None, data)
+            siblings = await repository.list_for_project(session, project_id)
+            _check_against_siblings(siblings, None, data)
             variable = Variable(
                 user_id=user_id,
                 project_id=project_id,
-                order=await repository.next_order(session, project_id),
+                order=max((sibling.order for sibling in siblings), default=-1) + 1,
                 **data.to_columns(),
             )
             session.add(variable)
             await self._flush_unique_name(session, data.name)
-            await self._sync_prompts(session, project, CREATED, only={variable.id})
+            model = resolve_model(self._settings, project.llm_config)
+            await add_first_version(session, project, variable, [*siblings, variable], model)
         return variable
 
     async def get(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> Variable:
@@ -136,7 +138,8 @@ class SchemaService:
             kept_fields = VARIABLE_FIELDS - changes.keys() - reset
             kept = {name: getattr(variable, name) for name in kept_fields}
             data = validate_variable({**kept, **changes})
-            await self._check_against_siblings(session, variable.project_id, variable.id, data)
+            siblings = await repository.list_for_project(session, variable.project_id)
+            _check_against_siblings(siblings, variable.id, data)
             for column, value in data.to_columns().items():
                 setattr(variable, column, value)
             await self._flush_unique_name(session, data.name)
@@ -314,34 +317,6 @@ class SchemaService:
         await projects.get_for_update(session, variable.project_id)
         return variable
 
-    async def _check_against_siblings(
-        self,
-        session: AsyncSession,
-        project_id: uuid.UUID,
-        variable_id: uuid.UUID | None,
-        data: VariableInput,
-    ) -> None:
-        """Rules that need the project's other variables: dataset columns that do not clash,
-        and dependencies that exist in the project and form no cycle."""
-        siblings = await repository.list_for_project(session, project_id)
-        if any(
-            sibling.id != variable_id and sibling.name.casefold() == data.name.casefold()
-            for sibling in siblings
-        ):
-            raise _name_taken(data.name)
-        check_column_names(
-            variable_id,
-            dataset_columns(data.name, data.if_multiple_values, data.max_values),
-            {
-                sibling.id: dataset_columns(
-                    sibling.name, sibling.if_multiple_values, sibling.max_values
-                )
-                for sibling in siblings
-            },
-        )
-        graph = {sibling.id: list(sibling.depends_on) for sibling in siblings}
-        check_dependencies(variable_id, list(data.depends_on), graph, set(graph))
-
     async def _flush_unique_name(self, session: AsyncSession, name: str) -> None:
         try:
             await session.flush()
@@ -349,6 +324,28 @@ class SchemaService:
             if "uq_variables_project_id_name_lower" in str(error.orig):
                 raise _name_taken(name) from error
             raise
+
+
+def _check_against_siblings(
+    siblings: Sequence[Variable], variable_id: uuid.UUID | None, data: VariableInput
+) -> None:
+    """Rules that need the project's variables (`siblings`, the changed one among them if it
+    exists): dataset columns that do not clash, and dependencies that exist in the project
+    and form no cycle."""
+    if any(
+        sibling.id != variable_id and sibling.name.casefold() == data.name.casefold()
+        for sibling in siblings
+    ):
+        raise _name_taken(data.name)
+    columns = {
+        sibling.id: dataset_columns(sibling.name, sibling.if_multiple_values, sibling.max_values)
+        for sibling in siblings
+    }
+    check_column_names(
+        variable_id, dataset_columns(data.name, data.if_multiple_values, data.max_values), columns
+    )
+    graph = {sibling.id: list(sibling.depends_on) for sibling in siblings}
+    check_dependencies(variable_id, list(data.depends_on), graph, set(graph))
 
 
 def _name_taken(name: str) -> AlreadyExists:
