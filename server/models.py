@@ -2,6 +2,7 @@
 
 from server.auth.models import ApiKey, RefreshToken, User
 from server.core.db import Base
+from server.core.processing_log import ProcessingLog
 from server.documents.models import (
     Document,
     DocumentBlob,
@@ -10,13 +11,7 @@ from server.documents.models import (
     UploadSession,
 )
 from server.exports.models import Export, ExportPart
-from server.jobs.models import (
-    Extraction,
-    ExtractionFeedback,
-    JobDocument,
-    ProcessingJob,
-    ProcessingLog,
-)
+from server.jobs.models import Extraction, ExtractionFeedback, JobDocument, ProcessingJob
 from server.llm.ledger import LLMCall
 from server.projects.models import Project
 from server.quality.models import CodingSample, HumanCode, Refinement, ValueSnapshot

@@ -37,6 +37,7 @@ from server.core.errors import (
     ResourceExhausted,
 )
 from server.core.pagination import decode_cursor, page_with_token
+from server.core.processing_log import LogEventType, ProcessingLog
 from server.core.slots import SlotLimits, Slots
 from server.core.streams import idle_limited
 from server.documents import repository
@@ -59,7 +60,6 @@ from server.documents.models import (
 )
 from server.documents.parsing import ParsedDocument, check_reader_input, parse_document
 from server.documents.spool import UploadSpool
-from server.jobs.models import LogEventType, ProcessingLog
 from server.projects import repository as projects
 from server.projects.service import project_not_found
 from server.quotas import guards

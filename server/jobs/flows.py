@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import FailedPrecondition, NotFound
+from server.core.processing_log import LogEventType
 from server.jobs import logs, repository
 from server.jobs.events import EventType, JobEvents
 from server.jobs.models import (
@@ -35,7 +36,6 @@ from server.jobs.models import (
     EXTRACTION_JOB_TYPES,
     JobStatus,
     JobType,
-    LogEventType,
     ProcessingJob,
     StopReason,
 )

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.db import table_of
 from server.core.pagination import Cursor, oldest_first
-from server.jobs.models import LogEventType, ProcessingJob, ProcessingLog
+from server.core.processing_log import LogEventType, ProcessingLog
+from server.jobs.models import ProcessingJob
 
 _LOGS = table_of(ProcessingLog)
 

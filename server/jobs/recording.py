@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
 from server.core.db import Database
+from server.core.processing_log import LogEventType
 from server.jobs import flows, logs, repository, results
 from server.jobs.claims import Claim, Skip
 from server.jobs.events import EventType, JobEvents
@@ -29,7 +30,6 @@ from server.jobs.models import (
     ExtractionStatus,
     JobDocumentStatus,
     JobStatus,
-    LogEventType,
     StopReason,
 )
 from server.jobs.pipeline import DocumentResult, Usage

@@ -13,6 +13,7 @@ from coderai.v1 import common_pb2, job_pb2, job_pb2_grpc
 from server.core.errors import FieldViolation, InvalidArgument
 from server.core.interceptors import RpcContext, current_principal, current_user_id
 from server.core.pagination import page_size
+from server.core.processing_log import ProcessingLog
 from server.core.proto import (
     enum_from_proto,
     enum_to_proto,
@@ -36,7 +37,6 @@ from server.jobs.models import (
     JobDocumentStatus,
     JobType,
     ProcessingJob,
-    ProcessingLog,
 )
 from server.jobs.repository import WorkItem
 from server.jobs.service import Estimate, ExtractionFilter, JobService, Selection

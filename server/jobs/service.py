@@ -27,6 +27,7 @@ from server.core.errors import (
     Unauthenticated,
 )
 from server.core.pagination import decode_cursor, decode_position, page_with_token
+from server.core.processing_log import ProcessingLog
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.jobs import flows, logs, repository, results
@@ -57,7 +58,6 @@ from server.jobs.models import (
     JobStatus,
     JobType,
     ProcessingJob,
-    ProcessingLog,
 )
 from server.jobs.provenance import FORBIDDEN, JobModels
 from server.llm.factory import resolve_model

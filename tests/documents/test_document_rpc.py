@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from server.core.config import Settings
 from server.core.db import Database
-from server.jobs.models import LogEventType, ProcessingLog
+from server.core.processing_log import LogEventType, ProcessingLog
 from server.main import RunningServer, start_server
 from tests.conftest import TEST_REDIS_URL
 from tests.documents.files import docx_bytes, pdf_bytes, png_bytes, word, zeros_zip, zip_bytes

@@ -13,7 +13,8 @@ from collections import Counter
 from sqlalchemy import select
 
 from server.core.db import Database
-from server.jobs.models import JobDocument, LogEventType, ProcessingLog
+from server.core.processing_log import LogEventType, ProcessingLog
+from server.jobs.models import JobDocument
 from server.llm.local_server import Fault
 from tests.factories import Caller
 from tests.jobs.conftest import Stack

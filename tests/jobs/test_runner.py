@@ -17,8 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from server.core.db import Database, create_engine
+from server.core.processing_log import LogEventType, ProcessingLog
 from server.jobs.events import JobEvents
-from server.jobs.models import JobDocument, JobDocumentStatus, LogEventType, ProcessingLog
+from server.jobs.models import JobDocument, JobDocumentStatus
 from server.jobs.pipeline import DocumentResult, DocumentWork, ExtractionPipeline
 from server.jobs.runner import JobRunner
 from server.llm.gateway import LLMGateway
