@@ -219,12 +219,12 @@ def run_worker(settings: Settings, processes: int) -> int:
     from taskiq.cli.worker.run import run_worker as run_taskiq_worker
 
     infrastructure = asyncio.run(prepare(settings))
-    # The worker processes import workers.broker, which reads these.
+    # The worker processes import workers.tasks, whose broker reads these.
     os.environ["REDIS_URL"] = infrastructure.redis_url
     os.environ["APP_DATABASE_URL"] = infrastructure.app_database_url
     get_settings.cache_clear()
     args = WorkerArgs(
-        broker="workers.broker:broker",
+        broker="workers.tasks:broker",
         modules=["workers.tasks"],
         workers=processes,
         max_async_tasks=settings.worker_concurrency,

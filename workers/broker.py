@@ -115,7 +115,3 @@ def build_broker(redis_url: str, queue_name: str | None = None) -> ReclaimingStr
     )
     broker.with_serializer(JSONSerializer())
     return broker
-
-
-# `coderai worker` sets REDIS_URL (embedded or not) before this module is imported.
-broker = build_broker(get_settings().redis_url or "redis://127.0.0.1:6379/0")

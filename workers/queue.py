@@ -1,10 +1,20 @@
-"""The server's side of the task queue: puts tasks on the Taskiq stream for the workers."""
+"""The server's side of the task queue: puts tasks on the Taskiq stream for the workers, by
+the tasks' names, so that the server imports no worker code (workers/tasks.py registers the
+tasks under these names)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+from taskiq.kicker import AsyncKicker
 
 from workers.broker import ReclaimingStreamBroker
+
+PARSE_DOCUMENT = "coderai.parse_document"
+EXTRACTION_JOB = "coderai.extraction_job"
+PROMPT_REFINEMENT_JOB = "coderai.prompt_refinement_job"
+EXPORT_JOB = "coderai.export_job"
 
 
 class TaskiqQueue:
@@ -14,26 +24,20 @@ class TaskiqQueue:
     def __init__(self, broker: ReclaimingStreamBroker) -> None:
         self._broker = broker
 
-    async def parse_document(self, user_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        from workers.tasks import parse_document
+    def _task(self, name: str) -> AsyncKicker[Any, Any]:
+        return AsyncKicker(name, self._broker, labels={})
 
-        await parse_document.kicker().with_broker(self._broker).kiq(str(user_id), str(document_id))
+    async def parse_document(self, user_id: uuid.UUID, document_id: uuid.UUID) -> None:
+        await self._task(PARSE_DOCUMENT).kiq(str(user_id), str(document_id))
 
     async def wake_workers(self, user_id: uuid.UUID, job_id: uuid.UUID, tasks: int) -> None:
-        from workers.tasks import extraction_job
-
-        kicker = extraction_job.kicker().with_broker(self._broker)
+        kicker = self._task(EXTRACTION_JOB)
         async with self._broker.batched():
             for _ in range(tasks):
                 await kicker.kiq(str(user_id), str(job_id))
 
     async def refine_prompt(self, user_id: uuid.UUID, refinement_id: uuid.UUID) -> None:
-        from workers.tasks import prompt_refinement_job
-
-        kicker = prompt_refinement_job.kicker().with_broker(self._broker)
-        await kicker.kiq(str(user_id), str(refinement_id))
+        await self._task(PROMPT_REFINEMENT_JOB).kiq(str(user_id), str(refinement_id))
 
     async def build_export(self, user_id: uuid.UUID, export_id: uuid.UUID) -> None:
-        from workers.tasks import export_job
-
-        await export_job.kicker().with_broker(self._broker).kiq(str(user_id), str(export_id))
+        await self._task(EXPORT_JOB).kiq(str(user_id), str(export_id))

@@ -29,10 +29,20 @@ from server.jobs.supervisor import JobSupervisor
 from server.llm.gateway import LLMGateway
 from server.llm.ledger import DatabaseLedger
 from server.quality.agent import RefinementAgent
-from workers.broker import broker
-from workers.queue import TaskiqQueue
+from workers.broker import build_broker
+from workers.queue import (
+    EXPORT_JOB,
+    EXTRACTION_JOB,
+    PARSE_DOCUMENT,
+    PROMPT_REFINEMENT_JOB,
+    TaskiqQueue,
+)
 
 log = logging.getLogger(__name__)
+
+# The worker processes' broker (taskiq's `workers.tasks:broker`). `coderai worker` sets
+# REDIS_URL (embedded or not) before this module is imported; the server builds its own.
+broker = build_broker(get_settings().redis_url or "redis://127.0.0.1:6379/0")
 
 
 @dataclass
@@ -128,7 +138,7 @@ async def ping(message: str) -> str:
     return f"pong: {message}"
 
 
-@broker.task(task_name="coderai.parse_document")
+@broker.task(task_name=PARSE_DOCUMENT)
 async def parse_document(user_id: str, document_id: str) -> None:
     """Parses and chunks one uploaded document (its state is in PostgreSQL)."""
     document = await services().documents.parse(uuid.UUID(user_id), uuid.UUID(document_id))
@@ -136,7 +146,7 @@ async def parse_document(user_id: str, document_id: str) -> None:
         log.info("document %s: %s", document_id, document.status.value)
 
 
-@broker.task(task_name="coderai.extraction_job")
+@broker.task(task_name=EXTRACTION_JOB)
 async def extraction_job(user_id: str, job_id: str, document_id: str = "") -> None:
     """Works a job's documents (their state, and the job's, are in PostgreSQL) for up to
     job_task_seconds, then queues its continuation behind other jobs' tasks. document_id:
@@ -149,14 +159,14 @@ async def extraction_job(user_id: str, job_id: str, document_id: str = "") -> No
         await extraction_job.kiq(user_id, job_id)
 
 
-@broker.task(task_name="coderai.prompt_refinement_job")
+@broker.task(task_name=PROMPT_REFINEMENT_JOB)
 async def prompt_refinement_job(user_id: str, refinement_id: str) -> None:
     """Asks the model for a variable's better instructions (the refinement's state, and its
     job's, are in PostgreSQL)."""
     await services().refinements.run(uuid.UUID(user_id), uuid.UUID(refinement_id))
 
 
-@broker.task(task_name="coderai.export_job")
+@broker.task(task_name=EXPORT_JOB)
 async def export_job(user_id: str, export_id: str) -> None:
     """Builds a large export's file (its state is in PostgreSQL)."""
     await services().exports.build(uuid.UUID(user_id), uuid.UUID(export_id))
