@@ -45,6 +45,7 @@ from server.core.interceptors import (
     ErrorMappingInterceptor,
 )
 from server.core.periodic import run_periodically
+from server.core.quotas import open_streams
 from server.core.transport import describe as describe_transport
 from server.core.transport import server_credentials
 from server.core.validation import ValidationInterceptor
@@ -67,7 +68,6 @@ from server.quality.assessment import AssessmentService
 from server.quality.coding import CodingService
 from server.quality.refinement import RefinementService
 from server.quality.rpc import QualityServicer
-from server.quotas.limits import open_streams
 from server.quotas.service import QuotaService
 from server.schema.rpc import SchemaServicer
 from server.schema.service import SchemaService

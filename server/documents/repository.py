@@ -242,6 +242,25 @@ async def delete_expired_uploads(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT delete_expired_upload_sessions()")) or 0)
 
 
+async def held_by_user(session: AsyncSession, user_id: uuid.UUID) -> tuple[int, int]:
+    """(documents, bytes stored) of the user (the DOCUMENTS and STORAGE_BYTES quotas): their
+    documents and the bytes of the originals plus those received so far by unfinished
+    resumable uploads."""
+    count, stored = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)).where(
+                Document.user_id == user_id
+            )
+        )
+    ).one()
+    uploading = await session.scalar(
+        select(func.coalesce(func.sum(UploadSession.received_bytes), 0)).where(
+            UploadSession.user_id == user_id
+        )
+    )
+    return int(count), int(stored) + int(uploading or 0)
+
+
 async def ready_document_ids(
     session: AsyncSession, project_id: uuid.UUID, among: Sequence[uuid.UUID] | None = None
 ) -> list[uuid.UUID]:

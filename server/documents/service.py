@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core import quotas
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.errors import (
@@ -38,6 +39,7 @@ from server.core.errors import (
 )
 from server.core.pagination import decode_cursor, page_with_token
 from server.core.processing_log import LogEventType, ProcessingLog
+from server.core.quotas import Quota, QuotaLimits
 from server.core.slots import SlotLimits, Slots
 from server.core.streams import idle_limited
 from server.documents import repository
@@ -62,8 +64,6 @@ from server.documents.parsing import ParsedDocument, check_reader_input, parse_d
 from server.documents.spool import UploadSpool
 from server.projects import repository as projects
 from server.projects.service import project_not_found
-from server.quotas import guards
-from server.quotas.limits import QuotaLimits
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class DocumentService:
         offered: files whose bytes the project already holds, or that cannot be read, count
         too (each document is checked again, exactly, as it is stored)."""
         async with self._db.transaction(user_id) as session:
-            await guards.room_for_documents(session, user_id, self._quotas, documents, size_bytes)
+            await _room_for_documents(session, user_id, self._quotas, documents, size_bytes)
 
     def check_size(self, size: int) -> None:
         if size > self._settings.upload_max_bytes:
@@ -331,7 +331,7 @@ class DocumentService:
             if size > self._settings.upload_part_bytes:
                 # Refused before its bytes are written, not after; a small file is checked
                 # once, below (the count costs about as much as writing it).
-                await guards.room_for_documents(session, user_id, self._quotas, 1, size)
+                await _room_for_documents(session, user_id, self._quotas, 1, size)
             document = Document(
                 user_id=user_id,
                 project_id=project_id,
@@ -362,7 +362,7 @@ class DocumentService:
                     f"{filename} uploaded ({size} bytes)",
                     {"size_bytes": size, "mime_type": mime_type},
                 )
-                await guards.holds_documents(session, user_id, self._quotas, 1, size)
+                await _holds_documents(session, user_id, self._quotas, 1, size)
         if concurrent:
             # The same bytes arrived twice at once: the other upload stored them.
             async with self._db.transaction(user_id) as session:
@@ -384,7 +384,7 @@ class DocumentService:
         async with self._db.transaction(user_id) as session:
             if await projects.get(session, project_id) is None:
                 raise project_not_found(project_id)
-            await guards.room_for_documents(session, user_id, self._quotas, 1, expected_bytes)
+            await _room_for_documents(session, user_id, self._quotas, 1, expected_bytes)
             await self._room_for_session(session, user_id)
             upload = UploadSession(
                 user_id=user_id,
@@ -422,7 +422,7 @@ class DocumentService:
             upload.part_count += 1
             upload.received_bytes += len(data)
             # The bytes of an unfinished upload count as stored (they are).
-            await guards.holds_documents(session, user_id, self._quotas, 0, len(data))
+            await _holds_documents(session, user_id, self._quotas, 0, len(data))
             return upload.received_bytes
 
     async def finish_upload(self, user_id: uuid.UUID, upload_id: uuid.UUID) -> list[UploadOutcome]:
@@ -736,3 +736,35 @@ def _log(
             details=details,
         )
     )
+
+
+async def _room_for_documents(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    limits: QuotaLimits,
+    documents: int,
+    size_bytes: int,
+) -> None:
+    """Whether `documents` more holding `size_bytes` fit, without the lock: an early answer
+    before anything is stored; _holds_documents decides."""
+    used, stored = await repository.held_by_user(session, user_id)
+    quotas.check(Quota.DOCUMENTS, limits.documents, used, documents)
+    quotas.check(Quota.STORAGE_BYTES, limits.storage_bytes, stored, size_bytes)
+
+
+async def _holds_documents(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    limits: QuotaLimits,
+    documents: int,
+    size_bytes: int,
+) -> None:
+    """After this transaction added `documents` documents (or upload parts) holding
+    `size_bytes`, just before it commits: refuses (the caller rolls back) when the user's
+    documents or bytes, these included, pass a quota. Locking last keeps the lock for the
+    commit only, not while the bytes are written."""
+    await quotas.lock(session, user_id, Quota.DOCUMENTS)
+    await session.flush()
+    used, stored = await repository.held_by_user(session, user_id)
+    quotas.check(Quota.DOCUMENTS, limits.documents, used - documents, documents)
+    quotas.check(Quota.STORAGE_BYTES, limits.storage_bytes, stored - size_bytes, size_bytes)

@@ -26,8 +26,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core import quotas
 from server.core.errors import FailedPrecondition, NotFound
 from server.core.processing_log import LogEventType
+from server.core.quotas import Quota, QuotaLimits
 from server.jobs import logs, repository
 from server.jobs.events import EventType, JobEvents
 from server.jobs.models import (
@@ -93,6 +95,15 @@ def already_active() -> FailedPrecondition:
     return FailedPrecondition(
         "the project already has an active job; pause, resume or cancel it first"
     )
+
+
+async def room_for_active_job(
+    session: AsyncSession, user_id: uuid.UUID, limits: QuotaLimits
+) -> None:
+    """Before a job is added (it begins PENDING, which counts against ACTIVE_JOBS)."""
+    await quotas.lock(session, user_id, Quota.ACTIVE_JOBS)
+    used = await repository.active_for_user(session, user_id)
+    quotas.check(Quota.ACTIVE_JOBS, limits.active_jobs, used)
 
 
 async def created(

@@ -35,6 +35,7 @@ from server.core.db import NO_KEY_UPDATE, table_of
 from server.core.pagination import Cursor, encode_position, newest_first
 from server.documents.models import Document
 from server.jobs.models import (
+    ACTIVE_JOB_STATUSES,
     JobDocument,
     JobDocumentStatus,
     JobStatus,
@@ -130,6 +131,16 @@ def _job_of(row: Row[Any] | None) -> ProcessingJob | None:
 
 
 _JOBS_WANTING_WORKERS = text("SELECT * FROM jobs_wanting_workers(:max_jobs, :max_resumes)")
+
+
+async def active_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """The user's jobs that are not ended (the ACTIVE_JOBS quota)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ProcessingJob)
+        .where(ProcessingJob.user_id == user_id, ProcessingJob.status.in_(ACTIVE_JOB_STATUSES))
+    )
+    return count or 0
 
 
 async def jobs_wanting_workers(

@@ -28,6 +28,7 @@ from server.core.errors import (
 )
 from server.core.pagination import decode_cursor, decode_position, page_with_token
 from server.core.processing_log import ProcessingLog
+from server.core.quotas import QuotaLimits
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.jobs import flows, logs, repository, results
@@ -64,8 +65,6 @@ from server.llm.factory import resolve_model
 from server.projects import repository as projects
 from server.projects.models import ExtractionMode, Project, UnitOfObservation
 from server.projects.service import project_not_found
-from server.quotas import guards
-from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
 from server.schema.prompt_versions import as_generated
 from server.schema.prompts import entity_prompt
@@ -175,7 +174,7 @@ class JobService:
             project, document_ids = await self._select(session, selection, lock=True)
             if await self._active_job(session, project.id) is not None:
                 raise flows.already_active()
-            await guards.room_for_active_job(session, user_id, self._quotas)
+            await flows.room_for_active_job(session, user_id, self._quotas)
             estimate = await self._estimate(session, project, document_ids, selection.retry_failed)
             if estimate.offline_baseline and not self._settings.llm_allow_offline_baseline:
                 raise FailedPrecondition(FORBIDDEN)

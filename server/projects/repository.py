@@ -38,6 +38,14 @@ async def get_for_update(session: AsyncSession, project_id: uuid.UUID) -> Projec
     return await session.get(Project, project_id, with_for_update=NO_KEY_UPDATE)
 
 
+async def count_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """The user's projects (the PROJECTS quota)."""
+    count = await session.scalar(
+        select(func.count()).select_from(Project).where(Project.user_id == user_id)
+    )
+    return count or 0
+
+
 async def list_page(session: AsyncSession, limit: int, after: Cursor | None) -> Sequence[Project]:
     return (await session.scalars(newest_first(select(Project), Project, after, limit))).all()
 

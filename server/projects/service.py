@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from server.core import quotas
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.errors import (
@@ -19,13 +20,12 @@ from server.core.errors import (
     invalid_from_pydantic,
 )
 from server.core.pagination import decode_cursor, page_with_token
+from server.core.quotas import Quota, QuotaLimits
 from server.llm.factory import available_providers, resolve_model
 from server.projects import repository
 from server.projects.models import Project
 from server.projects.repository import ProcessingStatus
 from server.projects.schemas import ProjectInput
-from server.quotas import guards
-from server.quotas.limits import QuotaLimits
 from server.schema import repository as variables
 from server.schema.models import Variable
 from server.schema.prompt_versions import PROJECT_UPDATED, sync_prompts
@@ -62,7 +62,9 @@ class ProjectService:
     async def create(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Project:
         data = self._validate(values)
         async with self._db.transaction(user_id) as session:
-            await guards.room_for_project(session, user_id, self._quotas)
+            await quotas.lock(session, user_id, Quota.PROJECTS)
+            used = await repository.count_for_user(session, user_id)
+            quotas.check(Quota.PROJECTS, self._quotas.projects, used)
             project = Project(user_id=user_id, **data.to_columns())
             session.add(project)
             await session.flush()

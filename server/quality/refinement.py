@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from server.core.quotas import QuotaLimits
 from server.jobs import flows
 from server.jobs.events import JobEvents
 from server.jobs.flows import Stop
@@ -34,8 +35,6 @@ from server.quality import repository
 from server.quality.assessment import VariableCodings, load_codings
 from server.quality.codings import NOT_STATED, Coding, Report, Unit, compare
 from server.quality.models import MODEL, Refinement, RefinementMethod, RefinementStatus
-from server.quotas import guards
-from server.quotas.limits import QuotaLimits
 from server.schema import repository as schema
 from server.schema.guidance import Example, Guidance
 from server.schema.models import Variable
@@ -134,7 +133,7 @@ class RefinementService:
                 "the offline baseline cannot propose instructions: choose a language model "
                 "for the project, or refine with RULES"
             )
-        await guards.room_for_active_job(session, variable.user_id, self._quotas)
+        await flows.room_for_active_job(session, variable.user_id, self._quotas)
         job = ProcessingJob(
             user_id=variable.user_id,
             project_id=project.id,

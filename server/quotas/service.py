@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 from server.core.config import Settings
 from server.core.db import Database
+from server.core.quotas import QuotaLimits
 from server.core.slots import Slots
-from server.quotas import repository
-from server.quotas.limits import QuotaLimits
+from server.documents import repository as documents_held
+from server.jobs import repository as jobs_held
+from server.projects import repository as projects_held
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,9 @@ class QuotaService:
     async def usage(self, user_id: uuid.UUID) -> Usage:
         """The counts are read in one transaction, under the user's row-level security."""
         async with self._db.transaction(user_id) as session:
-            projects = await repository.projects(session, user_id)
-            documents, stored = await repository.documents(session, user_id)
-            active_jobs = await repository.active_jobs(session, user_id)
+            projects = await projects_held.count_for_user(session, user_id)
+            documents, stored = await documents_held.held_by_user(session, user_id)
+            active_jobs = await jobs_held.active_for_user(session, user_id)
         limits = self._limits
         return Usage(
             projects=QuotaUse(projects, limits.projects),

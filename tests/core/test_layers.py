@@ -30,11 +30,8 @@ ENTRY_POINTS = {"main", "cli", "launcher", "demo"}
 KNOWN_CYCLES = {
     frozenset({"copilot", "schema"}),
     frozenset({"documents", "projects"}),
-    frozenset({"documents", "quotas"}),
     frozenset({"feedback", "jobs"}),
     frozenset({"jobs", "projects"}),
-    frozenset({"jobs", "quotas"}),
-    frozenset({"projects", "quotas"}),
     frozenset({"projects", "schema"}),
 }
 

@@ -1,14 +1,19 @@
-"""The quotas a user's resources are held to: what each counts, the setting that sets it, and
-the error a use case answers when it would pass one."""
+"""The quotas a user's resources are held to: what each counts, the setting that sets it, the
+error a use case answers when it would pass one, and the per-user lock that makes a check and
+the insert after it one step. Each domain counts its own resources (its repository) and checks
+them here, inside the transaction of the use case that adds them (the use case owns it)."""
 
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
+from server.core.db import lock_for_user
 from server.core.errors import ResourceExhausted
 from server.core.slots import SlotLimits, Slots
 
@@ -57,6 +62,12 @@ class QuotaLimits:
             active_jobs=settings.quota_max_active_jobs,
             open_streams=settings.quota_max_open_streams,
         )
+
+
+async def lock(session: AsyncSession, user_id: uuid.UUID, quota: Quota) -> None:
+    """Waits until no other transaction of the user holds this quota's lock, kept to the
+    commit: two creates cannot both take the last free place."""
+    await lock_for_user(session, f"quota:{quota.name}", user_id)
 
 
 def check(quota: Quota, limit: int, used: int, adding: int = 1) -> None:
