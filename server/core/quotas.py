@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -68,6 +69,19 @@ async def lock(session: AsyncSession, user_id: uuid.UUID, quota: Quota) -> None:
     """Waits until no other transaction of the user holds this quota's lock, kept to the
     commit: two creates cannot both take the last free place."""
     await lock_for_user(session, f"quota:{quota.name}", user_id)
+
+
+async def room_for(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    quota: Quota,
+    limit: int,
+    held: Callable[[AsyncSession, uuid.UUID], Awaitable[int]],
+) -> None:
+    """Before one more is added: takes the quota's lock, then counts what the user holds
+    (`held`, the domain's count) and refuses past `limit`."""
+    await lock(session, user_id, quota)
+    check(quota, limit, await held(session, user_id))
 
 
 def check(quota: Quota, limit: int, used: int, adding: int = 1) -> None:

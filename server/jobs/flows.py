@@ -101,9 +101,9 @@ async def room_for_active_job(
     session: AsyncSession, user_id: uuid.UUID, limits: QuotaLimits
 ) -> None:
     """Before a job is added (it begins PENDING, which counts against ACTIVE_JOBS)."""
-    await quotas.lock(session, user_id, Quota.ACTIVE_JOBS)
-    used = await repository.active_for_user(session, user_id)
-    quotas.check(Quota.ACTIVE_JOBS, limits.active_jobs, used)
+    await quotas.room_for(
+        session, user_id, Quota.ACTIVE_JOBS, limits.active_jobs, repository.active_for_user
+    )
 
 
 async def created(

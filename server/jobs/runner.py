@@ -22,7 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 from server.core.config import Settings
 from server.core.db import Database
@@ -34,6 +34,8 @@ from server.jobs.models import ProcessingJob, StopReason
 from server.jobs.pipeline import DocumentResult, ExtractionPipeline, JobInterrupted, Usage
 from server.jobs.plans import PlanCache
 from server.jobs.recording import Recorder
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +128,9 @@ class JobRunner:
         under a claim no one holds until its lease ran out. Such a claim is handed back."""
         claiming = asyncio.ensure_future(self._claims.next(user_id, job_id))
         try:
-            return await asyncio.shield(claiming)
+            return await _to_the_end(claiming)
         except asyncio.CancelledError:
-            claim = await claiming
-            if isinstance(claim, Claim):
+            if isinstance(claim := claiming.result(), Claim):
                 await self._claims.release(claim)
             raise
 
@@ -172,13 +173,13 @@ class JobRunner:
             await flows.pause(session, self._events, job.id, Stop(StopReason.CIRCUIT_OPEN, message))
 
 
-async def _to_the_end(operation: Awaitable[None]) -> None:
+async def _to_the_end(operation: Awaitable[T]) -> T:
     """Awaits the operation to its end even when the caller is cancelled meanwhile (a worker
     told to stop), then lets the cancellation go on: a change half made would otherwise be
     rolled back and leave a document RUNNING under a claim no one holds."""
     running = asyncio.ensure_future(operation)
     try:
-        await asyncio.shield(running)
+        return await asyncio.shield(running)
     except asyncio.CancelledError:
         await running
         raise

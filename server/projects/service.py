@@ -62,9 +62,9 @@ class ProjectService:
     async def create(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Project:
         data = self._validate(values)
         async with self._db.transaction(user_id) as session:
-            await quotas.lock(session, user_id, Quota.PROJECTS)
-            used = await repository.count_for_user(session, user_id)
-            quotas.check(Quota.PROJECTS, self._quotas.projects, used)
+            await quotas.room_for(
+                session, user_id, Quota.PROJECTS, self._quotas.projects, repository.count_for_user
+            )
             project = Project(user_id=user_id, **data.to_columns())
             session.add(project)
             await session.flush()
