@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import grpc
@@ -41,6 +42,19 @@ def with_database(url: str, database: str, user: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+@asynccontextmanager
+async def roles_created_one_at_a_time() -> AsyncIterator[asyncpg.Connection]:
+    """An admin connection holding a cluster-wide lock: roles belong to the whole cluster, and
+    the suite's processes (pytest -n) each create this session's database and its roles if
+    they are missing, so the first creates them and the others find them."""
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await admin.execute("SELECT pg_advisory_lock(hashtext('coderai test roles'))")
+        yield admin
+    finally:
+        await admin.close()  # which releases the lock
+
+
 @pytest.fixture(scope="session")
 def database_name() -> str:
     return f"coderai_test_{uuid.uuid4().hex[:10]}"
@@ -49,14 +63,11 @@ def database_name() -> str:
 @pytest.fixture(scope="session")
 async def owner_url(database_name: str) -> AsyncIterator[str]:
     """A new database owned by a plain (non-superuser) owner role, as in production."""
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
+    async with roles_created_one_at_a_time() as admin:
         exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", OWNER_ROLE)
         if not exists:
             await admin.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN CREATEROLE")
         await admin.execute(f"CREATE DATABASE {database_name} OWNER {OWNER_ROLE}")
-    finally:
-        await admin.close()
     yield with_database(POSTGRES_ADMIN_URL, database_name, OWNER_ROLE)
     admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
     try:
@@ -94,7 +105,8 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 async def app_url(settings: Settings, owner_url: str) -> str:
-    await migrate(settings, owner_url)
+    async with roles_created_one_at_a_time():
+        await migrate(settings, owner_url)  # creates the application role if it is missing
     return application_url(settings, owner_url)
 
 

@@ -155,8 +155,8 @@ async def test_a_revoked_key_is_unauthenticated_at_once_and_others_keys_cannot_b
     [
         "cak_",
         "cak_not-a-key",
-        f"cak_{uuid.uuid4().hex}_guessed-secret",
-        f"cak_{uuid.uuid4().hex}",
+        "cak_5f0c2a1e9b7d4c3a8e6f1d2b3c4a5e6f_guessed-secret",
+        "cak_5f0c2a1e9b7d4c3a8e6f1d2b3c4a5e6f",
     ],
 )
 async def test_a_malformed_or_unknown_key_is_unauthenticated(

@@ -353,7 +353,9 @@ PROJECT_ID_RPCS: dict[str, tuple[ProjectIdRpc, str]] = {
 
 
 @pytest.mark.parametrize("rpc", PROJECT_ID_RPCS)
-@pytest.mark.parametrize("project_id", ["", "not-a-uuid", "1234", f"{uuid.uuid4()}x"])
+@pytest.mark.parametrize(
+    "project_id", ["", "not-a-uuid", "1234", "0b6f3c2e-8d41-4f5a-9c7e-2a1d5b8e4f60x"]
+)
 async def test_a_malformed_project_id_is_an_invalid_argument(
     researcher: Caller, rpc: str, project_id: str
 ) -> None:
