@@ -7,6 +7,10 @@ registers, then reads what it missed straight from the stream (XRANGE, no blocki
 the reader's events, skipping ids it has seen: nothing is lost between the two. A watcher that
 falls behind (its queue is full: a slow client) is not waited for; it catches up from the
 stream itself, so it can stall neither the reader nor the other watchers.
+
+An event is appended while its writer still holds the job's row, before its commit (that keeps
+the stream in the order of the changes), so a watcher is handed it only once that writer is
+done (the `settled` wait): a client that reads the job after an event sees the change.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from server.jobs.events import JobEvent, JobEvents, id_key
@@ -34,8 +38,13 @@ class _Watcher:
     lagging: bool = False
 
 
+# Waits until the transactions that appended these events have ended.
+Settled = Callable[[list[JobEvent]], Awaitable[None]]
+
+
 @dataclass(eq=False)
 class _Reader:
+    settled: Settled
     watchers: set[_Watcher] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
 
@@ -47,10 +56,12 @@ class EventFeed:
         self._readers: dict[str, _Reader] = {}
 
     async def follow(
-        self, key: str, after: str, quiet_seconds: float
+        self, key: str, after: str, quiet_seconds: float, settled: Settled
     ) -> AsyncIterator[list[JobEvent]]:
-        """Batches of the stream's events after `after`, in order, as they come; an empty
-        batch after each quiet spell of quiet_seconds (for the caller's own checks)."""
+        """Batches of the stream's events after `after`, in order, as they come, each once
+        `settled` returned for it; an empty batch after each quiet spell of quiet_seconds (for
+        the caller's own checks). Every watcher of a stream is its job's owner, so the
+        reader waits with the `settled` of the watcher that started it."""
         watcher = _Watcher(asyncio.Queue(self._queue_size))
         reader = self._readers.get(key)
         if reader is None:
@@ -61,7 +72,7 @@ class EventFeed:
             start = await self._events.last_id(key)
             reader = self._readers.get(key)
             if reader is None:
-                reader = self._readers[key] = _Reader()
+                reader = self._readers[key] = _Reader(settled)
                 reader.task = asyncio.create_task(self._read(key, reader, start))
         reader.watchers.add(watcher)
         try:
@@ -76,6 +87,7 @@ class EventFeed:
                     while True:
                         missed = await self._events.range_after(key, last, _CATCH_UP_BATCH)
                         if missed:
+                            await _settle(settled, missed)
                             last = missed[-1].id
                             yield missed
                         if len(missed) < _CATCH_UP_BATCH:
@@ -112,6 +124,8 @@ class EventFeed:
                 log.exception("reading %s failed; retrying", key)
                 await asyncio.sleep(1)
                 continue
+            if events:
+                await _settle(reader.settled, events)
             for event in events:
                 after = event.id
                 for watcher in list(reader.watchers):
@@ -124,6 +138,17 @@ class EventFeed:
                         with contextlib.suppress(asyncio.QueueEmpty):
                             while True:
                                 watcher.queue.get_nowait()
+
+
+async def _settle(settled: Settled, events: list[JobEvent]) -> None:
+    """Waits for the events' writers; if that wait fails, the events go out anyway: late
+    reads of the job are better than a watch that stalls."""
+    try:
+        await settled(events)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("waiting for the writers of %d events failed; sending them", len(events))
 
 
 def _after(events: list[JobEvent], last: str) -> list[JobEvent]:

@@ -381,6 +381,24 @@ async def end_claim(
     return ended.first() is not None
 
 
+# FOR SHARE waits for every transaction that holds one of the rows to change it, and for
+# nothing else. The lock timeout bounds the wait on a writer that hangs.
+_LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', '5s', true)")
+_AFTER_WRITERS = (
+    select(_JOBS.c.id)
+    .where(_JOBS.c.id.in_(bindparam("job_ids", expanding=True)))
+    .with_for_update(read=True)
+)
+
+
+async def wait_for_writers(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> None:
+    """Returns once no transaction that is changing one of these jobs is still open: what
+    such a transaction publishes while it holds the job's row (server.jobs.flows) is then
+    committed, or rolled back. Raises sqlalchemy's OperationalError after 5 s of waiting."""
+    await session.execute(_LOCK_TIMEOUT)
+    await session.execute(_AFTER_WRITERS, {"job_ids": list(job_ids)})
+
+
 _COUNT_DOCUMENT = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job"))

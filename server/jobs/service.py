@@ -417,7 +417,7 @@ class JobService:
             for event in await self._events.range_after(key, after):
                 yield event
             return
-        async for followed in self._follow(key, after, expires_at):
+        async for followed in self._follow(user_id, key, after, expires_at):
             if followed is None:
                 # Quiet: the job may have ended with its last events past retention.
                 job = await self.get(user_id, job_id)
@@ -449,7 +449,7 @@ class JobService:
         snapshot = await self._snapshot(key, last_event_id, active)
         yield snapshot
         after = snapshot.id
-        async for event in self._follow(key, after, expires_at):
+        async for event in self._follow(user_id, key, after, expires_at):
             if event is not None:
                 yield event
 
@@ -472,13 +472,19 @@ class JobService:
         )
 
     async def _follow(
-        self, key: str, after: str, expires_at: datetime
+        self, user_id: uuid.UUID, key: str, after: str, expires_at: datetime
     ) -> AsyncIterator[JobEvent | None]:
         """The stream's events after `after` as they come; None after each quiet spell.
         Ends with Unauthenticated when the access token expires."""
         remaining = (expires_at - datetime.now(UTC)).total_seconds()
         quiet = max(0.05, min(_WATCH_POLL_SECONDS, remaining))
-        async for batch in self._feed.follow(key, after, quiet):
+
+        async def settled(events: list[JobEvent]) -> None:
+            job_ids = {event.job.id for event in events if event.job is not None}
+            async with self._db.transaction(user_id) as session:
+                await repository.wait_for_writers(session, sorted(job_ids))
+
+        async for batch in self._feed.follow(key, after, quiet, settled):
             if datetime.now(UTC) >= expires_at:
                 raise Unauthenticated("access token expired; reconnect with a new one")
             if not batch:

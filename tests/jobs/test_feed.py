@@ -47,8 +47,14 @@ def a_job() -> ProcessingJob:
     )
 
 
+async def nothing_to_wait_for(events: list[JobEvent]) -> None:
+    """These tests' events are appended outside any transaction."""
+
+
 async def collect(feed: EventFeed, key: str, after: str, count: int, into: list[JobEvent]) -> None:
-    batches: AsyncIterator[list[JobEvent]] = feed.follow(key, after, quiet_seconds=0.1)
+    batches: AsyncIterator[list[JobEvent]] = feed.follow(
+        key, after, quiet_seconds=0.1, settled=nothing_to_wait_for
+    )
     async for batch in batches:
         into.extend(batch)
         if len(into) >= count:

@@ -16,8 +16,10 @@ from coderai.v1 import common_pb2, job_pb2
 from redis.asyncio import Redis
 
 from server.core.security import issue_access_token
+from server.jobs import flows
 from server.jobs.events import EventType, JobEvent, JobEvents, stream_key
 from server.jobs.feed import EventFeed
+from server.jobs.models import JobStatus
 from server.jobs.service import JobService
 from server.llm.local_server import Fault
 from tests.factories import Caller, rpc_error, signed_in
@@ -286,6 +288,18 @@ class _NoTasks:
         """The watch below starts no job."""
 
 
+def job_service(stack: Stack, redis: Redis) -> tuple[JobService, JobEvents]:
+    """A JobService of the test's own on the stack's database, and its events."""
+    settings = stack.settings
+    events = JobEvents(
+        redis,
+        max_length=settings.job_events_max_length,
+        ttl_seconds=settings.job_events_ttl_seconds,
+    )
+    service = JobService(stack.server.database, settings, _NoTasks(), events, EventFeed(events))
+    return service, events
+
+
 async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
     researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
 ) -> None:
@@ -298,13 +312,7 @@ async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
     await researcher.jobs.PauseJob(
         job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
     )
-    settings = stack.settings
-    events = JobEvents(
-        redis,
-        max_length=settings.job_events_max_length,
-        ttl_seconds=settings.job_events_ttl_seconds,
-    )
-    service = JobService(stack.server.database, settings, _NoTasks(), events, EventFeed(events))
+    service, events = job_service(stack, redis)
     user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
     watch = cast(
         AsyncGenerator[JobEvent, None],
@@ -322,4 +330,39 @@ async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
 
     assert snapshot.type is EventType.SNAPSHOT
     assert received == (await stream_ids(redis, created.job.id, after=snapshot.id))[: len(received)]
+    await watch.aclose()
+
+
+async def test_a_watcher_gets_an_event_once_its_change_is_committed(
+    researcher: Caller, stack: Stack, redis: Redis
+) -> None:
+    """A change's event is appended before its transaction commits (the stream keeps the
+    changes' order); the watch hands it over only after the commit, so a client that reads
+    the job on the event sees the change (the Python SDK's run() read the job back as RUNNING
+    after job_completed)."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(1))
+    created = await researcher.create_job(project.id, document_ids=ids)
+    await researcher.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+    service, events = job_service(stack, redis)
+    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
+    watch = cast(
+        AsyncGenerator[JobEvent, None],
+        service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
+    )
+    assert (await anext(watch)).type is EventType.SNAPSHOT
+    next_event = asyncio.ensure_future(anext(watch))
+
+    async with stack.server.database.transaction(user_id) as session:
+        await flows.cancel_by_researcher(session, events, job_id)
+        appended = await stream_ids(redis, created.job.id)
+        await asyncio.sleep(1.0)
+        held_back = not next_event.done()
+
+    event = await asyncio.wait_for(next_event, 10)
+    assert held_back, "the event was handed over before its change was committed"
+    assert (event.type, event.id) == (EventType.CANCELLED, appended[-1])
+    assert (await service.get(user_id, job_id)).status is JobStatus.CANCELLED
     await watch.aclose()

@@ -28,7 +28,7 @@ from server.jobs.feed import EventFeed
 from tests.factories import Caller
 from tests.gateway.client import local_gateway, read_frames
 from tests.jobs.conftest import Stack
-from tests.jobs.test_feed import a_job
+from tests.jobs.test_feed import a_job, nothing_to_wait_for
 from tests.jobs.test_watch import id_order, stream_ids
 from tests.jobs.test_watch_grpcweb import event, paused_job, status, watch
 
@@ -204,7 +204,10 @@ async def test_a_watcher_that_falls_behind_catches_up_from_the_stream_and_holds_
     reads = observe_reads(monkeypatch, key)
     start = await events.publish(job, EventType.PROGRESS)
     slow, fast = (
-        cast(AsyncGenerator[list[JobEvent], None], feed.follow(key, start, quiet_seconds=0.1))
+        cast(
+            AsyncGenerator[list[JobEvent], None],
+            feed.follow(key, start, quiet_seconds=0.1, settled=nothing_to_wait_for),
+        )
         for _ in range(2)
     )
     # The slow watcher joins, then reads nothing while twenty events come, four times what its
