@@ -251,10 +251,16 @@ const OUTCOME_WORDS: Record<JobDocumentStatus, string> = {
   [JobDocumentStatus.FAILED]: "failed",
 };
 
-/** What became of each document of the job, by filename. */
+// Each document's event reads the list again, and the answers may come back out of order.
+let documentsRead = 0;
+
+/** What became of each document of the job, by filename; an answer older than one shown is
+ * dropped. */
 async function showJobDocuments(): Promise<void> {
   if (!current) return;
+  const read = ++documentsRead;
   const reply = await api.jobs.listJobDocuments({ jobId: current.id, pageSize: 200 });
+  if (read < documentsRead) return; // a later read is under way, with a newer answer
   ui.documents.replaceChildren(
     ...reply.documents.map((document) => {
       const line = row(document.filename, OUTCOME_WORDS[document.status], document.error);
@@ -274,6 +280,7 @@ async function control(action: "pauseJob" | "resumeJob" | "cancelJob"): Promise<
   if (!current) return;
   const { job } = await api.jobs[action]({ jobId: current.id });
   showJob(required(job, action));
+  await showJobDocuments(); // a document in flight may have finished meanwhile
   if (action === "resumeJob") {
     await follow(required(job, action));
   }
