@@ -31,6 +31,9 @@ from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 from taskiq import AsyncBroker
 
+# Every ORM model registered: flushing a row of one table needs the tables its foreign keys
+# name to be known, whichever services this process happens to import.
+import server.models  # noqa: F401
 from server.auth.accounts import AccountService
 from server.auth.authenticator import Authenticator
 from server.auth.rpc import PUBLIC_METHODS, AuthServicer

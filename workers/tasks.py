@@ -17,6 +17,9 @@ from types import FrameType
 from redis.asyncio import Redis
 from taskiq import TaskiqEvents, TaskiqState
 
+# Every ORM model registered: flushing a row of one table needs the tables its foreign keys
+# name to be known, whichever services this process happens to import.
+import server.models  # noqa: F401
 from server.core.config import get_settings
 from server.core.db import Database
 from server.core.infrastructure import connect_database, connect_redis, prepare

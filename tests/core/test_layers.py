@@ -138,3 +138,12 @@ def test_no_domains_import_each_other_but_the_known_knots() -> None:
     cycles = {frozenset(edge) for edge in edges if edge[::-1] in edges}
     assert cycles - KNOWN_CYCLES == set(), "a new knot between domains"
     assert KNOWN_CYCLES - cycles == set(), "untied: take it off KNOWN_CYCLES"
+
+
+def test_each_process_that_writes_rows_registers_every_model() -> None:
+    """The server and the worker import server.models: an ORM flush needs every table that a
+    foreign key names, and which of them a process's other imports happen to bring in is
+    no guarantee (the worker once lost the users table when the command line stopped
+    importing the account service for it)."""
+    importers = {module for module, imported in GRAPH.items() if "server.models" in imported}
+    assert {"server.main", "workers.tasks"} <= importers

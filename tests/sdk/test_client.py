@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import subprocess
+import time
 import uuid
 import zipfile
 from datetime import UTC, datetime
@@ -19,11 +20,13 @@ import grpc
 import pandas as pd
 import pytest
 from coderai import Client, CoderAIError
+from coderai import client as client_module
 from coderai.v1 import common_pb2, job_pb2, quality_pb2
 
 from server.copilot.service import SUGGESTIONS_SCHEMA_NAME
 from tests.copilot.test_copilot_rpc import ANSWER
 from tests.jobs.conftest import Stack
+from tests.processes import free_port
 from tests.quality.test_quality_rpc import minutes, misreading_model
 from tests.sdk.documents import CODEBOOK, research_folder
 
@@ -200,3 +203,20 @@ async def test_the_notebook_imports_a_coders_table_measures_agreement_and_refine
     misreading_model(stack)
     stack.llm.answer_schema(SUGGESTIONS_SCHEMA_NAME, ANSWER)
     await asyncio.to_thread(quality_workflow, stack, tmp_path)
+
+
+def test_a_watch_gives_up_on_a_server_that_stays_out_of_reach(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reconnecting goes on through a broken stream, not forever: a notebook whose server is
+    gone gets the error instead of a cell that never ends."""
+    monkeypatch.setattr(client_module, "WATCH_RECONNECT_SECONDS", 2.0)
+    client = Client(f"127.0.0.1:{free_port()}", api_key="cak_unused", progress=False)
+    started = time.monotonic()
+
+    with pytest.raises(CoderAIError) as gone:
+        client.watch(str(uuid.uuid4()))
+
+    assert gone.value.code == grpc.StatusCode.UNAVAILABLE
+    assert 2.0 <= time.monotonic() - started < 10
+    client.close()

@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
-import pandas as pd
 import yaml
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
@@ -58,6 +57,11 @@ from coderai.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    # Imported where a table is made or read: pandas takes longer to import than the rest of
+    # the client, and the command line mostly makes none.
+    import pandas as pd
 
 __all__ = ["Client", "CoderAIError", "UploadOutcome"]
 
@@ -484,14 +488,18 @@ class Client:
         on_event: Callable[[job_pb2.WatchJobResponse], None] | None = None,
     ) -> job_pb2.ProcessingJob:
         """Follows the job's live events (WatchJob) until it ends, with a progress bar;
-        reconnects after the last event seen if the stream breaks. The job as it ended."""
+        reconnects after the last event seen if the stream breaks, and gives up (raising the
+        last error) when the server stays out of reach for WATCH_RECONNECT_SECONDS. The job
+        as it ended."""
         job_id = job if isinstance(job, str) else job.id
         last_event = ""
+        last_heard = time.monotonic()
         with self._bar(total=None, unit="doc", desc="job") as bar:
             while True:
                 request = job_pb2.WatchJobRequest(job_id=job_id, last_event_id=last_event)
                 try:
                     for event in self._stream(self.jobs.WatchJob, request):
+                        last_heard = time.monotonic()
                         last_event = event.event_id or last_event
                         if event.HasField("job"):
                             _show_progress(bar, event.job)
@@ -503,6 +511,8 @@ class Client:
                         grpc.StatusCode.UNAUTHENTICATED,
                         grpc.StatusCode.UNAVAILABLE,
                     ):
+                        raise
+                    if time.monotonic() - last_heard > WATCH_RECONNECT_SECONDS:
                         raise
                     time.sleep(1)  # the stream broke or the token expired: go on
         return self.get_job(job_id)
@@ -553,6 +563,8 @@ class Client:
         (a list in each cell for variables that keep several values; None when a cell holds no
         value). With metadata, each variable adds status_{name}, confidence_{name} and
         source_{name} (its first value's quote)."""
+        import pandas as pd
+
         table = self.results_table(project)
         columns, rows = table.columns, table.rows
         entity = any(row.entity_key for row in rows)
@@ -663,6 +675,8 @@ class Client:
         column per coded variable, named as the variable, and optionally `note_<variable>`.
         An empty cell says the document does not state the value; a variable without a column
         is not coded. Returns the number of codes stored; all or nothing per call."""
+        import pandas as pd
+
         project_id = self.project(project).id
         frame = codes if isinstance(codes, pd.DataFrame) else pd.read_csv(codes, dtype=str)
         variables = self._variable_ids(project_id)
@@ -725,6 +739,8 @@ class Client:
             for report in (*reply.model, *reply.coders)
             for measure in report.measures
         ]
+        import pandas as pd
+
         return pd.DataFrame.from_records(records, columns=_AGREEMENT_COLUMNS)
 
     def refine(
@@ -946,6 +962,9 @@ class Client:
             result.append(UploadOutcome(outcome.path, parsed, error, outcome.duplicate))
         return result
 
+
+# How long watch() tries to reconnect to a server it cannot reach before it gives up.
+WATCH_RECONNECT_SECONDS = 60.0
 
 _AGREEMENT_COLUMNS = [
     "compared",
