@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 import krippendorff
 import numpy as np
-from scipy.stats import binomtest
-from sklearn.metrics import cohen_kappa_score
+
+# scikit-learn and scipy are imported where a measure needs them: they take about a second to
+# import, which every server and worker process would otherwise pay at its start.
 
 BOOTSTRAP_SAMPLES = 1000
 CONFIDENCE = 0.95
@@ -211,6 +212,8 @@ def _cohen_kappa(pairs: Pairs) -> Value:
         return "no unit was coded by both"
     if len({code for pair in pairs for code in pair}) < 2:
         return "a single category was used throughout: chance agreement is total"
+    from sklearn.metrics import cohen_kappa_score
+
     reference, compared = zip(*pairs, strict=True)
     return float(cohen_kappa_score(reference, compared))
 
@@ -265,6 +268,8 @@ def _category_score(pairs: Pairs, category: str) -> CategoryScore:
     agreed = sum(1 for r, c in pairs if r == c == category)
     p_value = None
     if reference:
+        from scipy.stats import binomtest
+
         # Guessing with the compared coding's own rate for the category would hit it in that
         # share of the reference's units.
         rate = compared / len(pairs)
