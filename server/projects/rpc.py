@@ -12,7 +12,7 @@ from server.core.proto import enum_from_proto, enum_to_proto, masked_fields, par
 from server.documents.models import DocumentStatus
 from server.projects.models import ExtractionMode, Project, UnitOfObservation
 from server.projects.repository import ProcessingStatus
-from server.projects.service import PROJECT_FIELDS, ProjectService
+from server.projects.service import PROJECT_FIELDS, ProjectService, validate_project
 from server.schema.rpc import variable_message
 
 
@@ -89,7 +89,8 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
     async def CreateProject(  # noqa: N802 - gRPC method names are the proto's
         self, request: project_pb2.CreateProjectRequest, context: RpcContext
     ) -> project_pb2.CreateProjectResponse:
-        project = await self._service.create(current_user_id(), project_values(request.project))
+        data = validate_project(project_values(request.project))
+        project = await self._service.create(current_user_id(), data)
         return project_pb2.CreateProjectResponse(project=project_message(project))
 
     async def GetProject(  # noqa: N802

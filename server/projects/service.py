@@ -59,8 +59,10 @@ class ProjectService:
         self._settings = settings
         self._quotas = QuotaLimits.of(settings)
 
-    async def create(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Project:
-        data = self._validate(values)
+    async def create(self, user_id: uuid.UUID, data: ProjectInput) -> Project:
+        """`data` is validated on its own (validate_project); here its model provider is
+        checked against the providers this server has."""
+        self._check_provider(data)
         async with self._db.transaction(user_id) as session:
             await quotas.room_for(
                 session, user_id, Quota.PROJECTS, self._quotas.projects, repository.count_for_user
@@ -113,6 +115,10 @@ class ProjectService:
 
     def _validate(self, values: Mapping[str, Any]) -> ProjectInput:
         data = validate_project(values)
+        self._check_provider(data)
+        return data
+
+    def _check_provider(self, data: ProjectInput) -> None:
         provider = data.llm_config.provider
         allowed = available_providers(self._settings)
         if provider and provider not in allowed:
@@ -121,7 +127,6 @@ class ProjectService:
                 f"project.llm_config.provider {description}",
                 [FieldViolation("project.llm_config.provider", description)],
             )
-        return data
 
     async def delete(self, user_id: uuid.UUID, project_id: uuid.UUID) -> None:
         async with self._db.transaction(user_id) as session:

@@ -34,7 +34,7 @@ from server.core.slots import Slots
 from server.schema.guidance import Example, Guidance
 from server.schema.models import IfMultipleValues, IfUncertain, Prompt, Variable, VariableType
 from server.schema.prompts import CallContext
-from server.schema.service import VARIABLE_FIELDS, PreviewSource, SchemaService
+from server.schema.service import VARIABLE_FIELDS, PreviewSource, SchemaService, validate_variable
 
 
 def variable_message(variable: Variable) -> schema_pb2.Variable:
@@ -283,9 +283,8 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         self, request: schema_pb2.CreateVariableRequest, context: RpcContext
     ) -> schema_pb2.CreateVariableResponse:
         project_id = parse_id(request.variable.project_id, "variable.project_id")
-        variable = await self._service.create(
-            current_user_id(), project_id, variable_values(request.variable)
-        )
+        data = validate_variable(variable_values(request.variable))
+        variable = await self._service.create(current_user_id(), project_id, data)
         return schema_pb2.CreateVariableResponse(variable=variable_message(variable))
 
     async def GetVariable(  # noqa: N802

@@ -93,9 +93,11 @@ class SchemaService:
         self._settings = settings
 
     async def create(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, values: Mapping[str, Any]
+        self, user_id: uuid.UUID, project_id: uuid.UUID, data: VariableInput
     ) -> Variable:
-        data = validate_variable(values)
+        """A new variable at the end of the project's schema, with its prompt as version 1.
+        `data` is validated on its own (validate_variable); here it is checked against the
+        project's other variables (names, dependencies)."""
         async with self._db.transaction(user_id) as session:
             # Locking the project serialises schema changes: order and names stay consistent.
             project = await projects.get_for_update(session, project_id)
