@@ -22,7 +22,7 @@ from server.core.db import Database
 from server.core.processing_log import LogEventType
 from server.jobs import flows, logs, repository, results
 from server.jobs.claims import Claim, Skip
-from server.jobs.events import EventType, JobEvents
+from server.jobs.events import EventType, JobEvents, NewEvent
 from server.jobs.evidence import evidence_rows
 from server.jobs.flows import Stop
 from server.jobs.models import (
@@ -134,8 +134,9 @@ class Recorder:
             # events reach the stream in the order of the changes, and the last document's
             # come before the job's end.
             kind = EventType.DOCUMENT_FAILED if failed else EventType.DOCUMENT_COMPLETED
-            await self._events.publish(counted, kind, document_id=document_id, message=error or "")
-            await self._events.publish(counted, EventType.PROGRESS)
+            await self._events.publish_all(
+                counted, [NewEvent(kind, document_id, error or ""), NewEvent(EventType.PROGRESS)]
+            )
             if (
                 counted.consecutive_failures > self._settings.job_max_consecutive_failures
                 and counted.status is JobStatus.RUNNING
