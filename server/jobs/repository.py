@@ -394,7 +394,7 @@ _AFTER_WRITERS = (
 async def wait_for_writers(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> None:
     """Returns once no transaction that is changing one of these jobs is still open: what
     such a transaction publishes while it holds the job's row (server.jobs.flows) is then
-    committed, or rolled back. Raises sqlalchemy's OperationalError after 5 s of waiting."""
+    committed, or rolled back. Raises sqlalchemy's DBAPIError after 5 s of waiting."""
     await session.execute(_LOCK_TIMEOUT)
     await session.execute(_AFTER_WRITERS, {"job_ids": list(job_ids)})
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
@@ -405,9 +406,15 @@ class JobService:
         (or the caller's access token expires: Unauthenticated, to reconnect with a fresh one
         and the last event id). The snapshot's id is where the events continue from."""
         _check_event_id(last_event_id)
-        job = await self.get(user_id, job_id)
         key = stream_key(job_id)
-        snapshot = await self._snapshot(key, last_event_id, job)
+        # Where the events go on from, read before the job: a change after it comes as an
+        # event, and the job is read once the writers of the events before it are done, so
+        # the snapshot holds their changes (the job as read could miss a change whose event
+        # it then skipped: a job_completed, say).
+        start = last_event_id or await self._events.last_id(key)
+        await self._wait_for_writers(user_id, [job_id])
+        job = await self.get(user_id, job_id)
+        snapshot = await self._snapshot(key, last_event_id, job, start)
         yield snapshot
         # From the snapshot's own id: reading the stream's end again here, after the yield,
         # would skip what was appended meanwhile (a watcher of a busy job lost events).
@@ -453,13 +460,15 @@ class JobService:
             if event is not None:
                 yield event
 
-    async def _snapshot(self, key: str, after: str, job: ProcessingJob | None) -> JobEvent:
-        """The job as it is, as the event to continue after `after` (the newest event when
-        empty); marked events_lost when events after `after` are past the stream's retention,
-        so that the client re-reads what it keeps (extractions, the job's log)."""
+    async def _snapshot(
+        self, key: str, after: str, job: ProcessingJob | None, start: str = ""
+    ) -> JobEvent:
+        """The job as it is, as the event to continue after `start` (else `after`, else the
+        newest event); marked events_lost when events after `after` are past the stream's
+        retention, so that the client re-reads what it keeps (extractions, the job's log)."""
         lost = bool(after) and await self._events.lost_after(key, after)
         return JobEvent(
-            id=after or await self._events.last_id(key),
+            id=start or after or await self._events.last_id(key),
             type=EventType.SNAPSHOT,
             job=job,
             document_id="",
@@ -481,8 +490,7 @@ class JobService:
 
         async def settled(events: list[JobEvent]) -> None:
             job_ids = {event.job.id for event in events if event.job is not None}
-            async with self._db.transaction(user_id) as session:
-                await repository.wait_for_writers(session, sorted(job_ids))
+            await self._wait_for_writers(user_id, sorted(job_ids))
 
         async for batch in self._feed.follow(key, after, quiet, settled):
             if datetime.now(UTC) >= expires_at:
@@ -491,6 +499,16 @@ class JobService:
                 yield None
             for event in batch:
                 yield event
+
+    async def _wait_for_writers(self, user_id: uuid.UUID, job_ids: Sequence[uuid.UUID]) -> None:
+        """Until the transactions changing these jobs have ended (their events, appended
+        before their commits, are then true). A writer that holds on past the lock timeout is
+        logged and not waited for: a late read is better than a watch that stalls."""
+        try:
+            async with self._db.transaction(user_id) as session:
+                await repository.wait_for_writers(session, job_ids)
+        except DBAPIError:
+            log.warning("the writers of jobs %s took too long; going on", job_ids, exc_info=True)
 
     # --- controlling ----------------------------------------------------------------------
 

@@ -334,7 +334,7 @@ async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
 
 
 async def test_a_watcher_gets_an_event_once_its_change_is_committed(
-    researcher: Caller, stack: Stack, redis: Redis
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
 ) -> None:
     """A change's event is appended before its transaction commits (the stream keeps the
     changes' order); the watch hands it over only after the commit, so a client that reads
@@ -366,3 +366,38 @@ async def test_a_watcher_gets_an_event_once_its_change_is_committed(
     assert (event.type, event.id) == (EventType.CANCELLED, appended[-1])
     assert (await service.get(user_id, job_id)).status is JobStatus.CANCELLED
     await watch.aclose()
+
+
+async def test_a_watch_begun_while_a_change_commits_starts_from_the_change(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
+) -> None:
+    """The snapshot is read once the job's writers are done: a watch begun between a change's
+    event and its commit gets the changed job, not the old one with the change's event
+    already behind it."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(1))
+    created = await researcher.create_job(project.id, document_ids=ids)
+    await researcher.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+    service, events = job_service(stack, redis)
+    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
+    watch = cast(
+        AsyncGenerator[JobEvent, None],
+        service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
+    )
+
+    async with stack.server.database.transaction(user_id) as session:
+        await flows.cancel_by_researcher(session, events, job_id)
+        appended = await stream_ids(redis, created.job.id)
+        first = asyncio.ensure_future(anext(watch))
+        await asyncio.sleep(1.0)
+        held_back = not first.done()
+
+    snapshot = await asyncio.wait_for(first, 10)
+    assert held_back, "the snapshot was read before the change was committed"
+    assert snapshot.type is EventType.SNAPSHOT
+    assert snapshot.job is not None
+    assert snapshot.job.status is JobStatus.CANCELLED
+    assert snapshot.id == appended[-1]
+    assert [event.type async for event in watch] == []  # the job has ended: nothing follows
