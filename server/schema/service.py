@@ -147,9 +147,13 @@ class SchemaService:
             await self._flush_unique_name(session, data.name)
             project = await projects.get(session, variable.project_id)
             assert project is not None  # locked by _lock_variable
-            await self._sync_prompts(session, project, VARIABLE_UPDATED, only={variable.id})
+            # The siblings as read above, this variable among them as it is now.
+            await self._sync_prompts(
+                session, project, siblings, VARIABLE_UPDATED, only={variable.id}
+            )
             # Variables that depend on this one name it in their prompts.
-            await self._sync_prompts(session, project, SCHEMA_UPDATED)
+            others = {sibling.id for sibling in siblings} - {variable.id}
+            await self._sync_prompts(session, project, siblings, SCHEMA_UPDATED, only=others)
         return variable
 
     async def delete(self, user_id: uuid.UUID, variable_id: uuid.UUID) -> None:
@@ -224,7 +228,7 @@ class SchemaService:
             if unknown:
                 raise NotFound(f"variables {', '.join(unknown)} not found in project {project_id}")
             synced = await self._sync_prompts(
-                session, project, REGENERATED, only=set(variable_ids) or None
+                session, project, variables, REGENERATED, only=set(variable_ids) or None
             )
             return [synced[v.id] for v in variables if v.id in synced]
 
@@ -300,10 +304,12 @@ class SchemaService:
         self,
         session: AsyncSession,
         project: Project,
+        variables: Sequence[Variable],
         reason: str,
         only: set[uuid.UUID] | None = None,
     ) -> dict[uuid.UUID, SyncedPrompt]:
-        variables = await repository.list_for_project(session, project.id)
+        """sync_prompts for the project's variables (all of them, as read in this
+        transaction: each prompt names the others)."""
         return await sync_prompts(
             session,
             project,
