@@ -313,6 +313,14 @@ class JobService:
             modes=modes,
         )
 
+    async def _project_active_job(
+        self, user_id: uuid.UUID, project_id: uuid.UUID
+    ) -> ProcessingJob | None:
+        async with self._db.transaction(user_id) as session:
+            if await projects.get(session, project_id) is None:
+                raise project_not_found(project_id)
+            return await self._active_job(session, project_id)
+
     async def _active_job(
         self, session: AsyncSession, project_id: uuid.UUID
     ) -> ProcessingJob | None:
@@ -448,12 +456,14 @@ class JobService:
         the active job (without a job when the project has none). A project does not end: the stream
         runs until the client leaves or its access token expires."""
         _check_event_id(last_event_id)
-        async with self._db.transaction(user_id) as session:
-            if await projects.get(session, project_id) is None:
-                raise project_not_found(project_id)
-            active = await self._active_job(session, project_id)
         key = project_stream_key(project_id)
-        snapshot = await self._snapshot(key, last_event_id, active)
+        # As in watch: the id first, then the active job once its writers are done.
+        start = last_event_id or await self._events.last_id(key)
+        active = await self._project_active_job(user_id, project_id)
+        if active is not None:
+            await self._wait_for_writers(user_id, [active.id])
+            active = await self._project_active_job(user_id, project_id)
+        snapshot = await self._snapshot(key, last_event_id, active, start)
         yield snapshot
         after = snapshot.id
         async for event in self._follow(user_id, key, after, expires_at):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from redis.asyncio import Redis
 
 from server.core.security import issue_access_token
 from server.jobs import flows
-from server.jobs.events import EventType, JobEvent, JobEvents, stream_key
+from server.jobs.events import EventType, JobEvent, JobEvents, project_stream_key, stream_key
 from server.jobs.feed import EventFeed
 from server.jobs.models import JobStatus
 from server.jobs.service import JobService
@@ -353,17 +354,24 @@ async def test_a_watcher_gets_an_event_once_its_change_is_committed(
         service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
     )
     assert (await anext(watch)).type is EventType.SNAPSHOT
-    next_event = asyncio.ensure_future(anext(watch))
 
+    async def the_cancel() -> tuple[JobEvent, float]:
+        # A document in flight when the job was paused may finish first: its events come
+        # before, on their own commits.
+        while (event := await anext(watch)).type is not EventType.CANCELLED:
+            pass
+        return event, time.monotonic()
+
+    cancel = asyncio.ensure_future(the_cancel())
     async with stack.server.database.transaction(user_id) as session:
         await flows.cancel_by_researcher(session, events, job_id)
         appended = await stream_ids(redis, created.job.id)
         await asyncio.sleep(1.0)
-        held_back = not next_event.done()
+    committed_at = time.monotonic()
 
-    event = await asyncio.wait_for(next_event, 10)
-    assert held_back, "the event was handed over before its change was committed"
-    assert (event.type, event.id) == (EventType.CANCELLED, appended[-1])
+    event, arrived_at = await asyncio.wait_for(cancel, 10)
+    assert arrived_at >= committed_at, "the event was handed over before its change committed"
+    assert event.id == appended[-1]
     assert (await service.get(user_id, job_id)).status is JobStatus.CANCELLED
     await watch.aclose()
 
@@ -389,7 +397,6 @@ async def test_a_watch_begun_while_a_change_commits_starts_from_the_change(
 
     async with stack.server.database.transaction(user_id) as session:
         await flows.cancel_by_researcher(session, events, job_id)
-        appended = await stream_ids(redis, created.job.id)
         first = asyncio.ensure_future(anext(watch))
         await asyncio.sleep(1.0)
         held_back = not first.done()
@@ -399,5 +406,56 @@ async def test_a_watch_begun_while_a_change_commits_starts_from_the_change(
     assert snapshot.type is EventType.SNAPSHOT
     assert snapshot.job is not None
     assert snapshot.job.status is JobStatus.CANCELLED
-    assert snapshot.id == appended[-1]
-    assert [event.type async for event in watch] == []  # the job has ended: nothing follows
+    # It continues from the cancel's event or later: what follows is no change of the job's
+    # (a document in flight when the job was paused may still finish).
+    cancelled = await cancel_event_id(events, stream_key(job_id))
+    assert id_order(snapshot.id) >= id_order(cancelled)
+    following = {event.type async for event in watch}
+    assert following <= {
+        EventType.DOCUMENT_COMPLETED,
+        EventType.DOCUMENT_FAILED,
+        EventType.PROGRESS,
+    }
+
+
+async def test_a_project_watch_begun_while_its_job_ends_starts_without_the_job(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack, redis: Redis
+) -> None:
+    """The same for a project-wide watch: its snapshot's active job is read once that job's
+    writers are done, so a job cancelled meanwhile is no longer shown as active."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(1))
+    created = await researcher.create_job(project.id, document_ids=ids)
+    await researcher.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
+    )
+    service, events = job_service(stack, redis)
+    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
+    watch = cast(
+        AsyncGenerator[JobEvent, None],
+        service.watch_project(
+            user_id, uuid.UUID(project.id), "", datetime.now(UTC) + timedelta(minutes=5)
+        ),
+    )
+
+    async with stack.server.database.transaction(user_id) as session:
+        await flows.cancel_by_researcher(session, events, job_id)
+        first = asyncio.ensure_future(anext(watch))
+        await asyncio.sleep(1.0)
+        held_back = not first.done()
+
+    snapshot = await asyncio.wait_for(first, 10)
+    assert held_back, "the snapshot was read before the change was committed"
+    assert snapshot.type is EventType.SNAPSHOT
+    assert snapshot.job is None
+    cancelled = await cancel_event_id(events, project_stream_key(uuid.UUID(project.id)))
+    assert id_order(snapshot.id) >= id_order(cancelled)
+    await watch.aclose()
+
+
+async def cancel_event_id(events: JobEvents, key: str) -> str:
+    """The id of the (one) cancel event in the stream."""
+    (cancelled,) = [
+        e.id for e in await events.range_after(key, "0-0") if e.type is EventType.CANCELLED
+    ]
+    return cancelled
