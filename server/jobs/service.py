@@ -514,6 +514,8 @@ class JobService:
         """Until the transactions changing these jobs have ended (their events, appended
         before their commits, are then true). A writer that holds on past the lock timeout is
         logged and not waited for: a late read is better than a watch that stalls."""
+        if not job_ids:
+            return
         try:
             async with self._db.transaction(user_id) as session:
                 await repository.wait_for_writers(session, job_ids)

@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -16,6 +17,7 @@ import grpc
 from coderai.v1 import common_pb2, job_pb2
 from redis.asyncio import Redis
 
+from server.core.db import Database
 from server.core.security import issue_access_token
 from server.jobs import flows
 from server.jobs.events import EventType, JobEvent, JobEvents, project_stream_key, stream_key
@@ -289,16 +291,73 @@ class _NoTasks:
         """The watch below starts no job."""
 
 
-def job_service(stack: Stack, redis: Redis) -> tuple[JobService, JobEvents]:
-    """A JobService of the test's own on the stack's database, and its events."""
+@dataclass(frozen=True)
+class ServiceWatch:
+    """A paused one-document job of a researcher's, and a JobService of the test's own on the
+    stack's database, to watch it from inside the test."""
+
+    service: JobService
+    events: JobEvents
+    database: Database
+    user_id: uuid.UUID
+    project_id: uuid.UUID
+    job_id: uuid.UUID
+
+    def job(self) -> AsyncGenerator[JobEvent, None]:
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        return cast(
+            AsyncGenerator[JobEvent, None],
+            self.service.watch(self.user_id, self.job_id, "", expires),
+        )
+
+    def project(self) -> AsyncGenerator[JobEvent, None]:
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        return cast(
+            AsyncGenerator[JobEvent, None],
+            self.service.watch_project(self.user_id, self.project_id, "", expires),
+        )
+
+    async def first_while_cancelling(self, watch: AsyncGenerator[JobEvent, None]) -> JobEvent:
+        """The watch's first item, asked for while a cancel of the job is held uncommitted
+        for a second; fails if it came before the commit."""
+        async with self.database.transaction(self.user_id) as session:
+            await flows.cancel_by_researcher(session, self.events, self.job_id)
+            first = asyncio.ensure_future(anext(watch))
+            await asyncio.sleep(1.0)
+            held_back = not first.done()
+        item = await asyncio.wait_for(first, 10)
+        assert held_back, "the snapshot was read before the change was committed"
+        return item
+
+    async def cancel_event_id(self, key: str) -> str:
+        """The id of the (one) cancel event in the stream."""
+        stored = await self.events.range_after(key, "0-0")
+        (cancelled,) = [event.id for event in stored if event.type is EventType.CANCELLED]
+        return cancelled
+
+
+async def paused_in_a_service(caller: Caller, stack: Stack, redis: Redis) -> ServiceWatch:
+    project = await project_with_schema(caller, VARIABLES[:1])
+    ids = await ready_documents(caller, project.id, reports(1))
+    created = await caller.create_job(project.id, document_ids=ids)
+    await caller.jobs.PauseJob(
+        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=caller.metadata
+    )
     settings = stack.settings
     events = JobEvents(
         redis,
         max_length=settings.job_events_max_length,
         ttl_seconds=settings.job_events_ttl_seconds,
     )
-    service = JobService(stack.server.database, settings, _NoTasks(), events, EventFeed(events))
-    return service, events
+    database = stack.server.database
+    return ServiceWatch(
+        JobService(database, settings, _NoTasks(), events, EventFeed(events)),
+        events,
+        database,
+        uuid.UUID(caller.user_id),
+        uuid.UUID(project.id),
+        uuid.UUID(created.job.id),
+    )
 
 
 async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
@@ -307,22 +366,12 @@ async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
     """The watch continues from its snapshot's own id: an event appended between the snapshot
     and the following is the next thing the watcher gets (it used to read the stream's end
     again after the snapshot, and lose such events)."""
-    project = await project_with_schema(researcher, VARIABLES[:1])
-    ids = await ready_documents(researcher, project.id, reports(1))
-    created = await researcher.create_job(project.id, document_ids=ids)
-    await researcher.jobs.PauseJob(
-        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
-    )
-    service, events = job_service(stack, redis)
-    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
-    watch = cast(
-        AsyncGenerator[JobEvent, None],
-        service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
-    )
+    paused = await paused_in_a_service(researcher, stack, redis)
+    watch = paused.job()
 
     snapshot = await anext(watch)
-    job = await service.get(user_id, job_id)
-    appended = await events.publish(job, EventType.PROGRESS, message="between")
+    job = await paused.service.get(paused.user_id, paused.job_id)
+    appended = await paused.events.publish(job, EventType.PROGRESS, message="between")
     # A document in flight when the job was paused may finish meanwhile: its events come
     # first, and then this one, exactly as the stream holds them.
     received: list[str] = []
@@ -330,7 +379,8 @@ async def test_an_event_appended_right_after_the_snapshot_reaches_the_watcher(
         received.append((await asyncio.wait_for(anext(watch), 10)).id)
 
     assert snapshot.type is EventType.SNAPSHOT
-    assert received == (await stream_ids(redis, created.job.id, after=snapshot.id))[: len(received)]
+    stored = await stream_ids(redis, str(paused.job_id), after=snapshot.id)
+    assert received == stored[: len(received)]
     await watch.aclose()
 
 
@@ -341,18 +391,8 @@ async def test_a_watcher_gets_an_event_once_its_change_is_committed(
     changes' order); the watch hands it over only after the commit, so a client that reads
     the job on the event sees the change (the Python SDK's run() read the job back as RUNNING
     after job_completed)."""
-    project = await project_with_schema(researcher, VARIABLES[:1])
-    ids = await ready_documents(researcher, project.id, reports(1))
-    created = await researcher.create_job(project.id, document_ids=ids)
-    await researcher.jobs.PauseJob(
-        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
-    )
-    service, events = job_service(stack, redis)
-    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
-    watch = cast(
-        AsyncGenerator[JobEvent, None],
-        service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
-    )
+    paused = await paused_in_a_service(researcher, stack, redis)
+    watch = paused.job()
     assert (await anext(watch)).type is EventType.SNAPSHOT
 
     async def the_cancel() -> tuple[JobEvent, float]:
@@ -363,16 +403,17 @@ async def test_a_watcher_gets_an_event_once_its_change_is_committed(
         return event, time.monotonic()
 
     cancel = asyncio.ensure_future(the_cancel())
-    async with stack.server.database.transaction(user_id) as session:
-        await flows.cancel_by_researcher(session, events, job_id)
-        appended = await stream_ids(redis, created.job.id)
+    async with paused.database.transaction(paused.user_id) as session:
+        await flows.cancel_by_researcher(session, paused.events, paused.job_id)
+        appended = await stream_ids(redis, str(paused.job_id))
         await asyncio.sleep(1.0)
     committed_at = time.monotonic()
 
     event, arrived_at = await asyncio.wait_for(cancel, 10)
     assert arrived_at >= committed_at, "the event was handed over before its change committed"
     assert event.id == appended[-1]
-    assert (await service.get(user_id, job_id)).status is JobStatus.CANCELLED
+    job = await paused.service.get(paused.user_id, paused.job_id)
+    assert job.status is JobStatus.CANCELLED
     await watch.aclose()
 
 
@@ -382,33 +423,17 @@ async def test_a_watch_begun_while_a_change_commits_starts_from_the_change(
     """The snapshot is read once the job's writers are done: a watch begun between a change's
     event and its commit gets the changed job, not the old one with the change's event
     already behind it."""
-    project = await project_with_schema(researcher, VARIABLES[:1])
-    ids = await ready_documents(researcher, project.id, reports(1))
-    created = await researcher.create_job(project.id, document_ids=ids)
-    await researcher.jobs.PauseJob(
-        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
-    )
-    service, events = job_service(stack, redis)
-    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
-    watch = cast(
-        AsyncGenerator[JobEvent, None],
-        service.watch(user_id, job_id, "", datetime.now(UTC) + timedelta(minutes=5)),
-    )
+    paused = await paused_in_a_service(researcher, stack, redis)
+    watch = paused.job()
 
-    async with stack.server.database.transaction(user_id) as session:
-        await flows.cancel_by_researcher(session, events, job_id)
-        first = asyncio.ensure_future(anext(watch))
-        await asyncio.sleep(1.0)
-        held_back = not first.done()
+    snapshot = await paused.first_while_cancelling(watch)
 
-    snapshot = await asyncio.wait_for(first, 10)
-    assert held_back, "the snapshot was read before the change was committed"
     assert snapshot.type is EventType.SNAPSHOT
     assert snapshot.job is not None
     assert snapshot.job.status is JobStatus.CANCELLED
     # It continues from the cancel's event or later: what follows is no change of the job's
     # (a document in flight when the job was paused may still finish).
-    cancelled = await cancel_event_id(events, stream_key(job_id))
+    cancelled = await paused.cancel_event_id(stream_key(paused.job_id))
     assert id_order(snapshot.id) >= id_order(cancelled)
     following = {event.type async for event in watch}
     assert following <= {
@@ -423,39 +448,13 @@ async def test_a_project_watch_begun_while_its_job_ends_starts_without_the_job(
 ) -> None:
     """The same for a project-wide watch: its snapshot's active job is read once that job's
     writers are done, so a job cancelled meanwhile is no longer shown as active."""
-    project = await project_with_schema(researcher, VARIABLES[:1])
-    ids = await ready_documents(researcher, project.id, reports(1))
-    created = await researcher.create_job(project.id, document_ids=ids)
-    await researcher.jobs.PauseJob(
-        job_pb2.PauseJobRequest(job_id=created.job.id), metadata=researcher.metadata
-    )
-    service, events = job_service(stack, redis)
-    user_id, job_id = uuid.UUID(researcher.user_id), uuid.UUID(created.job.id)
-    watch = cast(
-        AsyncGenerator[JobEvent, None],
-        service.watch_project(
-            user_id, uuid.UUID(project.id), "", datetime.now(UTC) + timedelta(minutes=5)
-        ),
-    )
+    paused = await paused_in_a_service(researcher, stack, redis)
+    watch = paused.project()
 
-    async with stack.server.database.transaction(user_id) as session:
-        await flows.cancel_by_researcher(session, events, job_id)
-        first = asyncio.ensure_future(anext(watch))
-        await asyncio.sleep(1.0)
-        held_back = not first.done()
+    snapshot = await paused.first_while_cancelling(watch)
 
-    snapshot = await asyncio.wait_for(first, 10)
-    assert held_back, "the snapshot was read before the change was committed"
     assert snapshot.type is EventType.SNAPSHOT
     assert snapshot.job is None
-    cancelled = await cancel_event_id(events, project_stream_key(uuid.UUID(project.id)))
+    cancelled = await paused.cancel_event_id(project_stream_key(paused.project_id))
     assert id_order(snapshot.id) >= id_order(cancelled)
     await watch.aclose()
-
-
-async def cancel_event_id(events: JobEvents, key: str) -> str:
-    """The id of the (one) cancel event in the stream."""
-    (cancelled,) = [
-        e.id for e in await events.range_after(key, "0-0") if e.type is EventType.CANCELLED
-    ]
-    return cancelled
