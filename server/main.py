@@ -61,6 +61,7 @@ from server.jobs.events import JobEvents
 from server.jobs.feed import EventFeed
 from server.jobs.rpc import JobServicer
 from server.jobs.service import JobService
+from server.jobs.status import ProjectOverview, has_running_job
 from server.llm.factory import OFFLINE, OFFLINE_MODEL
 from server.llm.factory import describe as describe_llm
 from server.llm.gateway import LLMGateway
@@ -152,21 +153,30 @@ async def start_server(
         ),
         server,
     )
+    schema = SchemaService(database, settings)
+    projects = ProjectService(
+        database,
+        settings,
+        has_running_job=has_running_job,
+        follow_update=schema.follow_project_update,
+    )
     project_pb2_grpc.add_ProjectServiceServicer_to_server(
-        ProjectServicer(ProjectService(database, settings)), server
+        ProjectServicer(projects, ProjectOverview(database)), server
     )
     # The co-pilot answers in the call: the server asks the model itself, through the one
     # gateway every model call takes (ledger, retries, breaker, rate limit).
     gateway = LLMGateway(settings, redis, ledger=DatabaseLedger(database))
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(
         SchemaServicer(
-            SchemaService(database, settings),
+            schema,
             CopilotService(database, settings, gateway),
             streams,
         ),
         server,
     )
-    documents = DocumentService(database, settings, TaskiqQueue(broker), redis)
+    documents = DocumentService(
+        database, settings, TaskiqQueue(broker), redis, has_running_job=has_running_job
+    )
     document_pb2_grpc.add_DocumentServiceServicer_to_server(DocumentServicer(documents), server)
     job_events = JobEvents(
         redis,

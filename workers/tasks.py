@@ -28,6 +28,7 @@ from server.exports.service import ExportService
 from server.jobs.events import JobEvents
 from server.jobs.pipeline import ExtractionPipeline
 from server.jobs.runner import JobRunner
+from server.jobs.status import has_running_job
 from server.jobs.supervisor import JobSupervisor
 from server.llm.gateway import LLMGateway
 from server.llm.ledger import DatabaseLedger
@@ -91,7 +92,9 @@ async def connect(state: TaskiqState) -> None:
     _services = WorkerServices(
         database=database,
         redis=redis,
-        documents=DocumentService(database, settings, TaskiqQueue(broker), redis),
+        documents=DocumentService(
+            database, settings, TaskiqQueue(broker), redis, has_running_job=has_running_job
+        ),
         jobs=runner,
         supervisor=supervisor,
         supervising=asyncio.create_task(supervisor.run()),

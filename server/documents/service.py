@@ -63,7 +63,7 @@ from server.documents.models import (
 from server.documents.parsing import ParsedDocument, check_reader_input, parse_document
 from server.documents.spool import UploadSpool
 from server.projects import repository as projects
-from server.projects.service import project_not_found
+from server.projects.service import HasRunningJob, project_not_found
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +140,19 @@ class UploadFile:
 
 
 class DocumentService:
-    def __init__(self, db: Database, settings: Settings, tasks: TaskQueue, redis: Redis) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        tasks: TaskQueue,
+        redis: Redis,
+        *,
+        has_running_job: HasRunningJob,
+    ) -> None:
         self._db = db
         self._settings = settings
         self._tasks = tasks
+        self._has_running_job = has_running_job
         self._in_flight = Slots(
             redis,
             "uploads",
@@ -543,7 +552,7 @@ class DocumentService:
             document = await repository.get_for_update(session, document_id)
             if document is None:
                 raise document_not_found(document_id)
-            if await projects.has_running_job(session, document.project_id):
+            if await self._has_running_job(session, document.project_id):
                 raise FailedPrecondition("the project has a running job; pause or cancel it first")
             await session.delete(document)
 
@@ -553,7 +562,7 @@ class DocumentService:
             document = await repository.get_for_update(session, document_id)
             if document is None:
                 raise document_not_found(document_id)
-            if await projects.has_running_job(session, document.project_id):
+            if await self._has_running_job(session, document.project_id):
                 raise FailedPrecondition("the project has a running job; pause or cancel it first")
             document.status = DocumentStatus.UPLOADED
             document.error_message = None

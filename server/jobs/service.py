@@ -62,6 +62,7 @@ from server.jobs.models import (
     ProcessingJob,
 )
 from server.jobs.provenance import FORBIDDEN, JobModels
+from server.jobs.status import processing_status
 from server.llm.factory import resolve_model
 from server.projects import repository as projects
 from server.projects.models import ExtractionMode, Project, UnitOfObservation
@@ -324,7 +325,7 @@ class JobService:
     async def _active_job(
         self, session: AsyncSession, project_id: uuid.UUID
     ) -> ProcessingJob | None:
-        status = await projects.processing_status(session, project_id)
+        status = await processing_status(session, project_id)
         if status.active_job_id is None:
             return None
         return await repository.get(session, status.active_job_id)

@@ -1,4 +1,5 @@
-"""ProjectService servicer: converts messages, calls ProjectService."""
+"""ProjectService servicer: converts messages, calls ProjectService (GetProject: the jobs
+domain's ProjectOverview, which reads the project with its variables and processing status)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from server.core.interceptors import RpcContext, current_user_id
 from server.core.pagination import page_size
 from server.core.proto import enum_from_proto, enum_to_proto, masked_fields, parse_id, timestamp
 from server.documents.models import DocumentStatus
+from server.jobs.status import ProcessingStatus, ProjectOverview
 from server.projects.models import ExtractionMode, Project, UnitOfObservation
-from server.projects.repository import ProcessingStatus
 from server.projects.service import PROJECT_FIELDS, ProjectService, validate_project
 from server.schema.rpc import variable_message
 
@@ -83,8 +84,9 @@ def project_values(message: project_pb2.Project) -> dict[str, Any]:
 
 
 class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
-    def __init__(self, service: ProjectService) -> None:
+    def __init__(self, service: ProjectService, overview: ProjectOverview) -> None:
         self._service = service
+        self._overview = overview
 
     async def CreateProject(  # noqa: N802 - gRPC method names are the proto's
         self, request: project_pb2.CreateProjectRequest, context: RpcContext
@@ -96,7 +98,7 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
     async def GetProject(  # noqa: N802
         self, request: project_pb2.GetProjectRequest, context: RpcContext
     ) -> project_pb2.GetProjectResponse:
-        details = await self._service.get(
+        details = await self._overview.get(
             current_user_id(), parse_id(request.project_id, "project_id")
         )
         return project_pb2.GetProjectResponse(

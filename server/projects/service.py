@@ -1,13 +1,19 @@
-"""Project use cases; each owns its transaction."""
+"""Project use cases; each owns its transaction.
+
+A project is the root that every other domain builds on (its schema, documents, jobs), so
+this domain imports none of them. Where a project's change must reach them in its
+transaction, it is handed what to call: whether the project has a running job (the jobs
+domain answers) and what follows an update (the schema domain's prompts); server.main and the
+worker pass them in."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core import quotas
 from server.core.config import Settings
@@ -21,24 +27,19 @@ from server.core.errors import (
 )
 from server.core.pagination import decode_cursor, page_with_token
 from server.core.quotas import Quota, QuotaLimits
-from server.llm.factory import available_providers, resolve_model
+from server.llm.factory import available_providers
 from server.projects import repository
 from server.projects.models import Project
-from server.projects.repository import ProcessingStatus
 from server.projects.schemas import ProjectInput
-from server.schema import repository as variables
-from server.schema.models import Variable
-from server.schema.prompt_versions import PROJECT_UPDATED, sync_prompts
 
 # The fields a researcher sets; everything else is the server's.
 PROJECT_FIELDS = frozenset(ProjectInput.model_fields)
 
-
-@dataclass(frozen=True)
-class ProjectDetails:
-    project: Project
-    variables: Sequence[Variable]
-    processing_status: ProcessingStatus
+# Whether the project has a running job, asked in the caller's transaction before a change a
+# running job must not meet (deleting the project or a document, parsing a document again).
+HasRunningJob = Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
+# What follows a project's update in its transaction (the prompts built from its context).
+FollowUpdate = Callable[[AsyncSession, Project], Awaitable[None]]
 
 
 def project_not_found(project_id: uuid.UUID) -> NotFound:
@@ -54,10 +55,19 @@ def validate_project(values: Mapping[str, Any]) -> ProjectInput:
 
 
 class ProjectService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        has_running_job: HasRunningJob,
+        follow_update: FollowUpdate,
+    ) -> None:
         self._db = db
         self._settings = settings
         self._quotas = QuotaLimits.of(settings)
+        self._has_running_job = has_running_job
+        self._follow_update = follow_update
 
     async def create(self, user_id: uuid.UUID, data: ProjectInput) -> Project:
         """`data` is validated on its own (validate_project); here its model provider is
@@ -71,17 +81,6 @@ class ProjectService:
             session.add(project)
             await session.flush()
         return project
-
-    async def get(self, user_id: uuid.UUID, project_id: uuid.UUID) -> ProjectDetails:
-        async with self._db.transaction(user_id) as session:
-            project = await repository.get(session, project_id)
-            if project is None:
-                raise project_not_found(project_id)
-            return ProjectDetails(
-                project=project,
-                variables=await variables.list_for_project(session, project_id),
-                processing_status=await repository.processing_status(session, project_id),
-            )
 
     async def list(
         self, user_id: uuid.UUID, page_size: int, page_token: str
@@ -103,14 +102,7 @@ class ProjectService:
             for name, value in data.to_columns().items():
                 setattr(project, name, value)
             await session.flush()
-            # The project's context and model are part of every variable's prompt.
-            await sync_prompts(
-                session,
-                project,
-                await variables.list_for_project(session, project_id),
-                resolve_model(self._settings, project.llm_config),
-                PROJECT_UPDATED,
-            )
+            await self._follow_update(session, project)
         return project
 
     def _validate(self, values: Mapping[str, Any]) -> ProjectInput:
@@ -133,6 +125,6 @@ class ProjectService:
             project = await repository.get_for_update(session, project_id)
             if project is None:
                 raise project_not_found(project_id)
-            if await repository.has_running_job(session, project_id):
+            if await self._has_running_job(session, project_id):
                 raise FailedPrecondition("the project has a running job; cancel it first")
             await session.delete(project)

@@ -33,6 +33,7 @@ from server.projects.service import project_not_found
 from server.schema import repository
 from server.schema.models import Prompt, Variable
 from server.schema.prompt_versions import (
+    PROJECT_UPDATED,
     REGENERATED,
     SCHEMA_UPDATED,
     VARIABLE_UPDATED,
@@ -318,6 +319,12 @@ class SchemaService:
             reason,
             only=frozenset(only) if only is not None else None,
         )
+
+    async def follow_project_update(self, session: AsyncSession, project: Project) -> None:
+        """In the transaction that updated the project: its context and model are part of
+        every variable's prompt (ProjectService's follow_update)."""
+        variables = await repository.list_for_project(session, project.id)
+        await self._sync_prompts(session, project, variables, PROJECT_UPDATED)
 
     async def _lock_variable(self, session: AsyncSession, variable_id: uuid.UUID) -> Variable:
         variable = await existing_variable(session, variable_id)

@@ -12,8 +12,12 @@ statement, at module level or inside a function). The layers, from the bottom:
   workers.queue), never the worker's tasks, which build a broker from the environment.
 
 Between domains, an import in both directions is a knot that every later change has to work
-around. KNOWN_CYCLES lists those still to be untied; a new one fails here, and so does one that
-was untied but is still listed (take it off the list).
+around; there is none. A domain here is its models, repositories and services; the servicers
+are the API layer over all of them (a proto service may serve more than one domain: JobService
+serves feedback, SchemaService the co-pilot), so their imports are held to the servicer rule
+above instead. Where a lower domain needs an answer from a higher one in its transaction
+(whether a project has a running job, what follows a project's update), it declares what it
+needs and the entry points hand it in.
 """
 
 from __future__ import annotations
@@ -26,14 +30,6 @@ from tests.processes import ROOT
 
 # The entry points, by their place under server/ (server.demo is a package).
 ENTRY_POINTS = {"main", "cli", "launcher", "demo"}
-
-KNOWN_CYCLES = {
-    frozenset({"copilot", "schema"}),
-    frozenset({"documents", "projects"}),
-    frozenset({"feedback", "jobs"}),
-    frozenset({"jobs", "projects"}),
-    frozenset({"projects", "schema"}),
-}
 
 
 def module_name(path: Path) -> str:
@@ -127,17 +123,34 @@ def test_the_server_imports_no_worker_code() -> None:
     assert "workers.tasks" not in GRAPH["workers.broker"] | GRAPH["workers.queue"]
 
 
-def test_no_domains_import_each_other_but_the_known_knots() -> None:
-    edges = {
+def domain_edges() -> set[tuple[str, str]]:
+    """(importer, imported) between two domains, servicers left out."""
+    return {
         (domain(module), domain(imported))
         for module, imported_modules in GRAPH.items()
-        if module.startswith("server.")
+        if module.startswith("server.") and not module.endswith(".rpc")
         for imported in imported_modules
         if imported.startswith("server.") and domain(module) != domain(imported)
     }
-    cycles = {frozenset(edge) for edge in edges if edge[::-1] in edges}
-    assert cycles - KNOWN_CYCLES == set(), "a new knot between domains"
-    assert KNOWN_CYCLES - cycles == set(), "untied: take it off KNOWN_CYCLES"
+
+
+def test_no_two_domains_import_each_other() -> None:
+    edges = domain_edges()
+    assert {frozenset(edge) for edge in edges if edge[::-1] in edges} == set()
+
+
+def test_the_domains_form_layers() -> None:
+    """No knot of any length either (a imports b imports c imports a): every domain can be
+    given a layer above all it imports. Today, from the bottom: core; llm; auth and projects;
+    documents; schema; jobs; copilot, feedback, quality and quotas; exports."""
+    edges = domain_edges()
+    remaining = {name for edge in edges for name in edge}
+    while remaining:
+        bottom = {
+            name for name in remaining if not any(a == name and b in remaining for a, b in edges)
+        }
+        assert bottom, f"a knot among {sorted(remaining)}"
+        remaining -= bottom
 
 
 def test_each_process_that_writes_rows_registers_every_model() -> None:
