@@ -31,6 +31,10 @@ from google.rpc import error_details_pb2, status_pb2
 
 from server.auth.models import User
 from server.core.db import Database
+from server.documents.models import Document, DocumentStatus
+from server.jobs import repository as jobs_repository
+from server.jobs.models import JobStatus, JobType, ProcessingJob
+from server.projects.models import Project, UnitOfObservation
 
 PASSWORD = "correct horse battery staple"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -334,3 +338,57 @@ async def user_row(database: Database) -> uuid.UUID:
             User(id=user_id, email=f"{user_id.hex}@example.org", password_hash="!", display_name="")
         )
     return user_id
+
+
+@dataclass(frozen=True)
+class JobRows:
+    """A user's project with READY documents and a RUNNING job over them, inserted directly."""
+
+    user_id: uuid.UUID
+    project_id: uuid.UUID
+    job_id: uuid.UUID
+    document_ids: list[uuid.UUID]
+
+
+async def running_job_rows(database: Database, documents: int = 3) -> JobRows:
+    """Rows for tests of claims, recording and queries: no server, worker or model involved
+    (the end-to-end tests prove that wiring)."""
+    user_id = await user_row(database)
+    async with database.transaction(user_id) as session:
+        project = Project(
+            user_id=user_id,
+            name="rows",
+            domain="tests",
+            language="en",
+            unit_of_observation=UnitOfObservation.DOCUMENT,
+        )
+        session.add(project)
+        await session.flush()
+        rows = [
+            Document(
+                user_id=user_id,
+                project_id=project.id,
+                filename=f"report-{index}.txt",
+                mime_type="text/plain",
+                size_bytes=10,
+                content_hash=f"{index:064x}",
+                status=DocumentStatus.READY,
+                text_content=f"Report {index}.",
+            )
+            for index in range(documents)
+        ]
+        session.add_all(rows)
+        await session.flush()
+        document_ids = [row.id for row in rows]
+        job = ProcessingJob(
+            user_id=user_id,
+            project_id=project.id,
+            job_type=JobType.FULL,
+            status=JobStatus.RUNNING,
+            document_ids=document_ids,
+            documents_total=documents,
+        )
+        session.add(job)
+        await session.flush()
+        await jobs_repository.add_work(session, job, document_ids)
+        return JobRows(user_id, project.id, job.id, document_ids)
