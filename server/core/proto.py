@@ -1,4 +1,4 @@
-"""Conversions shared by every servicer: ids, timestamps, field masks, JSON values."""
+"""Conversions shared by every servicer: ids, timestamps, money, field masks, JSON values."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import enum
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
+from google.type import money_pb2
 
 from server.core.errors import FieldViolation, InvalidArgument
 
@@ -39,6 +41,37 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     message = timestamp_pb2.Timestamp()
     message.FromDatetime(value)
     return message
+
+
+# Money on the wire is US dollars (the currency of LLM_PRICES), exact to the nano-dollar.
+CURRENCY = "USD"
+_NANOS = 1_000_000_000
+
+
+def usd(amount: Decimal | float | None) -> money_pb2.Money | None:
+    """An amount of US dollars as a Money message (None stays unset). A float (an estimate)
+    is taken at its shortest decimal spelling, then to the nano-dollar."""
+    if amount is None:
+        return None
+    nanos = int((Decimal(str(amount)) * _NANOS).to_integral_value())
+    # Money keeps units and nanos of one sign: -1.75 is units -1, nanos -750000000.
+    units = abs(nanos) // _NANOS * (1 if nanos >= 0 else -1)
+    return money_pb2.Money(currency_code=CURRENCY, units=units, nanos=nanos - units * _NANOS)
+
+
+def usd_amount(message: money_pb2.Money, field: str) -> Decimal:
+    """The US dollars of a Money field of a request; INVALID_ARGUMENT for another currency or
+    a malformed amount (nanos out of range, or of the other sign than units)."""
+    problems = []
+    if message.currency_code not in ("", CURRENCY):
+        problems.append(FieldViolation(f"{field}.currency_code", f"must be {CURRENCY}"))
+    if not -_NANOS < message.nanos < _NANOS or message.units * message.nanos < 0:
+        problems.append(
+            FieldViolation(f"{field}.nanos", "must be within +-999999999, of the sign of units")
+        )
+    if problems:
+        raise InvalidArgument.from_violations(problems)
+    return Decimal(message.units) + Decimal(message.nanos) / _NANOS
 
 
 def json_value(value: Any) -> struct_pb2.Value | None:

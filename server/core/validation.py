@@ -1,6 +1,7 @@
-"""The floor every request message clears before a servicer sees it: text that PostgreSQL and
-a researcher's tools can hold, within a length limit; finite numbers; bounded lists and JSON
-values; integers in range where a field needs it. Driven by the proto descriptors, so a field
+"""The floor every request message clears before a servicer sees it: its fields marked
+REQUIRED (google.api.field_behavior) set; text that PostgreSQL and a researcher's tools can
+hold, within a length limit; finite numbers; bounded lists and JSON values; integers in range
+where a field needs it. Driven by the proto descriptors, so a field
 added tomorrow is covered without a rule of its own; ValidationInterceptor applies it to every
 request message, each message of a client stream included. Domain rules (a variable's name, a
 project's language tag) stay in the services' schemas; where those limit a field's length,
@@ -16,10 +17,12 @@ import math
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, cast
 
 import grpc
-from google.protobuf.descriptor import FieldDescriptor
+from google.api import field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from server.core.errors import FieldViolation, InvalidArgument
@@ -120,8 +123,34 @@ def violations(message: Message) -> list[FieldViolation]:
     """The message's violations (at most MAX_VIOLATIONS), each at its proto field path, e.g.
     `variable.classification_rules.categories[2].label`."""
     walk = _Walk()
+    for name in required_fields(message.DESCRIPTOR):
+        if _is_empty(message, name):
+            walk.add(name, "required")
     walk.message(message, "")
     return walk.found
+
+
+@cache
+def required_fields(descriptor: Descriptor) -> tuple[str, ...]:
+    """The fields a request message marks REQUIRED. Only the request's own fields are checked
+    here: inside a resource (a Project, a Variable) REQUIRED means required on create, which
+    an update with a field mask need not repeat; the services' schemas check those."""
+    return tuple(
+        field.name
+        for field in descriptor.fields
+        if field_behavior_pb2.REQUIRED
+        in field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    )
+
+
+def _is_empty(message: Message, name: str) -> bool:
+    """Unset, or set to its type's zero value (proto3 does not tell them apart on the wire)."""
+    descriptor = message.DESCRIPTOR.fields_by_name[name]
+    if descriptor.is_repeated:
+        return len(getattr(message, name)) == 0
+    if descriptor.has_presence:
+        return not message.HasField(name)
+    return not getattr(message, name)
 
 
 def text_problems(value: str, limit: int) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coderai import Client, CoderAIError
+from coderai import Client, CoderAIError, dollars
 from coderai.client import JOB_ENDED
 from coderai.v1 import common_pb2, document_pb2, export_pb2, job_pb2, project_pb2, schema_pb2
 
@@ -398,7 +398,7 @@ def _wait(
 
 
 def _estimate(estimate: job_pb2.JobEstimate) -> str:
-    cost = f", at most ${estimate.max_cost_usd:.4f}" if estimate.HasField("max_cost_usd") else ""
+    cost = f", at most ${dollars(estimate.max_cost):.4f}" if estimate.HasField("max_cost") else ""
     return (
         f"up to {estimate.llm_calls} model calls (about {estimate.prompt_tokens:,} prompt "
         f"tokens{cost})"
@@ -425,7 +425,7 @@ def summary(outcome: Outcome, started: float) -> list[str]:
     tokens = sum(job.tokens_used for job in jobs)
     prompt_tokens = sum(job.input_tokens for job in jobs)
     completion_tokens = sum(job.output_tokens for job in jobs)
-    cost = sum(job.cost_usd for job in jobs)
+    cost = sum(dollars(job.cost) for job in jobs)
     used = "offline baseline (rules and keywords, not a language model)"
     if outcome.prompt.provider != OFFLINE:
         used = f"{outcome.prompt.provider}, model {outcome.prompt.model}"

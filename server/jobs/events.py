@@ -10,14 +10,14 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from server.jobs.models import JobStatus, JobType, ProcessingJob, StopReason
+from server.jobs.models import ProcessingJob
+from server.jobs.view import JobView
 
 
 class EventType(StrEnum):
@@ -56,7 +56,7 @@ class JobEvent:
     type: EventType
     # The job as of the event; None only in a project watch's snapshot of a project with no
     # active job.
-    job: ProcessingJob | None
+    job: JobView | None
     document_id: str
     message: str
     # On a snapshot: events after the id the client gave are past retention (see lost_after).
@@ -74,49 +74,6 @@ def stream_key(job_id: uuid.UUID) -> str:
 def project_stream_key(project_id: uuid.UUID) -> str:
     """Every event of every job of the project, for a project-wide watch."""
     return f"{_PROJECT_KEY_PREFIX}{project_id}"
-
-
-def job_snapshot(job: ProcessingJob) -> dict[str, Any]:
-    """The job's state as an event carries it (JSON)."""
-    return {
-        "id": str(job.id),
-        "project_id": str(job.project_id),
-        "job_type": job.job_type.value,
-        "status": job.status.value,
-        "documents_total": job.documents_total,
-        "documents_processed": job.documents_processed,
-        "documents_failed": job.documents_failed,
-        "consecutive_failures": job.consecutive_failures,
-        "progress": job.progress,
-        "input_tokens": job.input_tokens,
-        "output_tokens": job.output_tokens,
-        "cost_usd": str(job.cost_usd),
-        "status_reason": job.status_reason or "",
-        "stop_reason": job.stop_reason.value if job.stop_reason else "",
-        "automatic_resumes": job.automatic_resumes or 0,
-    }
-
-
-def job_from_snapshot(snapshot: dict[str, Any]) -> ProcessingJob:
-    """A detached job carrying an event's state."""
-    return ProcessingJob(
-        id=uuid.UUID(snapshot["id"]),
-        project_id=uuid.UUID(snapshot["project_id"]),
-        job_type=JobType(snapshot["job_type"]),
-        status=JobStatus(snapshot["status"]),
-        documents_total=snapshot["documents_total"],
-        documents_processed=snapshot["documents_processed"],
-        documents_failed=snapshot["documents_failed"],
-        consecutive_failures=snapshot["consecutive_failures"],
-        progress=snapshot["progress"],
-        input_tokens=snapshot["input_tokens"],
-        output_tokens=snapshot["output_tokens"],
-        cost_usd=Decimal(snapshot["cost_usd"]),
-        status_reason=snapshot["status_reason"] or None,
-        stop_reason=StopReason(snapshot["stop_reason"]) if snapshot.get("stop_reason") else None,
-        automatic_resumes=snapshot.get("automatic_resumes", 0),
-        document_ids=[],
-    )
 
 
 class JobEvents:
@@ -141,7 +98,7 @@ class JobEvents:
         """Appends the events, in order, in one round trip to Redis (a writer appends while
         it holds the job's row: server.jobs.feed); returns their ids."""
         key, project_key = stream_key(job.id), project_stream_key(job.project_id)
-        snapshot = json.dumps(job_snapshot(job))
+        snapshot = json.dumps(JobView.of(job).to_json())
         async with self._redis.pipeline(transaction=True) as pipe:
             for event in events:
                 fields: dict[str, str] = {
@@ -213,7 +170,7 @@ def _event(raw_id: bytes | str, fields: dict[Any, Any]) -> JobEvent:
     return JobEvent(
         id=raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id),
         type=EventType(decoded["type"]),
-        job=job_from_snapshot(json.loads(decoded["job"])),
+        job=JobView.from_json(json.loads(decoded["job"])),
         document_id=decoded.get("document_id", ""),
         message=decoded.get("message", ""),
     )

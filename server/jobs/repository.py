@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -115,11 +115,13 @@ async def unfinished_count(session: AsyncSession, job_id: uuid.UUID) -> int:
 
 
 async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
-    """PENDING -> RUNNING, once, by whichever worker claims the job's first document."""
+    """PENDING -> RUNNING, once, by whichever worker claims the job's first document. The
+    values are plain ones, so that the session's copy of the job takes them as they are: a
+    SQL expression (now()) would leave its started_at expired, unreadable without I/O."""
     started = await session.execute(
         update(ProcessingJob)
         .where(ProcessingJob.id == job_id, ProcessingJob.status == JobStatus.PENDING)
-        .values(status=JobStatus.RUNNING, started_at=func.now())
+        .values(status=JobStatus.RUNNING, started_at=datetime.now(UTC))
         .returning(ProcessingJob.id)
     )
     return started.first() is not None

@@ -22,6 +22,8 @@ from server.core.proto import (
     parse_id,
     parse_ids,
     timestamp,
+    usd,
+    usd_amount,
 )
 from server.core.slots import Slots
 from server.feedback.rpc import feedback_filter, feedback_input, feedback_message
@@ -40,40 +42,44 @@ from server.jobs.models import (
 )
 from server.jobs.repository import WorkItem
 from server.jobs.service import Estimate, ExtractionFilter, JobService, Selection
+from server.jobs.view import JobView
 from server.projects.models import ExtractionMode
 
 
-def job_message(job: ProcessingJob) -> job_pb2.ProcessingJob:
+def job_message(job: ProcessingJob | JobView) -> job_pb2.ProcessingJob:
+    view = job if isinstance(job, JobView) else JobView.of(job)
     message = job_pb2.ProcessingJob(
-        id=str(job.id),
-        project_id=str(job.project_id),
-        type=enum_to_proto(job.job_type, "JOB_TYPE"),
-        status=enum_to_proto(job.status, "JOB_STATUS"),
-        document_ids=[str(d) for d in job.document_ids],
-        documents_total=job.documents_total,
-        documents_processed=job.documents_processed,
-        documents_failed=job.documents_failed,
-        progress_percent=job.progress,
-        tokens_used=job.input_tokens + job.output_tokens,
-        input_tokens=job.input_tokens,
-        cached_input_tokens=job.cached_input_tokens,
-        output_tokens=job.output_tokens,
-        cost_usd=float(job.cost_usd),
-        status_reason=job.status_reason or "",
-        create_time=timestamp(job.created_at),
-        start_time=timestamp(job.started_at),
-        end_time=timestamp(job.finished_at),
-        token_budget=job.token_budget or 0,
-        consecutive_failures=job.consecutive_failures,
-        stop_reason=enum_to_proto(job.stop_reason, "JOB_STOP_REASON"),
-        automatic_resumes=job.automatic_resumes or 0,
-        retry_failed=bool(job.retry_failed),
-        llm_provider=job.llm_provider or "",
-        extraction_mode=enum_to_proto(job.extraction_mode, "EXTRACTION_MODE"),
-        llm_model=job.llm_model or "",
+        id=str(view.id),
+        project_id=str(view.project_id),
+        type=enum_to_proto(view.job_type, "JOB_TYPE"),
+        status=enum_to_proto(view.status, "JOB_STATUS"),
+        document_ids=[str(d) for d in view.document_ids or ()],
+        documents_total=view.documents_total,
+        documents_processed=view.documents_processed,
+        documents_failed=view.documents_failed,
+        progress_percent=view.progress,
+        tokens_used=view.tokens_used,
+        input_tokens=view.input_tokens,
+        cached_input_tokens=view.cached_input_tokens,
+        output_tokens=view.output_tokens,
+        cost_usd=float(view.cost_usd),
+        cost=usd(view.cost_usd),
+        cost_budget=usd(view.cost_budget_usd),
+        status_reason=view.status_reason,
+        create_time=timestamp(view.created_at),
+        start_time=timestamp(view.started_at),
+        end_time=timestamp(view.finished_at),
+        token_budget=view.token_budget or 0,
+        consecutive_failures=view.consecutive_failures,
+        stop_reason=enum_to_proto(view.stop_reason, "JOB_STOP_REASON"),
+        automatic_resumes=view.automatic_resumes,
+        retry_failed=view.retry_failed,
+        llm_provider=view.llm_provider,
+        extraction_mode=enum_to_proto(view.extraction_mode, "EXTRACTION_MODE"),
+        llm_model=view.llm_model,
     )
-    if job.cost_budget_usd is not None:
-        message.cost_budget_usd = float(job.cost_budget_usd)
+    if view.cost_budget_usd is not None:
+        message.cost_budget_usd = float(view.cost_budget_usd)
     return message
 
 
@@ -94,6 +100,7 @@ def estimate_message(estimate: Estimate) -> job_pb2.JobEstimate:
     )
     if estimate.max_cost_usd is not None:
         message.max_cost_usd = estimate.max_cost_usd
+        message.max_cost.CopyFrom(usd(estimate.max_cost_usd))
     return message
 
 
@@ -106,8 +113,10 @@ def mode_estimate_message(estimate: ModeEstimate) -> job_pb2.ModeEstimate:
     )
     if estimate.max_cost_usd is not None:
         message.max_cost_usd = estimate.max_cost_usd
+        message.max_cost.CopyFrom(usd(estimate.max_cost_usd))
     if estimate.max_cost_usd_cached is not None:
         message.max_cost_usd_cached = estimate.max_cost_usd_cached
+        message.max_cost_cached.CopyFrom(usd(estimate.max_cost_usd_cached))
     return message
 
 
@@ -198,6 +207,7 @@ def log_message(entry: ProcessingLog) -> job_pb2.LogEntry:
     message = job_pb2.LogEntry(
         id=str(entry.id),
         event_type=entry.event_type.value,
+        type=enum_to_proto(entry.event_type, "LOG_EVENT_TYPE"),
         message=entry.message,
         document_id=str(entry.document_id) if entry.document_id else "",
         create_time=timestamp(entry.created_at),
@@ -211,6 +221,7 @@ def event_fields(event: JobEvent) -> dict[str, Any]:
     return {
         "event_id": event.id,
         "event_type": event.type,
+        "type": f"JOB_EVENT_TYPE_{event.type.upper()}",
         "job": job_message(event.job) if event.job else None,
         "document_id": event.document_id,
         "message": event.message,
@@ -239,6 +250,31 @@ class EventMessages(Generic[WatchResponse]):
         if message is None:
             message = self._built[event] = self._message_type(**event_fields(event))
         return message
+
+
+def cost_budget(request: job_pb2.CreateJobRequest) -> Decimal | None:
+    """The request's cost budget in US dollars, from cost_budget or the deprecated
+    cost_budget_usd (both: the same amount); None when neither is set (no budget)."""
+    given: dict[str, Decimal] = {}
+    if request.HasField("cost_budget"):
+        given["cost_budget"] = usd_amount(request.cost_budget, "cost_budget")
+    if request.HasField("cost_budget_usd"):
+        given["cost_budget_usd"] = Decimal(str(request.cost_budget_usd))
+    if len(set(given.values())) > 1:
+        description = "must be the same amount as cost_budget (or left unset)"
+        raise InvalidArgument(
+            f"cost_budget_usd {description}", [FieldViolation("cost_budget_usd", description)]
+        )
+    for field, amount in given.items():
+        if amount <= 0:
+            raise InvalidArgument(f"{field} must be positive", [FieldViolation(field, "> 0")])
+    if "cost_budget" in given and given["cost_budget"] != round(given["cost_budget"], 6):
+        # A job's money is kept to the micro-dollar; rounding a budget would change it unseen.
+        description = "must be a whole number of micro-dollars (at most 6 decimal places)"
+        raise InvalidArgument(
+            f"cost_budget {description}", [FieldViolation("cost_budget", description)]
+        )
+    return next(iter(given.values()), None)
 
 
 def evidence_filter(numbers: Sequence[int]) -> list[EvidenceMatch]:
@@ -289,11 +325,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             current_user_id(),
             selection_of(request.selection),
             token_budget=request.token_budget or None,
-            cost_budget_usd=(
-                Decimal(str(request.cost_budget_usd))
-                if request.HasField("cost_budget_usd")
-                else None
-            ),
+            cost_budget_usd=cost_budget(request),
         )
         return job_pb2.CreateJobResponse(job=job_message(job), estimate=estimate_message(estimate))
 

@@ -63,6 +63,7 @@ from server.jobs.models import (
 )
 from server.jobs.provenance import FORBIDDEN, JobModels
 from server.jobs.status import processing_status
+from server.jobs.view import JobView
 from server.llm.factory import resolve_model
 from server.projects import repository as projects
 from server.projects.models import ExtractionMode, Project, UnitOfObservation
@@ -481,7 +482,7 @@ class JobService:
         return JobEvent(
             id=start or after or await self._events.last_id(key),
             type=EventType.SNAPSHOT,
-            job=job,
+            job=JobView.of(job) if job is not None else None,
             document_id="",
             message=(
                 f"events after {after} are no longer kept; this is the job as it is now"

@@ -29,6 +29,7 @@ from server.core.proto import (
     parse_id,
     parse_ids,
     timestamp,
+    usd,
 )
 from server.core.slots import Slots
 from server.schema.guidance import Example, Guidance
@@ -203,6 +204,7 @@ def copilot_fields(found: Suggestions) -> dict[str, Any]:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cost_usd=float(usage.cost_usd),
+            cost=usd(usage.cost_usd),
         ),
     }
 
@@ -412,4 +414,5 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         )
         if preview.estimated_max_cost_usd is not None:
             response.estimated_max_cost_usd = preview.estimated_max_cost_usd
+            response.estimated_max_cost.CopyFrom(usd(preview.estimated_max_cost_usd))
         return response

@@ -266,12 +266,18 @@ async def test_reused_refresh_token_revokes_its_family(
     assert untouched.tokens.refresh_token
 
 
-@pytest.mark.parametrize("token", ["", "never-issued", "x" * 64])
+@pytest.mark.parametrize("token", ["never-issued", "x" * 64])
 async def test_a_refresh_token_never_issued_is_refused(
     auth: AuthServiceAsyncStub, token: str
 ) -> None:
     error = await rpc_error(auth.Refresh(auth_pb2.RefreshRequest(refresh_token=token)))
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_refresh_without_a_token_is_invalid_argument(auth: AuthServiceAsyncStub) -> None:
+    """refresh_token is REQUIRED: an empty one is a malformed request, not a wrong token."""
+    error = await rpc_error(auth.Refresh(auth_pb2.RefreshRequest()))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_logout_revokes_the_family(auth: AuthServiceAsyncStub, account: Account) -> None:

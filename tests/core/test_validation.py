@@ -19,13 +19,15 @@ import pytest
 from coderai.v1 import (
     auth_pb2,
     auth_pb2_grpc,
+    common_pb2,
     document_pb2,
     job_pb2,
     project_pb2,
     project_pb2_grpc,
     schema_pb2,
 )
-from google.protobuf import descriptor_pool, struct_pb2
+from google.api import field_behavior_pb2
+from google.protobuf import descriptor_pool, message_factory, struct_pb2
 from pydantic.fields import FieldInfo
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -169,8 +171,15 @@ def test_json_values_are_bounded_in_depth_and_size() -> None:
         )
     )
 
-    deep_found = validation.violations(job_pb2.CreateFeedbackRequest(corrected_value=deep))
-    wide_found = validation.violations(job_pb2.CreateFeedbackRequest(corrected_value=wide))
+    def feedback(value: struct_pb2.Value) -> job_pb2.CreateFeedbackRequest:
+        return job_pb2.CreateFeedbackRequest(
+            extraction_id=random_id(),
+            feedback_type=common_pb2.FEEDBACK_TYPE_INCORRECT,
+            corrected_value=value,
+        )
+
+    deep_found = validation.violations(feedback(deep))
+    wide_found = validation.violations(feedback(wide))
 
     assert [v.description for v in deep_found] == [
         f"must not nest deeper than {validation.JSON_MAX_DEPTH} levels"
@@ -315,7 +324,11 @@ async def test_a_negative_sample_size_is_invalid_even_with_chosen_documents(
 async def test_a_megabyte_note_is_invalid_argument(caller: Caller) -> None:
     error = await rpc_error(
         caller.jobs.CreateFeedback(
-            job_pb2.CreateFeedbackRequest(extraction_id=random_id(), user_note="n" * 1_000_000),
+            job_pb2.CreateFeedbackRequest(
+                extraction_id=random_id(),
+                feedback_type=common_pb2.FEEDBACK_TYPE_CORRECT,
+                user_note="n" * 1_000_000,
+            ),
             metadata=caller.metadata,
         )
     )
@@ -350,3 +363,74 @@ async def test_an_unauthenticated_caller_learns_nothing_about_the_fields(
     )
 
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def contract_files() -> list[typing.Any]:
+    """The file descriptor of every .proto of coderai.v1."""
+    return [
+        importlib.import_module(f"coderai.v1.{module.name}").DESCRIPTOR
+        for module in pkgutil.iter_modules(coderai.v1.__path__)
+        if module.name.endswith("_pb2")
+    ]
+
+
+def all_messages() -> list[typing.Any]:
+    """Every message of coderai.v1, nested ones included (map entries left out)."""
+    found = []
+    pending = [m for file in contract_files() for m in file.message_types_by_name.values()]
+    while pending:
+        message = pending.pop()
+        if not message.GetOptions().map_entry:
+            found.append(message)
+        pending.extend(message.nested_types)
+    return found
+
+
+def behaviours(field: typing.Any) -> list[int]:
+    return list(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+def test_every_field_of_every_message_states_its_behaviour() -> None:
+    messages = all_messages()
+    unstated = [
+        field.full_name for message in messages for field in message.fields if not behaviours(field)
+    ]
+
+    assert len(messages) > 150
+    assert unstated == []
+
+
+def test_every_required_field_of_a_request_is_refused_when_empty() -> None:
+    """The floor enforces REQUIRED on a request's own fields, for every method."""
+    pool = descriptor_pool.Default()
+    requests = [
+        method.input_type
+        for file in contract_files()
+        for service in file.services_by_name.values()
+        for method in service.methods
+    ]
+    checked = 0
+    for request in requests:
+        required = [
+            field.name
+            for field in request.fields
+            if field_behavior_pb2.REQUIRED in behaviours(field)
+        ]
+        empty = message_factory.GetMessageClass(pool.FindMessageTypeByName(request.full_name))()
+        found = [v for v in validation.violations(empty) if v.description == "required"]
+        assert [v.field for v in found] == required, request.full_name
+        checked += len(required)
+    assert checked > 50
+
+
+async def test_a_request_without_a_required_field_is_invalid_argument_naming_it(
+    caller: Caller,
+) -> None:
+    error = await rpc_error(
+        caller.projects.GetProject(project_pb2.GetProjectRequest(), metadata=caller.metadata)
+    )
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.description) for v in field_violations(error)] == [
+        ("project_id", "required")
+    ]

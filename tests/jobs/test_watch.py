@@ -15,6 +15,7 @@ from typing import cast
 
 import grpc
 from coderai.v1 import common_pb2, job_pb2
+from google.type import money_pb2
 from redis.asyncio import Redis
 
 from server.core.db import Database
@@ -84,6 +85,45 @@ async def test_a_watch_gets_a_snapshot_then_every_event_in_order_until_the_job_e
     assert progress == sorted(progress)
     # Nothing in the job's stream after the snapshot was missed.
     assert await stream_ids(redis, job_id, after=events[0].event_id) == ids
+
+
+async def test_each_event_carries_the_job_as_get_job_shows_it_but_its_document_ids(
+    researcher: Caller, worker: subprocess.Popen[bytes], stack: Stack
+) -> None:
+    """An event's job once lacked what the worker's copy did not hold: the model, the
+    budgets, the cached tokens and the times read as empty or zero while the job ran."""
+    project = await project_with_schema(researcher, VARIABLES[:1])
+    ids = await ready_documents(researcher, project.id, reports(2))
+    created = await researcher.create_job(
+        project.id,
+        document_ids=ids,
+        token_budget=1_000_000,
+        cost_budget=money_pb2.Money(currency_code="USD", units=12, nanos=500_000_000),
+    )
+
+    events = await watch(researcher, created.job.id)
+
+    assert [event.type for event in events[:1]] == [job_pb2.JOB_EVENT_TYPE_SNAPSHOT]
+    assert events[-1].type == job_pb2.JOB_EVENT_TYPE_JOB_COMPLETED
+    assert all(
+        event.event_type == job_pb2.JobEventType.Name(event.type).lower()[len("job_event_type_") :]
+        for event in events
+    )
+    final = await researcher.get_job(created.job.id)
+    last = events[-1].job
+    assert list(final.document_ids) == ids
+    assert not last.document_ids
+    final.ClearField("document_ids")
+    assert last == final
+    assert last.llm_model
+    assert last.start_time.seconds
+    assert last.token_budget == 1_000_000
+    assert (last.cost_budget.units, last.cost_budget.nanos) == (12, 500_000_000)
+    assert last.cost_budget_usd == 12.5
+    for event in events[1:-1]:
+        assert event.job.llm_model == final.llm_model
+        assert event.job.create_time == final.create_time
+        assert event.job.cost_budget == final.cost_budget
 
 
 async def test_reconnecting_with_the_last_event_id_replays_the_gap(

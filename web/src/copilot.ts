@@ -7,6 +7,7 @@
  * before that.
  */
 import {
+  dollars,
   VariableType,
   type CopilotUsage,
   type DroppedSuggestion,
@@ -45,7 +46,7 @@ function usageText(usage: CopilotUsage | undefined): string {
   const read = `Read ${usage.documentsRead} documents (${usage.excerptCharacters.toLocaleString()} characters of excerpts)`;
   return usage.baseline
     ? `${read}; the offline baseline answered from the text's structure, not a language model.`
-    : `${read}; ${usage.llmModel} used ${usage.inputTokens + usage.outputTokens} tokens ($${usage.costUsd.toFixed(4)}).`;
+    : `${read}; ${usage.llmModel} used ${usage.inputTokens + usage.outputTokens} tokens ($${(dollars(usage.cost) ?? 0).toFixed(4)}).`;
 }
 
 function show(suggestions: VariableSuggestion[], dropped: DroppedSuggestion[], usage?: CopilotUsage): void {

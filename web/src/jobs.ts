@@ -8,11 +8,14 @@
 import {
   Code,
   ConnectError,
+  dollars,
   ExtractionMode,
   JobDocumentStatus,
+  JobEventType,
   JobStatus,
   JobType,
   type ModeEstimate,
+  type Money,
   type ProcessingJob,
   type Project,
   type WatchJobResponse,
@@ -93,14 +96,15 @@ function selection(type: JobType) {
 }
 
 /** US dollars, or why there is no figure. */
-function usd(amount: number | undefined): string {
+function usd(money: Money | undefined): string {
+  const amount = dollars(money);
   return amount === undefined ? "unknown (the model has no price)" : `$${amount.toFixed(4)}`;
 }
 
 async function estimate(): Promise<void> {
   const type = JobType.SAMPLE;
   const found = required((await api.jobs.estimateJob({ selection: selection(type) })).estimate, "EstimateJob");
-  const cost = found.maxCostUsd === undefined ? "cost unknown" : `at most $${found.maxCostUsd.toFixed(4)}`;
+  const cost = found.maxCost === undefined ? "cost unknown" : `at most ${usd(found.maxCost)}`;
   const mode = effectiveExtractionMode(found.extractionMode);
   ui.estimate.value =
     `${found.documents} documents (${found.documentsAlreadyDone} already done) × ${found.variables} variables, ` +
@@ -123,8 +127,8 @@ function showModes(chosen: ExtractionMode, modes: [ExtractionMode, ModeEstimate 
       figures.llmCalls.toLocaleString(),
       `${figures.promptTokens.toLocaleString()} (${figures.cacheablePromptTokens.toLocaleString()} cacheable)`,
       figures.maxOutputTokens.toLocaleString(),
-      usd(figures.maxCostUsd),
-      usd(figures.maxCostUsdCached),
+      usd(figures.maxCost),
+      usd(figures.maxCostCached),
     );
     line.dataset.testid = "estimate-mode";
     line.dataset.mode = ExtractionMode[mode];
@@ -190,11 +194,12 @@ async function watchJob(jobId: string, signal: AbortSignal): Promise<void> {
 function showEvent(event: WatchJobResponse): void {
   const item = document.createElement("li");
   item.dataset.testid = "event";
-  item.dataset.eventType = event.eventType;
+  const type = JobEventType[event.type].toLowerCase();
+  item.dataset.eventType = type;
   item.dataset.eventId = event.eventId;
   const kind = document.createElement("span");
-  kind.className = `event-type ${event.eventType}`;
-  kind.textContent = event.eventType;
+  kind.className = `event-type ${type}`;
+  kind.textContent = type;
   const details = [];
   if (event.documentId) {
     details.push(`document ${event.documentId.slice(0, 8)}`);
@@ -209,9 +214,7 @@ function showEvent(event: WatchJobResponse): void {
   item.append(kind, details.length ? ` — ${details.join(" · ")}` : "");
   ui.events.append(item);
   if (event.job) {
-    // A job extracts in the mode it was created with; an event's snapshot may leave it out.
-    const extractionMode = event.job.extractionMode || current?.extractionMode;
-    showJob({ ...event.job, extractionMode: extractionMode ?? ExtractionMode.UNSPECIFIED });
+    showJob(event.job);
   }
   if (event.documentId) {
     void showJobDocuments().catch((error: unknown) => showError(ui.error, error));
@@ -228,7 +231,7 @@ function showJob(job: ProcessingJob): void {
     `${job.documentsFailed} failed`,
     extractionModeWords(job.extractionMode),
     `${job.tokensUsed} tokens (${job.inputTokens} in, ${job.cachedInputTokens} of them from the ` +
-      `prompt cache; ${job.outputTokens} out), $${job.costUsd.toFixed(4)}`,
+      `prompt cache; ${job.outputTokens} out), ${usd(job.cost)}`,
   ];
   if (job.statusReason) {
     parts.push(job.statusReason);

@@ -35,6 +35,7 @@ import grpc
 import platformdirs
 
 from coderai.client import Client, CoderAIError
+from coderai.money import dollars
 from coderai.v1 import common_pb2, job_pb2, quality_pb2
 
 # How a project asks the model: a request per variable, or a document's variables in one.
@@ -364,7 +365,7 @@ def _estimate(client: Client, session: Session, args: argparse.Namespace) -> int
     print(
         f"{estimate.documents} documents ({estimate.documents_already_done} already done) x "
         f"{estimate.variables} variables: {estimate.llm_calls} model calls, "
-        f"{estimate.prompt_tokens:,} prompt tokens, {_at_most(estimate, 'max_cost_usd')}; "
+        f"{estimate.prompt_tokens:,} prompt tokens, {_at_most(estimate, 'max_cost')}; "
         f"model {estimate.llm_provider}/{estimate.llm_model}, "
         f"{_mode_words(estimate.extraction_mode)}"
     )
@@ -379,8 +380,8 @@ def _estimate(client: Client, session: Session, args: argparse.Namespace) -> int
         print(
             f"  {_mode_words(mode)}{chosen}: {figures.llm_calls} calls, "
             f"{figures.prompt_tokens:,} prompt tokens ({figures.cacheable_prompt_tokens:,} "
-            f"cacheable), {_at_most(figures, 'max_cost_usd')}, "
-            f"{_at_most(figures, 'max_cost_usd_cached')} with a prompt cache"
+            f"cacheable), {_at_most(figures, 'max_cost')}, "
+            f"{_at_most(figures, 'max_cost_cached')} with a prompt cache"
         )
     for warning in estimate.warnings:
         print(f"warning: {warning}")
@@ -390,7 +391,7 @@ def _estimate(client: Client, session: Session, args: argparse.Namespace) -> int
 def _at_most(figures: Any, field: str) -> str:
     """An estimate's upper bound in US dollars, or why there is none."""
     if figures.HasField(field):
-        return f"at most ${getattr(figures, field):.4f}"
+        return f"at most ${dollars(getattr(figures, field)):.4f}"
     return "cost unknown (the model has no price)"
 
 
@@ -425,7 +426,7 @@ def _report(client: Client, job: job_pb2.ProcessingJob) -> int:
     status = common_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_")
     print(
         f"job {job.id}: {status}, {job.documents_processed} of {job.documents_total} documents "
-        f"done, {job.documents_failed} failed, {job.tokens_used:,} tokens, ${job.cost_usd:.4f}"
+        f"done, {job.documents_failed} failed, {job.tokens_used:,} tokens, ${dollars(job.cost):.4f}"
         + (f" ({job.status_reason})" if job.status_reason else "")
     )
     if job.status in (common_pb2.JOB_STATUS_PENDING, common_pb2.JOB_STATUS_RUNNING):

@@ -4,6 +4,7 @@
 export { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 export * from "./client.js";
 export * from "./errors.js";
+export * from "./money.js";
 export * from "./upload.js";
 export * from "./gen/coderai/v1/auth_pb.js";
 export * from "./gen/coderai/v1/common_pb.js";
@@ -13,3 +14,4 @@ export * from "./gen/coderai/v1/job_pb.js";
 export * from "./gen/coderai/v1/project_pb.js";
 export * from "./gen/coderai/v1/quality_pb.js";
 export * from "./gen/coderai/v1/schema_pb.js";
+export * from "./gen/google/type/money_pb.js";

@@ -122,3 +122,10 @@ test("fieldViolations and retryDelayMs read google.rpc details a refused call ca
   assert.deepEqual(sdk.fieldViolations(new Error("plain")), []);
   assert.equal(sdk.retryDelayMs(new ConnectError("x", Code.Internal)), undefined);
 });
+
+test("dollars reads a Money field in US dollars; unset is undefined, another currency an error", () => {
+  assert.equal(sdk.dollars(create(sdk.MoneySchema, { currencyCode: "USD", units: 12n, nanos: 500_000_000 })), 12.5);
+  assert.equal(sdk.dollars(create(sdk.MoneySchema, { units: 0n, nanos: 150_000 })), 0.00015);
+  assert.equal(sdk.dollars(undefined), undefined);
+  assert.throws(() => sdk.dollars(create(sdk.MoneySchema, { currencyCode: "EUR", units: 1n })), /US dollars/);
+});

@@ -22,39 +22,52 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oderai/v1/common.proto\x12\ncoderai.v1\"\xb1\x01\n\rValueEvidence\x12\x13\n\x0bsource_text\x18\x01 \x01(\t\x12\x1b\n\x13source_start_offset\x18\x02 \x01(\x05\x12\x19\n\x11source_end_offset\x18\x03 \x01(\x05\x12\x31\n\x0e\x65vidence_match\x18\x04 \x01(\x0e\x32\x19.coderai.v1.EvidenceMatch\x12\x12\n\ncandidates\x18\x05 \x01(\x05\x12\x0c\n\x04weak\x18\x06 \x01(\x08*z\n\x11UnitOfObservation\x12#\n\x1fUNIT_OF_OBSERVATION_UNSPECIFIED\x10\x00\x12 \n\x1cUNIT_OF_OBSERVATION_DOCUMENT\x10\x01\x12\x1e\n\x1aUNIT_OF_OBSERVATION_ENTITY\x10\x02*\xa2\x01\n\rProjectStatus\x12\x1e\n\x1aPROJECT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14PROJECT_STATUS_DRAFT\x10\x01\x12\x1b\n\x17PROJECT_STATUS_SAMPLING\x10\x02\x12\x1d\n\x19PROJECT_STATUS_PROCESSING\x10\x03\x12\x1b\n\x17PROJECT_STATUS_COMPLETE\x10\x04*\xae\x01\n\x0cVariableType\x12\x1d\n\x19VARIABLE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12VARIABLE_TYPE_TEXT\x10\x01\x12\x18\n\x14VARIABLE_TYPE_NUMBER\x10\x02\x12\x16\n\x12VARIABLE_TYPE_DATE\x10\x03\x12\x19\n\x15VARIABLE_TYPE_BOOLEAN\x10\x04\x12\x1a\n\x16VARIABLE_TYPE_CATEGORY\x10\x05*\xa6\x01\n\x0bIfUncertain\x12\x1c\n\x18IF_UNCERTAIN_UNSPECIFIED\x10\x00\x12 \n\x1cIF_UNCERTAIN_FLAG_FOR_REVIEW\x10\x01\x12\x1c\n\x18IF_UNCERTAIN_LEAVE_EMPTY\x10\x02\x12\x1c\n\x18IF_UNCERTAIN_USE_DEFAULT\x10\x03\x12\x1b\n\x17IF_UNCERTAIN_BEST_GUESS\x10\x04*\xbb\x01\n\x10IfMultipleValues\x12\"\n\x1eIF_MULTIPLE_VALUES_UNSPECIFIED\x10\x00\x12\x1c\n\x18IF_MULTIPLE_VALUES_FIRST\x10\x01\x12%\n!IF_MULTIPLE_VALUES_MOST_CONFIDENT\x10\x02\x12\x1a\n\x16IF_MULTIPLE_VALUES_ALL\x10\x03\x12\"\n\x1eIF_MULTIPLE_VALUES_CONCATENATE\x10\x04*\xa2\x01\n\x0e\x44ocumentStatus\x12\x1f\n\x1b\x44OCUMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44OCUMENT_STATUS_UPLOADED\x10\x01\x12\x1a\n\x16\x44OCUMENT_STATUS_PARSED\x10\x02\x12\x19\n\x15\x44OCUMENT_STATUS_READY\x10\x03\x12\x1a\n\x16\x44OCUMENT_STATUS_FAILED\x10\x04*d\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fJOB_TYPE_SAMPLE\x10\x01\x12\x11\n\rJOB_TYPE_FULL\x10\x02\x12\x17\n\x13JOB_TYPE_REFINEMENT\x10\x03*\xb9\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_STATUS_PENDING\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x15\n\x11JOB_STATUS_PAUSED\x10\x03\x12\x18\n\x14JOB_STATUS_COMPLETED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x06*\xb9\x01\n\x10\x45xtractionStatus\x12!\n\x1d\x45XTRACTION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45XTRACTION_STATUS_SUCCESS\x10\x01\x12$\n EXTRACTION_STATUS_LOW_CONFIDENCE\x10\x02\x12\x1f\n\x1b\x45XTRACTION_STATUS_NOT_FOUND\x10\x03\x12\x1c\n\x18\x45XTRACTION_STATUS_FAILED\x10\x04*\xbc\x01\n\rEvidenceMatch\x12\x1e\n\x1a\x45VIDENCE_MATCH_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VIDENCE_MATCH_EXACT\x10\x01\x12\x18\n\x14\x45VIDENCE_MATCH_FUZZY\x10\x02\x12\x1c\n\x18\x45VIDENCE_MATCH_NOT_FOUND\x10\x03\x12\x1b\n\x17\x45VIDENCE_MATCH_NO_QUOTE\x10\x04\x12\x1c\n\x18\x45VIDENCE_MATCH_AMBIGUOUS\x10\x05*\x8a\x01\n\x0c\x46\x65\x65\x64\x62\x61\x63kType\x12\x1d\n\x19\x46\x45\x45\x44\x42\x41\x43K_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x45\x45\x44\x42\x41\x43K_TYPE_CORRECT\x10\x01\x12\x1b\n\x17\x46\x45\x45\x44\x42\x41\x43K_TYPE_INCORRECT\x10\x02\x12#\n\x1f\x46\x45\x45\x44\x42\x41\x43K_TYPE_PARTIALLY_CORRECT\x10\x03*p\n\x0e\x45xtractionMode\x12\x1f\n\x1b\x45XTRACTION_MODE_UNSPECIFIED\x10\x00\x12 \n\x1c\x45XTRACTION_MODE_PER_VARIABLE\x10\x01\x12\x1b\n\x17\x45XTRACTION_MODE_GROUPED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oderai/v1/common.proto\x12\ncoderai.v1\x1a\x1fgoogle/api/field_behavior.proto\"\xd5\x01\n\rValueEvidence\x12\x19\n\x0bsource_text\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x13source_start_offset\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11source_end_offset\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x37\n\x0e\x65vidence_match\x18\x04 \x01(\x0e\x32\x19.coderai.v1.EvidenceMatchB\x04\xe2\x41\x01\x03\x12\x18\n\ncandidates\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04weak\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03*z\n\x11UnitOfObservation\x12#\n\x1fUNIT_OF_OBSERVATION_UNSPECIFIED\x10\x00\x12 \n\x1cUNIT_OF_OBSERVATION_DOCUMENT\x10\x01\x12\x1e\n\x1aUNIT_OF_OBSERVATION_ENTITY\x10\x02*\xa2\x01\n\rProjectStatus\x12\x1e\n\x1aPROJECT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14PROJECT_STATUS_DRAFT\x10\x01\x12\x1b\n\x17PROJECT_STATUS_SAMPLING\x10\x02\x12\x1d\n\x19PROJECT_STATUS_PROCESSING\x10\x03\x12\x1b\n\x17PROJECT_STATUS_COMPLETE\x10\x04*\xae\x01\n\x0cVariableType\x12\x1d\n\x19VARIABLE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12VARIABLE_TYPE_TEXT\x10\x01\x12\x18\n\x14VARIABLE_TYPE_NUMBER\x10\x02\x12\x16\n\x12VARIABLE_TYPE_DATE\x10\x03\x12\x19\n\x15VARIABLE_TYPE_BOOLEAN\x10\x04\x12\x1a\n\x16VARIABLE_TYPE_CATEGORY\x10\x05*\xa6\x01\n\x0bIfUncertain\x12\x1c\n\x18IF_UNCERTAIN_UNSPECIFIED\x10\x00\x12 \n\x1cIF_UNCERTAIN_FLAG_FOR_REVIEW\x10\x01\x12\x1c\n\x18IF_UNCERTAIN_LEAVE_EMPTY\x10\x02\x12\x1c\n\x18IF_UNCERTAIN_USE_DEFAULT\x10\x03\x12\x1b\n\x17IF_UNCERTAIN_BEST_GUESS\x10\x04*\xbb\x01\n\x10IfMultipleValues\x12\"\n\x1eIF_MULTIPLE_VALUES_UNSPECIFIED\x10\x00\x12\x1c\n\x18IF_MULTIPLE_VALUES_FIRST\x10\x01\x12%\n!IF_MULTIPLE_VALUES_MOST_CONFIDENT\x10\x02\x12\x1a\n\x16IF_MULTIPLE_VALUES_ALL\x10\x03\x12\"\n\x1eIF_MULTIPLE_VALUES_CONCATENATE\x10\x04*\xa2\x01\n\x0e\x44ocumentStatus\x12\x1f\n\x1b\x44OCUMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44OCUMENT_STATUS_UPLOADED\x10\x01\x12\x1a\n\x16\x44OCUMENT_STATUS_PARSED\x10\x02\x12\x19\n\x15\x44OCUMENT_STATUS_READY\x10\x03\x12\x1a\n\x16\x44OCUMENT_STATUS_FAILED\x10\x04*d\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fJOB_TYPE_SAMPLE\x10\x01\x12\x11\n\rJOB_TYPE_FULL\x10\x02\x12\x17\n\x13JOB_TYPE_REFINEMENT\x10\x03*\xb9\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_STATUS_PENDING\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x15\n\x11JOB_STATUS_PAUSED\x10\x03\x12\x18\n\x14JOB_STATUS_COMPLETED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x06*\xb9\x01\n\x10\x45xtractionStatus\x12!\n\x1d\x45XTRACTION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45XTRACTION_STATUS_SUCCESS\x10\x01\x12$\n EXTRACTION_STATUS_LOW_CONFIDENCE\x10\x02\x12\x1f\n\x1b\x45XTRACTION_STATUS_NOT_FOUND\x10\x03\x12\x1c\n\x18\x45XTRACTION_STATUS_FAILED\x10\x04*\xbc\x01\n\rEvidenceMatch\x12\x1e\n\x1a\x45VIDENCE_MATCH_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VIDENCE_MATCH_EXACT\x10\x01\x12\x18\n\x14\x45VIDENCE_MATCH_FUZZY\x10\x02\x12\x1c\n\x18\x45VIDENCE_MATCH_NOT_FOUND\x10\x03\x12\x1b\n\x17\x45VIDENCE_MATCH_NO_QUOTE\x10\x04\x12\x1c\n\x18\x45VIDENCE_MATCH_AMBIGUOUS\x10\x05*\x8a\x01\n\x0c\x46\x65\x65\x64\x62\x61\x63kType\x12\x1d\n\x19\x46\x45\x45\x44\x42\x41\x43K_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x45\x45\x44\x42\x41\x43K_TYPE_CORRECT\x10\x01\x12\x1b\n\x17\x46\x45\x45\x44\x42\x41\x43K_TYPE_INCORRECT\x10\x02\x12#\n\x1f\x46\x45\x45\x44\x42\x41\x43K_TYPE_PARTIALLY_CORRECT\x10\x03*p\n\x0e\x45xtractionMode\x12\x1f\n\x1b\x45XTRACTION_MODE_UNSPECIFIED\x10\x00\x12 \n\x1c\x45XTRACTION_MODE_PER_VARIABLE\x10\x01\x12\x1b\n\x17\x45XTRACTION_MODE_GROUPED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coderai.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UNITOFOBSERVATION']._serialized_start=219
-  _globals['_UNITOFOBSERVATION']._serialized_end=341
-  _globals['_PROJECTSTATUS']._serialized_start=344
-  _globals['_PROJECTSTATUS']._serialized_end=506
-  _globals['_VARIABLETYPE']._serialized_start=509
-  _globals['_VARIABLETYPE']._serialized_end=683
-  _globals['_IFUNCERTAIN']._serialized_start=686
-  _globals['_IFUNCERTAIN']._serialized_end=852
-  _globals['_IFMULTIPLEVALUES']._serialized_start=855
-  _globals['_IFMULTIPLEVALUES']._serialized_end=1042
-  _globals['_DOCUMENTSTATUS']._serialized_start=1045
-  _globals['_DOCUMENTSTATUS']._serialized_end=1207
-  _globals['_JOBTYPE']._serialized_start=1209
-  _globals['_JOBTYPE']._serialized_end=1309
-  _globals['_JOBSTATUS']._serialized_start=1312
-  _globals['_JOBSTATUS']._serialized_end=1497
-  _globals['_EXTRACTIONSTATUS']._serialized_start=1500
-  _globals['_EXTRACTIONSTATUS']._serialized_end=1685
-  _globals['_EVIDENCEMATCH']._serialized_start=1688
-  _globals['_EVIDENCEMATCH']._serialized_end=1876
-  _globals['_FEEDBACKTYPE']._serialized_start=1879
-  _globals['_FEEDBACKTYPE']._serialized_end=2017
-  _globals['_EXTRACTIONMODE']._serialized_start=2019
-  _globals['_EXTRACTIONMODE']._serialized_end=2131
-  _globals['_VALUEEVIDENCE']._serialized_start=40
-  _globals['_VALUEEVIDENCE']._serialized_end=217
+  _globals['_VALUEEVIDENCE'].fields_by_name['source_text']._loaded_options = None
+  _globals['_VALUEEVIDENCE'].fields_by_name['source_text']._serialized_options = b'\342A\001\003'
+  _globals['_VALUEEVIDENCE'].fields_by_name['source_start_offset']._loaded_options = None
+  _globals['_VALUEEVIDENCE'].fields_by_name['source_start_offset']._serialized_options = b'\342A\001\003'
+  _globals['_VALUEEVIDENCE'].fields_by_name['source_end_offset']._loaded_options = None
+  _globals['_VALUEEVIDENCE'].fields_by_name['source_end_offset']._serialized_options = b'\342A\001\003'
+  _globals['_VALUEEVIDENCE'].fields_by_name['evidence_match']._loaded_options = None
+  _globals['_VALUEEVIDENCE'].fields_by_name['evidence_match']._serialized_options = b'\342A\001\003'
+  _globals['_VALUEEVIDENCE'].fields_by_name['candidates']._loaded_options = None
+  _globals['_VALUEEVIDENCE'].fields_by_name['candidates']._serialized_options = b'\342A\001\003'
+  _globals['_VALUEEVIDENCE'].fields_by_name['weak']._loaded_options = None
+  _globals['_VALUEEVIDENCE'].fields_by_name['weak']._serialized_options = b'\342A\001\003'
+  _globals['_UNITOFOBSERVATION']._serialized_start=288
+  _globals['_UNITOFOBSERVATION']._serialized_end=410
+  _globals['_PROJECTSTATUS']._serialized_start=413
+  _globals['_PROJECTSTATUS']._serialized_end=575
+  _globals['_VARIABLETYPE']._serialized_start=578
+  _globals['_VARIABLETYPE']._serialized_end=752
+  _globals['_IFUNCERTAIN']._serialized_start=755
+  _globals['_IFUNCERTAIN']._serialized_end=921
+  _globals['_IFMULTIPLEVALUES']._serialized_start=924
+  _globals['_IFMULTIPLEVALUES']._serialized_end=1111
+  _globals['_DOCUMENTSTATUS']._serialized_start=1114
+  _globals['_DOCUMENTSTATUS']._serialized_end=1276
+  _globals['_JOBTYPE']._serialized_start=1278
+  _globals['_JOBTYPE']._serialized_end=1378
+  _globals['_JOBSTATUS']._serialized_start=1381
+  _globals['_JOBSTATUS']._serialized_end=1566
+  _globals['_EXTRACTIONSTATUS']._serialized_start=1569
+  _globals['_EXTRACTIONSTATUS']._serialized_end=1754
+  _globals['_EVIDENCEMATCH']._serialized_start=1757
+  _globals['_EVIDENCEMATCH']._serialized_end=1945
+  _globals['_FEEDBACKTYPE']._serialized_start=1948
+  _globals['_FEEDBACKTYPE']._serialized_end=2086
+  _globals['_EXTRACTIONMODE']._serialized_start=2088
+  _globals['_EXTRACTIONMODE']._serialized_end=2200
+  _globals['_VALUEEVIDENCE']._serialized_start=73
+  _globals['_VALUEEVIDENCE']._serialized_end=286
 # @@protoc_insertion_point(module_scope)

@@ -1,8 +1,10 @@
 import datetime
 
 from coderai.v1 import common_pb2 as _common_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -11,6 +13,39 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_EVENT_TYPE_UNSPECIFIED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_SNAPSHOT: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_PROGRESS: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_DOCUMENT_COMPLETED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_DOCUMENT_FAILED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_PAUSED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_RESUMED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_JOB_COMPLETED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_JOB_FAILED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_CANCELLED: _ClassVar[JobEventType]
+
+class LogEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_EVENT_TYPE_UNSPECIFIED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_DOCUMENT_UPLOADED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_DOCUMENT_PARSED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_DOCUMENT_FAILED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_CREATED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_STARTED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_PAUSED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_RESUMED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_CANCELLED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_COMPLETED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_JOB_FAILED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_DOCUMENT_PROCESSED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_DOCUMENT_PROCESSING_FAILED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_EXTRACTION_FAILED: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_LLM_ERROR: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_CIRCUIT_OPEN: _ClassVar[LogEventType]
+    LOG_EVENT_TYPE_PROMPT_REFINED: _ClassVar[LogEventType]
 
 class JobStopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +68,33 @@ class JobDocumentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_DOCUMENT_STATUS_PROCESSED: _ClassVar[JobDocumentStatus]
     JOB_DOCUMENT_STATUS_SKIPPED: _ClassVar[JobDocumentStatus]
     JOB_DOCUMENT_STATUS_FAILED: _ClassVar[JobDocumentStatus]
+JOB_EVENT_TYPE_UNSPECIFIED: JobEventType
+JOB_EVENT_TYPE_SNAPSHOT: JobEventType
+JOB_EVENT_TYPE_PROGRESS: JobEventType
+JOB_EVENT_TYPE_DOCUMENT_COMPLETED: JobEventType
+JOB_EVENT_TYPE_DOCUMENT_FAILED: JobEventType
+JOB_EVENT_TYPE_PAUSED: JobEventType
+JOB_EVENT_TYPE_RESUMED: JobEventType
+JOB_EVENT_TYPE_JOB_COMPLETED: JobEventType
+JOB_EVENT_TYPE_JOB_FAILED: JobEventType
+JOB_EVENT_TYPE_CANCELLED: JobEventType
+LOG_EVENT_TYPE_UNSPECIFIED: LogEventType
+LOG_EVENT_TYPE_DOCUMENT_UPLOADED: LogEventType
+LOG_EVENT_TYPE_DOCUMENT_PARSED: LogEventType
+LOG_EVENT_TYPE_DOCUMENT_FAILED: LogEventType
+LOG_EVENT_TYPE_JOB_CREATED: LogEventType
+LOG_EVENT_TYPE_JOB_STARTED: LogEventType
+LOG_EVENT_TYPE_JOB_PAUSED: LogEventType
+LOG_EVENT_TYPE_JOB_RESUMED: LogEventType
+LOG_EVENT_TYPE_JOB_CANCELLED: LogEventType
+LOG_EVENT_TYPE_JOB_COMPLETED: LogEventType
+LOG_EVENT_TYPE_JOB_FAILED: LogEventType
+LOG_EVENT_TYPE_DOCUMENT_PROCESSED: LogEventType
+LOG_EVENT_TYPE_DOCUMENT_PROCESSING_FAILED: LogEventType
+LOG_EVENT_TYPE_EXTRACTION_FAILED: LogEventType
+LOG_EVENT_TYPE_LLM_ERROR: LogEventType
+LOG_EVENT_TYPE_CIRCUIT_OPEN: LogEventType
+LOG_EVENT_TYPE_PROMPT_REFINED: LogEventType
 JOB_STOP_REASON_UNSPECIFIED: JobStopReason
 JOB_STOP_REASON_PAUSED_BY_RESEARCHER: JobStopReason
 JOB_STOP_REASON_CANCELLED_BY_RESEARCHER: JobStopReason
@@ -51,7 +113,7 @@ JOB_DOCUMENT_STATUS_SKIPPED: JobDocumentStatus
 JOB_DOCUMENT_STATUS_FAILED: JobDocumentStatus
 
 class ProcessingJob(_message.Message):
-    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "cached_input_tokens", "output_tokens", "stop_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model", "extraction_mode")
+    __slots__ = ("id", "project_id", "type", "status", "document_ids", "documents_total", "documents_processed", "documents_failed", "progress_percent", "tokens_used", "cost_usd", "status_reason", "create_time", "start_time", "end_time", "token_budget", "cost_budget_usd", "consecutive_failures", "input_tokens", "cached_input_tokens", "output_tokens", "stop_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model", "extraction_mode", "cost", "cost_budget")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +141,8 @@ class ProcessingJob(_message.Message):
     LLM_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_MODE_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    COST_BUDGET_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     type: _common_pb2.JobType
@@ -106,10 +170,12 @@ class ProcessingJob(_message.Message):
     llm_provider: str
     llm_model: str
     extraction_mode: _common_pb2.ExtractionMode
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., stop_reason: _Optional[_Union[JobStopReason, str]] = ..., automatic_resumes: _Optional[int] = ..., retry_failed: _Optional[bool] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ...) -> None: ...
+    cost: _money_pb2.Money
+    cost_budget: _money_pb2.Money
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.JobType, str]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., document_ids: _Optional[_Iterable[str]] = ..., documents_total: _Optional[int] = ..., documents_processed: _Optional[int] = ..., documents_failed: _Optional[int] = ..., progress_percent: _Optional[float] = ..., tokens_used: _Optional[int] = ..., cost_usd: _Optional[float] = ..., status_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., input_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., stop_reason: _Optional[_Union[JobStopReason, str]] = ..., automatic_resumes: _Optional[int] = ..., retry_failed: _Optional[bool] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cost_budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class JobEstimate(_message.Message):
-    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done", "warnings", "llm_provider", "llm_model", "extraction_mode", "per_variable", "grouped")
+    __slots__ = ("documents", "variables", "llm_calls", "prompt_tokens", "max_output_tokens", "max_cost_usd", "documents_already_done", "warnings", "llm_provider", "llm_model", "extraction_mode", "per_variable", "grouped", "max_cost")
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
     LLM_CALLS_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +189,7 @@ class JobEstimate(_message.Message):
     EXTRACTION_MODE_FIELD_NUMBER: _ClassVar[int]
     PER_VARIABLE_FIELD_NUMBER: _ClassVar[int]
     GROUPED_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_FIELD_NUMBER: _ClassVar[int]
     documents: int
     variables: int
     llm_calls: int
@@ -136,23 +203,28 @@ class JobEstimate(_message.Message):
     extraction_mode: _common_pb2.ExtractionMode
     per_variable: ModeEstimate
     grouped: ModeEstimate
-    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ..., per_variable: _Optional[_Union[ModeEstimate, _Mapping]] = ..., grouped: _Optional[_Union[ModeEstimate, _Mapping]] = ...) -> None: ...
+    max_cost: _money_pb2.Money
+    def __init__(self, documents: _Optional[int] = ..., variables: _Optional[int] = ..., llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., documents_already_done: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., llm_provider: _Optional[str] = ..., llm_model: _Optional[str] = ..., extraction_mode: _Optional[_Union[_common_pb2.ExtractionMode, str]] = ..., per_variable: _Optional[_Union[ModeEstimate, _Mapping]] = ..., grouped: _Optional[_Union[ModeEstimate, _Mapping]] = ..., max_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ModeEstimate(_message.Message):
-    __slots__ = ("llm_calls", "prompt_tokens", "cacheable_prompt_tokens", "max_output_tokens", "max_cost_usd", "max_cost_usd_cached")
+    __slots__ = ("llm_calls", "prompt_tokens", "cacheable_prompt_tokens", "max_output_tokens", "max_cost_usd", "max_cost_usd_cached", "max_cost", "max_cost_cached")
     LLM_CALLS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHEABLE_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_CACHED_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_CACHED_FIELD_NUMBER: _ClassVar[int]
     llm_calls: int
     prompt_tokens: int
     cacheable_prompt_tokens: int
     max_output_tokens: int
     max_cost_usd: float
     max_cost_usd_cached: float
-    def __init__(self, llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cacheable_prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., max_cost_usd_cached: _Optional[float] = ...) -> None: ...
+    max_cost: _money_pb2.Money
+    max_cost_cached: _money_pb2.Money
+    def __init__(self, llm_calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cacheable_prompt_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., max_cost_usd_cached: _Optional[float] = ..., max_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., max_cost_cached: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class Extraction(_message.Message):
     __slots__ = ("id", "document_id", "variable_id", "entity_key", "value", "confidence", "source_text", "source_start_offset", "source_end_offset", "prompt_version", "status", "error", "evidence_match", "job_id", "entity_name", "update_time", "llm_provider", "llm_model", "best_guess", "value_evidence")
@@ -225,14 +297,16 @@ class EstimateJobResponse(_message.Message):
     def __init__(self, estimate: _Optional[_Union[JobEstimate, _Mapping]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("selection", "token_budget", "cost_budget_usd")
+    __slots__ = ("selection", "token_budget", "cost_budget_usd", "cost_budget")
     SELECTION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_BUDGET_FIELD_NUMBER: _ClassVar[int]
     COST_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_BUDGET_FIELD_NUMBER: _ClassVar[int]
     selection: JobSelection
     token_budget: int
     cost_budget_usd: float
-    def __init__(self, selection: _Optional[_Union[JobSelection, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ...) -> None: ...
+    cost_budget: _money_pb2.Money
+    def __init__(self, selection: _Optional[_Union[JobSelection, _Mapping]] = ..., token_budget: _Optional[int] = ..., cost_budget_usd: _Optional[float] = ..., cost_budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class CreateJobResponse(_message.Message):
     __slots__ = ("job", "estimate")
@@ -369,20 +443,22 @@ class ListJobLogsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("id", "event_type", "message", "document_id", "details", "create_time")
+    __slots__ = ("id", "event_type", "message", "document_id", "details", "create_time", "type")
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DETAILS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     id: str
     event_type: str
     message: str
     document_id: str
     details: _struct_pb2.Struct
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., event_type: _Optional[str] = ..., message: _Optional[str] = ..., document_id: _Optional[str] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    type: LogEventType
+    def __init__(self, id: _Optional[str] = ..., event_type: _Optional[str] = ..., message: _Optional[str] = ..., document_id: _Optional[str] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[LogEventType, str]] = ...) -> None: ...
 
 class ListJobLogsResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")
@@ -517,20 +593,22 @@ class WatchJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
 
 class WatchJobResponse(_message.Message):
-    __slots__ = ("event_id", "event_type", "job", "document_id", "message", "events_lost")
+    __slots__ = ("event_id", "event_type", "job", "document_id", "message", "events_lost", "type")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     EVENTS_LOST_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     event_type: str
     job: ProcessingJob
     document_id: str
     message: str
     events_lost: bool
-    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ..., events_lost: _Optional[bool] = ...) -> None: ...
+    type: JobEventType
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ..., events_lost: _Optional[bool] = ..., type: _Optional[_Union[JobEventType, str]] = ...) -> None: ...
 
 class WatchProjectRequest(_message.Message):
     __slots__ = ("project_id", "last_event_id")
@@ -541,17 +619,19 @@ class WatchProjectRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
 
 class WatchProjectResponse(_message.Message):
-    __slots__ = ("event_id", "event_type", "job", "document_id", "message", "events_lost")
+    __slots__ = ("event_id", "event_type", "job", "document_id", "message", "events_lost", "type")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     EVENTS_LOST_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     event_type: str
     job: ProcessingJob
     document_id: str
     message: str
     events_lost: bool
-    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ..., events_lost: _Optional[bool] = ...) -> None: ...
+    type: JobEventType
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., job: _Optional[_Union[ProcessingJob, _Mapping]] = ..., document_id: _Optional[str] = ..., message: _Optional[str] = ..., events_lost: _Optional[bool] = ..., type: _Optional[_Union[JobEventType, str]] = ...) -> None: ...

@@ -24,43 +24,120 @@ _sym_db = _symbol_database.Default()
 
 from coderai.v1 import common_pb2 as coderai_dot_v1_dot_common__pb2
 from coderai.v1 import schema_pb2 as coderai_dot_v1_dot_schema__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63oderai/v1/project.proto\x12\ncoderai.v1\x1a\x17\x63oderai/v1/common.proto\x1a\x17\x63oderai/v1/schema.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x03\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12:\n\x13unit_of_observation\x18\x06 \x01(\x0e\x32\x1d.coderai.v1.UnitOfObservation\x12%\n\x1d\x65ntity_identification_pattern\x18\x07 \x01(\t\x12)\n\nllm_config\x18\x0b \x01(\x0b\x32\x15.coderai.v1.LlmConfig\x12\x33\n\x0f\x65xtraction_mode\x18\x0c \x01(\x0e\x32\x1a.coderai.v1.ExtractionMode\x12)\n\x06status\x18\x08 \x01(\x0e\x32\x19.coderai.v1.ProjectStatus\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\tLlmConfig\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"\xa3\x02\n\x10ProcessingStatus\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x05\x12\x1a\n\x12\x64ocuments_uploaded\x18\x02 \x01(\x05\x12\x18\n\x10\x64ocuments_parsed\x18\x03 \x01(\x05\x12\x17\n\x0f\x64ocuments_ready\x18\x04 \x01(\x05\x12\x18\n\x10\x64ocuments_failed\x18\x05 \x01(\x05\x12\x15\n\ractive_job_id\x18\x06 \x01(\t\x12\x30\n\x11\x61\x63tive_job_status\x18\x07 \x01(\x0e\x32\x15.coderai.v1.JobStatus\x12\x18\n\x10\x65xtraction_count\x18\x08 \x01(\x05\x12\x15\n\rresults_stale\x18\t \x01(\x08\x12\x14\n\x0cstale_reason\x18\n \x01(\t\"<\n\x14\x43reateProjectRequest\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.Project\"=\n\x15\x43reateProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.Project\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\x9c\x01\n\x12GetProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.Project\x12\'\n\tvariables\x18\x02 \x03(\x0b\x32\x14.coderai.v1.Variable\x12\x37\n\x11processing_status\x18\x03 \x01(\x0b\x32\x1c.coderai.v1.ProcessingStatus\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"V\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.coderai.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x14UpdateProjectRequest\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.Project\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x15UpdateProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.Project\"*\n\x14\x44\x65leteProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteProjectResponse2\xb2\x03\n\x0eProjectService\x12T\n\rCreateProject\x12 .coderai.v1.CreateProjectRequest\x1a!.coderai.v1.CreateProjectResponse\x12K\n\nGetProject\x12\x1d.coderai.v1.GetProjectRequest\x1a\x1e.coderai.v1.GetProjectResponse\x12Q\n\x0cListProjects\x12\x1f.coderai.v1.ListProjectsRequest\x1a .coderai.v1.ListProjectsResponse\x12T\n\rUpdateProject\x12 .coderai.v1.UpdateProjectRequest\x1a!.coderai.v1.UpdateProjectResponse\x12T\n\rDeleteProject\x12 .coderai.v1.DeleteProjectRequest\x1a!.coderai.v1.DeleteProjectResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63oderai/v1/project.proto\x12\ncoderai.v1\x1a\x17\x63oderai/v1/common.proto\x1a\x17\x63oderai/v1/schema.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x03\n\x07Project\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x64omain\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08language\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12@\n\x13unit_of_observation\x18\x06 \x01(\x0e\x32\x1d.coderai.v1.UnitOfObservationB\x04\xe2\x41\x01\x02\x12+\n\x1d\x65ntity_identification_pattern\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\nllm_config\x18\x0b \x01(\x0b\x32\x15.coderai.v1.LlmConfigB\x04\xe2\x41\x01\x01\x12\x39\n\x0f\x65xtraction_mode\x18\x0c \x01(\x0e\x32\x1a.coderai.v1.ExtractionModeB\x04\xe2\x41\x01\x01\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x19.coderai.v1.ProjectStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"8\n\tLlmConfig\x12\x16\n\x08provider\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05model\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\xdf\x02\n\x10ProcessingStatus\x12\x1c\n\x0e\x64ocument_count\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12 \n\x12\x64ocuments_uploaded\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x64ocuments_parsed\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x64ocuments_ready\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x64ocuments_failed\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\ractive_job_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x36\n\x11\x61\x63tive_job_status\x18\x07 \x01(\x0e\x32\x15.coderai.v1.JobStatusB\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x65xtraction_count\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rresults_stale\x18\t \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cstale_reason\x18\n \x01(\tB\x04\xe2\x41\x01\x03\"B\n\x14\x43reateProjectRequest\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.ProjectB\x04\xe2\x41\x01\x02\"C\n\x15\x43reateProjectResponse\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.ProjectB\x04\xe2\x41\x01\x03\"-\n\x11GetProjectRequest\x12\x18\n\nproject_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xae\x01\n\x12GetProjectResponse\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.ProjectB\x04\xe2\x41\x01\x03\x12-\n\tvariables\x18\x02 \x03(\x0b\x32\x14.coderai.v1.VariableB\x04\xe2\x41\x01\x03\x12=\n\x11processing_status\x18\x03 \x01(\x0b\x32\x1c.coderai.v1.ProcessingStatusB\x04\xe2\x41\x01\x03\"H\n\x13ListProjectsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"b\n\x14ListProjectsResponse\x12+\n\x08projects\x18\x01 \x03(\x0b\x32\x13.coderai.v1.ProjectB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"y\n\x14UpdateProjectRequest\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.ProjectB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\"C\n\x15UpdateProjectResponse\x12*\n\x07project\x18\x01 \x01(\x0b\x32\x13.coderai.v1.ProjectB\x04\xe2\x41\x01\x03\"0\n\x14\x44\x65leteProjectRequest\x12\x18\n\nproject_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x17\n\x15\x44\x65leteProjectResponse2\xb2\x03\n\x0eProjectService\x12T\n\rCreateProject\x12 .coderai.v1.CreateProjectRequest\x1a!.coderai.v1.CreateProjectResponse\x12K\n\nGetProject\x12\x1d.coderai.v1.GetProjectRequest\x1a\x1e.coderai.v1.GetProjectResponse\x12Q\n\x0cListProjects\x12\x1f.coderai.v1.ListProjectsRequest\x1a .coderai.v1.ListProjectsResponse\x12T\n\rUpdateProject\x12 .coderai.v1.UpdateProjectRequest\x1a!.coderai.v1.UpdateProjectResponse\x12T\n\rDeleteProject\x12 .coderai.v1.DeleteProjectRequest\x1a!.coderai.v1.DeleteProjectResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coderai.v1.project_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROJECT']._serialized_start=158
-  _globals['_PROJECT']._serialized_end=584
-  _globals['_LLMCONFIG']._serialized_start=586
-  _globals['_LLMCONFIG']._serialized_end=630
-  _globals['_PROCESSINGSTATUS']._serialized_start=633
-  _globals['_PROCESSINGSTATUS']._serialized_end=924
-  _globals['_CREATEPROJECTREQUEST']._serialized_start=926
-  _globals['_CREATEPROJECTREQUEST']._serialized_end=986
-  _globals['_CREATEPROJECTRESPONSE']._serialized_start=988
-  _globals['_CREATEPROJECTRESPONSE']._serialized_end=1049
-  _globals['_GETPROJECTREQUEST']._serialized_start=1051
-  _globals['_GETPROJECTREQUEST']._serialized_end=1090
-  _globals['_GETPROJECTRESPONSE']._serialized_start=1093
-  _globals['_GETPROJECTRESPONSE']._serialized_end=1249
-  _globals['_LISTPROJECTSREQUEST']._serialized_start=1251
-  _globals['_LISTPROJECTSREQUEST']._serialized_end=1311
-  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1313
-  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1399
-  _globals['_UPDATEPROJECTREQUEST']._serialized_start=1401
-  _globals['_UPDATEPROJECTREQUEST']._serialized_end=1510
-  _globals['_UPDATEPROJECTRESPONSE']._serialized_start=1512
-  _globals['_UPDATEPROJECTRESPONSE']._serialized_end=1573
-  _globals['_DELETEPROJECTREQUEST']._serialized_start=1575
-  _globals['_DELETEPROJECTREQUEST']._serialized_end=1617
-  _globals['_DELETEPROJECTRESPONSE']._serialized_start=1619
-  _globals['_DELETEPROJECTRESPONSE']._serialized_end=1642
-  _globals['_PROJECTSERVICE']._serialized_start=1645
-  _globals['_PROJECTSERVICE']._serialized_end=2079
+  _globals['_PROJECT'].fields_by_name['id']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_PROJECT'].fields_by_name['name']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_PROJECT'].fields_by_name['description']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_PROJECT'].fields_by_name['domain']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['domain']._serialized_options = b'\342A\001\002'
+  _globals['_PROJECT'].fields_by_name['language']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['language']._serialized_options = b'\342A\001\002'
+  _globals['_PROJECT'].fields_by_name['unit_of_observation']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['unit_of_observation']._serialized_options = b'\342A\001\002'
+  _globals['_PROJECT'].fields_by_name['entity_identification_pattern']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['entity_identification_pattern']._serialized_options = b'\342A\001\001'
+  _globals['_PROJECT'].fields_by_name['llm_config']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['llm_config']._serialized_options = b'\342A\001\001'
+  _globals['_PROJECT'].fields_by_name['extraction_mode']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['extraction_mode']._serialized_options = b'\342A\001\001'
+  _globals['_PROJECT'].fields_by_name['status']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_PROJECT'].fields_by_name['create_time']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_PROJECT'].fields_by_name['update_time']._loaded_options = None
+  _globals['_PROJECT'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_LLMCONFIG'].fields_by_name['provider']._loaded_options = None
+  _globals['_LLMCONFIG'].fields_by_name['provider']._serialized_options = b'\342A\001\001'
+  _globals['_LLMCONFIG'].fields_by_name['model']._loaded_options = None
+  _globals['_LLMCONFIG'].fields_by_name['model']._serialized_options = b'\342A\001\001'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['document_count']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['document_count']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_uploaded']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_uploaded']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_parsed']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_parsed']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_ready']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_ready']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_failed']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['documents_failed']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['active_job_id']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['active_job_id']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['active_job_status']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['active_job_status']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['extraction_count']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['extraction_count']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['results_stale']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['results_stale']._serialized_options = b'\342A\001\003'
+  _globals['_PROCESSINGSTATUS'].fields_by_name['stale_reason']._loaded_options = None
+  _globals['_PROCESSINGSTATUS'].fields_by_name['stale_reason']._serialized_options = b'\342A\001\003'
+  _globals['_CREATEPROJECTREQUEST'].fields_by_name['project']._loaded_options = None
+  _globals['_CREATEPROJECTREQUEST'].fields_by_name['project']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEPROJECTRESPONSE'].fields_by_name['project']._loaded_options = None
+  _globals['_CREATEPROJECTRESPONSE'].fields_by_name['project']._serialized_options = b'\342A\001\003'
+  _globals['_GETPROJECTREQUEST'].fields_by_name['project_id']._loaded_options = None
+  _globals['_GETPROJECTREQUEST'].fields_by_name['project_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETPROJECTRESPONSE'].fields_by_name['project']._loaded_options = None
+  _globals['_GETPROJECTRESPONSE'].fields_by_name['project']._serialized_options = b'\342A\001\003'
+  _globals['_GETPROJECTRESPONSE'].fields_by_name['variables']._loaded_options = None
+  _globals['_GETPROJECTRESPONSE'].fields_by_name['variables']._serialized_options = b'\342A\001\003'
+  _globals['_GETPROJECTRESPONSE'].fields_by_name['processing_status']._loaded_options = None
+  _globals['_GETPROJECTRESPONSE'].fields_by_name['processing_status']._serialized_options = b'\342A\001\003'
+  _globals['_LISTPROJECTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTPROJECTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPROJECTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTPROJECTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTPROJECTSRESPONSE'].fields_by_name['projects']._loaded_options = None
+  _globals['_LISTPROJECTSRESPONSE'].fields_by_name['projects']._serialized_options = b'\342A\001\003'
+  _globals['_LISTPROJECTSRESPONSE'].fields_by_name['next_page_token']._loaded_options = None
+  _globals['_LISTPROJECTSRESPONSE'].fields_by_name['next_page_token']._serialized_options = b'\342A\001\003'
+  _globals['_UPDATEPROJECTREQUEST'].fields_by_name['project']._loaded_options = None
+  _globals['_UPDATEPROJECTREQUEST'].fields_by_name['project']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPROJECTREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEPROJECTREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEPROJECTRESPONSE'].fields_by_name['project']._loaded_options = None
+  _globals['_UPDATEPROJECTRESPONSE'].fields_by_name['project']._serialized_options = b'\342A\001\003'
+  _globals['_DELETEPROJECTREQUEST'].fields_by_name['project_id']._loaded_options = None
+  _globals['_DELETEPROJECTREQUEST'].fields_by_name['project_id']._serialized_options = b'\342A\001\002'
+  _globals['_PROJECT']._serialized_start=191
+  _globals['_PROJECT']._serialized_end=689
+  _globals['_LLMCONFIG']._serialized_start=691
+  _globals['_LLMCONFIG']._serialized_end=747
+  _globals['_PROCESSINGSTATUS']._serialized_start=750
+  _globals['_PROCESSINGSTATUS']._serialized_end=1101
+  _globals['_CREATEPROJECTREQUEST']._serialized_start=1103
+  _globals['_CREATEPROJECTREQUEST']._serialized_end=1169
+  _globals['_CREATEPROJECTRESPONSE']._serialized_start=1171
+  _globals['_CREATEPROJECTRESPONSE']._serialized_end=1238
+  _globals['_GETPROJECTREQUEST']._serialized_start=1240
+  _globals['_GETPROJECTREQUEST']._serialized_end=1285
+  _globals['_GETPROJECTRESPONSE']._serialized_start=1288
+  _globals['_GETPROJECTRESPONSE']._serialized_end=1462
+  _globals['_LISTPROJECTSREQUEST']._serialized_start=1464
+  _globals['_LISTPROJECTSREQUEST']._serialized_end=1536
+  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1538
+  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1636
+  _globals['_UPDATEPROJECTREQUEST']._serialized_start=1638
+  _globals['_UPDATEPROJECTREQUEST']._serialized_end=1759
+  _globals['_UPDATEPROJECTRESPONSE']._serialized_start=1761
+  _globals['_UPDATEPROJECTRESPONSE']._serialized_end=1828
+  _globals['_DELETEPROJECTREQUEST']._serialized_start=1830
+  _globals['_DELETEPROJECTREQUEST']._serialized_end=1878
+  _globals['_DELETEPROJECTRESPONSE']._serialized_start=1880
+  _globals['_DELETEPROJECTRESPONSE']._serialized_end=1903
+  _globals['_PROJECTSERVICE']._serialized_start=1906
+  _globals['_PROJECTSERVICE']._serialized_end=2340
 # @@protoc_insertion_point(module_scope)

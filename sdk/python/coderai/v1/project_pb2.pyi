@@ -2,6 +2,7 @@ import datetime
 
 from coderai.v1 import common_pb2 as _common_pb2
 from coderai.v1 import schema_pb2 as _schema_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers

@@ -1,8 +1,10 @@
 import datetime
 
 from coderai.v1 import schema_pb2 as _schema_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -261,7 +263,7 @@ class Calibration(_message.Message):
     def __init__(self, units: _Optional[int] = ..., bins: _Optional[_Iterable[_Union[ReliabilityBin, _Mapping]]] = ..., expected_calibration_error: _Optional[float] = ..., target_precision: _Optional[float] = ..., proposed_threshold: _Optional[float] = ..., precision_at_threshold: _Optional[float] = ..., coverage_at_threshold: _Optional[float] = ..., to_review: _Optional[int] = ..., current_threshold: _Optional[float] = ...) -> None: ...
 
 class AgreementReport(_message.Message):
-    __slots__ = ("reference", "compared", "prompt_version", "units", "missing", "measures", "confusion", "categories", "calibration", "llm_model", "cost_usd")
+    __slots__ = ("reference", "compared", "prompt_version", "units", "missing", "measures", "confusion", "categories", "calibration", "llm_model", "cost_usd", "cost")
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     COMPARED_FIELD_NUMBER: _ClassVar[int]
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +275,7 @@ class AgreementReport(_message.Message):
     CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     reference: str
     compared: str
     prompt_version: int
@@ -284,7 +287,8 @@ class AgreementReport(_message.Message):
     calibration: Calibration
     llm_model: str
     cost_usd: float
-    def __init__(self, reference: _Optional[str] = ..., compared: _Optional[str] = ..., prompt_version: _Optional[int] = ..., units: _Optional[int] = ..., missing: _Optional[int] = ..., measures: _Optional[_Iterable[_Union[AgreementMeasure, _Mapping]]] = ..., confusion: _Optional[_Iterable[_Union[ConfusionCell, _Mapping]]] = ..., categories: _Optional[_Iterable[_Union[CategoryAgreement, _Mapping]]] = ..., calibration: _Optional[_Union[Calibration, _Mapping]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+    cost: _money_pb2.Money
+    def __init__(self, reference: _Optional[str] = ..., compared: _Optional[str] = ..., prompt_version: _Optional[int] = ..., units: _Optional[int] = ..., missing: _Optional[int] = ..., measures: _Optional[_Iterable[_Union[AgreementMeasure, _Mapping]]] = ..., confusion: _Optional[_Iterable[_Union[ConfusionCell, _Mapping]]] = ..., categories: _Optional[_Iterable[_Union[CategoryAgreement, _Mapping]]] = ..., calibration: _Optional[_Union[Calibration, _Mapping]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class GetAgreementRequest(_message.Message):
     __slots__ = ("variable_id", "reference", "prompt_version", "target_precision")
@@ -317,7 +321,7 @@ class Unit(_message.Message):
     def __init__(self, document_id: _Optional[str] = ..., entity_key: _Optional[str] = ...) -> None: ...
 
 class Refinement(_message.Message):
-    __slots__ = ("id", "variable_id", "method", "status", "reference", "base_version", "accepted_version", "job_id", "instructions", "guidance", "rationale", "error", "training_units", "held_out_units", "llm_model", "cost_usd", "create_time", "base_report")
+    __slots__ = ("id", "variable_id", "method", "status", "reference", "base_version", "accepted_version", "job_id", "instructions", "guidance", "rationale", "error", "training_units", "held_out_units", "llm_model", "cost_usd", "create_time", "base_report", "cost")
     ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +340,7 @@ class Refinement(_message.Message):
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     BASE_REPORT_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     id: str
     variable_id: str
     method: RefinementMethod
@@ -354,7 +359,8 @@ class Refinement(_message.Message):
     cost_usd: float
     create_time: _timestamp_pb2.Timestamp
     base_report: AgreementReport
-    def __init__(self, id: _Optional[str] = ..., variable_id: _Optional[str] = ..., method: _Optional[_Union[RefinementMethod, str]] = ..., status: _Optional[_Union[RefinementStatus, str]] = ..., reference: _Optional[str] = ..., base_version: _Optional[int] = ..., accepted_version: _Optional[int] = ..., job_id: _Optional[str] = ..., instructions: _Optional[str] = ..., guidance: _Optional[_Union[_schema_pb2.Guidance, _Mapping]] = ..., rationale: _Optional[str] = ..., error: _Optional[str] = ..., training_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., held_out_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., base_report: _Optional[_Union[AgreementReport, _Mapping]] = ...) -> None: ...
+    cost: _money_pb2.Money
+    def __init__(self, id: _Optional[str] = ..., variable_id: _Optional[str] = ..., method: _Optional[_Union[RefinementMethod, str]] = ..., status: _Optional[_Union[RefinementStatus, str]] = ..., reference: _Optional[str] = ..., base_version: _Optional[int] = ..., accepted_version: _Optional[int] = ..., job_id: _Optional[str] = ..., instructions: _Optional[str] = ..., guidance: _Optional[_Union[_schema_pb2.Guidance, _Mapping]] = ..., rationale: _Optional[str] = ..., error: _Optional[str] = ..., training_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., held_out_units: _Optional[_Iterable[_Union[Unit, _Mapping]]] = ..., llm_model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., base_report: _Optional[_Union[AgreementReport, _Mapping]] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ProposeRefinementRequest(_message.Message):
     __slots__ = ("variable_id", "method", "reference", "held_out_share")

@@ -1,9 +1,11 @@
 import datetime
 
 from coderai.v1 import common_pb2 as _common_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -133,7 +135,7 @@ class DroppedSuggestion(_message.Message):
     def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CopilotUsage(_message.Message):
-    __slots__ = ("baseline", "llm_model", "documents_read", "excerpt_characters", "input_tokens", "output_tokens", "cost_usd")
+    __slots__ = ("baseline", "llm_model", "documents_read", "excerpt_characters", "input_tokens", "output_tokens", "cost_usd", "cost")
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_READ_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +143,7 @@ class CopilotUsage(_message.Message):
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     baseline: bool
     llm_model: str
     documents_read: int
@@ -148,7 +151,8 @@ class CopilotUsage(_message.Message):
     input_tokens: int
     output_tokens: int
     cost_usd: float
-    def __init__(self, baseline: _Optional[bool] = ..., llm_model: _Optional[str] = ..., documents_read: _Optional[int] = ..., excerpt_characters: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+    cost: _money_pb2.Money
+    def __init__(self, baseline: _Optional[bool] = ..., llm_model: _Optional[str] = ..., documents_read: _Optional[int] = ..., excerpt_characters: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class SuggestVariablesRequest(_message.Message):
     __slots__ = ("project_id", "research_question", "max_suggestions", "documents")
@@ -407,13 +411,15 @@ class ChatMessage(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
 
 class PreviewPromptResponse(_message.Message):
-    __slots__ = ("version", "messages", "estimated_prompt_tokens", "estimated_max_cost_usd")
+    __slots__ = ("version", "messages", "estimated_prompt_tokens", "estimated_max_cost_usd", "estimated_max_cost")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_MAX_COST_FIELD_NUMBER: _ClassVar[int]
     version: PromptVersion
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     estimated_prompt_tokens: int
     estimated_max_cost_usd: float
-    def __init__(self, version: _Optional[_Union[PromptVersion, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., estimated_prompt_tokens: _Optional[int] = ..., estimated_max_cost_usd: _Optional[float] = ...) -> None: ...
+    estimated_max_cost: _money_pb2.Money
+    def __init__(self, version: _Optional[_Union[PromptVersion, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., estimated_prompt_tokens: _Optional[int] = ..., estimated_max_cost_usd: _Optional[float] = ..., estimated_max_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...

@@ -6,15 +6,18 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { EvidenceMatch, ExtractionMode, ExtractionStatus, FeedbackType, JobStatus, JobType, ValueEvidence } from "./common_pb.js";
 import { file_coderai_v1_common } from "./common_pb.js";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Money } from "../../google/type/money_pb.js";
+import { file_google_type_money } from "../../google/type/money_pb.js";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file coderai/v1/job.proto.
  */
 export const file_coderai_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSK1BgoNUHJvY2Vzc2luZ0pvYhIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEiEKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGUSJQoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXMSFAoMZG9jdW1lbnRfaWRzGAUgAygJEhcKD2RvY3VtZW50c190b3RhbBgGIAEoBRIbChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFEhgKEGRvY3VtZW50c19mYWlsZWQYCCABKAUSGAoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoARITCgt0b2tlbnNfdXNlZBgKIAEoAxIQCghjb3N0X3VzZBgLIAEoARIVCg1zdGF0dXNfcmVhc29uGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdG9rZW5fYnVkZ2V0GBAgASgDEhwKD2Nvc3RfYnVkZ2V0X3VzZBgRIAEoAUgAiAEBEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBIgASgFEhQKDGlucHV0X3Rva2VucxgTIAEoAxIbChNjYWNoZWRfaW5wdXRfdG9rZW5zGBwgASgDEhUKDW91dHB1dF90b2tlbnMYFCABKAMSLgoLc3RvcF9yZWFzb24YFSABKA4yGS5jb2RlcmFpLnYxLkpvYlN0b3BSZWFzb24SGQoRYXV0b21hdGljX3Jlc3VtZXMYFiABKAUSFAoMcmV0cnlfZmFpbGVkGBcgASgIEhQKDGxsbV9wcm92aWRlchgaIAEoCRIRCglsbG1fbW9kZWwYGyABKAkSMwoPZXh0cmFjdGlvbl9tb2RlGB0gASgOMhouY29kZXJhaS52MS5FeHRyYWN0aW9uTW9kZUISChBfY29zdF9idWRnZXRfdXNkIo8DCgtKb2JFc3RpbWF0ZRIRCglkb2N1bWVudHMYASABKAUSEQoJdmFyaWFibGVzGAIgASgFEhEKCWxsbV9jYWxscxgDIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAQgASgDEhkKEW1heF9vdXRwdXRfdG9rZW5zGAUgASgDEhkKDG1heF9jb3N0X3VzZBgGIAEoAUgAiAEBEh4KFmRvY3VtZW50c19hbHJlYWR5X2RvbmUYByABKAUSEAoId2FybmluZ3MYCCADKAkSFAoMbGxtX3Byb3ZpZGVyGAkgASgJEhEKCWxsbV9tb2RlbBgKIAEoCRIzCg9leHRyYWN0aW9uX21vZGUYCyABKA4yGi5jb2RlcmFpLnYxLkV4dHJhY3Rpb25Nb2RlEi4KDHBlcl92YXJpYWJsZRgMIAEoCzIYLmNvZGVyYWkudjEuTW9kZUVzdGltYXRlEikKB2dyb3VwZWQYDSABKAsyGC5jb2RlcmFpLnYxLk1vZGVFc3RpbWF0ZUIPCg1fbWF4X2Nvc3RfdXNkItoBCgxNb2RlRXN0aW1hdGUSEQoJbGxtX2NhbGxzGAEgASgDEhUKDXByb21wdF90b2tlbnMYAiABKAMSHwoXY2FjaGVhYmxlX3Byb21wdF90b2tlbnMYAyABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBCABKAMSGQoMbWF4X2Nvc3RfdXNkGAUgASgBSACIAQESIAoTbWF4X2Nvc3RfdXNkX2NhY2hlZBgGIAEoAUgBiAEBQg8KDV9tYXhfY29zdF91c2RCFgoUX21heF9jb3N0X3VzZF9jYWNoZWQirAQKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSEwoLdmFyaWFibGVfaWQYAyABKAkSEgoKZW50aXR5X2tleRgEIAEoCRIlCgV2YWx1ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRISCgpjb25maWRlbmNlGAYgASgBEhMKC3NvdXJjZV90ZXh0GAcgASgJEhsKE3NvdXJjZV9zdGFydF9vZmZzZXQYCCABKAUSGQoRc291cmNlX2VuZF9vZmZzZXQYCSABKAUSFgoOcHJvbXB0X3ZlcnNpb24YCiABKAUSLAoGc3RhdHVzGAsgASgOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzEg0KBWVycm9yGAwgASgJEjEKDmV2aWRlbmNlX21hdGNoGA0gASgOMhkuY29kZXJhaS52MS5FdmlkZW5jZU1hdGNoEg4KBmpvYl9pZBgOIAEoCRITCgtlbnRpdHlfbmFtZRgPIAEoCRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGxtX3Byb3ZpZGVyGBEgASgJEhEKCWxsbV9tb2RlbBgSIAEoCRISCgpiZXN0X2d1ZXNzGBMgASgIEjEKDnZhbHVlX2V2aWRlbmNlGBQgAygLMhkuY29kZXJhaS52MS5WYWx1ZUV2aWRlbmNlIoYBCgxKb2JTZWxlY3Rpb24SEgoKcHJvamVjdF9pZBgBIAEoCRIhCgR0eXBlGAIgASgOMhMuY29kZXJhaS52MS5Kb2JUeXBlEhQKDGRvY3VtZW50X2lkcxgDIAMoCRITCgtzYW1wbGVfc2l6ZRgEIAEoBRIUCgxyZXRyeV9mYWlsZWQYBSABKAgiQQoSRXN0aW1hdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uIkAKE0VzdGltYXRlSm9iUmVzcG9uc2USKQoIZXN0aW1hdGUYASABKAsyFy5jb2RlcmFpLnYxLkpvYkVzdGltYXRlIocBChBDcmVhdGVKb2JSZXF1ZXN0EisKCXNlbGVjdGlvbhgBIAEoCzIYLmNvZGVyYWkudjEuSm9iU2VsZWN0aW9uEhQKDHRva2VuX2J1ZGdldBgCIAEoAxIcCg9jb3N0X2J1ZGdldF91c2QYAyABKAFIAIgBAUISChBfY29zdF9idWRnZXRfdXNkImYKEUNyZWF0ZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIpCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGUiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIkwKD0xpc3RKb2JzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPUGF1c2VKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI6ChBQYXVzZUpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYiIiChBSZXN1bWVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChFSZXN1bWVKb2JSZXNwb25zZRImCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoRQ2FuY2VsSm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iIoEBChdMaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoIc3RhdHVzZXMYAiADKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIoQBCgtKb2JEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzEg0KBWVycm9yGAQgASgJEhAKCGF0dGVtcHRzGAUgASgFImkKEUpvYkRvY3VtZW50Q291bnRzEg8KB3BlbmRpbmcYASABKAUSDwoHcnVubmluZxgCIAEoBRIRCglwcm9jZXNzZWQYAyABKAUSDwoHc2tpcHBlZBgEIAEoBRIOCgZmYWlsZWQYBSABKAUijgEKGExpc3RKb2JEb2N1bWVudHNSZXNwb25zZRIqCglkb2N1bWVudHMYASADKAsyFy5jb2RlcmFpLnYxLkpvYkRvY3VtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRItCgZjb3VudHMYAyABKAsyHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50Q291bnRzIksKEkxpc3RKb2JMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiqwEKCExvZ0VudHJ5EgoKAmlkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtkb2N1bWVudF9pZBgEIAEoCRIoCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoTTGlzdEpvYkxvZ3NSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuY29kZXJhaS52MS5Mb2dFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki8gEKFkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSLgoIc3RhdHVzZXMYAyADKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSEwoLZG9jdW1lbnRfaWQYBiABKAkSEwoLdmFyaWFibGVfaWQYByABKAkSMwoQZXZpZGVuY2VfbWF0Y2hlcxgIIAMoDjIZLmNvZGVyYWkudjEuRXZpZGVuY2VNYXRjaCJfChdMaXN0RXh0cmFjdGlvbnNSZXNwb25zZRIrCgtleHRyYWN0aW9ucxgBIAMoCzIWLmNvZGVyYWkudjEuRXh0cmFjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiuQQKCEZlZWRiYWNrEgoKAmlkGAEgASgJEhUKDWV4dHJhY3Rpb25faWQYAiABKAkSLwoNZmVlZGJhY2tfdHlwZRgDIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBSABKAkSEgoKcHJvamVjdF9pZBgGIAEoCRITCgtkb2N1bWVudF9pZBgHIAEoCRITCgt2YXJpYWJsZV9pZBgIIAEoCRIOCgZqb2JfaWQYCSABKAkSEgoKZW50aXR5X2tleRgKIAEoCRITCgtlbnRpdHlfbmFtZRgLIAEoCRIsCgxqdWRnZWRfdmFsdWUYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMwoNanVkZ2VkX3N0YXR1cxgNIAEoDjIcLmNvZGVyYWkudjEuRXh0cmFjdGlvblN0YXR1cxIaChJqdWRnZWRfc291cmNlX3RleHQYDiABKAkSEQoJcHJvbXB0X2lkGA8gASgJEhYKDnByb21wdF92ZXJzaW9uGBAgASgFEhIKCnN1cGVyc2VkZWQYESABKAgSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLfAQoVQ3JlYXRlRmVlZGJhY2tSZXF1ZXN0EhUKDWV4dHJhY3Rpb25faWQYASABKAkSLwoNZmVlZGJhY2tfdHlwZRgCIAEoDjIYLmNvZGVyYWkudjEuRmVlZGJhY2tUeXBlEi8KD2NvcnJlY3RlZF92YWx1ZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIRCgl1c2VyX25vdGUYBCABKAkSOgoWZXh0cmFjdGlvbl91cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRITCgtmZWVkYmFja19pZBgBIAEoCRImCghmZWVkYmFjaxgCIAEoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sipwEKE0xpc3RGZWVkYmFja1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgt2YXJpYWJsZV9pZBgCIAEoCRIOCgZqb2JfaWQYAyABKAkSMAoOZmVlZGJhY2tfdHlwZXMYBCADKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJXChRMaXN0RmVlZGJhY2tSZXNwb25zZRImCghmZWVkYmFjaxgBIAMoCzIULmNvZGVyYWkudjEuRmVlZGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFQoNbGFzdF9ldmVudF9pZBgCIAEoCSKbAQoQV2F0Y2hKb2JSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIIkAKE1dhdGNoUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAIgASgJIp8BChRXYXRjaFByb2plY3RSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEiYKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYhITCgtkb2N1bWVudF9pZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEhMKC2V2ZW50c19sb3N0GAYgASgIKowDCg1Kb2JTdG9wUmVhc29uEh8KG0pPQl9TVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEpPQl9TVE9QX1JFQVNPTl9QQVVTRURfQllfUkVTRUFSQ0hFUhABEisKJ0pPQl9TVE9QX1JFQVNPTl9DQU5DRUxMRURfQllfUkVTRUFSQ0hFUhACEiAKHEpPQl9TVE9QX1JFQVNPTl9UT0tFTl9CVURHRVQQAxIfChtKT0JfU1RPUF9SRUFTT05fQ09TVF9CVURHRVQQBBIoCiRKT0JfU1RPUF9SRUFTT05fQ09OU0VDVVRJVkVfRkFJTFVSRVMQBRIgChxKT0JfU1RPUF9SRUFTT05fQ0lSQ1VJVF9PUEVOEAYSJwojSk9CX1NUT1BfUkVBU09OX01PREVMX0NPTkZJR1VSQVRJT04QBxIpCiVKT0JfU1RPUF9SRUFTT05fRVZFUllfRE9DVU1FTlRfRkFJTEVEEAgSIAocSk9CX1NUT1BfUkVBU09OX01PREVMX0FOU1dFUhAJKt4BChFKb2JEb2N1bWVudFN0YXR1cxIjCh9KT0JfRE9DVU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19QRU5ESU5HEAESHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19SVU5OSU5HEAISIQodSk9CX0RPQ1VNRU5UX1NUQVRVU19QUk9DRVNTRUQQAxIfChtKT0JfRE9DVU1FTlRfU1RBVFVTX1NLSVBQRUQQBBIeChpKT0JfRE9DVU1FTlRfU1RBVFVTX0ZBSUxFRBAFMt4ICgpKb2JTZXJ2aWNlEk4KC0VzdGltYXRlSm9iEh4uY29kZXJhaS52MS5Fc3RpbWF0ZUpvYlJlcXVlc3QaHy5jb2RlcmFpLnYxLkVzdGltYXRlSm9iUmVzcG9uc2USSAoJQ3JlYXRlSm9iEhwuY29kZXJhaS52MS5DcmVhdGVKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5DcmVhdGVKb2JSZXNwb25zZRI/CgZHZXRKb2ISGS5jb2RlcmFpLnYxLkdldEpvYlJlcXVlc3QaGi5jb2RlcmFpLnYxLkdldEpvYlJlc3BvbnNlEkUKCExpc3RKb2JzEhsuY29kZXJhaS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5jb2RlcmFpLnYxLkxpc3RKb2JzUmVzcG9uc2USRQoIUGF1c2VKb2ISGy5jb2RlcmFpLnYxLlBhdXNlSm9iUmVxdWVzdBocLmNvZGVyYWkudjEuUGF1c2VKb2JSZXNwb25zZRJICglSZXN1bWVKb2ISHC5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkgKCUNhbmNlbEpvYhIcLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoLTGlzdEpvYkxvZ3MSHi5jb2RlcmFpLnYxLkxpc3RKb2JMb2dzUmVxdWVzdBofLmNvZGVyYWkudjEuTGlzdEpvYkxvZ3NSZXNwb25zZRJdChBMaXN0Sm9iRG9jdW1lbnRzEiMuY29kZXJhaS52MS5MaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBokLmNvZGVyYWkudjEuTGlzdEpvYkRvY3VtZW50c1Jlc3BvbnNlEloKD0xpc3RFeHRyYWN0aW9ucxIiLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVxdWVzdBojLmNvZGVyYWkudjEuTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USVwoOQ3JlYXRlRmVlZGJhY2sSIS5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVxdWVzdBoiLmNvZGVyYWkudjEuQ3JlYXRlRmVlZGJhY2tSZXNwb25zZRJRCgxMaXN0RmVlZGJhY2sSHy5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1JlcXVlc3QaIC5jb2RlcmFpLnYxLkxpc3RGZWVkYmFja1Jlc3BvbnNlEkcKCFdhdGNoSm9iEhsuY29kZXJhaS52MS5XYXRjaEpvYlJlcXVlc3QaHC5jb2RlcmFpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJTCgxXYXRjaFByb2plY3QSHy5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlcXVlc3QaIC5jb2RlcmFpLnYxLldhdGNoUHJvamVjdFJlc3BvbnNlMAFiBnByb3RvMw", [file_coderai_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRjb2RlcmFpL3YxL2pvYi5wcm90bxIKY29kZXJhaS52MSKyCAoNUHJvY2Vzc2luZ0pvYhIQCgJpZBgBIAEoCUIE4kEBAxIYCgpwcm9qZWN0X2lkGAIgASgJQgTiQQEDEicKBHR5cGUYAyABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGVCBOJBAQMSKwoGc3RhdHVzGAQgASgOMhUuY29kZXJhaS52MS5Kb2JTdGF0dXNCBOJBAQMSGgoMZG9jdW1lbnRfaWRzGAUgAygJQgTiQQEDEh0KD2RvY3VtZW50c190b3RhbBgGIAEoBUIE4kEBAxIhChNkb2N1bWVudHNfcHJvY2Vzc2VkGAcgASgFQgTiQQEDEh4KEGRvY3VtZW50c19mYWlsZWQYCCABKAVCBOJBAQMSHgoQcHJvZ3Jlc3NfcGVyY2VudBgJIAEoAUIE4kEBAxIZCgt0b2tlbnNfdXNlZBgKIAEoA0IE4kEBAxIYCghjb3N0X3VzZBgLIAEoAUIGGAHiQQEDEhsKDXN0YXR1c19yZWFzb24YDCABKAlCBOJBAQMSNQoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnN0YXJ0X3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIaCgx0b2tlbl9idWRnZXQYECABKANCBOJBAQMSJAoPY29zdF9idWRnZXRfdXNkGBEgASgBQgYYAeJBAQNIAIgBARIiChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgSIAEoBUIE4kEBAxIaCgxpbnB1dF90b2tlbnMYEyABKANCBOJBAQMSIQoTY2FjaGVkX2lucHV0X3Rva2VucxgcIAEoA0IE4kEBAxIbCg1vdXRwdXRfdG9rZW5zGBQgASgDQgTiQQEDEjQKC3N0b3BfcmVhc29uGBUgASgOMhkuY29kZXJhaS52MS5Kb2JTdG9wUmVhc29uQgTiQQEDEh8KEWF1dG9tYXRpY19yZXN1bWVzGBYgASgFQgTiQQEDEhoKDHJldHJ5X2ZhaWxlZBgXIAEoCEIE4kEBAxIaCgxsbG1fcHJvdmlkZXIYGiABKAlCBOJBAQMSFwoJbGxtX21vZGVsGBsgASgJQgTiQQEDEjkKD2V4dHJhY3Rpb25fbW9kZRgdIAEoDjIaLmNvZGVyYWkudjEuRXh0cmFjdGlvbk1vZGVCBOJBAQMSJgoEY29zdBgeIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDEi0KC2Nvc3RfYnVkZ2V0GB8gASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQNCEgoQX2Nvc3RfYnVkZ2V0X3VzZCKLBAoLSm9iRXN0aW1hdGUSFwoJZG9jdW1lbnRzGAEgASgFQgTiQQEDEhcKCXZhcmlhYmxlcxgCIAEoBUIE4kEBAxIXCglsbG1fY2FsbHMYAyABKANCBOJBAQMSGwoNcHJvbXB0X3Rva2VucxgEIAEoA0IE4kEBAxIfChFtYXhfb3V0cHV0X3Rva2VucxgFIAEoA0IE4kEBAxIhCgxtYXhfY29zdF91c2QYBiABKAFCBhgB4kEBA0gAiAEBEiQKFmRvY3VtZW50c19hbHJlYWR5X2RvbmUYByABKAVCBOJBAQMSFgoId2FybmluZ3MYCCADKAlCBOJBAQMSGgoMbGxtX3Byb3ZpZGVyGAkgASgJQgTiQQEDEhcKCWxsbV9tb2RlbBgKIAEoCUIE4kEBAxI5Cg9leHRyYWN0aW9uX21vZGUYCyABKA4yGi5jb2RlcmFpLnYxLkV4dHJhY3Rpb25Nb2RlQgTiQQEDEjQKDHBlcl92YXJpYWJsZRgMIAEoCzIYLmNvZGVyYWkudjEuTW9kZUVzdGltYXRlQgTiQQEDEi8KB2dyb3VwZWQYDSABKAsyGC5jb2RlcmFpLnYxLk1vZGVFc3RpbWF0ZUIE4kEBAxIqCghtYXhfY29zdBgOIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDQg8KDV9tYXhfY29zdF91c2Qi4QIKDE1vZGVFc3RpbWF0ZRIXCglsbG1fY2FsbHMYASABKANCBOJBAQMSGwoNcHJvbXB0X3Rva2VucxgCIAEoA0IE4kEBAxIlChdjYWNoZWFibGVfcHJvbXB0X3Rva2VucxgDIAEoA0IE4kEBAxIfChFtYXhfb3V0cHV0X3Rva2VucxgEIAEoA0IE4kEBAxIhCgxtYXhfY29zdF91c2QYBSABKAFCBhgB4kEBA0gAiAEBEigKE21heF9jb3N0X3VzZF9jYWNoZWQYBiABKAFCBhgB4kEBA0gBiAEBEioKCG1heF9jb3N0GAcgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSMQoPbWF4X2Nvc3RfY2FjaGVkGAggASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQNCDwoNX21heF9jb3N0X3VzZEIWChRfbWF4X2Nvc3RfdXNkX2NhY2hlZCKkBQoKRXh0cmFjdGlvbhIQCgJpZBgBIAEoCUIE4kEBAxIZCgtkb2N1bWVudF9pZBgCIAEoCUIE4kEBAxIZCgt2YXJpYWJsZV9pZBgDIAEoCUIE4kEBAxIYCgplbnRpdHlfa2V5GAQgASgJQgTiQQEDEisKBXZhbHVlGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlQgTiQQEDEhgKCmNvbmZpZGVuY2UYBiABKAFCBOJBAQMSGQoLc291cmNlX3RleHQYByABKAlCBOJBAQMSIQoTc291cmNlX3N0YXJ0X29mZnNldBgIIAEoBUIE4kEBAxIfChFzb3VyY2VfZW5kX29mZnNldBgJIAEoBUIE4kEBAxIcCg5wcm9tcHRfdmVyc2lvbhgKIAEoBUIE4kEBAxIyCgZzdGF0dXMYCyABKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXNCBOJBAQMSEwoFZXJyb3IYDCABKAlCBOJBAQMSNwoOZXZpZGVuY2VfbWF0Y2gYDSABKA4yGS5jb2RlcmFpLnYxLkV2aWRlbmNlTWF0Y2hCBOJBAQMSFAoGam9iX2lkGA4gASgJQgTiQQEDEhkKC2VudGl0eV9uYW1lGA8gASgJQgTiQQEDEjUKC3VwZGF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIaCgxsbG1fcHJvdmlkZXIYESABKAlCBOJBAQMSFwoJbGxtX21vZGVsGBIgASgJQgTiQQEDEhgKCmJlc3RfZ3Vlc3MYEyABKAhCBOJBAQMSNwoOdmFsdWVfZXZpZGVuY2UYFCADKAsyGS5jb2RlcmFpLnYxLlZhbHVlRXZpZGVuY2VCBOJBAQMipAEKDEpvYlNlbGVjdGlvbhIYCgpwcm9qZWN0X2lkGAEgASgJQgTiQQECEicKBHR5cGUYAiABKA4yEy5jb2RlcmFpLnYxLkpvYlR5cGVCBOJBAQISGgoMZG9jdW1lbnRfaWRzGAMgAygJQgTiQQEBEhkKC3NhbXBsZV9zaXplGAQgASgFQgTiQQEBEhoKDHJldHJ5X2ZhaWxlZBgFIAEoCEIE4kEBASJHChJFc3RpbWF0ZUpvYlJlcXVlc3QSMQoJc2VsZWN0aW9uGAEgASgLMhguY29kZXJhaS52MS5Kb2JTZWxlY3Rpb25CBOJBAQIiRgoTRXN0aW1hdGVKb2JSZXNwb25zZRIvCghlc3RpbWF0ZRgBIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGVCBOJBAQMiygEKEENyZWF0ZUpvYlJlcXVlc3QSMQoJc2VsZWN0aW9uGAEgASgLMhguY29kZXJhaS52MS5Kb2JTZWxlY3Rpb25CBOJBAQISGgoMdG9rZW5fYnVkZ2V0GAIgASgDQgTiQQEBEiQKD2Nvc3RfYnVkZ2V0X3VzZBgDIAEoAUIGGAHiQQEBSACIAQESLQoLY29zdF9idWRnZXQYBCABKAsyEi5nb29nbGUudHlwZS5Nb25leUIE4kEBAUISChBfY29zdF9idWRnZXRfdXNkInIKEUNyZWF0ZUpvYlJlc3BvbnNlEiwKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYkIE4kEBAxIvCghlc3RpbWF0ZRgCIAEoCzIXLmNvZGVyYWkudjEuSm9iRXN0aW1hdGVCBOJBAQMiJQoNR2V0Sm9iUmVxdWVzdBIUCgZqb2JfaWQYASABKAlCBOJBAQIiPgoOR2V0Sm9iUmVzcG9uc2USLAoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iQgTiQQEDIl4KD0xpc3RKb2JzUmVxdWVzdBIYCgpwcm9qZWN0X2lkGAEgASgJQgTiQQECEhcKCXBhZ2Vfc2l6ZRgCIAEoBUIE4kEBARIYCgpwYWdlX3Rva2VuGAMgASgJQgTiQQEBImAKEExpc3RKb2JzUmVzcG9uc2USLQoEam9icxgBIAMoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYkIE4kEBAxIdCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlCBOJBAQMiJwoPUGF1c2VKb2JSZXF1ZXN0EhQKBmpvYl9pZBgBIAEoCUIE4kEBAiJAChBQYXVzZUpvYlJlc3BvbnNlEiwKA2pvYhgBIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYkIE4kEBAyIoChBSZXN1bWVKb2JSZXF1ZXN0EhQKBmpvYl9pZBgBIAEoCUIE4kEBAiJBChFSZXN1bWVKb2JSZXNwb25zZRIsCgNqb2IYASABKAsyGS5jb2RlcmFpLnYxLlByb2Nlc3NpbmdKb2JCBOJBAQMiKAoQQ2FuY2VsSm9iUmVxdWVzdBIUCgZqb2JfaWQYASABKAlCBOJBAQIiQQoRQ2FuY2VsSm9iUmVzcG9uc2USLAoDam9iGAEgASgLMhkuY29kZXJhaS52MS5Qcm9jZXNzaW5nSm9iQgTiQQEDIpkBChdMaXN0Sm9iRG9jdW1lbnRzUmVxdWVzdBIUCgZqb2JfaWQYASABKAlCBOJBAQISNQoIc3RhdHVzZXMYAiADKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzQgTiQQEBEhcKCXBhZ2Vfc2l6ZRgDIAEoBUIE4kEBARIYCgpwYWdlX3Rva2VuGAQgASgJQgTiQQEBIqIBCgtKb2JEb2N1bWVudBIZCgtkb2N1bWVudF9pZBgBIAEoCUIE4kEBAxIWCghmaWxlbmFtZRgCIAEoCUIE4kEBAxIzCgZzdGF0dXMYAyABKA4yHS5jb2RlcmFpLnYxLkpvYkRvY3VtZW50U3RhdHVzQgTiQQEDEhMKBWVycm9yGAQgASgJQgTiQQEDEhYKCGF0dGVtcHRzGAUgASgFQgTiQQEDIocBChFKb2JEb2N1bWVudENvdW50cxIVCgdwZW5kaW5nGAEgASgFQgTiQQEDEhUKB3J1bm5pbmcYAiABKAVCBOJBAQMSFwoJcHJvY2Vzc2VkGAMgASgFQgTiQQEDEhUKB3NraXBwZWQYBCABKAVCBOJBAQMSFAoGZmFpbGVkGAUgASgFQgTiQQEDIqABChhMaXN0Sm9iRG9jdW1lbnRzUmVzcG9uc2USMAoJZG9jdW1lbnRzGAEgAygLMhcuY29kZXJhaS52MS5Kb2JEb2N1bWVudEIE4kEBAxIdCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlCBOJBAQMSMwoGY291bnRzGAMgASgLMh0uY29kZXJhaS52MS5Kb2JEb2N1bWVudENvdW50c0IE4kEBAyJdChJMaXN0Sm9iTG9nc1JlcXVlc3QSFAoGam9iX2lkGAEgASgJQgTiQQECEhcKCXBhZ2Vfc2l6ZRgCIAEoBUIE4kEBARIYCgpwYWdlX3Rva2VuGAMgASgJQgTiQQEBIv8BCghMb2dFbnRyeRIQCgJpZBgBIAEoCUIE4kEBAxIaCgpldmVudF90eXBlGAIgASgJQgYYAeJBAQMSFQoHbWVzc2FnZRgDIAEoCUIE4kEBAxIZCgtkb2N1bWVudF9pZBgEIAEoCUIE4kEBAxIuCgdkZXRhaWxzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIE4kEBAxI1CgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSLAoEdHlwZRgHIAEoDjIYLmNvZGVyYWkudjEuTG9nRXZlbnRUeXBlQgTiQQEDImEKE0xpc3RKb2JMb2dzUmVzcG9uc2USKwoHZW50cmllcxgBIAMoCzIULmNvZGVyYWkudjEuTG9nRW50cnlCBOJBAQMSHQoPbmV4dF9wYWdlX3Rva2VuGAIgASgJQgTiQQEDIqICChZMaXN0RXh0cmFjdGlvbnNSZXF1ZXN0EhgKCnByb2plY3RfaWQYASABKAlCBOJBAQISFAoGam9iX2lkGAIgASgJQgTiQQEBEjQKCHN0YXR1c2VzGAMgAygOMhwuY29kZXJhaS52MS5FeHRyYWN0aW9uU3RhdHVzQgTiQQEBEhcKCXBhZ2Vfc2l6ZRgEIAEoBUIE4kEBARIYCgpwYWdlX3Rva2VuGAUgASgJQgTiQQEBEhkKC2RvY3VtZW50X2lkGAYgASgJQgTiQQEBEhkKC3ZhcmlhYmxlX2lkGAcgASgJQgTiQQEBEjkKEGV2aWRlbmNlX21hdGNoZXMYCCADKA4yGS5jb2RlcmFpLnYxLkV2aWRlbmNlTWF0Y2hCBOJBAQEiawoXTGlzdEV4dHJhY3Rpb25zUmVzcG9uc2USMQoLZXh0cmFjdGlvbnMYASADKAsyFi5jb2RlcmFpLnYxLkV4dHJhY3Rpb25CBOJBAQMSHQoPbmV4dF9wYWdlX3Rva2VuGAIgASgJQgTiQQEDIqsFCghGZWVkYmFjaxIQCgJpZBgBIAEoCUIE4kEBAxIbCg1leHRyYWN0aW9uX2lkGAIgASgJQgTiQQEDEjUKDWZlZWRiYWNrX3R5cGUYAyABKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZUIE4kEBAxI1Cg9jb3JyZWN0ZWRfdmFsdWUYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVCBOJBAQMSFwoJdXNlcl9ub3RlGAUgASgJQgTiQQEDEhgKCnByb2plY3RfaWQYBiABKAlCBOJBAQMSGQoLZG9jdW1lbnRfaWQYByABKAlCBOJBAQMSGQoLdmFyaWFibGVfaWQYCCABKAlCBOJBAQMSFAoGam9iX2lkGAkgASgJQgTiQQEDEhgKCmVudGl0eV9rZXkYCiABKAlCBOJBAQMSGQoLZW50aXR5X25hbWUYCyABKAlCBOJBAQMSMgoManVkZ2VkX3ZhbHVlGAwgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlQgTiQQEDEjkKDWp1ZGdlZF9zdGF0dXMYDSABKA4yHC5jb2RlcmFpLnYxLkV4dHJhY3Rpb25TdGF0dXNCBOJBAQMSIAoSanVkZ2VkX3NvdXJjZV90ZXh0GA4gASgJQgTiQQEDEhcKCXByb21wdF9pZBgPIAEoCUIE4kEBAxIcCg5wcm9tcHRfdmVyc2lvbhgQIAEoBUIE4kEBAxIYCgpzdXBlcnNlZGVkGBEgASgIQgTiQQEDEjUKC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMi/QEKFUNyZWF0ZUZlZWRiYWNrUmVxdWVzdBIbCg1leHRyYWN0aW9uX2lkGAEgASgJQgTiQQECEjUKDWZlZWRiYWNrX3R5cGUYAiABKA4yGC5jb2RlcmFpLnYxLkZlZWRiYWNrVHlwZUIE4kEBAhI1Cg9jb3JyZWN0ZWRfdmFsdWUYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVCBOJBAQESFwoJdXNlcl9ub3RlGAQgASgJQgTiQQEBEkAKFmV4dHJhY3Rpb25fdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEBImEKFkNyZWF0ZUZlZWRiYWNrUmVzcG9uc2USGQoLZmVlZGJhY2tfaWQYASABKAlCBOJBAQMSLAoIZmVlZGJhY2sYAiABKAsyFC5jb2RlcmFpLnYxLkZlZWRiYWNrQgTiQQEDIssBChNMaXN0RmVlZGJhY2tSZXF1ZXN0EhgKCnByb2plY3RfaWQYASABKAlCBOJBAQISGQoLdmFyaWFibGVfaWQYAiABKAlCBOJBAQESFAoGam9iX2lkGAMgASgJQgTiQQEBEjYKDmZlZWRiYWNrX3R5cGVzGAQgAygOMhguY29kZXJhaS52MS5GZWVkYmFja1R5cGVCBOJBAQESFwoJcGFnZV9zaXplGAUgASgFQgTiQQEBEhgKCnBhZ2VfdG9rZW4YBiABKAlCBOJBAQEiYwoUTGlzdEZlZWRiYWNrUmVzcG9uc2USLAoIZmVlZGJhY2sYASADKAsyFC5jb2RlcmFpLnYxLkZlZWRiYWNrQgTiQQEDEh0KD25leHRfcGFnZV90b2tlbhgCIAEoCUIE4kEBAyJECg9XYXRjaEpvYlJlcXVlc3QSFAoGam9iX2lkGAEgASgJQgTiQQECEhsKDWxhc3RfZXZlbnRfaWQYAiABKAlCBOJBAQEi7wEKEFdhdGNoSm9iUmVzcG9uc2USFgoIZXZlbnRfaWQYASABKAlCBOJBAQMSGgoKZXZlbnRfdHlwZRgCIAEoCUIGGAHiQQEDEiwKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYkIE4kEBAxIZCgtkb2N1bWVudF9pZBgEIAEoCUIE4kEBAxIVCgdtZXNzYWdlGAUgASgJQgTiQQEDEhkKC2V2ZW50c19sb3N0GAYgASgIQgTiQQEDEiwKBHR5cGUYByABKA4yGC5jb2RlcmFpLnYxLkpvYkV2ZW50VHlwZUIE4kEBAyJMChNXYXRjaFByb2plY3RSZXF1ZXN0EhgKCnByb2plY3RfaWQYASABKAlCBOJBAQISGwoNbGFzdF9ldmVudF9pZBgCIAEoCUIE4kEBASLzAQoUV2F0Y2hQcm9qZWN0UmVzcG9uc2USFgoIZXZlbnRfaWQYASABKAlCBOJBAQMSGgoKZXZlbnRfdHlwZRgCIAEoCUIGGAHiQQEDEiwKA2pvYhgDIAEoCzIZLmNvZGVyYWkudjEuUHJvY2Vzc2luZ0pvYkIE4kEBAxIZCgtkb2N1bWVudF9pZBgEIAEoCUIE4kEBAxIVCgdtZXNzYWdlGAUgASgJQgTiQQEDEhkKC2V2ZW50c19sb3N0GAYgASgIQgTiQQEDEiwKBHR5cGUYByABKA4yGC5jb2RlcmFpLnYxLkpvYkV2ZW50VHlwZUIE4kEBAyrJAgoMSm9iRXZlbnRUeXBlEh4KGkpPQl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASGwoXSk9CX0VWRU5UX1RZUEVfU05BUFNIT1QQARIbChdKT0JfRVZFTlRfVFlQRV9QUk9HUkVTUxACEiUKIUpPQl9FVkVOVF9UWVBFX0RPQ1VNRU5UX0NPTVBMRVRFRBADEiIKHkpPQl9FVkVOVF9UWVBFX0RPQ1VNRU5UX0ZBSUxFRBAEEhkKFUpPQl9FVkVOVF9UWVBFX1BBVVNFRBAFEhoKFkpPQl9FVkVOVF9UWVBFX1JFU1VNRUQQBhIgChxKT0JfRVZFTlRfVFlQRV9KT0JfQ09NUExFVEVEEAcSHQoZSk9CX0VWRU5UX1RZUEVfSk9CX0ZBSUxFRBAIEhwKGEpPQl9FVkVOVF9UWVBFX0NBTkNFTExFRBAJKtwECgxMb2dFdmVudFR5cGUSHgoaTE9HX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIkCiBMT0dfRVZFTlRfVFlQRV9ET0NVTUVOVF9VUExPQURFRBABEiIKHkxPR19FVkVOVF9UWVBFX0RPQ1VNRU5UX1BBUlNFRBACEiIKHkxPR19FVkVOVF9UWVBFX0RPQ1VNRU5UX0ZBSUxFRBADEh4KGkxPR19FVkVOVF9UWVBFX0pPQl9DUkVBVEVEEAQSHgoaTE9HX0VWRU5UX1RZUEVfSk9CX1NUQVJURUQQBRIdChlMT0dfRVZFTlRfVFlQRV9KT0JfUEFVU0VEEAYSHgoaTE9HX0VWRU5UX1RZUEVfSk9CX1JFU1VNRUQQBxIgChxMT0dfRVZFTlRfVFlQRV9KT0JfQ0FOQ0VMTEVEEAgSIAocTE9HX0VWRU5UX1RZUEVfSk9CX0NPTVBMRVRFRBAJEh0KGUxPR19FVkVOVF9UWVBFX0pPQl9GQUlMRUQQChIlCiFMT0dfRVZFTlRfVFlQRV9ET0NVTUVOVF9QUk9DRVNTRUQQCxItCilMT0dfRVZFTlRfVFlQRV9ET0NVTUVOVF9QUk9DRVNTSU5HX0ZBSUxFRBAMEiQKIExPR19FVkVOVF9UWVBFX0VYVFJBQ1RJT05fRkFJTEVEEA0SHAoYTE9HX0VWRU5UX1RZUEVfTExNX0VSUk9SEA4SHwobTE9HX0VWRU5UX1RZUEVfQ0lSQ1VJVF9PUEVOEA8SIQodTE9HX0VWRU5UX1RZUEVfUFJPTVBUX1JFRklORUQQECqMAwoNSm9iU3RvcFJlYXNvbhIfChtKT0JfU1RPUF9SRUFTT05fVU5TUEVDSUZJRUQQABIoCiRKT0JfU1RPUF9SRUFTT05fUEFVU0VEX0JZX1JFU0VBUkNIRVIQARIrCidKT0JfU1RPUF9SRUFTT05fQ0FOQ0VMTEVEX0JZX1JFU0VBUkNIRVIQAhIgChxKT0JfU1RPUF9SRUFTT05fVE9LRU5fQlVER0VUEAMSHwobSk9CX1NUT1BfUkVBU09OX0NPU1RfQlVER0VUEAQSKAokSk9CX1NUT1BfUkVBU09OX0NPTlNFQ1VUSVZFX0ZBSUxVUkVTEAUSIAocSk9CX1NUT1BfUkVBU09OX0NJUkNVSVRfT1BFThAGEicKI0pPQl9TVE9QX1JFQVNPTl9NT0RFTF9DT05GSUdVUkFUSU9OEAcSKQolSk9CX1NUT1BfUkVBU09OX0VWRVJZX0RPQ1VNRU5UX0ZBSUxFRBAIEiAKHEpPQl9TVE9QX1JFQVNPTl9NT0RFTF9BTlNXRVIQCSreAQoRSm9iRG9jdW1lbnRTdGF0dXMSIwofSk9CX0RPQ1VNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh8KG0pPQl9ET0NVTUVOVF9TVEFUVVNfUEVORElORxABEh8KG0pPQl9ET0NVTUVOVF9TVEFUVVNfUlVOTklORxACEiEKHUpPQl9ET0NVTUVOVF9TVEFUVVNfUFJPQ0VTU0VEEAMSHwobSk9CX0RPQ1VNRU5UX1NUQVRVU19TS0lQUEVEEAQSHgoaSk9CX0RPQ1VNRU5UX1NUQVRVU19GQUlMRUQQBTLeCAoKSm9iU2VydmljZRJOCgtFc3RpbWF0ZUpvYhIeLmNvZGVyYWkudjEuRXN0aW1hdGVKb2JSZXF1ZXN0Gh8uY29kZXJhaS52MS5Fc3RpbWF0ZUpvYlJlc3BvbnNlEkgKCUNyZWF0ZUpvYhIcLmNvZGVyYWkudjEuQ3JlYXRlSm9iUmVxdWVzdBodLmNvZGVyYWkudjEuQ3JlYXRlSm9iUmVzcG9uc2USPwoGR2V0Sm9iEhkuY29kZXJhaS52MS5HZXRKb2JSZXF1ZXN0GhouY29kZXJhaS52MS5HZXRKb2JSZXNwb25zZRJFCghMaXN0Sm9icxIbLmNvZGVyYWkudjEuTGlzdEpvYnNSZXF1ZXN0GhwuY29kZXJhaS52MS5MaXN0Sm9ic1Jlc3BvbnNlEkUKCFBhdXNlSm9iEhsuY29kZXJhaS52MS5QYXVzZUpvYlJlcXVlc3QaHC5jb2RlcmFpLnYxLlBhdXNlSm9iUmVzcG9uc2USSAoJUmVzdW1lSm9iEhwuY29kZXJhaS52MS5SZXN1bWVKb2JSZXF1ZXN0Gh0uY29kZXJhaS52MS5SZXN1bWVKb2JSZXNwb25zZRJICglDYW5jZWxKb2ISHC5jb2RlcmFpLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5jb2RlcmFpLnYxLkNhbmNlbEpvYlJlc3BvbnNlEk4KC0xpc3RKb2JMb2dzEh4uY29kZXJhaS52MS5MaXN0Sm9iTG9nc1JlcXVlc3QaHy5jb2RlcmFpLnYxLkxpc3RKb2JMb2dzUmVzcG9uc2USXQoQTGlzdEpvYkRvY3VtZW50cxIjLmNvZGVyYWkudjEuTGlzdEpvYkRvY3VtZW50c1JlcXVlc3QaJC5jb2RlcmFpLnYxLkxpc3RKb2JEb2N1bWVudHNSZXNwb25zZRJaCg9MaXN0RXh0cmFjdGlvbnMSIi5jb2RlcmFpLnYxLkxpc3RFeHRyYWN0aW9uc1JlcXVlc3QaIy5jb2RlcmFpLnYxLkxpc3RFeHRyYWN0aW9uc1Jlc3BvbnNlElcKDkNyZWF0ZUZlZWRiYWNrEiEuY29kZXJhaS52MS5DcmVhdGVGZWVkYmFja1JlcXVlc3QaIi5jb2RlcmFpLnYxLkNyZWF0ZUZlZWRiYWNrUmVzcG9uc2USUQoMTGlzdEZlZWRiYWNrEh8uY29kZXJhaS52MS5MaXN0RmVlZGJhY2tSZXF1ZXN0GiAuY29kZXJhaS52MS5MaXN0RmVlZGJhY2tSZXNwb25zZRJHCghXYXRjaEpvYhIbLmNvZGVyYWkudjEuV2F0Y2hKb2JSZXF1ZXN0GhwuY29kZXJhaS52MS5XYXRjaEpvYlJlc3BvbnNlMAESUwoMV2F0Y2hQcm9qZWN0Eh8uY29kZXJhaS52MS5XYXRjaFByb2plY3RSZXF1ZXN0GiAuY29kZXJhaS52MS5XYXRjaFByb2plY3RSZXNwb25zZTABYgZwcm90bzM", [file_coderai_v1_common, file_google_api_field_behavior, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_type_money]);
 
 /**
  * @generated from message coderai.v1.ProcessingJob
@@ -81,8 +84,10 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
 
   /**
    * In US dollars at LLM_PRICES; calls to a model without a price count as 0.
+   * A double cannot hold every amount exactly: use cost (the same amount, exact).
    *
-   * @generated from field: double cost_usd = 11;
+   * @generated from field: double cost_usd = 11 [deprecated = true];
+   * @deprecated
    */
   costUsd: number;
 
@@ -117,8 +122,10 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
 
   /**
    * The job pauses before it would spend more than this (unset: no budget).
+   * A double cannot hold every amount exactly: use cost_budget (the same amount, exact).
    *
-   * @generated from field: optional double cost_budget_usd = 17;
+   * @generated from field: optional double cost_budget_usd = 17 [deprecated = true];
+   * @deprecated
    */
   costBudgetUsd?: number | undefined;
 
@@ -190,6 +197,21 @@ export type ProcessingJob = Message<"coderai.v1.ProcessingJob"> & {
    * @generated from field: coderai.v1.ExtractionMode extraction_mode = 29;
    */
   extractionMode: ExtractionMode;
+
+  /**
+   * The cost so far in US dollars at LLM_PRICES, exact (calls to a model without a price count
+   * as 0).
+   *
+   * @generated from field: google.type.Money cost = 30;
+   */
+  cost?: Money | undefined;
+
+  /**
+   * The job pauses before it would spend more than this; unset: no budget.
+   *
+   * @generated from field: google.type.Money cost_budget = 31;
+   */
+  costBudget?: Money | undefined;
 };
 
 /**
@@ -237,8 +259,10 @@ export type JobEstimate = Message<"coderai.v1.JobEstimate"> & {
 
   /**
    * Upper bound in US dollars; unset when the model has no price.
+   * A double cannot hold every amount exactly: use max_cost (the same amount, exact).
    *
-   * @generated from field: optional double max_cost_usd = 6;
+   * @generated from field: optional double max_cost_usd = 6 [deprecated = true];
+   * @deprecated
    */
   maxCostUsd?: number | undefined;
 
@@ -289,6 +313,13 @@ export type JobEstimate = Message<"coderai.v1.JobEstimate"> & {
    * @generated from field: coderai.v1.ModeEstimate grouped = 13;
    */
   grouped?: ModeEstimate | undefined;
+
+  /**
+   * Upper bound in US dollars; unset when the model has no price.
+   *
+   * @generated from field: google.type.Money max_cost = 14;
+   */
+  maxCost?: Money | undefined;
 };
 
 /**
@@ -331,18 +362,37 @@ export type ModeEstimate = Message<"coderai.v1.ModeEstimate"> & {
 
   /**
    * Upper bound in US dollars with no prompt cache; unset when the model has no price.
+   * A double cannot hold every amount exactly: use max_cost (the same amount, exact).
    *
-   * @generated from field: optional double max_cost_usd = 5;
+   * @generated from field: optional double max_cost_usd = 5 [deprecated = true];
+   * @deprecated
    */
   maxCostUsd?: number | undefined;
 
   /**
    * Upper bound if the cacheable prompt tokens are served from the cache, at the model's
    * cached rate (LLM_PRICES cached_input).
+   * A double cannot hold every amount exactly: use max_cost_cached (the same amount, exact).
    *
-   * @generated from field: optional double max_cost_usd_cached = 6;
+   * @generated from field: optional double max_cost_usd_cached = 6 [deprecated = true];
+   * @deprecated
    */
   maxCostUsdCached?: number | undefined;
+
+  /**
+   * Upper bound in US dollars with no prompt cache; unset when the model has no price.
+   *
+   * @generated from field: google.type.Money max_cost = 7;
+   */
+  maxCost?: Money | undefined;
+
+  /**
+   * Upper bound if the cacheable prompt tokens are served from the cache, at the model's
+   * cached rate (LLM_PRICES cached_input); unset when the model has no price.
+   *
+   * @generated from field: google.type.Money max_cost_cached = 8;
+   */
+  maxCostCached?: Money | undefined;
 };
 
 /**
@@ -593,10 +643,21 @@ export type CreateJobRequest = Message<"coderai.v1.CreateJobRequest"> & {
 
   /**
    * Pause before spending more than this many US dollars (unset: no budget).
+   * A double cannot hold every amount exactly: use cost_budget (the same amount, exact).
    *
-   * @generated from field: optional double cost_budget_usd = 3;
+   * @generated from field: optional double cost_budget_usd = 3 [deprecated = true];
+   * @deprecated
    */
   costBudgetUsd?: number | undefined;
+
+  /**
+   * Pause before spending more than this many US dollars (currency_code "USD" or empty);
+   * unset: no budget; a budget given must be positive. Give this or cost_budget_usd (both:
+   * they must be the same amount).
+   *
+   * @generated from field: google.type.Money cost_budget = 4;
+   */
+  costBudget?: Money | undefined;
 };
 
 /**
@@ -997,9 +1058,11 @@ export type LogEntry = Message<"coderai.v1.LogEntry"> & {
   id: string;
 
   /**
-   * DOCUMENT_PROCESSED, DOCUMENT_PROCESSING_FAILED, EXTRACTION_FAILED, JOB_PAUSED, ...
+   * The name of type without its LOG_EVENT_TYPE_ prefix (DOCUMENT_PROCESSED, JOB_PAUSED, ...),
+   * for clients built before type was.
    *
-   * @generated from field: string event_type = 2;
+   * @generated from field: string event_type = 2 [deprecated = true];
+   * @deprecated
    */
   eventType: string;
 
@@ -1024,6 +1087,13 @@ export type LogEntry = Message<"coderai.v1.LogEntry"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 6;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: coderai.v1.LogEventType type = 7;
+   */
+  type: LogEventType;
 };
 
 /**
@@ -1350,8 +1420,6 @@ export const CreateFeedbackResponseSchema: GenMessage<CreateFeedbackResponse> = 
  */
 export type ListFeedbackRequest = Message<"coderai.v1.ListFeedbackRequest"> & {
   /**
-   * Required.
-   *
    * @generated from field: string project_id = 1;
    */
   projectId: string;
@@ -1456,10 +1524,11 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
   eventId: string;
 
   /**
-   * progress, document_completed, document_failed, job_completed, job_failed, paused,
-   * resumed, cancelled, or snapshot for the first message.
+   * type in lower case without its JOB_EVENT_TYPE_ prefix (progress, snapshot, ...), for
+   * clients built before type was.
    *
-   * @generated from field: string event_type = 2;
+   * @generated from field: string event_type = 2 [deprecated = true];
+   * @deprecated
    */
   eventType: string;
 
@@ -1490,6 +1559,13 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
    * @generated from field: bool events_lost = 6;
    */
   eventsLost: boolean;
+
+  /**
+   * What happened: SNAPSHOT for the first message (and after a gap), else the event's type.
+   *
+   * @generated from field: coderai.v1.JobEventType type = 7;
+   */
+  type: JobEventType;
 };
 
 /**
@@ -1536,9 +1612,11 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
   eventId: string;
 
   /**
-   * As in WatchJobResponse.
+   * type in lower case without its JOB_EVENT_TYPE_ prefix (progress, snapshot, ...), for
+   * clients built before type was.
    *
-   * @generated from field: string event_type = 2;
+   * @generated from field: string event_type = 2 [deprecated = true];
+   * @deprecated
    */
   eventType: string;
 
@@ -1566,6 +1644,13 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
    * @generated from field: bool events_lost = 6;
    */
   eventsLost: boolean;
+
+  /**
+   * What happened: SNAPSHOT for the first message (and after a gap), else the event's type.
+   *
+   * @generated from field: coderai.v1.JobEventType type = 7;
+   */
+  type: JobEventType;
 };
 
 /**
@@ -1574,6 +1659,171 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
  */
 export const WatchProjectResponseSchema: GenMessage<WatchProjectResponse> = /*@__PURE__*/
   messageDesc(file_coderai_v1_job, 36);
+
+/**
+ * What a job event says happened (WatchJob, WatchProject).
+ *
+ * @generated from enum coderai.v1.JobEventType
+ */
+export enum JobEventType {
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The job as it is: the first message of every watch, and again after a gap.
+   *
+   * @generated from enum value: JOB_EVENT_TYPE_SNAPSHOT = 1;
+   */
+  SNAPSHOT = 1,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_PROGRESS = 2;
+   */
+  PROGRESS = 2,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_DOCUMENT_COMPLETED = 3;
+   */
+  DOCUMENT_COMPLETED = 3,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_DOCUMENT_FAILED = 4;
+   */
+  DOCUMENT_FAILED = 4,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_PAUSED = 5;
+   */
+  PAUSED = 5,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_RESUMED = 6;
+   */
+  RESUMED = 6,
+
+  /**
+   * The last three end the job: nothing follows them on a job's watch.
+   *
+   * @generated from enum value: JOB_EVENT_TYPE_JOB_COMPLETED = 7;
+   */
+  JOB_COMPLETED = 7,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_JOB_FAILED = 8;
+   */
+  JOB_FAILED = 8,
+
+  /**
+   * @generated from enum value: JOB_EVENT_TYPE_CANCELLED = 9;
+   */
+  CANCELLED = 9,
+}
+
+/**
+ * Describes the enum coderai.v1.JobEventType.
+ */
+export const JobEventTypeSchema: GenEnum<JobEventType> = /*@__PURE__*/
+  enumDesc(file_coderai_v1_job, 0);
+
+/**
+ * What a processing log entry records (ListJobLogs).
+ *
+ * @generated from enum coderai.v1.LogEventType
+ */
+export enum LogEventType {
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_DOCUMENT_UPLOADED = 1;
+   */
+  DOCUMENT_UPLOADED = 1,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_DOCUMENT_PARSED = 2;
+   */
+  DOCUMENT_PARSED = 2,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_DOCUMENT_FAILED = 3;
+   */
+  DOCUMENT_FAILED = 3,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_CREATED = 4;
+   */
+  JOB_CREATED = 4,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_STARTED = 5;
+   */
+  JOB_STARTED = 5,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_PAUSED = 6;
+   */
+  JOB_PAUSED = 6,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_RESUMED = 7;
+   */
+  JOB_RESUMED = 7,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_CANCELLED = 8;
+   */
+  JOB_CANCELLED = 8,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_COMPLETED = 9;
+   */
+  JOB_COMPLETED = 9,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_JOB_FAILED = 10;
+   */
+  JOB_FAILED = 10,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_DOCUMENT_PROCESSED = 11;
+   */
+  DOCUMENT_PROCESSED = 11,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_DOCUMENT_PROCESSING_FAILED = 12;
+   */
+  DOCUMENT_PROCESSING_FAILED = 12,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_EXTRACTION_FAILED = 13;
+   */
+  EXTRACTION_FAILED = 13,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_LLM_ERROR = 14;
+   */
+  LLM_ERROR = 14,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_CIRCUIT_OPEN = 15;
+   */
+  CIRCUIT_OPEN = 15,
+
+  /**
+   * @generated from enum value: LOG_EVENT_TYPE_PROMPT_REFINED = 16;
+   */
+  PROMPT_REFINED = 16,
+}
+
+/**
+ * Describes the enum coderai.v1.LogEventType.
+ */
+export const LogEventTypeSchema: GenEnum<LogEventType> = /*@__PURE__*/
+  enumDesc(file_coderai_v1_job, 1);
 
 /**
  * Why a job stopped.
@@ -1650,7 +1900,7 @@ export enum JobStopReason {
  * Describes the enum coderai.v1.JobStopReason.
  */
 export const JobStopReasonSchema: GenEnum<JobStopReason> = /*@__PURE__*/
-  enumDesc(file_coderai_v1_job, 0);
+  enumDesc(file_coderai_v1_job, 2);
 
 /**
  * How far a job got with one of its documents.
@@ -1704,7 +1954,7 @@ export enum JobDocumentStatus {
  * Describes the enum coderai.v1.JobDocumentStatus.
  */
 export const JobDocumentStatusSchema: GenEnum<JobDocumentStatus> = /*@__PURE__*/
-  enumDesc(file_coderai_v1_job, 1);
+  enumDesc(file_coderai_v1_job, 3);
 
 /**
  * Extraction jobs, their results, feedback and live events.
