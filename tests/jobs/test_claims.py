@@ -30,13 +30,23 @@ async def work_row(database: Database, rows: JobRows, document_id: uuid.UUID) ->
 
 async def claim_next(
     database: Database, rows: JobRows, lease: float = LEASE_SECONDS
-) -> tuple[uuid.UUID | None, int | None]:
+) -> tuple[uuid.UUID, int] | None:
+    """The next document claimed in a transaction of its own, with its attempt; None when
+    there is nothing to claim."""
     async with database.transaction(rows.user_id) as session:
         document_id = await repository.next_claimable(session, rows.job_id)
         if document_id is None:
-            return None, None
+            return None
         attempt = await repository.claim(session, rows.job_id, document_id, lease)
-        return document_id, attempt
+        return None if attempt is None else (document_id, attempt)
+
+
+async def claimed(
+    database: Database, rows: JobRows, lease: float = LEASE_SECONDS
+) -> tuple[uuid.UUID, int]:
+    found = await claim_next(database, rows, lease)
+    assert found is not None
+    return found
 
 
 async def test_two_workers_claiming_at_once_take_different_documents(database: Database) -> None:
@@ -58,7 +68,7 @@ async def test_two_workers_claiming_at_once_take_different_documents(database: D
     async def second_worker() -> tuple[uuid.UUID | None, int | None]:
         await first_picked.wait()
         try:
-            return await claim_next(database, rows)
+            return await claimed(database, rows)
         finally:
             second_done.set()
 
@@ -76,9 +86,9 @@ async def test_a_lapsed_claim_is_taken_over_and_can_no_longer_end_or_renew(
     database: Database,
 ) -> None:
     rows = await running_job_rows(database, documents=1)
-    document_id, lapsed = await claim_next(database, rows, lease=0.0)  # its worker died
+    document_id, lapsed = await claimed(database, rows, lease=0.0)  # its worker died
 
-    taken, current = await claim_next(database, rows)
+    taken, current = await claimed(database, rows)
     async with database.transaction(rows.user_id) as session:
         await repository.renew_lease(session, rows.job_id, document_id, lapsed, LEASE_SECONDS)
         late_end = await repository.end_claim(
@@ -99,16 +109,15 @@ async def test_a_lapsed_claim_is_taken_over_and_can_no_longer_end_or_renew(
 
 async def test_a_live_claim_is_not_taken_over(database: Database) -> None:
     rows = await running_job_rows(database, documents=1)
-    await claim_next(database, rows)
+    await claimed(database, rows)
 
-    assert await claim_next(database, rows) == (None, None)
+    assert await claim_next(database, rows) is None
 
 
 async def test_an_ended_claim_leaves_nothing_to_claim(database: Database) -> None:
     rows = await running_job_rows(database, documents=1)
-    document_id, attempt = await claim_next(database, rows)
+    document_id, attempt = await claimed(database, rows)
     async with database.transaction(rows.user_id) as session:
-        assert attempt is not None
         await repository.end_claim(
             session, rows.job_id, document_id, attempt, JobDocumentStatus.DONE
         )
@@ -116,4 +125,4 @@ async def test_an_ended_claim_leaves_nothing_to_claim(database: Database) -> Non
     async with database.transaction(rows.user_id) as session:
         again = await repository.claim(session, rows.job_id, document_id, LEASE_SECONDS)
     assert again is None
-    assert await claim_next(database, rows) == (None, None)
+    assert await claim_next(database, rows) is None
