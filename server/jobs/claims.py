@@ -25,11 +25,11 @@ from server.jobs.models import (
     DocumentOutcome,
     JobDocumentStatus,
     JobStatus,
-    ProcessingJob,
     StopReason,
 )
 from server.jobs.pipeline import DocumentWork, segments_of
 from server.jobs.plans import ExtractionPlan, PlanCache
+from server.jobs.view import JobView
 from server.llm.factory import resolve_model
 from server.llm.pricing import cost_usd
 from server.projects import repository as projects
@@ -55,7 +55,7 @@ class Skip:
 class Claim:
     """A document this worker holds: `attempt` names the claim in every later change."""
 
-    job: ProcessingJob
+    job: JobView
     document_id: uuid.UUID
     attempt: int
     # The hash of the text the extraction reads (see documents.models.text_hash).
@@ -96,9 +96,10 @@ class Claims:
             budgeted = job.token_budget is not None or job.cost_budget_usd is not None
             if budgeted:
                 # Reservations are decided one claim at a time, under the job's row lock.
-                job = await repository.get(session, job_id, lock=True, with_documents=False)
-                if job is None or job.status not in repository.RUNNABLE:
+                locked = await repository.get(session, job_id, lock=True, with_documents=False)
+                if locked is None or locked.status not in repository.RUNNABLE:
                     return None
+                job = JobView.of(locked)
             document_id = await repository.next_claimable(session, job_id)
             if document_id is None:
                 return None
@@ -134,7 +135,7 @@ class Claims:
     async def _reservation(
         self,
         session: AsyncSession,
-        job: ProcessingJob,
+        job: JobView,
         source: ReadableText | None,
         plan: ExtractionPlan,
     ) -> Reservation:
@@ -194,7 +195,7 @@ class Claims:
 
 async def _work_of(
     session: AsyncSession,
-    job: ProcessingJob,
+    job: JobView,
     document_id: uuid.UUID,
     source: ReadableText | None,
     plan: ExtractionPlan,

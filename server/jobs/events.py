@@ -84,7 +84,7 @@ class JobEvents:
 
     async def publish(
         self,
-        job: ProcessingJob,
+        job: ProcessingJob | JobView,
         event_type: EventType,
         *,
         document_id: uuid.UUID | None = None,
@@ -94,11 +94,14 @@ class JobEvents:
         (event_id,) = await self.publish_all(job, [NewEvent(event_type, document_id, message)])
         return event_id
 
-    async def publish_all(self, job: ProcessingJob, events: Sequence[NewEvent]) -> list[str]:
+    async def publish_all(
+        self, job: ProcessingJob | JobView, events: Sequence[NewEvent]
+    ) -> list[str]:
         """Appends the events, in order, in one round trip to Redis (a writer appends while
         it holds the job's row: server.jobs.feed); returns their ids."""
         key, project_key = stream_key(job.id), project_stream_key(job.project_id)
-        snapshot = json.dumps(JobView.of(job).to_json())
+        view = job if isinstance(job, JobView) else JobView.of(job)
+        snapshot = json.dumps(view.to_json())
         async with self._redis.pipeline(transaction=True) as pipe:
             for event in events:
                 fields: dict[str, str] = {

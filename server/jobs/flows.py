@@ -41,6 +41,7 @@ from server.jobs.models import (
     ProcessingJob,
     StopReason,
 )
+from server.jobs.view import JobRef
 from server.projects import repository as projects
 from server.projects.models import Project, ProjectStatus
 
@@ -133,7 +134,7 @@ async def created(
 # --- the workers' and the supervisor's ---------------------------------------------------------
 
 
-async def start(session: AsyncSession, job: ProcessingJob) -> None:
+async def start(session: AsyncSession, job: JobRef) -> None:
     """PENDING -> RUNNING, once, by whichever worker claims the job's first document."""
     if await repository.mark_started(session, job.id):
         await logs.add_log(session, job, LogEventType.JOB_STARTED, "the job started")

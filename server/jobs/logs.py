@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.core.db import table_of
 from server.core.pagination import Cursor, oldest_first
 from server.core.processing_log import LogEventType, ProcessingLog
-from server.jobs.models import ProcessingJob
+from server.jobs.view import JobRef
 
 _LOGS = table_of(ProcessingLog)
 
@@ -41,7 +41,7 @@ class LogEntry:
 
 
 def log_entry(
-    job: ProcessingJob,
+    job: JobRef,
     event: LogEventType,
     message: str,
     *,
@@ -71,7 +71,7 @@ async def add_logs(session: AsyncSession, entries: Sequence[LogEntry]) -> None:
 
 async def add_log(
     session: AsyncSession,
-    job: ProcessingJob,
+    job: JobRef,
     event: LogEventType,
     message: str,
     *,

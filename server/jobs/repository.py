@@ -42,6 +42,7 @@ from server.jobs.models import (
     JobType,
     ProcessingJob,
 )
+from server.jobs.view import JobRef, JobView
 from server.projects.models import Project
 from server.schema.models import Prompt, Variable
 
@@ -85,9 +86,7 @@ async def list_page(
     return (await session.scalars(newest_first(statement, ProcessingJob, after, limit))).all()
 
 
-async def add_work(
-    session: AsyncSession, job: ProcessingJob, document_ids: Sequence[uuid.UUID]
-) -> None:
+async def add_work(session: AsyncSession, job: JobRef, document_ids: Sequence[uuid.UUID]) -> None:
     if not document_ids:
         return
     await session.execute(
@@ -127,9 +126,9 @@ async def mark_started(session: AsyncSession, job_id: uuid.UUID) -> bool:
     return started.first() is not None
 
 
-def _job_of(row: Row[Any] | None) -> ProcessingJob | None:
-    """A detached job from a row of _STATE_COLUMNS."""
-    return None if row is None else ProcessingJob(**row._asdict())
+def _job_of(row: Row[Any] | None) -> JobView | None:
+    """The job of a row of _STATE_COLUMNS."""
+    return None if row is None else JobView.from_columns(row._asdict())
 
 
 _JOBS_WANTING_WORKERS = text("SELECT * FROM jobs_wanting_workers(:max_jobs, :max_resumes)")
@@ -240,8 +239,8 @@ async def work_counts(session: AsyncSession, job_id: uuid.UUID) -> dict[JobDocum
 _JOB_STATE = select(*_STATE_COLUMNS).where(_JOBS.c.id == bindparam("job_id"))
 
 
-async def job_state(session: AsyncSession, job_id: uuid.UUID) -> ProcessingJob | None:
-    """The job without its document_ids, as a detached copy."""
+async def job_state(session: AsyncSession, job_id: uuid.UUID) -> JobView | None:
+    """The job as it is, without its document_ids."""
     row = (await session.execute(_JOB_STATE, {"job_id": job_id})).first()
     return _job_of(row)
 
@@ -443,10 +442,10 @@ async def count_document(
     cached_prompt_tokens: int,
     completion_tokens: int,
     cost_usd: Decimal,
-) -> ProcessingJob | None:
+) -> JobView | None:
     """Adds one finished document and what it used to the job's counters, in one statement
-    that takes the job's row lock only until the commit; returns the job as it is now (a
-    detached copy, without document_ids)."""
+    that takes the job's row lock only until the commit; returns the job as it is now
+    (without document_ids)."""
     row = (
         await session.execute(
             _COUNT_DOCUMENT,

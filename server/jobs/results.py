@@ -24,8 +24,8 @@ from server.jobs.models import (
     EvidenceMatch,
     Extraction,
     ExtractionStatus,
-    ProcessingJob,
 )
+from server.jobs.view import JobRef
 
 _EXTRACTIONS = table_of(Extraction)
 _OUTCOMES = table_of(DocumentExtractionOutcome)
@@ -239,7 +239,7 @@ async def outcome_of(session: AsyncSession, document_id: uuid.UUID) -> Row[Any] 
 
 async def set_outcome(
     session: AsyncSession,
-    job: ProcessingJob,
+    job: JobRef,
     document_id: uuid.UUID,
     outcome: DocumentOutcome | None,
     *,

@@ -30,10 +30,11 @@ from server.jobs import flows
 from server.jobs.claims import Claim, Claims, Skip, Wait
 from server.jobs.events import JobEvents
 from server.jobs.flows import Stop
-from server.jobs.models import ProcessingJob, StopReason
+from server.jobs.models import StopReason
 from server.jobs.pipeline import DocumentResult, ExtractionPipeline, JobInterrupted, Usage
 from server.jobs.plans import PlanCache
 from server.jobs.recording import Recorder
+from server.jobs.view import JobView
 
 T = TypeVar("T")
 
@@ -154,7 +155,7 @@ class JobRunner:
 
     # --- the job as a whole --------------------------------------------------------------------
 
-    async def _interrupt(self, job: ProcessingJob, interruption: JobInterrupted) -> None:
+    async def _interrupt(self, job: JobView, interruption: JobInterrupted) -> None:
         """Pauses the job while the provider fails (the supervisor resumes it once the breaker
         closes), or fails it when the model cannot be called as configured."""
         message = interruption.error.message

@@ -1,15 +1,16 @@
-"""A job as the API shows it once read: in a response, or carried by one of its events. A
-plain frozen value: a detached ORM job standing in for it had attributes that raise once its
-session is gone (document_ids) or that nobody had filled (an event's job showed no model, no
-budgets and no cached tokens)."""
+"""A job once read: shown by the API, carried by one of its events, held by a worker for the
+document it claimed. A plain frozen value: a detached ORM job standing in for it had
+attributes that raise once its session is gone (document_ids) or that nobody had filled (an
+event's job showed no model, no budgets and no cached tokens)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import inspect
 
@@ -17,9 +18,23 @@ from server.jobs.models import JobStatus, JobType, ProcessingJob, StopReason
 from server.projects.models import ExtractionMode
 
 
+class JobRef(Protocol):
+    """What names a job's rows (its log entries, its extractions): a job read or a job row."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def user_id(self) -> uuid.UUID: ...
+
+    @property
+    def project_id(self) -> uuid.UUID: ...
+
+
 @dataclass(frozen=True)
 class JobView:
     id: uuid.UUID
+    user_id: uuid.UUID
     project_id: uuid.UUID
     job_type: JobType
     status: JobStatus
@@ -52,14 +67,24 @@ class JobView:
     def of(cls, job: ProcessingJob) -> JobView:
         """The job's row as it is now (its document ids only if they were loaded)."""
         loaded = "document_ids" not in inspect(job).unloaded
+        return cls.from_columns(
+            {name: getattr(job, name) for name in _COLUMNS},
+            tuple(job.document_ids) if loaded else None,
+        )
+
+    @classmethod
+    def from_columns(
+        cls, row: Mapping[str, Any], document_ids: tuple[uuid.UUID, ...] | None = None
+    ) -> JobView:
+        """The job from a row of the jobs table (every column this view holds)."""
         return cls(
-            **{name: getattr(job, name) for name in _ROW_FIELDS},
-            status_reason=job.status_reason or "",
-            automatic_resumes=job.automatic_resumes or 0,
-            retry_failed=bool(job.retry_failed),
-            llm_provider=job.llm_provider or "",
-            llm_model=job.llm_model or "",
-            document_ids=tuple(job.document_ids) if loaded else None,
+            **{name: row[name] for name in _ROW_FIELDS},
+            status_reason=row["status_reason"] or "",
+            automatic_resumes=row["automatic_resumes"] or 0,
+            retry_failed=bool(row["retry_failed"]),
+            llm_provider=row["llm_provider"] or "",
+            llm_model=row["llm_model"] or "",
+            document_ids=document_ids,
         )
 
     @property
@@ -82,19 +107,14 @@ class JobView:
         return cls(**values)
 
 
-# Fields copied from the row as they are; the others need a word on their NULLs.
+# The job's columns this view holds, and of those the ones copied as they are (the others
+# read NULL as empty).
+_COLUMNS = tuple(field.name for field in fields(JobView) if field.name != "document_ids")
 _ROW_FIELDS = tuple(
-    field.name
-    for field in fields(JobView)
-    if field.name
-    not in {
-        "status_reason",
-        "automatic_resumes",
-        "retry_failed",
-        "llm_provider",
-        "llm_model",
-        "document_ids",
-    }
+    name
+    for name in _COLUMNS
+    if name
+    not in {"status_reason", "automatic_resumes", "retry_failed", "llm_provider", "llm_model"}
 )
 
 
@@ -112,6 +132,9 @@ def _to_json(value: Any) -> Any:
 # older server wrote).
 _FROM_JSON: dict[str, tuple[Any, Any]] = {
     "id": (uuid.UUID, None),
+    # Events written before they carried it: no reader of an event uses it (a watcher is
+    # checked against the job's row).
+    "user_id": (uuid.UUID, uuid.UUID(int=0)),
     "project_id": (uuid.UUID, None),
     "job_type": (JobType, None),
     "status": (JobStatus, None),
