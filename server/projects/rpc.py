@@ -3,8 +3,6 @@ domain's ProjectOverview, which reads the project with its variables and process
 
 from __future__ import annotations
 
-from typing import Any
-
 from coderai.v1 import common_pb2, project_pb2, project_pb2_grpc
 
 from server.core.interceptors import RpcContext, current_user_id
@@ -13,6 +11,7 @@ from server.core.proto import enum_from_proto, enum_to_proto, masked_fields, par
 from server.documents.models import DocumentStatus
 from server.jobs.status import ProcessingStatus, ProjectOverview
 from server.projects.models import ExtractionMode, Project, UnitOfObservation
+from server.projects.schemas import ProjectValues
 from server.projects.service import PROJECT_FIELDS, ProjectService, validate_project
 from server.schema.rpc import variable_message
 
@@ -53,7 +52,7 @@ def processing_status_message(status: ProcessingStatus) -> project_pb2.Processin
     )
 
 
-def project_values(message: project_pb2.Project) -> dict[str, Any]:
+def project_values(message: project_pb2.Project) -> ProjectValues:
     """The researcher-set fields of a Project message, in domain types."""
     return {
         "name": message.name,
@@ -123,9 +122,8 @@ class ProjectServicer(project_pb2_grpc.ProjectServiceServicer):
     ) -> project_pb2.UpdateProjectResponse:
         project_id = parse_id(request.project.id, "project.id")
         fields = masked_fields(request.update_mask, PROJECT_FIELDS, "project")
-        values = project_values(request.project)
         project = await self._service.update(
-            current_user_id(), project_id, {name: values[name] for name in fields}
+            current_user_id(), project_id, project_values(request.project), fields
         )
         return project_pb2.UpdateProjectResponse(project=project_message(project))
 

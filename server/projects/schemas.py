@@ -5,7 +5,7 @@ the masked new ones), so one model serves both."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
@@ -73,6 +73,20 @@ class LlmConfigInput(BaseModel):
     model: Annotated[
         str, StringConstraints(strip_whitespace=True, max_length=200, pattern=_MODEL_NAME)
     ] = ""
+
+
+class ProjectValues(TypedDict):
+    """A Project message's researcher-set fields in domain types, as the servicer reads them
+    (ProjectInput validates them)."""
+
+    name: str
+    description: str
+    domain: str
+    language: str
+    unit_of_observation: UnitOfObservation | None
+    entity_identification_pattern: str
+    llm_config: dict[str, str]
+    extraction_mode: ExtractionMode
 
 
 class ProjectInput(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +29,7 @@ from server.core.quotas import Quota, QuotaLimits
 from server.llm.factory import available_providers
 from server.projects import repository
 from server.projects.models import Project
-from server.projects.schemas import ProjectInput
+from server.projects.schemas import ProjectInput, ProjectValues
 
 # The fields a researcher sets; everything else is the server's.
 PROJECT_FIELDS = frozenset(ProjectInput.model_fields)
@@ -47,7 +46,7 @@ def project_not_found(project_id: uuid.UUID) -> NotFound:
     return NotFound(f"project {project_id} not found")
 
 
-def validate_project(values: Mapping[str, Any]) -> ProjectInput:
+def validate_project(values: Mapping[str, object]) -> ProjectInput:
     try:
         return ProjectInput(**values)
     except ValidationError as error:
@@ -91,13 +90,19 @@ class ProjectService:
         return page_with_token(rows, page_size)
 
     async def update(
-        self, user_id: uuid.UUID, project_id: uuid.UUID, changes: Mapping[str, Any]
+        self,
+        user_id: uuid.UUID,
+        project_id: uuid.UUID,
+        values: ProjectValues,
+        fields: frozenset[str],
     ) -> Project:
+        """Takes the named fields (an update mask's) from `values`; keeps the others."""
         async with self._db.transaction(user_id) as session:
             project = await repository.get_for_update(session, project_id)
             if project is None:
                 raise project_not_found(project_id)
             current = {name: getattr(project, name) for name in PROJECT_FIELDS}
+            changes = {name: value for name, value in values.items() if name in fields}
             data = self._validate({**current, **changes})
             for name, value in data.to_columns().items():
                 setattr(project, name, value)
@@ -105,7 +110,7 @@ class ProjectService:
             await self._follow_update(session, project)
         return project
 
-    def _validate(self, values: Mapping[str, Any]) -> ProjectInput:
+    def _validate(self, values: Mapping[str, object]) -> ProjectInput:
         data = validate_project(values)
         self._check_provider(data)
         return data

@@ -35,6 +35,7 @@ from server.core.slots import Slots
 from server.schema.guidance import Example, Guidance
 from server.schema.models import IfMultipleValues, IfUncertain, Prompt, Variable, VariableType
 from server.schema.prompts import CallContext
+from server.schema.schemas import VariableValues
 from server.schema.service import VARIABLE_FIELDS, PreviewSource, SchemaService, validate_variable
 
 
@@ -95,10 +96,10 @@ def guidance_from_message(message: schema_pb2.Guidance) -> Guidance:
     )
 
 
-def variable_values(message: schema_pb2.Variable) -> dict[str, Any]:
+def variable_values(message: schema_pb2.Variable) -> VariableValues:
     """The researcher-set fields present in a Variable message, in domain types. Fields left
     unset are absent, so that their defaults apply."""
-    values: dict[str, Any] = {
+    values: VariableValues = {
         "name": message.name,
         "display_name": message.display_name,
         "instructions": message.instructions,
@@ -312,13 +313,8 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
     ) -> schema_pb2.UpdateVariableResponse:
         variable_id = parse_id(request.variable.id, "variable.id")
         fields = masked_fields(request.update_mask, VARIABLE_FIELDS, "variable")
-        values = variable_values(request.variable)
         variable = await self._service.update(
-            current_user_id(),
-            variable_id,
-            changes={name: values[name] for name in fields if name in values},
-            # Named in the mask but unset in the message: back to the default.
-            reset=fields - values.keys(),
+            current_user_id(), variable_id, variable_values(request.variable), fields
         )
         return schema_pb2.UpdateVariableResponse(variable=variable_message(variable))
 

@@ -10,7 +10,7 @@ import math
 import re
 import uuid
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -224,6 +224,25 @@ _MAX_VALUES_RANGE: Mapping[IfMultipleValues, tuple[int, int]] = {
     IfMultipleValues.ALL: (2, MAX_VALUES_LIMIT),
     IfMultipleValues.CONCATENATE: (1, MAX_VALUES_LIMIT),
 }
+
+
+class VariableValues(TypedDict, total=False):
+    """A Variable message's researcher-set fields in domain types, as the servicer reads them
+    (VariableInput validates them): a field the message leaves unset is absent, so that its
+    default applies."""
+
+    name: str
+    display_name: str
+    instructions: str
+    type: VariableType | None
+    depends_on: list[uuid.UUID]
+    default_value: Any
+    classification_rules: dict[str, Any]
+    validation_rules: dict[str, Any]
+    confidence_threshold: float
+    max_values: int
+    if_uncertain: IfUncertain
+    if_multiple_values: IfMultipleValues
 
 
 class VariableInput(BaseModel):

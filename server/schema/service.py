@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import update
@@ -44,6 +43,7 @@ from server.schema.prompt_versions import (
 from server.schema.prompts import CallContext, RenderedMessages, render_messages
 from server.schema.schemas import (
     VariableInput,
+    VariableValues,
     check_column_names,
     check_dependencies,
     dataset_columns,
@@ -65,7 +65,7 @@ async def existing_variable(session: AsyncSession, variable_id: uuid.UUID) -> Va
     return variable
 
 
-def validate_variable(values: Mapping[str, Any]) -> VariableInput:
+def validate_variable(values: Mapping[str, object]) -> VariableInput:
     try:
         return VariableInput(**values)
     except ValidationError as error:
@@ -132,13 +132,15 @@ class SchemaService:
         self,
         user_id: uuid.UUID,
         variable_id: uuid.UUID,
-        changes: Mapping[str, Any],
-        reset: frozenset[str] = frozenset(),
+        values: VariableValues,
+        fields: frozenset[str],
     ) -> Variable:
-        """Applies changes, returns the fields in reset to their defaults, keeps the rest."""
+        """Takes the named fields (an update mask's) from `values`, returns those named but
+        absent from them to their defaults, keeps the others."""
+        changes = {name: value for name, value in values.items() if name in fields}
         async with self._db.transaction(user_id) as session:
             variable = await self._lock_variable(session, variable_id)
-            kept_fields = VARIABLE_FIELDS - changes.keys() - reset
+            kept_fields = VARIABLE_FIELDS - fields
             kept = {name: getattr(variable, name) for name in kept_fields}
             data = validate_variable({**kept, **changes})
             siblings = await repository.list_for_project(session, variable.project_id)

@@ -36,13 +36,16 @@ from server.auth.schemas import ApiKeyInput, RegisterInput
 from server.core import validation
 from server.core.db import Database
 from server.feedback.service import MAX_NOTE_LENGTH
-from server.projects.schemas import LlmConfigInput, ProjectInput
+from server.projects.schemas import LlmConfigInput, ProjectInput, ProjectValues
+from server.projects.service import PROJECT_FIELDS
 from server.schema.schemas import (
     CategoryInput,
     ClassificationRulesInput,
     ValidationRulesInput,
     VariableInput,
+    VariableValues,
 )
+from server.schema.service import VARIABLE_FIELDS
 from tests.factories import (
     PASSWORD,
     Caller,
@@ -434,3 +437,9 @@ async def test_a_request_without_a_required_field_is_invalid_argument_naming_it(
     assert [(v.field, v.description) for v in field_violations(error)] == [
         ("project_id", "required")
     ]
+
+
+def test_the_values_a_servicer_reads_are_the_fields_a_researcher_sets() -> None:
+    """The typed values an update takes its masked fields from name every updatable field."""
+    assert set(ProjectValues.__annotations__) == PROJECT_FIELDS
+    assert set(VariableValues.__annotations__) == VARIABLE_FIELDS
