@@ -89,7 +89,8 @@ def _processing_status() -> Select[Any]:
         )
         .order_by(ProcessingJob.created_at)
         .limit(1)
-        .subquery()
+        # Read twice below (its id and its status): as a CTE, PostgreSQL runs it once.
+        .cte("active_job")
     )
     documents = (
         select(Document.status, func.count().label("count"))
