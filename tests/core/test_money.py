@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from coderai import dollars
+from coderai import usd as sdk_usd
 from coderai.v1 import job_pb2
 from google.type import money_pb2
 
@@ -85,3 +86,11 @@ def test_a_budget_that_is_not_one_clear_positive_amount_is_refused(
     with pytest.raises(InvalidArgument) as refused:
         cost_budget(budget_request(**request_fields))
     assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_the_sdk_writes_an_amount_as_the_server_reads_it() -> None:
+    assert usd_amount(sdk_usd("2.50"), "cost_budget") == Decimal("2.5")
+    assert usd_amount(sdk_usd(Decimal("-0.000001")), "cost_budget") == Decimal("-0.000001")
+    assert usd_amount(sdk_usd(0.1), "cost_budget") == Decimal("0.1")
+    with pytest.raises(ValueError, match="nine decimal places"):
+        sdk_usd("0.0000000001")

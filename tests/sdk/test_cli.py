@@ -95,9 +95,18 @@ async def test_the_command_line_workflow_from_register_to_export(
     sample = await ok("run", "--sample", "2")
     assert ": COMPLETED, 2 of 2 documents done" in sample
     assert "one request per variable" in await ok("project", "mode", "per-variable")
+    # A cost budget the first document would pass: the job pauses before spending anything,
+    # and the command returns with it paused (not waiting for a resume) and says what next.
+    status, paused = await coderai(config, stack, "run", "--full", "--cost-budget", "0.000001")
+    assert status == 1
+    assert ": PAUSED, 0 of 4 documents done, 0 failed, 0 tokens, $0.0000" in paused
+    assert "cost budget reached" in paused
+    assert "resume it with: coderai resume" in paused
+    paused_id = paused.split("job ", 1)[1].split(":", 1)[0]
+    assert ": CANCELLED" in (await coderai(config, stack, "cancel", paused_id))[1]
     full = await ok("run", "--full")
     assert ": COMPLETED, 4 of 4 documents done" in full
-    assert len((await ok("jobs")).splitlines()) == 2
+    assert len((await ok("jobs")).splitlines()) == 3
 
     dataset = tmp_path / "dataset.csv"
     assert "4 rows written" in await ok("results", "--output", str(dataset))

@@ -136,6 +136,8 @@ await runScenario(options, success, async (page) => {
   const size = page.getByLabel("Documents to sample");
   await size.fill("2");
   await size.focus();
+  await page.keyboard.press("Tab"); // the cost budget, left empty: no budget
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "cost-budget");
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Estimate");
   await page.keyboard.press("Enter");
@@ -177,9 +179,12 @@ await runScenario(options, success, async (page) => {
   // The mode changed re-extracts nothing: the sample's two documents are skipped below.
   const sampleJob = await page.getByTestId("job-id").innerText();
   await chooseExtractionMode(page, "One request per variable (most accurate)", "1");
+  // With a cost budget it will not reach: the job carries it, exactly, and shows it.
+  await page.getByLabel("Pause before it spends more than (US$, optional)").fill("50");
   await page.getByRole("button", { name: "Start full job" }).click();
   await page.getByTestId("job-id").filter({ hasNotText: sampleJob }).waitFor();
   assert.equal(await page.getByTestId("job-status").getAttribute("data-extraction-mode"), "PER_VARIABLE");
+  assert.match(await page.getByTestId("job-status").innerText(), /pauses before it spends more than \$50\.0000/);
   // A document processed, not one skipped as already done (those complete at once).
   const processed = page
     .locator('#events [data-event-type="document_completed"]')

@@ -18,6 +18,7 @@ import {
   type Money,
   type ProcessingJob,
   type Project,
+  usd,
   type WatchJobResponse,
 } from "@coderai/sdk";
 
@@ -32,6 +33,7 @@ const ui = {
   setup: element("job-setup", HTMLElement),
   form: element("job-form", HTMLFormElement),
   sampleSize: element("sample-size", HTMLInputElement),
+  costBudget: element("cost-budget", HTMLInputElement),
   estimate: element("estimate", HTMLOutputElement),
   estimateModes: element("estimate-modes-wrapper", HTMLElement),
   estimateModesBody: element("estimate-modes-body", HTMLTableSectionElement),
@@ -96,7 +98,7 @@ function selection(type: JobType) {
 }
 
 /** US dollars, or why there is no figure. */
-function usd(money: Money | undefined): string {
+function usdText(money: Money | undefined): string {
   const amount = dollars(money);
   return amount === undefined ? "unknown (the model has no price)" : `$${amount.toFixed(4)}`;
 }
@@ -104,7 +106,7 @@ function usd(money: Money | undefined): string {
 async function estimate(): Promise<void> {
   const type = JobType.SAMPLE;
   const found = required((await api.jobs.estimateJob({ selection: selection(type) })).estimate, "EstimateJob");
-  const cost = found.maxCost === undefined ? "cost unknown" : `at most ${usd(found.maxCost)}`;
+  const cost = found.maxCost === undefined ? "cost unknown" : `at most ${usdText(found.maxCost)}`;
   const mode = effectiveExtractionMode(found.extractionMode);
   ui.estimate.value =
     `${found.documents} documents (${found.documentsAlreadyDone} already done) × ${found.variables} variables, ` +
@@ -127,8 +129,8 @@ function showModes(chosen: ExtractionMode, modes: [ExtractionMode, ModeEstimate 
       figures.llmCalls.toLocaleString(),
       `${figures.promptTokens.toLocaleString()} (${figures.cacheablePromptTokens.toLocaleString()} cacheable)`,
       figures.maxOutputTokens.toLocaleString(),
-      usd(figures.maxCost),
-      usd(figures.maxCostCached),
+      usdText(figures.maxCost),
+      usdText(figures.maxCostCached),
     );
     line.dataset.testid = "estimate-mode";
     line.dataset.mode = ExtractionMode[mode];
@@ -140,7 +142,12 @@ function showModes(chosen: ExtractionMode, modes: [ExtractionMode, ModeEstimate 
 }
 
 async function start(type: JobType): Promise<void> {
-  const { job } = await api.jobs.createJob({ selection: selection(type) });
+  // An empty field is no budget; the job pauses before a document that could pass one.
+  const budget = ui.costBudget.value.trim();
+  const { job } = await api.jobs.createJob({
+    selection: selection(type),
+    costBudget: budget ? usd(budget) : undefined,
+  });
   await follow(required(job, "CreateJob"));
 }
 
@@ -231,8 +238,11 @@ function showJob(job: ProcessingJob): void {
     `${job.documentsFailed} failed`,
     extractionModeWords(job.extractionMode),
     `${job.tokensUsed} tokens (${job.inputTokens} in, ${job.cachedInputTokens} of them from the ` +
-      `prompt cache; ${job.outputTokens} out), ${usd(job.cost)}`,
+      `prompt cache; ${job.outputTokens} out), ${usdText(job.cost)}`,
   ];
+  if (job.costBudget) {
+    parts.push(`pauses before it spends more than ${usdText(job.costBudget)}`);
+  }
   if (job.statusReason) {
     parts.push(job.statusReason);
   }

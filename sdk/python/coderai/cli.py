@@ -28,6 +28,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,18 @@ def add_commands(commands: Any) -> None:
     size.add_argument("--sample", type=int, help="a sample job of N documents")
     size.add_argument("--full", action="store_true", help="a job of every READY document")
     run.add_argument("--retry-failed", action="store_true")
+    run.add_argument(
+        "--cost-budget",
+        type=Decimal,
+        metavar="USD",
+        help="pause the job before it would spend more than this many US dollars",
+    )
+    run.add_argument(
+        "--token-budget",
+        type=int,
+        metavar="TOKENS",
+        help="pause the job before it would use more than this many tokens",
+    )
     run.add_argument("--detach", action="store_true", help="start it, do not watch")
     for name, text in (
         ("watch", "watch a job live to its end"),
@@ -413,6 +426,8 @@ def _run(client: Client, session: Session, args: argparse.Namespace) -> int:
         project_id,
         sample=None if args.full else args.sample,
         retry_failed=args.retry_failed,
+        cost_budget=args.cost_budget,
+        token_budget=args.token_budget,
         watch=not args.detach,
     )
     return _report(client, job)
@@ -432,6 +447,8 @@ def _report(client: Client, job: job_pb2.ProcessingJob) -> int:
     if job.status in (common_pb2.JOB_STATUS_PENDING, common_pb2.JOB_STATUS_RUNNING):
         print(f"watch it with: coderai watch {job.id}")
         return 0
+    if job.status == common_pb2.JOB_STATUS_PAUSED:
+        print(f"resume it with: coderai resume {job.id} (or end it: coderai cancel {job.id})")
     for document in client.job_documents(job.id):
         if document.status == job_pb2.JOB_DOCUMENT_STATUS_FAILED:
             print(f"  failed: {document.filename}: {document.error}")

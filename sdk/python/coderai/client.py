@@ -20,16 +20,18 @@ at fault.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 import yaml
@@ -40,6 +42,7 @@ from grpc_status import rpc_status
 from tqdm.auto import tqdm
 
 from coderai.channel import Tls, connect_blocking
+from coderai.money import usd
 from coderai.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -471,15 +474,21 @@ class Client:
         *,
         sample: int | None = None,
         retry_failed: bool = False,
+        cost_budget: Decimal | str | None = None,
+        token_budget: int | None = None,
         watch: bool = True,
         on_event: Callable[[job_pb2.WatchJobResponse], None] | None = None,
     ) -> job_pb2.ProcessingJob:
         """Starts a SAMPLE job of `sample` documents drawn at random, or a FULL job of every
-        READY document; with watch, follows it to its end (a progress bar) and returns it
-        ended, else returns it started."""
+        READY document; with watch, follows it until it ends or pauses (a progress bar) and
+        returns it so, else returns it started. The job pauses before it would spend more
+        than `cost_budget` US dollars or `token_budget` tokens (None: no budget)."""
         selection = self._selection(project, sample)
         selection.retry_failed = retry_failed
-        job = self.call(self.jobs.CreateJob, job_pb2.CreateJobRequest(selection=selection)).job
+        request = job_pb2.CreateJobRequest(selection=selection, token_budget=token_budget or 0)
+        if cost_budget is not None:
+            request.cost_budget.CopyFrom(usd(cost_budget))
+        job = self.call(self.jobs.CreateJob, request).job
         return self.watch(job, on_event) if watch else job
 
     def watch(
@@ -487,10 +496,11 @@ class Client:
         job: str | job_pb2.ProcessingJob,
         on_event: Callable[[job_pb2.WatchJobResponse], None] | None = None,
     ) -> job_pb2.ProcessingJob:
-        """Follows the job's live events (WatchJob) until it ends, with a progress bar;
-        reconnects after the last event seen if the stream breaks, and gives up (raising the
-        last error) when the server stays out of reach for WATCH_RECONNECT_SECONDS. The job
-        as it ended."""
+        """Follows the job's live events (WatchJob) until it ends or pauses (a budget reached,
+        too many failures, a provider outage, a pause by hand: nothing more happens until it
+        is resumed), with a progress bar; reconnects after the last event seen if the stream
+        breaks, and gives up (raising the last error) when the server stays out of reach for
+        WATCH_RECONNECT_SECONDS. The job as it ended or paused."""
         job_id = job if isinstance(job, str) else job.id
         last_event = ""
         last_heard = time.monotonic()
@@ -498,13 +508,16 @@ class Client:
             while True:
                 request = job_pb2.WatchJobRequest(job_id=job_id, last_event_id=last_event)
                 try:
-                    for event in self._stream(self.jobs.WatchJob, request):
-                        last_heard = time.monotonic()
-                        last_event = event.event_id or last_event
-                        if event.HasField("job"):
-                            _show_progress(bar, event.job)
-                        if on_event is not None:
-                            on_event(event)
+                    with contextlib.closing(self._stream(self.jobs.WatchJob, request)) as events:
+                        for event in events:
+                            last_heard = time.monotonic()
+                            last_event = event.event_id or last_event
+                            if event.HasField("job"):
+                                _show_progress(bar, event.job)
+                            if on_event is not None:
+                                on_event(event)
+                            if event.HasField("job") and event.job.status in JOB_ENDED:
+                                break  # ended, or paused: the stream would wait for a resume
                     break
                 except CoderAIError as error:
                     if error.code not in (
@@ -827,12 +840,19 @@ class Client:
             else:
                 raise error
 
-    def _stream(self, method: Callable[..., Iterable[Reply]], request: Message) -> Iterator[Reply]:
-        """A server stream's messages; a refused stream raises CoderAIError."""
+    def _stream(
+        self, method: Callable[..., Iterable[Reply]], request: Message
+    ) -> Generator[Reply, None, None]:
+        """A server stream's messages; a refused stream raises CoderAIError. A reader that
+        stops early (closing the iterator) ends the call."""
+        call = method(request, metadata=self._metadata())
         try:
-            yield from method(request, metadata=self._metadata())
+            yield from call
         except grpc.RpcError as raw:
             raise CoderAIError.of(raw) from None
+        finally:
+            # A no-op once the stream has ended. (grpc's stubs leave cancel untyped.)
+            cast(grpc.Call, call).cancel()  # type: ignore[no-untyped-call]
 
     def _metadata(self) -> tuple[tuple[str, str], ...] | None:
         if self._tokens is None:

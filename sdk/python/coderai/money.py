@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from google.type import money_pb2
+
 _NANOS = 1_000_000_000
 
 
@@ -14,3 +16,15 @@ def dollars(money: Any) -> Decimal:
     if money.currency_code not in ("", "USD"):
         raise ValueError(f"expected US dollars, got {money.currency_code}")
     return Decimal(money.units) + Decimal(money.nanos) / _NANOS
+
+
+def usd(amount: Decimal | str | int | float) -> money_pb2.Money:
+    """An amount of US dollars as a Money message, e.g. `usd("2.50")` for a job's cost budget;
+    a float is taken at its shortest decimal spelling. ValueError for more than nine decimal
+    places (a nano-dollar is Money's smallest unit)."""
+    nanos = Decimal(str(amount)) * _NANOS
+    if nanos != nanos.to_integral_value():
+        raise ValueError(f"{amount} has more than nine decimal places")
+    whole = int(nanos)
+    units = abs(whole) // _NANOS * (1 if whole >= 0 else -1)
+    return money_pb2.Money(currency_code="USD", units=units, nanos=whole - units * _NANOS)

@@ -129,3 +129,15 @@ test("dollars reads a Money field in US dollars; unset is undefined, another cur
   assert.equal(sdk.dollars(undefined), undefined);
   assert.throws(() => sdk.dollars(create(sdk.MoneySchema, { currencyCode: "EUR", units: 1n })), /US dollars/);
 });
+
+test("usd writes a decimal amount of US dollars exactly, and refuses what is not one", () => {
+  const money = sdk.usd("2.50");
+  assert.equal(money.currencyCode, "USD");
+  assert.equal(money.units, 2n);
+  assert.equal(money.nanos, 500_000_000);
+  assert.equal(sdk.usd("0.000001").nanos, 1000);
+  assert.equal(sdk.dollars(sdk.usd("12")), 12);
+  for (const bad of ["", "-1", "1.0000000001", "1e3", "two"]) {
+    assert.throws(() => sdk.usd(bad), /not an amount/);
+  }
+});
