@@ -32,7 +32,7 @@ from google.rpc import error_details_pb2, status_pb2
 from server.auth.models import User
 from server.core.db import Database
 from server.documents.models import Document, DocumentStatus
-from server.jobs import repository as jobs_repository
+from server.jobs import worklist
 from server.jobs.models import JobStatus, JobType, ProcessingJob
 from server.projects.models import Project, UnitOfObservation
 
@@ -390,5 +390,5 @@ async def running_job_rows(database: Database, documents: int = 3) -> JobRows:
         )
         session.add(job)
         await session.flush()
-        await jobs_repository.add_work(session, job, document_ids)
+        await worklist.add_work(session, job, document_ids)
         return JobRows(user_id, project.id, job.id, document_ids)

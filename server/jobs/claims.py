@@ -18,7 +18,7 @@ from server.core.db import Database
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
 from server.documents.repository import ReadableText
-from server.jobs import flows, repository, results
+from server.jobs import flows, repository, results, worklist
 from server.jobs.events import JobEvents
 from server.jobs.flows import Stop
 from server.jobs.models import (
@@ -100,7 +100,7 @@ class Claims:
                 if locked is None or locked.status not in repository.RUNNABLE:
                     return None
                 job = JobView.of(locked)
-            document_id = await repository.next_claimable(session, job_id)
+            document_id = await worklist.next_claimable(session, job_id)
             if document_id is None:
                 return None
             source = await documents.readable_text(session, document_id)
@@ -114,7 +114,7 @@ class Claims:
                     await flows.pause(session, self._events, job_id, estimate.over_budget)
                     return None
                 reserved = estimate.tokens
-            attempt = await repository.claim(
+            attempt = await worklist.claim(
                 session, job_id, document_id, self._settings.job_lease_seconds, reserved
             )
             if attempt is None:
@@ -143,7 +143,7 @@ class Claims:
         set aside for documents in flight, would pass a budget."""
         prompt_tokens, output_tokens = plan.max_tokens(source.text if source else "")
         tokens = prompt_tokens + output_tokens
-        in_flight = await repository.reserved_tokens(session, job.id)
+        in_flight = await worklist.reserved_tokens(session, job.id)
         spent = job.input_tokens + job.output_tokens
         if job.token_budget is not None and spent + in_flight + tokens > job.token_budget:
             return Reservation(
@@ -177,14 +177,14 @@ class Claims:
     async def release(self, claim: Claim) -> None:
         """Hands the document back to the list, untouched."""
         async with self._db.transaction(claim.job.user_id) as session:
-            await repository.end_claim(
+            await worklist.end_claim(
                 session, claim.job.id, claim.document_id, claim.attempt, JobDocumentStatus.PENDING
             )
 
     async def renew(self, claim: Claim) -> None:
         """Extends the claim's lease (while the document is worked on)."""
         async with self._db.transaction(claim.job.user_id) as session:
-            await repository.renew_lease(
+            await worklist.renew_lease(
                 session,
                 claim.job.id,
                 claim.document_id,

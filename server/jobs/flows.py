@@ -30,7 +30,7 @@ from server.core import quotas
 from server.core.errors import FailedPrecondition, NotFound
 from server.core.processing_log import LogEventType
 from server.core.quotas import Quota, QuotaLimits
-from server.jobs import logs, repository
+from server.jobs import logs, repository, worklist
 from server.jobs.events import EventType, JobEvents
 from server.jobs.models import (
     ACTIVE_JOB_STATUSES,
@@ -186,8 +186,8 @@ async def finish_if_done(
     job = await repository.get(session, job_id, lock=True, with_documents=False)
     if job is None or job.status is not JobStatus.RUNNING:
         return None
-    counts = await repository.work_counts(session, job_id)
-    if any(counts.get(status, 0) for status in repository.UNFINISHED):
+    counts = await worklist.work_counts(session, job_id)
+    if any(counts.get(status, 0) for status in worklist.UNFINISHED):
         return None
     job.progress = 100.0
     summary = f"{job.documents_processed} documents processed, {job.documents_failed} failed"

@@ -181,7 +181,7 @@ class JobDocument(Base):
             ondelete="CASCADE",
         ),
         same_tenant_fk("document_id", "documents"),
-        # Workers claim the next document of a job in order (see repository.claim_next).
+        # Workers claim the next document of a job in order (see worklist.next_claimable).
         Index("ix_job_documents_job_id_status_position", "job_id", "status", "position"),
     )
 

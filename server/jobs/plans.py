@@ -10,18 +10,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.config import Settings
-from server.jobs import repository
 from server.jobs.pipeline import VariableWork
 from server.jobs.postprocess import VariableRules
 from server.llm.factory import resolve_model
 from server.llm.tokens import estimate_message_tokens
 from server.projects import repository as projects
-from server.projects.models import UnitOfObservation
+from server.projects.models import Project, UnitOfObservation
 from server.schema import repository as schema
-from server.schema.models import Variable
+from server.schema.models import Prompt, Variable
 from server.schema.prompt_versions import as_generated
 from server.schema.prompts import GeneratedPrompt, entity_prompt
 
@@ -32,7 +32,7 @@ _PLANS_KEPT = 64
 @dataclass(frozen=True)
 class ExtractionPlan:
     """What every document of a project is extracted with, built once and reused while its
-    fingerprint (see repository.plan_fingerprint) stays the same."""
+    fingerprint (see plan_fingerprint) stays the same."""
 
     fingerprint: tuple[Any, ...]
     # In dependency order.
@@ -66,7 +66,7 @@ class PlanCache:
     async def plan(self, session: AsyncSession, project_id: uuid.UUID) -> ExtractionPlan:
         """The project's plan as of now: the one built before while nothing it is made of
         changed (one small query), else built again."""
-        fingerprint = await repository.plan_fingerprint(session, project_id)
+        fingerprint = await plan_fingerprint(session, project_id)
         plan = self._plans.get(project_id)
         if plan is not None and plan.fingerprint == fingerprint:
             self._plans.move_to_end(project_id)
@@ -125,3 +125,21 @@ def dependency_order(variables: Sequence[Variable]) -> list[Variable]:
     for variable in variables:
         place(variable, frozenset())
     return ordered
+
+
+_PLAN_FINGERPRINT = (
+    select(Project.updated_at, Variable.id, Variable.updated_at, Variable.order, Prompt.id)
+    .select_from(Project)
+    .outerjoin(Variable, Variable.project_id == Project.id)
+    .outerjoin(Prompt, and_(Prompt.variable_id == Variable.id, Prompt.is_active))
+    .where(Project.id == bindparam("project_id"))
+    .order_by(Variable.order)
+)
+
+
+async def plan_fingerprint(session: AsyncSession, project_id: uuid.UUID) -> tuple[Any, ...]:
+    """What a project's extraction plan is made of, in one small query: the project's and
+    every variable's last change, the variables' order and their active prompts. Equal
+    fingerprints mean an equal plan, so a worker may reuse the one it built."""
+    rows = await session.execute(_PLAN_FINGERPRINT, {"project_id": project_id})
+    return tuple(tuple(row) for row in rows.all())

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.core.config import Settings
 from server.core.db import Database
 from server.core.processing_log import LogEventType
-from server.jobs import flows, logs, repository, results
+from server.jobs import flows, logs, repository, results, worklist
 from server.jobs.claims import Claim, Skip
 from server.jobs.events import EventType, JobEvents, NewEvent
 from server.jobs.evidence import evidence_rows
@@ -89,7 +89,7 @@ class Recorder:
         )
         error = result.error if result is not None and failed else None
         async with self._db.transaction(job.user_id) as session:
-            if not await repository.end_claim(
+            if not await worklist.end_claim(
                 session, job.id, document_id, claim.attempt, status, error
             ):
                 log.warning("job %s, document %s: claim lost, result dropped", job.id, document_id)

@@ -40,9 +40,9 @@ from server.jobs.models import (
     JobType,
     ProcessingJob,
 )
-from server.jobs.repository import WorkItem
 from server.jobs.service import Estimate, ExtractionFilter, JobService, Selection
 from server.jobs.view import JobView
+from server.jobs.worklist import WorkItem
 from server.projects.models import ExtractionMode
 
 

@@ -32,7 +32,7 @@ from server.core.processing_log import ProcessingLog
 from server.core.quotas import QuotaLimits
 from server.documents import repository as documents
 from server.documents.models import DocumentStatus
-from server.jobs import flows, logs, repository, results
+from server.jobs import flows, logs, repository, results, worklist
 from server.jobs.costing import (
     ModeEstimate,
     PromptSize,
@@ -203,7 +203,7 @@ class JobService:
                 f"{estimate.llm_calls} model calls",
                 details={"estimate": estimate.as_details()},
             )
-            await repository.add_work(session, job, document_ids)
+            await worklist.add_work(session, job, document_ids)
         await self._wake_workers(user_id, job.id, len(document_ids))
         return job, estimate
 
@@ -367,15 +367,15 @@ class JobService:
         statuses: Sequence[JobDocumentStatus],
         page_size: int,
         page_token: str,
-    ) -> tuple[Sequence[repository.WorkItem], dict[JobDocumentStatus, int], str]:
+    ) -> tuple[Sequence[worklist.WorkItem], dict[JobDocumentStatus, int], str]:
         """A page of the job's documents with their outcomes, the counts per status over the
         whole job, and the next page's token."""
         after = decode_position(page_token)
         async with self._db.transaction(user_id) as session:
             if await repository.get(session, job_id, with_documents=False) is None:
                 raise job_not_found(job_id)
-            items, token = await repository.list_work(session, job_id, statuses, page_size, after)
-            counts = await repository.work_counts(session, job_id)
+            items, token = await worklist.list_work(session, job_id, statuses, page_size, after)
+            counts = await worklist.work_counts(session, job_id)
         return items, counts, token
 
     async def extractions(
@@ -533,7 +533,7 @@ class JobService:
     async def resume(self, user_id: uuid.UUID, job_id: uuid.UUID) -> ProcessingJob:
         async with self._db.transaction(user_id) as session:
             job = await flows.resume_by_researcher(session, self._events, job_id)
-            unfinished = await repository.unfinished_count(session, job_id)
+            unfinished = await worklist.unfinished_count(session, job_id)
         if unfinished:
             await self._wake_workers(user_id, job_id, unfinished)
         else:

@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import select
 
 from server.core.db import Database
-from server.jobs import repository
+from server.jobs import worklist
 from server.jobs.models import JobDocument, JobDocumentStatus
 from tests.factories import JobRows, running_job_rows
 
@@ -34,10 +34,10 @@ async def claim_next(
     """The next document claimed in a transaction of its own, with its attempt; None when
     there is nothing to claim."""
     async with database.transaction(rows.user_id) as session:
-        document_id = await repository.next_claimable(session, rows.job_id)
+        document_id = await worklist.next_claimable(session, rows.job_id)
         if document_id is None:
             return None
-        attempt = await repository.claim(session, rows.job_id, document_id, lease)
+        attempt = await worklist.claim(session, rows.job_id, document_id, lease)
         return None if attempt is None else (document_id, attempt)
 
 
@@ -56,12 +56,12 @@ async def test_two_workers_claiming_at_once_take_different_documents(database: D
 
     async def first_worker() -> tuple[uuid.UUID | None, int | None]:
         async with database.transaction(rows.user_id) as session:
-            document_id = await repository.next_claimable(session, rows.job_id)
+            document_id = await worklist.next_claimable(session, rows.job_id)
             assert document_id is not None
             first_picked.set()
             # The second worker looks while this one holds its pick, uncommitted.
             await second_done.wait()
-            return document_id, await repository.claim(
+            return document_id, await worklist.claim(
                 session, rows.job_id, document_id, LEASE_SECONDS
             )
 
@@ -90,13 +90,13 @@ async def test_a_lapsed_claim_is_taken_over_and_can_no_longer_end_or_renew(
 
     taken, current = await claimed(database, rows)
     async with database.transaction(rows.user_id) as session:
-        await repository.renew_lease(session, rows.job_id, document_id, lapsed, LEASE_SECONDS)
-        late_end = await repository.end_claim(
+        await worklist.renew_lease(session, rows.job_id, document_id, lapsed, LEASE_SECONDS)
+        late_end = await worklist.end_claim(
             session, rows.job_id, document_id, lapsed, JobDocumentStatus.DONE
         )
     still_held = await work_row(database, rows, document_id)
     async with database.transaction(rows.user_id) as session:
-        ended = await repository.end_claim(
+        ended = await worklist.end_claim(
             session, rows.job_id, document_id, current, JobDocumentStatus.DONE
         )
 
@@ -118,11 +118,9 @@ async def test_an_ended_claim_leaves_nothing_to_claim(database: Database) -> Non
     rows = await running_job_rows(database, documents=1)
     document_id, attempt = await claimed(database, rows)
     async with database.transaction(rows.user_id) as session:
-        await repository.end_claim(
-            session, rows.job_id, document_id, attempt, JobDocumentStatus.DONE
-        )
+        await worklist.end_claim(session, rows.job_id, document_id, attempt, JobDocumentStatus.DONE)
 
     async with database.transaction(rows.user_id) as session:
-        again = await repository.claim(session, rows.job_id, document_id, LEASE_SECONDS)
+        again = await worklist.claim(session, rows.job_id, document_id, LEASE_SECONDS)
     assert again is None
     assert await claim_next(database, rows) is None
