@@ -1533,7 +1533,8 @@ export type WatchJobResponse = Message<"coderai.v1.WatchJobResponse"> & {
   eventType: string;
 
   /**
-   * The job as of this event.
+   * The job as of this event. Its document_ids are on the snapshot only: the events after it
+   * leave them out (a job may name thousands).
    *
    * @generated from field: coderai.v1.ProcessingJob job = 3;
    */
@@ -1621,8 +1622,8 @@ export type WatchProjectResponse = Message<"coderai.v1.WatchProjectResponse"> & 
   eventType: string;
 
   /**
-   * The job the event is about, as of this event; unset in a snapshot of a project with no
-   * active job.
+   * The job the event is about, as of this event (document_ids as in WatchJobResponse);
+   * unset in a snapshot of a project with no active job.
    *
    * @generated from field: coderai.v1.ProcessingJob job = 3;
    */
