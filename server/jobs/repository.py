@@ -61,6 +61,20 @@ async def get(
     )
 
 
+async def active_job(session: AsyncSession, project_id: uuid.UUID) -> ProcessingJob | None:
+    """The project's active job (pending, running or paused; the database keeps it to one),
+    with its document_ids."""
+    job: ProcessingJob | None = await session.scalar(
+        select(ProcessingJob)
+        .where(
+            ProcessingJob.project_id == project_id,
+            ProcessingJob.status.in_(ACTIVE_JOB_STATUSES),
+        )
+        .options(undefer(ProcessingJob.document_ids))
+    )
+    return job
+
+
 async def list_page(
     session: AsyncSession, project_id: uuid.UUID, limit: int, after: Cursor | None
 ) -> Sequence[ProcessingJob]:

@@ -62,7 +62,6 @@ from server.jobs.models import (
     ProcessingJob,
 )
 from server.jobs.provenance import FORBIDDEN, JobModels
-from server.jobs.status import processing_status
 from server.jobs.view import JobView
 from server.llm.factory import resolve_model
 from server.projects import repository as projects
@@ -175,7 +174,7 @@ class JobService:
             )
         async with self._db.transaction(user_id) as session:
             project, document_ids = await self._select(session, selection, lock=True)
-            if await self._active_job(session, project.id) is not None:
+            if await repository.active_job(session, project.id) is not None:
                 raise flows.already_active()
             await flows.room_for_active_job(session, user_id, self._quotas)
             estimate = await self._estimate(session, project, document_ids, selection.retry_failed)
@@ -321,15 +320,7 @@ class JobService:
         async with self._db.transaction(user_id) as session:
             if await projects.get(session, project_id) is None:
                 raise project_not_found(project_id)
-            return await self._active_job(session, project_id)
-
-    async def _active_job(
-        self, session: AsyncSession, project_id: uuid.UUID
-    ) -> ProcessingJob | None:
-        status = await processing_status(session, project_id)
-        if status.active_job_id is None:
-            return None
-        return await repository.get(session, status.active_job_id)
+            return await repository.active_job(session, project_id)
 
     # --- reading --------------------------------------------------------------------------
 
