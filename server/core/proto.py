@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from coderai.money import dollars, money
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -45,7 +46,7 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
 
 # Money on the wire is US dollars (the currency of LLM_PRICES), exact to the nano-dollar.
 CURRENCY = "USD"
-_NANOS = 1_000_000_000
+_NANO = Decimal("1e-9")
 
 
 def usd(amount: Decimal | float | None) -> money_pb2.Money | None:
@@ -53,10 +54,15 @@ def usd(amount: Decimal | float | None) -> money_pb2.Money | None:
     is taken at its shortest decimal spelling, then to the nano-dollar."""
     if amount is None:
         return None
-    nanos = int((Decimal(str(amount)) * _NANOS).to_integral_value())
-    # Money keeps units and nanos of one sign: -1.75 is units -1, nanos -750000000.
-    units = abs(nanos) // _NANOS * (1 if nanos >= 0 else -1)
-    return money_pb2.Money(currency_code=CURRENCY, units=units, nanos=nanos - units * _NANOS)
+    return money(Decimal(str(amount)).quantize(_NANO))
+
+
+def usd_fields(field: str, double_field: str, amount: Decimal | float | None) -> dict[str, Any]:
+    """A response's Money field and, for clients built against v0.1.0, the deprecated double
+    beside it, as the message's constructor keywords; neither for None (no price, no budget)."""
+    if amount is None:
+        return {}
+    return {field: usd(amount), double_field: float(amount)}
 
 
 def usd_amount(message: money_pb2.Money, field: str) -> Decimal:
@@ -65,13 +71,13 @@ def usd_amount(message: money_pb2.Money, field: str) -> Decimal:
     problems = []
     if message.currency_code not in ("", CURRENCY):
         problems.append(FieldViolation(f"{field}.currency_code", f"must be {CURRENCY}"))
-    if not -_NANOS < message.nanos < _NANOS or message.units * message.nanos < 0:
+    if not -999_999_999 <= message.nanos <= 999_999_999 or message.units * message.nanos < 0:
         problems.append(
             FieldViolation(f"{field}.nanos", "must be within +-999999999, of the sign of units")
         )
     if problems:
         raise InvalidArgument.from_violations(problems)
-    return Decimal(message.units) + Decimal(message.nanos) / _NANOS
+    return dollars(message)
 
 
 def json_value(value: Any) -> struct_pb2.Value | None:

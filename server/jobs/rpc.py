@@ -22,8 +22,8 @@ from server.core.proto import (
     parse_id,
     parse_ids,
     timestamp,
-    usd,
     usd_amount,
+    usd_fields,
 )
 from server.core.slots import Slots
 from server.feedback.rpc import feedback_filter, feedback_input, feedback_message
@@ -48,7 +48,7 @@ from server.projects.models import ExtractionMode
 
 def job_message(job: ProcessingJob | JobView) -> job_pb2.ProcessingJob:
     view = job if isinstance(job, JobView) else JobView.of(job)
-    message = job_pb2.ProcessingJob(
+    return job_pb2.ProcessingJob(
         id=str(view.id),
         project_id=str(view.project_id),
         type=enum_to_proto(view.job_type, "JOB_TYPE"),
@@ -62,9 +62,8 @@ def job_message(job: ProcessingJob | JobView) -> job_pb2.ProcessingJob:
         input_tokens=view.input_tokens,
         cached_input_tokens=view.cached_input_tokens,
         output_tokens=view.output_tokens,
-        cost_usd=float(view.cost_usd),
-        cost=usd(view.cost_usd),
-        cost_budget=usd(view.cost_budget_usd),
+        **usd_fields("cost", "cost_usd", view.cost_usd),
+        **usd_fields("cost_budget", "cost_budget_usd", view.cost_budget_usd),
         status_reason=view.status_reason,
         create_time=timestamp(view.created_at),
         start_time=timestamp(view.started_at),
@@ -78,13 +77,10 @@ def job_message(job: ProcessingJob | JobView) -> job_pb2.ProcessingJob:
         extraction_mode=enum_to_proto(view.extraction_mode, "EXTRACTION_MODE"),
         llm_model=view.llm_model,
     )
-    if view.cost_budget_usd is not None:
-        message.cost_budget_usd = float(view.cost_budget_usd)
-    return message
 
 
 def estimate_message(estimate: Estimate) -> job_pb2.JobEstimate:
-    message = job_pb2.JobEstimate(
+    return job_pb2.JobEstimate(
         documents=estimate.documents,
         variables=estimate.variables,
         llm_calls=estimate.llm_calls,
@@ -97,27 +93,19 @@ def estimate_message(estimate: Estimate) -> job_pb2.JobEstimate:
         extraction_mode=enum_to_proto(estimate.extraction_mode, "EXTRACTION_MODE"),
         per_variable=mode_estimate_message(estimate.modes[ExtractionMode.PER_VARIABLE]),
         grouped=mode_estimate_message(estimate.modes[ExtractionMode.GROUPED]),
+        **usd_fields("max_cost", "max_cost_usd", estimate.max_cost_usd),
     )
-    if estimate.max_cost_usd is not None:
-        message.max_cost_usd = estimate.max_cost_usd
-        message.max_cost.CopyFrom(usd(estimate.max_cost_usd))
-    return message
 
 
 def mode_estimate_message(estimate: ModeEstimate) -> job_pb2.ModeEstimate:
-    message = job_pb2.ModeEstimate(
+    return job_pb2.ModeEstimate(
         llm_calls=estimate.llm_calls,
         prompt_tokens=estimate.prompt_tokens,
         cacheable_prompt_tokens=estimate.cacheable_prompt_tokens,
         max_output_tokens=estimate.max_output_tokens,
+        **usd_fields("max_cost", "max_cost_usd", estimate.max_cost_usd),
+        **usd_fields("max_cost_cached", "max_cost_usd_cached", estimate.max_cost_usd_cached),
     )
-    if estimate.max_cost_usd is not None:
-        message.max_cost_usd = estimate.max_cost_usd
-        message.max_cost.CopyFrom(usd(estimate.max_cost_usd))
-    if estimate.max_cost_usd_cached is not None:
-        message.max_cost_usd_cached = estimate.max_cost_usd_cached
-        message.max_cost_cached.CopyFrom(usd(estimate.max_cost_usd_cached))
-    return message
 
 
 def extraction_message(extraction: Extraction) -> job_pb2.Extraction:

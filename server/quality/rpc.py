@@ -16,7 +16,7 @@ from server.core.proto import (
     json_value,
     parse_id,
     timestamp,
-    usd,
+    usd_fields,
 )
 from server.quality.agreement import Measure
 from server.quality.assessment import DEFAULT_TARGET_PRECISION, AssessmentService
@@ -120,8 +120,7 @@ def report_message(report: Report) -> quality_pb2.AgreementReport:
         ],
         calibration=calibration_message(report.calibration) if report.calibration else None,
         llm_model=report.llm_model,
-        cost_usd=float(report.cost_usd),
-        cost=usd(report.cost_usd),
+        **usd_fields("cost", "cost_usd", report.cost_usd),
     )
 
 
@@ -142,8 +141,7 @@ def refinement_message(refinement: Refinement) -> quality_pb2.Refinement:
         training_units=_units(refinement.training_units),
         held_out_units=_units(refinement.held_out_units),
         llm_model=refinement.llm_model or "",
-        cost_usd=float(refinement.cost_usd),
-        cost=usd(refinement.cost_usd),
+        **usd_fields("cost", "cost_usd", refinement.cost_usd),
         create_time=timestamp(refinement.created_at),
         base_report=report_message(Report.from_json(refinement.base_report))
         if refinement.base_report

@@ -29,7 +29,7 @@ from server.core.proto import (
     parse_id,
     parse_ids,
     timestamp,
-    usd,
+    usd_fields,
 )
 from server.core.slots import Slots
 from server.schema.guidance import Example, Guidance
@@ -204,8 +204,7 @@ def copilot_fields(found: Suggestions) -> dict[str, Any]:
             excerpt_characters=usage.excerpt_characters,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            cost_usd=float(usage.cost_usd),
-            cost=usd(usage.cost_usd),
+            **usd_fields("cost", "cost_usd", usage.cost_usd),
         ),
     }
 
@@ -400,15 +399,14 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
             source,
             call_context,
         )
-        response = schema_pb2.PreviewPromptResponse(
+        return schema_pb2.PreviewPromptResponse(
             version=prompt_version_message(preview.prompt),
             messages=[
                 schema_pb2.ChatMessage(role="system", content=preview.messages.system),
                 schema_pb2.ChatMessage(role="user", content=preview.messages.user),
             ],
             estimated_prompt_tokens=preview.estimated_prompt_tokens,
+            **usd_fields(
+                "estimated_max_cost", "estimated_max_cost_usd", preview.estimated_max_cost_usd
+            ),
         )
-        if preview.estimated_max_cost_usd is not None:
-            response.estimated_max_cost_usd = preview.estimated_max_cost_usd
-            response.estimated_max_cost.CopyFrom(usd(preview.estimated_max_cost_usd))
-        return response
