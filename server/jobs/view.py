@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -93,9 +93,7 @@ class JobView:
 
     def to_json(self) -> dict[str, Any]:
         """Every field but the document ids, as JSON (an event's copy of the job)."""
-        return {
-            name: _to_json(value) for name, value in asdict(self).items() if name != "document_ids"
-        }
+        return {name: _to_json(getattr(self, name)) for name in _COLUMNS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobView:
