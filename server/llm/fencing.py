@@ -2,13 +2,16 @@
 data between markers that carry a random boundary, chosen afresh for every document (the calls
 that read one document share it, so that their prompts share a prefix a provider can cache).
 
-    <<<DOCUMENT 9f1c2a7b4e5d6c8a0b1c2d3e>>>
+    <<<DOCUMENT 481930275561829304712648>>>
     ...the document, verbatim...
-    <<<END DOCUMENT 9f1c2a7b4e5d6c8a0b1c2d3e>>>
+    <<<END DOCUMENT 481930275561829304712648>>>
 
 Text inside a section cannot close it: it would have to contain the closing marker with a
-boundary it cannot know in advance (96 random bits), and `render` refuses a boundary that
-occurs in any value it inserts. The system prompt tells the model that sections are data.
+boundary it cannot know in advance (24 random decimal digits, 80 bits), and `render` refuses a
+boundary that occurs in any value it inserts. The system prompt tells the model that sections
+are data. The boundary is decimal because tokenizers read digits three at a time: it is 8
+tokens wherever it occurs (a request holds it a dozen times), where 24 hexadecimal digits were
+11 to 17.
 
 Stored prompt templates are `string.Template`s: they hold `${boundary}` where the boundary
 goes and `${name}` for call-time values (the document, the context). Researcher text baked into
@@ -25,6 +28,9 @@ from string import Template
 
 BOUNDARY_PLACEHOLDER = "${boundary}"
 _SECTION_NAME = re.compile(r"^[A-Z][A-Z_]*$")
+_BOUNDARY_DIGITS = 24
+# Hexadecimal too: the boundaries of earlier versions, whose prompts the local model server
+# still reads (bench.tokens --before).
 _SECTION = re.compile(
     r"^<<<(?P<name>[A-Z][A-Z_]*) (?P<boundary>[0-9a-f]{24})>>>\n"
     r"(?P<content>.*?)\n"
@@ -34,7 +40,7 @@ _SECTION = re.compile(
 
 
 def new_boundary() -> str:
-    return secrets.token_hex(12)
+    return str(secrets.randbelow(10**_BOUNDARY_DIGITS)).zfill(_BOUNDARY_DIGITS)
 
 
 def escape_template_text(text: str) -> str:
@@ -86,7 +92,7 @@ def render(
     returns the texts and the boundary used. Values are inserted verbatim: they may contain
     markers or `${...}` freely."""
     while boundary is None or any(boundary in value for value in values.values()):
-        # A fresh boundary holds by chance with probability 2**-96; a given one may have
+        # A fresh boundary holds by chance with probability 2**-80; a given one may have
         # been shown to the model, which could copy it into a value (an earlier answer in
         # the context): a value that holds the boundary could close its section, so it is
         # checked rather than assumed, and a fresh one drawn.

@@ -525,7 +525,25 @@ def _value_spec(request: _Request, value_schema: Mapping[str, Any]) -> _ValueSpe
     """The value's form: the exact schema the prompt gives (VARIABLE.value_schema), which the
     answer's schema may state only loosely when one schema serves every variable."""
     stated = request.variable.get("value_schema")
-    return _ValueSpec.from_schema(stated if isinstance(stated, Mapping) else value_schema)
+    spec = _ValueSpec.from_schema(stated if isinstance(stated, Mapping) else value_schema)
+    definitions = _category_definitions(request.variable)
+    if definitions and spec.kind == "text":
+        # The prompt names the labels once, as the keys of VARIABLE.categories.
+        return replace(spec, kind="category", categories=tuple(definitions))
+    return spec
+
+
+def _category_definitions(variable: Mapping[str, Any]) -> dict[str, str]:
+    """VARIABLE.categories as label -> definition; prompts of earlier versions list them as
+    {"label", "definition"} objects."""
+    categories = variable.get("categories") or {}
+    if isinstance(categories, Mapping):
+        return {str(label): str(definition) for label, definition in categories.items()}
+    return {
+        str(category.get("label", "")): str(category.get("definition", ""))
+        for category in categories
+        if isinstance(category, Mapping)
+    }
 
 
 def _answer_variable(request: _Request, spec: _ValueSpec) -> dict[str, Any]:
@@ -787,10 +805,7 @@ def _category_candidates(
     """Each category scored by how much of its label (double) and definition appears in a
     sentence, boosted when that sentence is also about the variable. Words every category
     shares cannot tell them apart and count for nothing."""
-    definitions: dict[str, str] = {}
-    for category in request.variable.get("categories") or ():
-        if isinstance(category, Mapping):
-            definitions[str(category.get("label", ""))] = str(category.get("definition", ""))
+    definitions = _category_definitions(request.variable)
     weights: dict[str, dict[str, float]] = {}
     for label in spec.categories:
         category_weights = {stem: 1.0 for stem in _keywords(definitions.get(label, ""))}

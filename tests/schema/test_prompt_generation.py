@@ -120,13 +120,18 @@ def test_given_a_categorical_variable_the_prompt_carries_categories_and_selectio
     _, user = rendered(var)
     described = json.loads(sections(user)["VARIABLE"])
 
-    assert described["categories"] == CATEGORIES["categories"]
+    assert described["categories"] == {
+        "support": "The speaker argues for the bill.",
+        "oppose": "The speaker argues against the bill.",
+        "neutral": "Neither for nor against.",
+    }
     assert described["selection_logic"] == CATEGORIES["selection_logic"]
     assert "exactly one of the VARIABLE's category labels" in user
     schema = generate_prompt(var, project(), MODEL).response_schema
     assert schema["properties"]["value"]["enum"] == ["support", "oppose", "neutral", None]
-    # The prompt states the value's exact schema, which a shared answer schema does not.
-    assert described["value_schema"]["enum"] == ["support", "oppose", "neutral"]
+    # The prompt states the value's form, which a shared answer schema does not; the labels it
+    # may take are the categories', stated once.
+    assert described["value_schema"] == {"type": "string"}
 
 
 def test_given_an_entity_project_the_prompt_names_the_entity_pattern_and_context() -> None:
@@ -232,7 +237,7 @@ def test_validation_rules_are_given_as_expectations_not_constraints() -> None:
     schema = generate_prompt(var, project(), MODEL).response_schema
 
     assert json.loads(sections(user)["VARIABLE"])["expected"] == rules
-    assert "recorded as stated, not changed to fit" in user
+    assert "not a constraint; a value stated outside it is recorded as stated" in user
     # A value outside the range must stay expressible, so that it can be flagged.
     assert "minimum" not in schema["properties"]["value"]
 
@@ -249,6 +254,25 @@ def test_given_dependencies_the_prompt_names_them_and_the_context_carries_their_
 
     assert "It depends on party" in messages.user
     assert json.loads(sections(messages.user)["CONTEXT"])["known_values"] == {"party": "Greens"}
+
+
+def test_a_call_without_context_has_no_context_section_and_one_with_a_chunk_has() -> None:
+    prompt = generate_prompt(variable(), project(), MODEL)
+
+    def user(context: CallContext | None) -> str:
+        return render_messages(
+            prompt.system_prompt, prompt.user_prompt_template, "Text.", context
+        ).user
+
+    assert "CONTEXT" not in user(None)
+    assert "CONTEXT" not in user(CallContext(known_values={}))
+    assert user(None).endswith(
+        'Code the variable "stance" for the document above. Answer with '
+        "the JSON object only, with the fields found, value, confidence "
+        "and source_text."
+    )
+    chunked = user(CallContext(chunk_index=1, chunk_count=3))
+    assert json.loads(sections(chunked)["CONTEXT"])["chunk"] == {"index": 1, "count": 3}
 
 
 def test_generation_is_deterministic_and_its_fingerprint_follows_its_sources() -> None:
@@ -337,7 +361,7 @@ def test_a_grouped_request_holds_each_variables_part_and_an_answer_per_variable(
     assert [one["name"] for one in described] == ["stance", "vote"]
     # Researcher text arrives as written, `$` and all, and inserts nothing.
     assert described[0]["instructions"] == "The speaker's position on the $5 fee ${document}."
-    assert [c["label"] for c in described[1]["categories"]] == ["support", "oppose", "neutral"]
+    assert list(described[1]["categories"]) == ["support", "oppose", "neutral"]
     # A rule both variables have is stated once, for every variable; one of a type, for its
     # variable.
     assert messages.user.count("record the first one it gives") == 1
