@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from server.core.db import Base, Database, TenantOwnedMixin, table_of
@@ -77,8 +78,6 @@ class LLMCall(TenantOwnedMixin, Base):
 @dataclass(frozen=True)
 class _Write:
     call: LLMCall
-    # False: the row is inserted (before its request is sent); True: its outcome is set.
-    settles: bool
     written: asyncio.Future[None]
 
 
@@ -87,14 +86,15 @@ class DatabaseLedger:
     usage is kept even when the caller's work rolls back; each method returns once its write
     is committed. One statement per write: an INSERT before the request, an UPDATE after.
 
-    Writes that arrive while one is under way go together in the next transaction (a group
-    commit, one transaction per tenant): alone, a write is done at once; under load, a
-    worker's hundred calls a second take a few transactions instead of two hundred."""
+    Writes of one kind that arrive while one is under way go together in the next transaction
+    (a group commit, one transaction per tenant): alone, a write is done at once; under load, a
+    worker's hundred calls a second take a few transactions instead of two hundred. Rows and
+    settlements are committed apart, so that a row, which its request waits for (holding the
+    gateway's slot), never waits behind settlements."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
-        self._waiting: list[_Write] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._rows = _GroupCommit(db, _INSERT, _row)
+        self._settlements = _GroupCommit(db, _SETTLE, _settlement)
 
     async def record_request(self, call: LLMCall) -> None:
         """The row of a request about to be sent, unsettled (`outcome` None). A caller
@@ -102,19 +102,35 @@ class DatabaseLedger:
         the bill."""
         if call.id is None:
             call.id = uuid.uuid4()  # what settle() finds the row by
-        await self._enqueue(call, settles=False)
+        await self._rows.write(call)
 
     async def settle(self, call: LLMCall) -> None:
         """The outcome, tokens, cost and latency of a recorded request (by its id)."""
-        await self._enqueue(call, settles=True)
+        await self._settlements.write(call)
 
-    async def _enqueue(self, call: LLMCall, *, settles: bool) -> None:
+
+class _GroupCommit:
+    """One statement's writes, those that arrive while a transaction is under way written
+    together in the next one (one per tenant)."""
+
+    def __init__(
+        self, db: Database, statement: Executable, values: Callable[[LLMCall], dict[str, Any]]
+    ) -> None:
+        self._db = db
+        self._statement = statement
+        self._values = values
+        self._waiting: list[_Write] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, call: LLMCall) -> None:
         written = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Write(call, settles, written))
+        self._waiting.append(_Write(call, written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_while_waiting())
-        # Shielded: a caller that is cancelled does not take its paid-for row with it.
-        await asyncio.shield(written)
+        # A caller that is cancelled cancels its future only: the writer writes the call
+        # whatever became of the future, so the paid-for row stays (no shield, which would
+        # cost the caller another turn of the event loop).
+        await written
 
     async def _write_while_waiting(self) -> None:
         while self._waiting:
@@ -147,16 +163,13 @@ class DatabaseLedger:
                     write.written.set_exception(failure)
 
     async def _execute(self, user_id: uuid.UUID, writes: list[_Write]) -> Exception | None:
-        """The writes in one transaction, a statement for the new rows and one for the
-        settled ones; the error when it failed (raised in the callers)."""
-        sent = [_row(write.call) for write in writes if not write.settles]
-        settled = [_settlement(write.call) for write in writes if write.settles]
+        """The writes in one transaction, one statement; the error when it failed (raised in
+        the callers)."""
         try:
-            async with self._db.transaction(user_id) as session:
-                if sent:
-                    await session.execute(_INSERT, sent)
-                if settled:
-                    await session.execute(_SETTLE, settled)
+            async with self._db.tenant_connection(user_id) as connection:
+                await connection.execute(
+                    self._statement, [self._values(write.call) for write in writes]
+                )
         except Exception as error:  # noqa: BLE001 - each waiting caller raises it
             return error
         return None
