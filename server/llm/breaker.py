@@ -37,12 +37,13 @@ log = logging.getLogger("coderai.llm.breaker")
 
 DEFAULT_KEY_PREFIX = "coderai:llm:breaker:"
 
-# KEYS[1]: the breaker's hash.
+# A Lua function of the breaker's hash (key) and ARGV, run by the breaker's own script below
+# and, within one round trip with the rate limiter's booking, by server.llm.admission's.
 # ARGV: operation (before | success | failure | status), failure_threshold, recovery_ms,
 #       success_threshold, ttl_ms, the caller's generation ("" when unknown).
 # Returns {state, failures, successes, retry_after_ms, generation, previous_state}.
-_TRANSITION_LUA = """
-local key = KEYS[1]
+TRANSITION_FUNCTION = """
+local function transition(key, ARGV)
 local op = ARGV[1]
 local failure_threshold = tonumber(ARGV[2])
 local recovery_ms = tonumber(ARGV[3])
@@ -105,7 +106,9 @@ if state == 'open' then
   retry_after_ms = open_until - now
 end
 return {state, failures, successes, retry_after_ms, generation, previous}
+end
 """
+_TRANSITION_LUA = TRANSITION_FUNCTION + "return transition(KEYS[1], ARGV)"
 
 
 class BreakerState(enum.Enum):
@@ -174,10 +177,17 @@ class CircuitBreaker:
         self._ttl_ms = self._recovery_ms + math.ceil(idle_ttl_seconds * 1000)
         self._transition = redis.register_script(_TRANSITION_LUA)
 
+    @property
+    def key(self) -> str:
+        return self._key
+
     async def before_call(self) -> int:
         """Raises `CircuitOpenError` while the breaker is open; otherwise returns the breaker's
         generation, to pass to `record_success` / `record_failure`."""
-        status = await self._run("before")
+        return self.admitted(await self._run("before"))
+
+    def admitted(self, status: BreakerStatus) -> int:
+        """before_call's answer to the status its transition returned."""
         if status.state is BreakerState.OPEN:
             raise CircuitOpenError(self.name, status.retry_after_seconds)
         return status.generation
@@ -201,18 +211,25 @@ class CircuitBreaker:
         await self._redis.delete(self._key)
         log.info("circuit breaker %r reset", self.name)
 
+    def arguments(self, operation: str, generation: int | None = None) -> list[Any]:
+        """The transition's ARGV for an operation (see TRANSITION_FUNCTION)."""
+        return [
+            operation,
+            self.failure_threshold,
+            self._recovery_ms,
+            self.success_threshold,
+            self._ttl_ms,
+            "" if generation is None else generation,
+        ]
+
     async def _run(self, operation: str, generation: int | None = None) -> BreakerStatus:
         reply: list[Any] = await self._transition(
-            keys=[self._key],
-            args=[
-                operation,
-                self.failure_threshold,
-                self._recovery_ms,
-                self.success_threshold,
-                self._ttl_ms,
-                "" if generation is None else generation,
-            ],
+            keys=[self._key], args=self.arguments(operation, generation)
         )
+        return self.status_of(operation, reply)
+
+    def status_of(self, operation: str, reply: list[Any]) -> BreakerStatus:
+        """The status an operation's transition returned; a change it made is logged."""
         state, failures, successes, retry_after_ms, current_generation, previous = reply
         status = BreakerStatus(
             state=BreakerState(_text(state)),

@@ -45,6 +45,7 @@ from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from server.core.config import Settings
+from server.llm.admission import Admission
 from server.llm.breaker import BreakerState, CircuitBreaker, CircuitOpenError
 from server.llm.errors import PROVIDER_FAILURES, FailureKind, LLMError
 from server.llm.factory import OFFLINE, ChatModels, ModelChoice, describe
@@ -166,6 +167,7 @@ class LLMGateway:
         self._jitter = jitter
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limiters: dict[str, RateLimiter] = {}
+        self._admissions: dict[str, Admission] = {}
         log.info(describe(settings))
 
     async def call(self, request: ModelCall) -> CallResult:
@@ -217,17 +219,8 @@ class LLMGateway:
         # (the settlement, the breaker, the limiter) and the waits between retries leave it
         # to others.
         async with self._in_flight:
-            if breaker is not None:
-                try:
-                    generation = await breaker.before_call()
-                except CircuitOpenError as error:
-                    raise LLMError(
-                        FailureKind.CIRCUIT_OPEN,
-                        str(error),
-                        retry_after_seconds=error.retry_after_seconds,
-                    ) from error
             if remote:
-                reservation = await self._reserve(request, estimate)
+                generation, reservation = await self._admit(request, estimate)
             totals.attempts += 1
             entry = await self._record_request(request, totals.attempts, estimate)
             attempt.started = time.perf_counter()
@@ -248,9 +241,14 @@ class LLMGateway:
             raise outcome
         return data, raw_text
 
-    async def _reserve(self, request: ModelCall, estimate: int) -> Reservation:
+    async def _admit(self, request: ModelCall, estimate: int) -> tuple[int, Reservation]:
+        """The breaker's generation and the rate limit's booking, in one round trip."""
         try:
-            return await self._limiter(request.model).acquire(estimate + request.max_tokens)
+            return await self._admission(request.model).admit(estimate + request.max_tokens)
+        except CircuitOpenError as error:
+            raise LLMError(
+                FailureKind.CIRCUIT_OPEN, str(error), retry_after_seconds=error.retry_after_seconds
+            ) from error
         except RateLimitTimeout as error:
             raise LLMError(FailureKind.RATE_LIMIT_WAIT, str(error)) from error
 
@@ -425,6 +423,14 @@ class LLMGateway:
             )
             self._breakers[name] = breaker
         return breaker
+
+    def _admission(self, model: ModelChoice) -> Admission:
+        name = self._endpoint(model)
+        admission = self._admissions.get(name)
+        if admission is None:
+            admission = Admission(self._redis, self._breaker(model), self._limiter(model))
+            self._admissions[name] = admission
+        return admission
 
     def _limiter(self, model: ModelChoice) -> RateLimiter:
         name = self._endpoint(model)

@@ -36,11 +36,10 @@ log = logging.getLogger("coderai.llm.ratelimit")
 
 DEFAULT_KEY_PREFIX = "coderai:llm:ratelimit:"
 
-# Shared by both scripts: Redis's clock in milliseconds, and how a TAT is written (Lua turns
-# numbers into strings with 14 significant digits, too few for milliseconds since 1970 with
-# their fractions).
+# Shared by both scripts, Lua functions of the limiter's hash (key) and ARGV: Redis's clock in
+# milliseconds, and how a TAT is written (Lua turns numbers into strings with 14 significant
+# digits, too few for milliseconds since 1970 with their fractions).
 _LUA_PRELUDE = """
-local key = KEYS[1]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 local stored = redis.call('HMGET', key, 'requests', 'tokens')
@@ -54,11 +53,14 @@ local function save()
 end
 """
 
+# Run by the limiter's own script below and, within one round trip with the circuit breaker's
+# check, by server.llm.admission's.
 # ARGV: request interval ms (0 = unlimited), request tolerance ms, token interval ms
 #       (0 = unlimited), token tolerance ms, tokens, max wait ms ("" = none).
 # Returns {1 if booked else 0, wait in microseconds}.
-_ACQUIRE_LUA = (
-    _LUA_PRELUDE
+ACQUIRE_FUNCTION = (
+    "local function acquire(key, ARGV)"
+    + _LUA_PRELUDE
     + """
 local intervals = {tonumber(ARGV[1]), tonumber(ARGV[3])}
 local tolerances = {tonumber(ARGV[2]), tonumber(ARGV[4])}
@@ -86,13 +88,16 @@ for i = 1, 2 do
 end
 save()
 return {1, math.ceil(wait * 1000)}
+end
 """
 )
+_ACQUIRE_LUA = ACQUIRE_FUNCTION + "return acquire(KEYS[1], ARGV)"
 
 # ARGV: request interval ms, requests to add (negative: give back), token interval ms, tokens
 #       to add. A refund never makes a bucket fuller than full.
 _ADJUST_LUA = (
-    _LUA_PRELUDE
+    "local function adjust(key, ARGV)"
+    + _LUA_PRELUDE
     + """
 local intervals = {tonumber(ARGV[1]), tonumber(ARGV[3])}
 local deltas = {tonumber(ARGV[2]), tonumber(ARGV[4])}
@@ -103,6 +108,8 @@ for i = 1, 2 do
 end
 save()
 return 1
+end
+return adjust(KEYS[1], ARGV)
 """
 )
 
@@ -167,29 +174,40 @@ class RateLimiter:
     def unlimited(self) -> bool:
         return self.requests_per_minute is None and self.tokens_per_minute is None
 
+    @property
+    def key(self) -> str:
+        return self._key
+
     async def acquire(self, tokens: int = 0, *, max_wait: float | None = None) -> Reservation:
         """Books one request and `tokens` tokens, then sleeps until they may be spent.
 
         Raises `RateLimitTimeout`, without booking, when that would take longer than
         `max_wait` seconds. If the caller is cancelled while waiting, the booking is given back.
         """
+        arguments = self.acquire_arguments(tokens, max_wait)
+        if self.unlimited:
+            return Reservation(tokens=tokens, waited_seconds=0.0)
+        reply: list[Any] = await self._acquire(keys=[self._key], args=arguments)
+        return await self.booked(reply, tokens, max_wait)
+
+    def acquire_arguments(self, tokens: int, max_wait: float | None) -> list[Any]:
+        """The booking's ARGV (see ACQUIRE_FUNCTION)."""
         if tokens < 0:
             raise ValueError("tokens must not be negative")
         if max_wait is not None and max_wait < 0:
             raise ValueError("max_wait must not be negative")
-        if self.unlimited:
-            return Reservation(tokens=tokens, waited_seconds=0.0)
-        reply: list[Any] = await self._acquire(
-            keys=[self._key],
-            args=[
-                self._request_interval_ms,
-                self._request_tolerance_ms,
-                self._token_interval_ms,
-                self._token_tolerance_ms,
-                tokens,
-                "" if max_wait is None else max_wait * 1000,
-            ],
-        )
+        return [
+            self._request_interval_ms,
+            self._request_tolerance_ms,
+            self._token_interval_ms,
+            self._token_tolerance_ms,
+            tokens,
+            "" if max_wait is None else max_wait * 1000,
+        ]
+
+    async def booked(self, reply: list[Any], tokens: int, max_wait: float | None) -> Reservation:
+        """acquire's end, from what the booking returned: refused (RateLimitTimeout), or the
+        wait it booked, slept."""
         booked, wait_us = (int(value) for value in reply)
         wait = max(wait_us, 0) / 1_000_000
         if not booked:  # only refused when given a max_wait
