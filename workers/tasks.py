@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import uuid
@@ -103,6 +104,11 @@ async def connect(state: TaskiqState) -> None:
         job_task_seconds=settings.job_task_seconds,
     )
     _hand_back_when_told_to_stop(runner)
+    # What the process has built by now (modules, clients, services) lives as long as it does:
+    # frozen, it is left out of the collector's full passes. Walking its 350,000 objects took
+    # 0.2 s here, a stall of the event loop (and of every model call in flight) mid-job.
+    gc.collect()
+    gc.freeze()
 
 
 def _hand_back_when_told_to_stop(runner: JobRunner) -> None:
