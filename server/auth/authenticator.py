@@ -4,7 +4,6 @@ every non-public RPC; it costs one indexed query (one round trip) per call."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 from server.auth import repository
@@ -21,43 +20,22 @@ from server.core.security import (
 
 # A key's last use is written at most this often: not a write per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# Access tokens verified in this process, remembered until they expire: a client sends the same
-# token with every call, and checking its signature and claims again was about 7 % of a unary
-# call's server CPU. Bounded, least recently used first out.
-VERIFIED_TOKENS_KEPT = 10_000
 
 
 class Authenticator:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._settings = settings
-        self._verified: OrderedDict[str, Principal] = OrderedDict()
 
     async def authenticate(self, credential: str) -> Principal:
         """The principal a bearer credential speaks for; Unauthenticated for anything else."""
         if is_api_key(credential):
             return await self._api_key(credential)
-        principal = self._access_token(credential)
+        principal = verify_access_token(self._settings, credential)
         async with self._db.outside_tenant() as connection:
             exists = await repository.user_exists(connection, principal.user_id)
         if not exists:
             raise Unauthenticated("the account of this access token no longer exists")
-        return principal
-
-    def _access_token(self, token: str) -> Principal:
-        """verify_access_token's answer, remembered for a token that passed until it expires
-        (a token is immutable: only time changes its answer)."""
-        principal = self._verified.get(token)
-        if principal is None:
-            principal = verify_access_token(self._settings, token)
-            self._verified[token] = principal
-            if len(self._verified) > VERIFIED_TOKENS_KEPT:
-                self._verified.popitem(last=False)
-        elif principal.expires_at <= datetime.now(UTC):
-            del self._verified[token]
-            raise Unauthenticated("access token expired")
-        else:
-            self._verified.move_to_end(token)
         return principal
 
     async def _api_key(self, credential: str) -> Principal:
