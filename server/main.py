@@ -49,6 +49,7 @@ from server.core.interceptors import (
 )
 from server.core.periodic import run_periodically
 from server.core.quotas import open_streams
+from server.core.startup import freeze_what_startup_built
 from server.core.transport import describe as describe_transport
 from server.core.transport import server_credentials
 from server.core.validation import ValidationInterceptor
@@ -302,6 +303,7 @@ async def serve(settings: Settings, port: int | None = None) -> None:
         infrastructure.redis_url,
         settings.grpc_port if port is None else port,
     )
+    freeze_what_startup_built()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
