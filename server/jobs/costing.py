@@ -10,14 +10,13 @@ same segment, its schema first, as OpenAI places it.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from server.core.config import ModelPrice
-from server.jobs.pipeline import MAX_GROUPED_VARIABLES
+from server.jobs.pipeline import grouped_batches
 from server.llm.pricing import cost_usd
 from server.llm.tokens import count_schema_tokens, count_tokens
 from server.projects.models import ExtractionMode
@@ -159,20 +158,12 @@ def _grouped_sizes(batch: Sequence[VariablePrompt], shared_schema: bool) -> list
 
 
 def _grouped_batches(variables: Sequence[VariablePrompt]) -> list[list[VariablePrompt]]:
-    """The grouped requests of one segment: each dependency level's variables, up to
-    MAX_GROUPED_VARIABLES per request (server.jobs.pipeline groups them the same way)."""
+    """The grouped requests of one segment: each dependency level's, as the pipeline makes
+    them."""
     levels: dict[int, list[VariablePrompt]] = {}
     for variable in variables:
         levels.setdefault(variable.level, []).append(variable)
-    batches: list[list[VariablePrompt]] = []
-    for level in sorted(levels):
-        ready = levels[level]
-        count = math.ceil(len(ready) / MAX_GROUPED_VARIABLES)
-        batches.extend(
-            ready[index * MAX_GROUPED_VARIABLES : (index + 1) * MAX_GROUPED_VARIABLES]
-            for index in range(count)
-        )
-    return batches
+    return [batch for level in sorted(levels) for batch in grouped_batches(levels[level])]
 
 
 def dependency_levels(depends_on: Mapping[uuid.UUID, Sequence[uuid.UUID]]) -> dict[uuid.UUID, int]:

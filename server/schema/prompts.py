@@ -214,16 +214,13 @@ def grouped_prompt(prompts: Sequence[tuple[str, GeneratedPrompt]]) -> GeneratedP
     variables it applies to, and an answer holding each variable's value, confidence and
     quote under its name. None unless every prompt has the current layout and they share
     system prompt and model."""
-    stored = [stored_variable_part(prompt.user_prompt_template) for _, prompt in prompts]
-    first = prompts[0][1]
-    parts = [part for part in stored if part is not None]
-    if len(parts) < len(prompts) or any(
-        (p.system_prompt, p.provider, p.model) != (first.system_prompt, first.provider, first.model)
-        for _, p in prompts
-    ):
+    keys = {grouping_key(prompt) for _, prompt in prompts}
+    if None in keys or len(keys) > 1:
         return None
+    first = prompts[0][1]
+    parts = [stored_variable_part(prompt.user_prompt_template) for _, prompt in prompts]
     names = [name for name, _ in prompts]
-    read = [_read_variable_part(part) for part in parts]
+    read = [_read_variable_part(part) for part in parts if part is not None]
     lines = [line for line, _ in read]
     guidance = (
         " guidance: what the researcher's review of earlier answers taught (rules that refine "
@@ -267,6 +264,15 @@ def grouped_prompt(prompts: Sequence[tuple[str, GeneratedPrompt]]) -> GeneratedP
             json.dumps([prompt.source_fingerprint for _, prompt in prompts]).encode()
         ).hexdigest(),
     )
+
+
+def grouping_key(prompt: GeneratedPrompt) -> tuple[str, str, str] | None:
+    """What the prompts of one grouped request share: the system prompt, provider and model.
+    None for a prompt of an earlier layout, whose variable's part cannot be taken out: it is
+    asked alone."""
+    if stored_variable_part(prompt.user_prompt_template) is None:
+        return None
+    return (prompt.system_prompt, prompt.provider, prompt.model)
 
 
 def shared_grouped_schema(names: Sequence[str]) -> dict[str, Any]:
