@@ -34,20 +34,20 @@ class Admission:
     """The breaker and the rate limiter of one provider endpoint, asked together."""
 
     def __init__(self, redis: Redis, breaker: CircuitBreaker, limiter: RateLimiter) -> None:
-        self._breaker = breaker
-        self._limiter = limiter
+        self.breaker = breaker
+        self.limiter = limiter
         self._admit = redis.register_script(_ADMIT_LUA)
 
     async def admit(self, tokens: int) -> tuple[int, Reservation]:
         """`breaker.before_call()` then `limiter.acquire(tokens)`: the breaker's generation and
         the booking (slept); CircuitOpenError, with nothing booked, while the breaker is
         open."""
-        if self._limiter.unlimited:
-            return await self._breaker.before_call(), await self._limiter.acquire(tokens)
-        breaker = self._breaker.arguments("before")
+        if self.limiter.unlimited:
+            return await self.breaker.before_call(), await self.limiter.acquire(tokens)
+        breaker = self.breaker.arguments("before")
         reply: list[Any] = await self._admit(
-            keys=[self._breaker.key, self._limiter.key],
-            args=[len(breaker), *breaker, *self._limiter.acquire_arguments(tokens, None)],
+            keys=[self.breaker.key, self.limiter.key],
+            args=[len(breaker), *breaker, *self.limiter.acquire_arguments(tokens, None)],
         )
-        generation = self._breaker.admitted(self._breaker.status_of("before", reply[0]))
-        return generation, await self._limiter.booked(reply[1], tokens, None)
+        generation = self.breaker.admitted(self.breaker.status_of("before", reply[0]))
+        return generation, await self.limiter.booked(reply[1], tokens, None)

@@ -165,8 +165,7 @@ class LLMGateway:
         self._ledger = ledger
         self._sleep = sleep
         self._jitter = jitter
-        self._breakers: dict[str, CircuitBreaker] = {}
-        self._limiters: dict[str, RateLimiter] = {}
+        # Each provider endpoint's circuit breaker and rate limiter, asked together.
         self._admissions: dict[str, Admission] = {}
         log.info(describe(settings))
 
@@ -410,9 +409,15 @@ class LLMGateway:
         return f"{model.provider}|{self._settings.llm_base_url or 'default'}"
 
     def _breaker(self, model: ModelChoice) -> CircuitBreaker:
+        return self._admission(model).breaker
+
+    def _limiter(self, model: ModelChoice) -> RateLimiter:
+        return self._admission(model).limiter
+
+    def _admission(self, model: ModelChoice) -> Admission:
         name = self._endpoint(model)
-        breaker = self._breakers.get(name)
-        if breaker is None:
+        admission = self._admissions.get(name)
+        if admission is None:
             settings = self._settings
             breaker = CircuitBreaker(
                 self._redis,
@@ -421,22 +426,6 @@ class LLMGateway:
                 recovery_seconds=settings.llm_breaker_recovery_seconds,
                 success_threshold=settings.llm_breaker_success_threshold,
             )
-            self._breakers[name] = breaker
-        return breaker
-
-    def _admission(self, model: ModelChoice) -> Admission:
-        name = self._endpoint(model)
-        admission = self._admissions.get(name)
-        if admission is None:
-            admission = Admission(self._redis, self._breaker(model), self._limiter(model))
-            self._admissions[name] = admission
-        return admission
-
-    def _limiter(self, model: ModelChoice) -> RateLimiter:
-        name = self._endpoint(model)
-        limiter = self._limiters.get(name)
-        if limiter is None:
-            settings = self._settings
             limiter = RateLimiter(
                 self._redis,
                 name,
@@ -444,8 +433,8 @@ class LLMGateway:
                 tokens_per_minute=settings.llm_tokens_per_minute or None,
                 sleep=self._sleep,
             )
-            self._limiters[name] = limiter
-        return limiter
+            admission = self._admissions[name] = Admission(self._redis, breaker, limiter)
+        return admission
 
     # --- retry schedule ---------------------------------------------------------------------
 
